@@ -1,0 +1,1 @@
+//! Data sets (SPEC §4).

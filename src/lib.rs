@@ -1,0 +1,16 @@
+//! `organism`: organism networks (ONs) built from self-replicating particle networks (PNs).
+//!
+//! The modules follow the paper ("Constructing Organism Networks from Collaborative
+//! Self-Replicators") and `SPEC.md`:
+//! - [`particle`]: PNs, weightwise application, self-training (paper §II, SPEC §1);
+//! - [`fixpoint`]: the five particle classes and the robustness test (Def. 3, Fig. 4/7);
+//! - [`organism`]: the ON, its task pass on both paths and weight extraction (§III, SPEC §2);
+//! - [`optim`]: SGD with momentum;
+//! - [`data`]: the addition task and the MNIST family (SPEC §4);
+//! - [`report`]: figures, HTML and Markdown.
+
+pub mod data;
+pub mod error;
+pub mod report;
+
+pub use error::{Error, Result};
