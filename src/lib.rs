@@ -9,8 +9,12 @@
 //! - [`data`]: the addition task and the MNIST family (SPEC §4);
 //! - [`report`]: figures, HTML and Markdown.
 
+pub mod activation;
 pub mod data;
 pub mod error;
+pub mod fixpoint;
+pub mod optim;
+pub mod particle;
 pub mod report;
 
 pub use error::{Error, Result};

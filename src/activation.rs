@@ -1,0 +1,74 @@
+//! Element-wise activations: the PN's optional non-linearity (SPEC §1) and the ON's
+//! `none | gelu` between layers (SPEC §2, paper §V uses GELU [10]).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Identity; the paper's PNs and its addition ON are linear. Written `none` in configs.
+    #[default]
+    #[serde(alias = "identity")]
+    None,
+    Tanh,
+    /// Exact GELU, `x·Φ(x)` with the erf form of Φ (PyTorch's default `nn.GELU()`).
+    Gelu,
+}
+
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+impl Activation {
+    pub fn is_identity(self) -> bool {
+        self == Activation::None
+    }
+
+    // forward: a = f(z)
+    #[inline]
+    pub fn forward(self, z: f32) -> f32 {
+        match self {
+            Activation::None => z,
+            Activation::Tanh => z.tanh(),
+            Activation::Gelu => 0.5 * z * (1.0 + libm::erff(z * std::f32::consts::FRAC_1_SQRT_2)),
+        }
+    }
+
+    // backward: df/dz at pre-activation z
+    #[inline]
+    pub fn derivative(self, z: f32) -> f32 {
+        match self {
+            Activation::None => 1.0,
+            Activation::Tanh => {
+                let t = z.tanh();
+                1.0 - t * t
+            }
+            Activation::Gelu => {
+                let cdf = 0.5 * (1.0 + libm::erff(z * std::f32::consts::FRAC_1_SQRT_2));
+                cdf + z * FRAC_1_SQRT_2PI * (-0.5 * z * z).exp()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Activation::None => "none",
+            Activation::Tanh => "tanh",
+            Activation::Gelu => "gelu",
+        })
+    }
+}
+
+impl FromStr for Activation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" | "identity" => Ok(Activation::None),
+            "tanh" => Ok(Activation::Tanh),
+            "gelu" => Ok(Activation::Gelu),
+            _ => Err(format!("unknown activation `{s}` (expected none, tanh or gelu)")),
+        }
+    }
+}

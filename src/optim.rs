@@ -1,0 +1,26 @@
+//! SGD with momentum, PyTorch's convention (SPEC §1): `b = μ·b + g; w −= lr·b`.
+//!
+//! The state is the caller's: a fresh [`Sgd`] has zero momentum, which is how the schedule
+//! restarts the self-train optimizer every batch (SPEC §3). The update is element-wise, so one
+//! optimizer over a batch of particles is the same as one optimizer per particle.
+
+#[derive(Clone, Debug)]
+pub struct Sgd {
+    pub lr: f32,
+    pub momentum: f32,
+    buf: Vec<f32>,
+}
+
+impl Sgd {
+    pub fn new(lr: f32, momentum: f32, n_weights: usize) -> Self {
+        Sgd { lr, momentum, buf: vec![0.0; n_weights] }
+    }
+
+    pub fn step(&mut self, weights: &mut [f32], grads: &[f32]) {
+        assert_eq!(weights.len(), self.buf.len(), "optimizer built for another size");
+        for ((w, b), &g) in weights.iter_mut().zip(&mut self.buf).zip(grads) {
+            *b = self.momentum * *b + g;
+            *w -= self.lr * *b;
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! Particle networks (PNs): paper §II, SPEC §1.
+//!
+//! A PN is a bias-free dense net, by default `5 → h → h → 1`. Its weight vector is laid out
+//! layer by layer, each layer row-major `[out][in]` (a torch `nn.Linear` weight). Fed one of its
+//! weights with that weight's position (layer, cell, edge) it should output the same weight:
+//! self-replication.
+//!
+//! All particles of one shape live in one [`ParticleBatch`]: a single contiguous buffer of
+//! `n × P` weights. Every operation runs over the whole batch, in parallel over fixed chunks of
+//! particles; each particle's result depends only on its own weights, so the results are
+//! bitwise identical for any number of threads.
+//!
+//! Two evaluation paths exist for one PN:
+//! - the *general* path runs the net layer by layer on each input row (any activation);
+//! - the *collapsed* path, valid for linear PNs only: the whole net is the row vector
+//!   `a = M_{L-1}···M_1·M_0`, so `PN(x) = a·x` (SPEC §2's extracted-weight identity,
+//!   generalised to every input). Linear PNs always take it; tests check both paths agree.
+
+use crate::activation::Activation;
+use crate::optim::Sgd;
+use crate::{Error, Result};
+use rand::Rng;
+use rayon::prelude::*;
+
+/// Particles per parallel work item: fixed, so chunking never depends on the thread count.
+pub const CHUNK: usize = 64;
+
+/// Input slot of the auxiliary application `PN(0, 0, 0, 0, x)` (Def. 6): the last input.
+fn aux_slot(widths: &[usize]) -> usize {
+    widths[0] - 1
+}
+
+/// The architecture shared by all particles of a batch, and its positional encoding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParticleShape {
+    widths: Vec<usize>,
+    activation: Activation,
+    /// Start of each layer's `[out][in]` block in the weight vector.
+    offsets: Vec<usize>,
+    /// Normalised `(L', C', E')` of every weight, SPEC §1.
+    positions: Vec<[f32; 3]>,
+    /// Take the general path even when linear (for tests that both paths agree).
+    general_path: bool,
+}
+
+impl ParticleShape {
+    /// A PN with layer widths `widths` (input first). The input must hold the weight value,
+    /// three position columns and the auxiliary slot (≥ 5); the output is one number.
+    pub fn new(widths: Vec<usize>, activation: Activation) -> Result<Self> {
+        if widths.len() < 2 || widths[0] < 5 || *widths.last().unwrap() != 1 {
+            return Err(Error::Invalid(format!(
+                "particle widths {widths:?}: need at least two layers, input ≥ 5, output 1"
+            )));
+        }
+        if widths.contains(&0) {
+            return Err(Error::Invalid(format!("particle widths {widths:?}: a layer of width 0")));
+        }
+        let mut offsets = vec![0];
+        let mut raw = Vec::new();
+        for (l, pair) in widths.windows(2).enumerate() {
+            let (inp, out) = (pair[0], pair[1]);
+            for c in 0..out {
+                for e in 0..inp {
+                    raw.push([l as f32, c as f32, e as f32]);
+                }
+            }
+            offsets.push(offsets[l] + inp * out);
+        }
+        // Each column divided by (its maximum + 1e-8), then + 1e-8, in f32 as the reference.
+        let mut max = [0f32; 3];
+        for p in &raw {
+            for k in 0..3 {
+                max[k] = max[k].max(p[k]);
+            }
+        }
+        let positions = raw
+            .iter()
+            .map(|p| std::array::from_fn(|k| p[k] / (max[k] + 1e-8) + 1e-8))
+            .collect();
+        Ok(ParticleShape { widths, activation, offsets, positions, general_path: false })
+    }
+
+    /// The paper's PN: `[5, h, h, 1]`, linear.
+    pub fn standard(hidden: usize) -> Result<Self> {
+        Self::new(vec![5, hidden, hidden, 1], Activation::None)
+    }
+
+    /// The same shape, always evaluated on the general (layer-by-layer) path.
+    pub fn with_general_path(mut self) -> Self {
+        self.general_path = true;
+        self
+    }
+
+    /// Whether the collapsed path applies: a linear PN not forced onto the general path.
+    fn collapsible(&self) -> bool {
+        self.activation.is_identity() && !self.general_path
+    }
+
+    pub fn widths(&self) -> &[usize] {
+        &self.widths
+    }
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+    /// P, the number of weights of one particle.
+    pub fn n_weights(&self) -> usize {
+        *self.offsets.last().unwrap()
+    }
+    fn input_width(&self) -> usize {
+        self.widths[0]
+    }
+    fn max_width(&self) -> usize {
+        *self.widths.iter().max().unwrap()
+    }
+    /// `(L', C', E')` of weight `i`.
+    pub fn position(&self, i: usize) -> [f32; 3] {
+        self.positions[i]
+    }
+
+    /// The weightwise input row of weight `i` with value `v`: `[v, L', C', E', 0…]`.
+    fn input_row(&self, i: usize, v: f32, row: &mut [f32]) {
+        row.fill(0.0);
+        row[0] = v;
+        row[1..4].copy_from_slice(&self.positions[i]);
+    }
+
+    /// The `P × input` matrix of weightwise input rows of the weight vector `w`.
+    pub fn input_matrix(&self, w: &[f32]) -> Vec<f32> {
+        let width = self.input_width();
+        let mut m = vec![0.0; w.len() * width];
+        for (i, row) in m.chunks_mut(width).enumerate() {
+            self.input_row(i, w[i], row);
+        }
+        m
+    }
+
+    /// The layers of `w` as `(matrix, in, out)`.
+    fn layers<'a>(&'a self, w: &'a [f32]) -> impl Iterator<Item = (&'a [f32], usize, usize)> + 'a {
+        self.widths
+            .windows(2)
+            .enumerate()
+            .map(move |(l, p)| (&w[self.offsets[l]..self.offsets[l + 1]], p[0], p[1]))
+    }
+}
+
+/// Scratch buffers for one particle's passes, reused across a chunk of particles.
+struct Workspace {
+    /// Pre-activations of every layer (general path), one block of `max_width` per layer.
+    z: Vec<f32>,
+    /// Activations, layer input first.
+    a: Vec<f32>,
+    delta: Vec<f32>,
+    delta_next: Vec<f32>,
+    row: Vec<f32>,
+    /// Collapsed path: `a` and the gradient with respect to it.
+    collapsed: Vec<f32>,
+    g_collapsed: Vec<f32>,
+    /// Collapsed path: left products `U_l` and right vectors `d_l`, one block per layer.
+    left: Vec<f32>,
+    right: Vec<f32>,
+}
+
+impl Workspace {
+    fn new(shape: &ParticleShape) -> Self {
+        let layers = shape.widths.len();
+        let m = shape.max_width();
+        Workspace {
+            z: vec![0.0; layers * m],
+            a: vec![0.0; layers * m],
+            delta: vec![0.0; m],
+            delta_next: vec![0.0; m],
+            row: vec![0.0; shape.input_width()],
+            collapsed: vec![0.0; shape.input_width()],
+            g_collapsed: vec![0.0; shape.input_width()],
+            left: vec![0.0; layers * m],
+            right: vec![0.0; layers * m],
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One particle, general path.
+
+// forward: x (input width) -> scalar; keeps every layer's pre-activation in ws.z, activation in ws.a
+fn pn_forward(shape: &ParticleShape, w: &[f32], x: &[f32], ws: &mut Workspace) -> f32 {
+    let m = shape.max_width();
+    let last = shape.widths.len() - 2;
+    ws.a[..x.len()].copy_from_slice(x);
+    for (l, (mat, inp, out)) in shape.layers(w).enumerate() {
+        for o in 0..out {
+            let mut s = 0.0;
+            for i in 0..inp {
+                s += mat[o * inp + i] * ws.a[l * m + i];
+            }
+            ws.z[(l + 1) * m + o] = s;
+            ws.a[(l + 1) * m + o] = if l == last { s } else { shape.activation.forward(s) };
+        }
+    }
+    ws.a[(last + 1) * m]
+}
+
+// backward: dout (scalar) -> grad_w += dPN/dw · dout; returns dPN/dx[slot] · dout for `slot`.
+// Needs ws filled by pn_forward on the same input.
+fn pn_backward(shape: &ParticleShape, w: &[f32], dout: f32, grad_w: &mut [f32], slot: usize, ws: &mut Workspace) -> f32 {
+    let m = shape.max_width();
+    let n_layers = shape.widths.len() - 1;
+    ws.delta[0] = dout;
+    for l in (0..n_layers).rev() {
+        let (inp, out) = (shape.widths[l], shape.widths[l + 1]);
+        let off = shape.offsets[l];
+        for o in 0..out {
+            let d = ws.delta[o];
+            for i in 0..inp {
+                grad_w[off + o * inp + i] += d * ws.a[l * m + i];
+            }
+        }
+        for i in 0..inp {
+            let mut s = 0.0;
+            for o in 0..out {
+                s += w[off + o * inp + i] * ws.delta[o];
+            }
+            // Hidden layers carry an activation; the network input does not.
+            ws.delta_next[i] = if l > 0 { s * shape.activation.derivative(ws.z[l * m + i]) } else { s };
+        }
+        std::mem::swap(&mut ws.delta, &mut ws.delta_next);
+    }
+    ws.delta[slot]
+}
+
+// ---------------------------------------------------------------------------------------------
+// One particle, collapsed path (linear PNs).
+
+// forward: w -> ws.collapsed = M_{L-1}···M_0 (a row vector over the inputs)
+fn collapse(shape: &ParticleShape, w: &[f32], ws: &mut Workspace) {
+    let m = shape.max_width();
+    let n_layers = shape.widths.len() - 1;
+    // left[l] = U_l = M_{L-1}···M_{l+1}, a row vector over layer l's outputs; U_{L-1} = [1].
+    ws.left[(n_layers - 1) * m] = 1.0;
+    for l in (0..n_layers).rev() {
+        let (inp, out) = (shape.widths[l], shape.widths[l + 1]);
+        let mat = &w[shape.offsets[l]..shape.offsets[l + 1]];
+        let target = if l == 0 { &mut ws.collapsed[..] } else { &mut ws.right[..inp] };
+        for (i, t) in target.iter_mut().enumerate().take(inp) {
+            let mut s = 0.0;
+            for o in 0..out {
+                s += ws.left[l * m + o] * mat[o * inp + i];
+            }
+            *t = s;
+        }
+        if l > 0 {
+            let (dst, src) = (&mut ws.left[(l - 1) * m..(l - 1) * m + inp], &ws.right[..inp]);
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+// backward: g (gradient w.r.t. the collapsed row vector) -> grad_w += outer(U_l, d_l) per layer,
+// with d_0 = g, d_{l+1} = M_l d_l. Needs ws.left filled by `collapse` on the same w.
+fn collapsed_backward(shape: &ParticleShape, w: &[f32], g: &[f32], grad_w: &mut [f32], ws: &mut Workspace) {
+    let m = shape.max_width();
+    ws.right[..g.len()].copy_from_slice(g);
+    for (l, (mat, inp, out)) in shape.layers(w).enumerate() {
+        let off = shape.offsets[l];
+        for o in 0..out {
+            let u = ws.left[l * m + o];
+            let mut s = 0.0;
+            for i in 0..inp {
+                let d = ws.right[l * m + i];
+                grad_w[off + o * inp + i] += u * d;
+                s += mat[o * inp + i] * d;
+            }
+            if l + 1 < shape.widths.len() - 1 {
+                ws.right[(l + 1) * m + o] = s;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One particle, the operations of the paper.
+
+/// `out = N ◁ M` (Def. 2/6): `N(row_i(M))` for every weight `i` of `target`.
+fn apply_one(shape: &ParticleShape, applier: &[f32], target: &[f32], out: &mut [f32], ws: &mut Workspace) {
+    if shape.collapsible() {
+        collapse(shape, applier, ws);
+        let a = &ws.collapsed;
+        for (i, o) in out.iter_mut().enumerate() {
+            let p = shape.positions[i];
+            *o = a[0] * target[i] + a[1] * p[0] + a[2] * p[1] + a[3] * p[2];
+        }
+    } else {
+        let mut row = std::mem::take(&mut ws.row);
+        for (i, o) in out.iter_mut().enumerate() {
+            shape.input_row(i, target[i], &mut row);
+            *o = pn_forward(shape, applier, &row, ws);
+        }
+        ws.row = row;
+    }
+}
+
+/// Self-training loss (Def. 5) of one particle, and its gradient added into `grad`:
+/// `mean_i (N(row_i) − v_i)²` with rows and targets held constant.
+fn self_train_one(shape: &ParticleShape, w: &[f32], grad: &mut [f32], ws: &mut Workspace) -> f32 {
+    let p = w.len();
+    let scale = 2.0 / p as f32;
+    let mut loss = 0.0;
+    if shape.collapsible() {
+        collapse(shape, w, ws);
+        let a = &ws.collapsed;
+        let mut g = std::mem::take(&mut ws.g_collapsed);
+        g.fill(0.0);
+        for (i, &v) in w.iter().enumerate() {
+            let pos = shape.positions[i];
+            let r = a[0] * v + a[1] * pos[0] + a[2] * pos[1] + a[3] * pos[2] - v;
+            loss += r * r;
+            let d = scale * r;
+            g[0] += d * v;
+            g[1] += d * pos[0];
+            g[2] += d * pos[1];
+            g[3] += d * pos[2];
+        }
+        collapsed_backward(shape, w, &g, grad, ws);
+        ws.g_collapsed = g;
+    } else {
+        let mut row = std::mem::take(&mut ws.row);
+        for (i, &v) in w.iter().enumerate() {
+            shape.input_row(i, v, &mut row);
+            let r = pn_forward(shape, w, &row, ws) - v;
+            loss += r * r;
+            pn_backward(shape, w, scale * r, grad, 0, ws);
+        }
+        ws.row = row;
+    }
+    loss / p as f32
+}
+
+// ---------------------------------------------------------------------------------------------
+// The batch.
+
+/// `n` particles of one shape in one contiguous `n × P` buffer, in a fixed order.
+#[derive(Clone, Debug)]
+pub struct ParticleBatch {
+    shape: ParticleShape,
+    weights: Vec<f32>,
+}
+
+impl ParticleBatch {
+    /// `n` particles initialised like a torch `nn.Linear(bias=False)`: each weight uniform in
+    /// `±1/√fan_in` of its layer.
+    pub fn random(shape: ParticleShape, n: usize, rng: &mut impl Rng) -> Self {
+        let p = shape.n_weights();
+        let mut weights = Vec::with_capacity(n * p);
+        for _ in 0..n {
+            for (_, inp, out) in shape.layers(&vec![0.0; p]) {
+                let bound = 1.0 / (inp as f32).sqrt();
+                weights.extend((0..inp * out).map(|_| rng.gen_range(-bound..bound)));
+            }
+        }
+        ParticleBatch { shape, weights }
+    }
+
+    /// Particles from a flat `n × P` buffer.
+    pub fn from_weights(shape: ParticleShape, weights: Vec<f32>) -> Result<Self> {
+        let p = shape.n_weights();
+        if weights.len() % p != 0 {
+            return Err(Error::Invalid(format!(
+                "{} weights are not a whole number of particles of {p} weights",
+                weights.len()
+            )));
+        }
+        Ok(ParticleBatch { shape, weights })
+    }
+
+    pub fn shape(&self) -> &ParticleShape {
+        &self.shape
+    }
+    pub fn len(&self) -> usize {
+        self.weights.len() / self.shape.n_weights()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+    pub fn weights_mut(&mut self) -> &mut [f32] {
+        &mut self.weights
+    }
+    pub fn particle(&self, i: usize) -> &[f32] {
+        let p = self.shape.n_weights();
+        &self.weights[i * p..(i + 1) * p]
+    }
+    /// The particles at `indices`, in that order, as a new batch.
+    pub fn select(&self, indices: &[usize]) -> ParticleBatch {
+        let weights = indices.iter().flat_map(|&i| self.particle(i).iter().copied()).collect();
+        ParticleBatch { shape: self.shape.clone(), weights }
+    }
+
+    /// Runs `f(particle_weights, out_block, ws)` for every particle in parallel over fixed
+    /// chunks; `out` holds `width` values per particle.
+    fn par_map<F>(&self, out: &mut [f32], width: usize, f: F)
+    where
+        F: Fn(&[f32], &mut [f32], &mut Workspace) + Sync,
+    {
+        let p = self.shape.n_weights();
+        out.par_chunks_mut(CHUNK * width)
+            .zip(self.weights.par_chunks(CHUNK * p))
+            .for_each(|(out, w)| {
+                let mut ws = Workspace::new(&self.shape);
+                for (o, wi) in out.chunks_mut(width).zip(w.chunks(p)) {
+                    f(wi, o, &mut ws);
+                }
+            });
+    }
+
+    /// `N_applier ◁ target` for one particle of the batch applied to any weight vector.
+    pub fn apply(&self, applier: usize, target: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; target.len()];
+        let mut ws = Workspace::new(&self.shape);
+        apply_one(&self.shape, self.particle(applier), target, &mut out, &mut ws);
+        out
+    }
+
+    /// Every particle applied to the matching particle of `targets`: `N_n ◁ M_n`.
+    pub fn apply_pairwise(&self, targets: &ParticleBatch) -> ParticleBatch {
+        assert_eq!(self.weights.len(), targets.weights.len(), "batches of different sizes");
+        let p = self.shape.n_weights();
+        let mut out = vec![0.0; self.weights.len()];
+        out.par_chunks_mut(CHUNK * p)
+            .zip(self.weights.par_chunks(CHUNK * p).zip(targets.weights.par_chunks(CHUNK * p)))
+            .for_each(|(out, (w, t))| {
+                let mut ws = Workspace::new(&self.shape);
+                for ((o, wi), ti) in out.chunks_mut(p).zip(w.chunks(p)).zip(t.chunks(p)) {
+                    apply_one(&self.shape, wi, ti, o, &mut ws);
+                }
+            });
+        ParticleBatch { shape: self.shape.clone(), weights: out }
+    }
+
+    /// Self-application `N ◁ N` of every particle, into a new batch.
+    pub fn self_applied(&self) -> ParticleBatch {
+        self.apply_pairwise(self)
+    }
+
+    /// Self-application in place: every particle's weights become `N ◁ N`.
+    pub fn self_apply(&mut self) {
+        self.weights = self.self_applied().weights;
+    }
+
+    /// Auxiliary application `PN_n(0, 0, 0, 0, x)` (Def. 6) of every particle.
+    pub fn aux_apply(&self, x: f32) -> Vec<f32> {
+        let mut out = vec![0.0; self.len()];
+        let slot = aux_slot(&self.shape.widths);
+        let shape = &self.shape;
+        self.par_map(&mut out, 1, |w, o, ws| {
+            if shape.collapsible() {
+                collapse(shape, w, ws);
+                o[0] = ws.collapsed[slot] * x;
+            } else {
+                let mut row = std::mem::take(&mut ws.row);
+                row.fill(0.0);
+                row[slot] = x;
+                o[0] = pn_forward(shape, w, &row, ws);
+                ws.row = row;
+            }
+        });
+        out
+    }
+
+    /// The extracted weights `PN_n(0, 0, 0, 0, 1)` (paper §IV-B).
+    pub fn extract(&self) -> Vec<f32> {
+        self.aux_apply(1.0)
+    }
+
+    /// Self-training loss of every particle; gradients written into `grads` (`n × P`).
+    pub fn self_train_grads(&self, grads: &mut [f32]) -> Vec<f32> {
+        let p = self.shape.n_weights();
+        assert_eq!(grads.len(), self.weights.len());
+        let mut losses = vec![0.0; self.len()];
+        losses
+            .par_chunks_mut(CHUNK)
+            .zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p)))
+            .for_each(|(losses, (g, w))| {
+                let mut ws = Workspace::new(&self.shape);
+                for ((l, gi), wi) in losses.iter_mut().zip(g.chunks_mut(p)).zip(w.chunks(p)) {
+                    gi.fill(0.0);
+                    *l = self_train_one(&self.shape, wi, gi, &mut ws);
+                }
+            });
+        losses
+    }
+
+    /// One self-training step of every particle (Def. 5) with `opt`; returns each particle's
+    /// loss before the step. `grads` is caller-owned scratch of `n × P`.
+    pub fn self_train_step(&mut self, opt: &mut Sgd, grads: &mut [f32]) -> Vec<f32> {
+        let losses = self.self_train_grads(grads);
+        opt.step(&mut self.weights, grads);
+        losses
+    }
+
+    /// Task-pass support: gradient of a loss with respect to every particle's auxiliary
+    /// output, chained to its weights. For each particle `n`, `dout[n]` is `∂loss/∂PN_n(…, x)`
+    /// at input `x[n]`; adds `∂loss/∂w` into `grads` and returns `∂loss/∂x` per particle.
+    pub fn aux_backward(&self, x: &[f32], dout: &[f32], grads: &mut [f32]) -> Vec<f32> {
+        let p = self.shape.n_weights();
+        let slot = aux_slot(&self.shape.widths);
+        let shape = &self.shape;
+        let mut dx = vec![0.0; self.len()];
+        dx.par_chunks_mut(CHUNK)
+            .zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p)))
+            .enumerate()
+            .for_each(|(chunk, (dx, (g, w)))| {
+                let mut ws = Workspace::new(shape);
+                let mut row = vec![0.0; shape.input_width()];
+                for (k, ((dxi, gi), wi)) in dx.iter_mut().zip(g.chunks_mut(p)).zip(w.chunks(p)).enumerate() {
+                    let n = chunk * CHUNK + k;
+                    if shape.collapsible() {
+                        collapse(shape, wi, &mut ws);
+                        let mut gc = std::mem::take(&mut ws.g_collapsed);
+                        gc.fill(0.0);
+                        gc[slot] = dout[n] * x[n];
+                        collapsed_backward(shape, wi, &gc, gi, &mut ws);
+                        ws.g_collapsed = gc;
+                        *dxi = dout[n] * ws.collapsed[slot];
+                    } else {
+                        row.fill(0.0);
+                        row[slot] = x[n];
+                        pn_forward(shape, wi, &row, &mut ws);
+                        *dxi = pn_backward(shape, wi, dout[n], gi, slot, &mut ws);
+                    }
+                }
+            });
+        dx
+    }
+}

@@ -1,0 +1,92 @@
+//! Golden tests: every `particle_*.json` and `organism_*.json` in `$ORGANISM_FIXTURES`
+//! (default `tests/fixtures/reference`), computed with the authors' PyTorch code (SPEC §7).
+//! Shapes are read from each file, so any file of the same schema is checked.
+
+use organism::fixpoint::{classify, Class, EPSILON};
+use organism::optim::Sgd;
+use organism::particle::{ParticleBatch, ParticleShape};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixtures(prefix: &str) -> Vec<PathBuf> {
+    let dir = std::env::var("ORGANISM_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("fixture directory {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(".json")
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no {prefix}*.json in {}", dir.display());
+    files
+}
+
+fn load(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A JSON array nested to any depth, flattened to f32 in order.
+fn flat(v: &Value) -> Vec<f32> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(flat).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap() as f32],
+        other => panic!("expected numbers, got {other}"),
+    }
+}
+
+/// Relative `rel` plus absolute `abs` tolerance, with the first offending index in the message.
+fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32, abs: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= abs + rel * w.abs(), "{what}[{i}]: got {g}, want {w}");
+    }
+}
+
+const REL: f32 = 1e-5;
+const ABS: f32 = 1e-6;
+
+#[test]
+fn particle_golden_files() {
+    for path in fixtures("particle_") {
+        let f = load(&path);
+        let name = path.display().to_string();
+        let hidden = f["hidden"].as_u64().unwrap() as usize;
+        let shape = ParticleShape::standard(hidden).unwrap();
+        assert_eq!(shape.n_weights() as u64, f["n_weights"].as_u64().unwrap(), "{name}: n_weights");
+        let weights = flat(&f["weights"]);
+        let batch = ParticleBatch::from_weights(shape.clone(), weights.clone()).unwrap();
+
+        assert_close(&format!("{name} input_matrix"), &shape.input_matrix(&weights), &flat(&f["input_matrix"]), REL, ABS);
+        let once = batch.self_applied();
+        assert_close(&format!("{name} self_application"), once.weights(), &flat(&f["self_application"]), REL, ABS);
+        assert_close(&format!("{name} self_application_twice"), once.self_applied().weights(), &flat(&f["self_application_twice"]), REL, ABS);
+
+        // 200 steps with one persistent optimizer; losses are taken before each step.
+        let st = &f["self_train"];
+        let (lr, momentum) = (st["lr"].as_f64().unwrap() as f32, st["momentum"].as_f64().unwrap() as f32);
+        let losses = flat(&st["losses"]);
+        let snapshots = st["weights_after_step"].as_object().unwrap();
+        let mut trained = batch.clone();
+        let mut opt = Sgd::new(lr, momentum, shape.n_weights());
+        let mut grads = vec![0.0; shape.n_weights()];
+        for (step, want) in losses.iter().enumerate() {
+            let got = trained.self_train_step(&mut opt, &mut grads)[0];
+            assert_close(&format!("{name} self_train loss before step {}", step + 1), &[got], &[*want], 1e-4, 1e-6);
+            if let Some(w) = snapshots.get(&(step + 1).to_string()) {
+                assert_close(&format!("{name} weights after step {}", step + 1), trained.weights(), &flat(w), 1e-4, 1e-5);
+            }
+        }
+
+        let initial = classify(&batch, EPSILON)[0];
+        assert_eq!(initial.name(), f["initial_type"].as_str().unwrap(), "{name}: initial_type");
+        let rep = &f["trained_replicator"];
+        let rep_batch = ParticleBatch::from_weights(shape.clone(), flat(&rep["weights"])).unwrap();
+        assert_eq!(rep["type"].as_str().unwrap(), "self_replicator", "{name}: schema");
+        assert_eq!(classify(&rep_batch, EPSILON)[0], Class::SelfReplicator, "{name}: trained_replicator");
+    }
+}
