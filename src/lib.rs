@@ -14,6 +14,7 @@ pub mod data;
 pub mod error;
 pub mod fixpoint;
 pub mod optim;
+pub mod organism;
 pub mod particle;
 pub mod report;
 

@@ -334,6 +334,22 @@ fn self_train_one(shape: &ParticleShape, w: &[f32], grad: &mut [f32], ws: &mut W
     loss / p as f32
 }
 
+/// `PN(0, 0, 0, 0, x)` (Def. 6) of one particle; on the general path `ws` keeps its activations.
+fn aux_forward(shape: &ParticleShape, w: &[f32], x: f32, ws: &mut Workspace) -> f32 {
+    let slot = aux_slot(&shape.widths);
+    if shape.collapsible() {
+        collapse(shape, w, ws);
+        ws.collapsed[slot] * x
+    } else {
+        let mut row = std::mem::take(&mut ws.row);
+        row.fill(0.0);
+        row[slot] = x;
+        let y = pn_forward(shape, w, &row, ws);
+        ws.row = row;
+        y
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The batch.
 
@@ -450,20 +466,7 @@ impl ParticleBatch {
     /// Auxiliary application `PN_n(0, 0, 0, 0, x)` (Def. 6) of every particle.
     pub fn aux_apply(&self, x: f32) -> Vec<f32> {
         let mut out = vec![0.0; self.len()];
-        let slot = aux_slot(&self.shape.widths);
-        let shape = &self.shape;
-        self.par_map(&mut out, 1, |w, o, ws| {
-            if shape.collapsible() {
-                collapse(shape, w, ws);
-                o[0] = ws.collapsed[slot] * x;
-            } else {
-                let mut row = std::mem::take(&mut ws.row);
-                row.fill(0.0);
-                row[slot] = x;
-                o[0] = pn_forward(shape, w, &row, ws);
-                ws.row = row;
-            }
-        });
+        self.par_map(&mut out, 1, |w, o, ws| o[0] = aux_forward(&self.shape, w, x, ws));
         out
     }
 
@@ -498,38 +501,57 @@ impl ParticleBatch {
         losses
     }
 
-    /// Task-pass support: gradient of a loss with respect to every particle's auxiliary
-    /// output, chained to its weights. For each particle `n`, `dout[n]` is `∂loss/∂PN_n(…, x)`
-    /// at input `x[n]`; adds `∂loss/∂w` into `grads` and returns `∂loss/∂x` per particle.
+    /// Task-pass support: for each particle `n`, `dout[n]` is `∂loss/∂PN_n(0,0,0,0,x[n])`;
+    /// adds `∂loss/∂w` into `grads` (`n × P`) and returns `∂loss/∂x` per particle.
     pub fn aux_backward(&self, x: &[f32], dout: &[f32], grads: &mut [f32]) -> Vec<f32> {
         let p = self.shape.n_weights();
-        let slot = aux_slot(&self.shape.widths);
-        let shape = &self.shape;
         let mut dx = vec![0.0; self.len()];
         dx.par_chunks_mut(CHUNK)
             .zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p)))
             .enumerate()
             .for_each(|(chunk, (dx, (g, w)))| {
-                let mut ws = Workspace::new(shape);
-                let mut row = vec![0.0; shape.input_width()];
+                let mut ev = Evaluator::new(&self.shape);
                 for (k, ((dxi, gi), wi)) in dx.iter_mut().zip(g.chunks_mut(p)).zip(w.chunks(p)).enumerate() {
                     let n = chunk * CHUNK + k;
-                    if shape.collapsible() {
-                        collapse(shape, wi, &mut ws);
-                        let mut gc = std::mem::take(&mut ws.g_collapsed);
-                        gc.fill(0.0);
-                        gc[slot] = dout[n] * x[n];
-                        collapsed_backward(shape, wi, &gc, gi, &mut ws);
-                        ws.g_collapsed = gc;
-                        *dxi = dout[n] * ws.collapsed[slot];
-                    } else {
-                        row.fill(0.0);
-                        row[slot] = x[n];
-                        pn_forward(shape, wi, &row, &mut ws);
-                        *dxi = pn_backward(shape, wi, dout[n], gi, slot, &mut ws);
-                    }
+                    *dxi = ev.aux_backward(wi, x[n], dout[n], gi);
                 }
             });
         dx
+    }
+}
+
+/// Evaluates single particles of one shape on the auxiliary input, with reusable scratch:
+/// the building block of the organism's general task path.
+pub struct Evaluator<'a> {
+    shape: &'a ParticleShape,
+    ws: Workspace,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(shape: &'a ParticleShape) -> Self {
+        Evaluator { shape, ws: Workspace::new(shape) }
+    }
+
+    // forward: (w, x) -> PN_w(0, 0, 0, 0, x)
+    pub fn aux(&mut self, w: &[f32], x: f32) -> f32 {
+        aux_forward(self.shape, w, x, &mut self.ws)
+    }
+
+    // backward: (w, x, dout) -> grad += dout·∂PN/∂w; returns dout·∂PN/∂x
+    pub fn aux_backward(&mut self, w: &[f32], x: f32, dout: f32, grad: &mut [f32]) -> f32 {
+        let (shape, ws) = (self.shape, &mut self.ws);
+        let slot = aux_slot(&shape.widths);
+        if shape.collapsible() {
+            collapse(shape, w, ws);
+            let mut g = std::mem::take(&mut ws.g_collapsed);
+            g.fill(0.0);
+            g[slot] = dout * x;
+            collapsed_backward(shape, w, &g, grad, ws);
+            ws.g_collapsed = g;
+            dout * ws.collapsed[slot]
+        } else {
+            aux_forward(shape, w, x, ws);
+            pn_backward(shape, w, dout, grad, slot, ws)
+        }
     }
 }

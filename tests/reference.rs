@@ -90,3 +90,63 @@ fn particle_golden_files() {
         assert_eq!(classify(&rep_batch, EPSILON)[0], Class::SelfReplicator, "{name}: trained_replicator");
     }
 }
+
+#[test]
+fn organism_golden_files() {
+    use organism::activation::Activation;
+    use organism::organism::{Dense, Organism, OrganismShape, Path as TaskPath, Targets};
+    for path in fixtures("organism_") {
+        let f = load(&path);
+        let name = path.display().to_string();
+        let c = &f["config"];
+        let get = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("{name}: config.{k}")) as usize;
+        let shape = OrganismShape {
+            inputs: get("inputs"),
+            width: get("width"),
+            depth: get("depth"),
+            outputs: get("outputs"),
+            residual_skip: c["residual_skip"].as_bool().unwrap(),
+            activation: c["activation"].as_str().unwrap().parse::<Activation>().unwrap(),
+        };
+        let names: Vec<String> = f["particle_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        assert_eq!(shape.particle_names(), names, "{name}: particle order");
+        let pshape = ParticleShape::standard(get("particle_hidden")).unwrap();
+        let particles = ParticleBatch::from_weights(pshape.clone(), flat(&f["particle_weights"])).unwrap();
+        let org = Organism::from_particles(shape.clone(), particles.clone()).unwrap();
+        let general = Organism::from_particles(shape.clone(), ParticleBatch::from_weights(pshape.with_general_path(), flat(&f["particle_weights"])).unwrap()).unwrap();
+
+        let x = flat(&f["x"]);
+        let classes: Vec<u8>;
+        let values: Vec<f32>;
+        let targets = match f["task"].as_str().unwrap() {
+            "regression" => {
+                values = flat(&f["y"]);
+                Targets::Values(&values)
+            }
+            "classification" => {
+                classes = flat(&f["y"]).iter().map(|&v| v as u8).collect();
+                Targets::Classes(&classes)
+            }
+            other => panic!("{name}: unknown task {other}"),
+        };
+
+        let extracted = org.extracted_weights();
+        assert_close(&format!("{name} extracted_weights"), &extracted, &flat(&f["extracted_weights"]), REL, ABS);
+        assert_close(&format!("{name} dense_output"), &Dense::new(&shape, &extracted).forward(&x), &flat(&f["dense_output"]), REL, ABS);
+
+        for (label, o, p) in [("extracted", &org, TaskPath::Extracted), ("general", &general, TaskPath::General)] {
+            let pass = o.task_pass(&x, targets, p);
+            assert_close(&format!("{name} output ({label})"), &pass.output, &flat(&f["output"]), REL, ABS);
+            assert_close(&format!("{name} loss ({label})"), &[pass.loss], &[f["loss"].as_f64().unwrap() as f32], REL, ABS);
+            assert_close(&format!("{name} task_grads ({label})"), &pass.grads, &flat(&f["task_grads"]), 1e-4, 1e-6);
+            let mut stepped = o.particles.weights().to_vec();
+            Sgd::new(0.004, 0.9, stepped.len()).step(&mut stepped, &pass.grads);
+            assert_close(&format!("{name} weights_after_task_step ({label})"), &stepped, &flat(&f["weights_after_task_step"]), REL, ABS);
+
+            let mut grads = vec![0.0; stepped.len()];
+            let loss = o.self_train_grads(&mut grads);
+            assert_close(&format!("{name} self_train_loss ({label})"), &[loss], &[f["self_train_loss"].as_f64().unwrap() as f32], REL, ABS);
+            assert_close(&format!("{name} self_train_grads ({label})"), &grads, &flat(&f["self_train_grads"]), 1e-4, 1e-6);
+        }
+    }
+}
