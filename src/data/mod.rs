@@ -105,16 +105,16 @@ impl ImageSet {
 
     /// Every image resized by bilinear interpolation as PyTorch does it (SPEC §4: 28×28 →
     /// 15×15, half-pixel centres, `antialias` false in the paper's setting).
+    ///
+    /// # Panics
+    /// If any size is zero.
     pub fn resized(&self, rows: usize, cols: usize, antialias: bool) -> ImageSet {
         let resizer = resize::Resizer::new(self.rows, self.cols, rows, cols, antialias);
-        let images = if self.pixels() == 0 {
-            Vec::new()
-        } else {
-            self.images
-                .chunks_exact(self.pixels())
-                .flat_map(|img| resizer.apply(img))
-                .collect()
-        };
+        let images = self
+            .images
+            .chunks_exact(self.pixels())
+            .flat_map(|img| resizer.apply(img))
+            .collect();
         ImageSet {
             images,
             labels: self.labels.clone(),

@@ -272,7 +272,7 @@ pub fn info(opts: &LoadOptions) -> String {
             .clone()
             .unwrap_or_else(|| Remote::official(kind))
             .mirrors;
-        let _ = writeln!(out, "  download  {}", mirrors.join(" , "));
+        let _ = writeln!(out, "  download  {}", mirrors.join(", "));
         if kind == DatasetKind::Mnist {
             let _ = writeln!(
                 out,
