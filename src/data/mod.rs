@@ -1,1 +1,230 @@
-//! Data sets (SPEC §4).
+//! Data sets of the MNIST family (SPEC §4).
+//!
+//! [`load`] finds the four standard IDX files (see [`source`] for where it looks and how it
+//! downloads), [`idx`] reads them into [`ImageSet`]s with pixels in [0, 1], and
+//! [`ImageSet::resized`] shrinks them to the 15×15 inputs of the paper (see [`resize`]).
+//! [`shuffled_batches`] draws the seeded mini-batch order the training loop uses.
+
+pub mod idx;
+pub mod resize;
+pub mod source;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+
+pub use source::{fetch, info, load, Remote};
+
+use crate::{Error, Result};
+
+/// Which member of the MNIST family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DatasetKind {
+    /// Handwritten digits (LeCun, Cortes, Burges).
+    Mnist,
+    /// Zalando's clothing images, a drop-in replacement for MNIST.
+    FashionMnist,
+}
+
+impl DatasetKind {
+    /// Both kinds, in the order `info` lists them.
+    pub const ALL: [DatasetKind; 2] = [DatasetKind::Mnist, DatasetKind::FashionMnist];
+
+    /// The name used on the command line and as the cache folder name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+        }
+    }
+}
+
+impl fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DatasetKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        DatasetKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown data set `{s}` (expected `mnist` or `fashion-mnist`)"
+                ))
+            })
+    }
+}
+
+/// Labelled grey-scale images, all of the same size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageSet {
+    /// `len() × rows × cols` pixels in [0, 1]: image after image, each row-major.
+    pub images: Vec<f32>,
+    /// One class 0–9 per image.
+    pub labels: Vec<u8>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl ImageSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels per image (the network's input width once flattened).
+    pub fn pixels(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// The `i`-th image, flattened row-major.
+    pub fn image(&self, i: usize) -> &[f32] {
+        &self.images[i * self.pixels()..(i + 1) * self.pixels()]
+    }
+
+    /// How many images each class 0–9 has.
+    pub fn class_counts(&self) -> [usize; 10] {
+        let mut counts = [0; 10];
+        self.labels
+            .iter()
+            .for_each(|&l| counts[usize::from(l)] += 1);
+        counts
+    }
+
+    /// Every image resized by bilinear interpolation as PyTorch does it (SPEC §4: 28×28 →
+    /// 15×15, half-pixel centres, `antialias` false in the paper's setting).
+    ///
+    /// # Panics
+    /// If any size is zero.
+    pub fn resized(&self, rows: usize, cols: usize, antialias: bool) -> ImageSet {
+        let resizer = resize::Resizer::new(self.rows, self.cols, rows, cols, antialias);
+        let images = self
+            .images
+            .chunks_exact(self.pixels())
+            .flat_map(|img| resizer.apply(img))
+            .collect();
+        ImageSet {
+            images,
+            labels: self.labels.clone(),
+            rows,
+            cols,
+        }
+    }
+
+    /// Adds independent Gaussian noise N(0, σ²) to every pixel (SPEC §4: σ = 1e-4); the pixels
+    /// are not clipped, as in the paper's code.
+    ///
+    /// # Panics
+    /// If `sigma` is negative or not finite.
+    pub fn add_noise(&mut self, sigma: f32, rng: &mut impl Rng) {
+        let normal = Normal::new(0.0, sigma).expect("noise sigma must be finite and >= 0");
+        self.images
+            .iter_mut()
+            .for_each(|x| *x += normal.sample(rng));
+    }
+}
+
+/// A training and a test set, with where they came from.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub kind: DatasetKind,
+    pub train: ImageSet,
+    pub test: ImageSet,
+    /// For reports, e.g. "mnist (cache /root/.cache/organism/mnist)" or
+    /// "mnist-10k (bundled subset)".
+    pub description: String,
+    /// True when the full data set was unavailable and the bundled 10k subset is used instead.
+    pub bundled_subset: bool,
+}
+
+/// Where [`load`] and [`fetch`] look for data and whether they may download it.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// A folder with the four standard IDX files (`--data DIR`); if given, nothing else is tried.
+    pub data_dir: Option<PathBuf>,
+    /// Root of the download cache (the data of a kind lives in `<root>/<kind>`); default
+    /// `$ORGANISM_DATA`, else `<user cache dir>/organism`.
+    pub cache_dir: Option<PathBuf>,
+    /// May [`load`] download into the cache when the data is not found locally?
+    pub download: bool,
+    /// Mirrors and checksums to use instead of the official ones (for tests).
+    pub remote: Option<Remote>,
+    /// Show a progress bar while downloading (only ever drawn when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// A seeded random order of the indices `0..n`, cut into batches of `batch` (the last one
+/// shorter if `batch` does not divide `n`, as PyTorch's `DataLoader(shuffle=True)`).
+///
+/// # Panics
+/// If `batch` is zero.
+pub fn shuffled_batches(n: usize, batch: usize, rng: &mut impl Rng) -> Vec<Vec<usize>> {
+    assert!(batch > 0, "batch size must be positive");
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(rng);
+    order.chunks(batch).map(<[usize]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for kind in DatasetKind::ALL {
+            assert_eq!(kind.to_string().parse::<DatasetKind>().unwrap(), kind);
+        }
+        assert!("cifar".parse::<DatasetKind>().is_err());
+    }
+
+    #[test]
+    fn batches_are_a_seeded_partition() {
+        let draw = |seed| shuffled_batches(10, 4, &mut ChaCha8Rng::seed_from_u64(seed));
+        let batches = draw(1);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![4, 4, 2]
+        );
+        let mut all: Vec<usize> = batches.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert_eq!(draw(1), batches);
+        assert_ne!(draw(2), batches);
+    }
+
+    #[test]
+    fn noise_has_the_requested_spread() {
+        let mut set = ImageSet {
+            images: vec![0.5; 20_000],
+            labels: vec![0; 20_000],
+            rows: 1,
+            cols: 1,
+        };
+        set.add_noise(1e-4, &mut ChaCha8Rng::seed_from_u64(0));
+        let n = set.images.len() as f64;
+        let mean = set.images.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+        let sd = (set
+            .images
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+        assert!((mean - 0.5).abs() < 5e-6, "{mean}");
+        assert!((sd - 1e-4).abs() < 5e-6, "{sd}");
+    }
+}
