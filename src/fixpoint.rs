@@ -25,7 +25,8 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 5] = [Class::Divergent, Class::Zero, Class::SelfReplicator, Class::SecondOrder, Class::Other];
+    pub const ALL: [Class; 5] =
+        [Class::Divergent, Class::Zero, Class::SelfReplicator, Class::SecondOrder, Class::Other];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -139,7 +140,11 @@ impl Robustness {
                     let noise = 10f32.powi(-(level as i32));
                     weights.extend(batch.particle(n).iter().map(|&w| {
                         let u: f32 = rng.gen();
-                        if rng.gen::<bool>() { w + noise * u } else { w - noise * u }
+                        if rng.gen::<bool>() {
+                            w + noise * u
+                        } else {
+                            w - noise * u
+                        }
                     }));
                     records.push(RobustnessRecord {
                         particle: n,

@@ -244,9 +244,7 @@ fn network_forward(shape: &OrganismShape, map: &impl LayerMap, x: &[f32]) -> Tap
             residual = Some(t.clone());
         }
         let mut y = vec![0.0; b * o_n];
-        y.par_chunks_mut(ROWS * o_n)
-            .zip(rows_par(&t, i_n))
-            .for_each(|(out, inp)| map.forward(l, inp, out));
+        y.par_chunks_mut(ROWS * o_n).zip(rows_par(&t, i_n)).for_each(|(out, inp)| map.forward(l, inp, out));
         if skip && l % 2 == 0 {
             if let Some(r) = &residual {
                 y.iter_mut().zip(r).for_each(|(v, r)| *v += r);

@@ -73,10 +73,7 @@ impl ParticleShape {
                 max[k] = max[k].max(p[k]);
             }
         }
-        let positions = raw
-            .iter()
-            .map(|p| std::array::from_fn(|k| p[k] / (max[k] + 1e-8) + 1e-8))
-            .collect();
+        let positions = raw.iter().map(|p| std::array::from_fn(|k| p[k] / (max[k] + 1e-8) + 1e-8)).collect();
         Ok(ParticleShape { widths, activation, offsets, positions, general_path: false })
     }
 
@@ -136,10 +133,7 @@ impl ParticleShape {
 
     /// The layers of `w` as `(matrix, in, out)`.
     fn layers<'a>(&'a self, w: &'a [f32]) -> impl Iterator<Item = (&'a [f32], usize, usize)> + 'a {
-        self.widths
-            .windows(2)
-            .enumerate()
-            .map(move |(l, p)| (&w[self.offsets[l]..self.offsets[l + 1]], p[0], p[1]))
+        self.widths.windows(2).enumerate().map(move |(l, p)| (&w[self.offsets[l]..self.offsets[l + 1]], p[0], p[1]))
     }
 }
 
@@ -201,7 +195,14 @@ fn pn_forward(shape: &ParticleShape, w: &[f32], x: &[f32], ws: &mut Workspace) -
 
 // backward: dout (scalar) -> grad_w += dPN/dw · dout; returns dPN/dx[slot] · dout for `slot`.
 // Needs ws filled by pn_forward on the same input.
-fn pn_backward(shape: &ParticleShape, w: &[f32], dout: f32, grad_w: &mut [f32], slot: usize, ws: &mut Workspace) -> f32 {
+fn pn_backward(
+    shape: &ParticleShape,
+    w: &[f32],
+    dout: f32,
+    grad_w: &mut [f32],
+    slot: usize,
+    ws: &mut Workspace,
+) -> f32 {
     let m = shape.max_width();
     let n_layers = shape.widths.len() - 1;
     ws.delta[0] = dout;
@@ -419,14 +420,12 @@ impl ParticleBatch {
         F: Fn(&[f32], &mut [f32], &mut Workspace) + Sync,
     {
         let p = self.shape.n_weights();
-        out.par_chunks_mut(CHUNK * width)
-            .zip(self.weights.par_chunks(CHUNK * p))
-            .for_each(|(out, w)| {
-                let mut ws = Workspace::new(&self.shape);
-                for (o, wi) in out.chunks_mut(width).zip(w.chunks(p)) {
-                    f(wi, o, &mut ws);
-                }
-            });
+        out.par_chunks_mut(CHUNK * width).zip(self.weights.par_chunks(CHUNK * p)).for_each(|(out, w)| {
+            let mut ws = Workspace::new(&self.shape);
+            for (o, wi) in out.chunks_mut(width).zip(w.chunks(p)) {
+                f(wi, o, &mut ws);
+            }
+        });
     }
 
     /// `N_applier ◁ target` for one particle of the batch applied to any weight vector.

@@ -23,9 +23,7 @@ fn idx(magic: u32, dims: &[u32], payload: &[u8]) -> Vec<u8> {
 }
 
 fn images_idx(n: u32, rows: u32, cols: u32, seed: u8) -> Vec<u8> {
-    let payload: Vec<u8> = (0..n * rows * cols)
-        .map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed))
-        .collect();
+    let payload: Vec<u8> = (0..n * rows * cols).map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed)).collect();
     idx(0x803, &[n, rows, cols], &payload)
 }
 
@@ -41,12 +39,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// A tiny valid data set (5 train / 3 test images of 4×4), as the four decompressed files.
 fn tiny_dataset() -> [Vec<u8>; 4] {
-    [
-        images_idx(5, 4, 4, 1),
-        labels_idx(&[0, 1, 2, 9, 4]),
-        images_idx(3, 4, 4, 7),
-        labels_idx(&[5, 6, 7]),
-    ]
+    [images_idx(5, 4, 4, 1), labels_idx(&[0, 1, 2, 9, 4]), images_idx(3, 4, 4, 7), labels_idx(&[5, 6, 7])]
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -56,10 +49,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn offline(cache: &Path) -> LoadOptions {
-    LoadOptions {
-        cache_dir: Some(cache.to_path_buf()),
-        ..LoadOptions::default()
-    }
+    LoadOptions { cache_dir: Some(cache.to_path_buf()), ..LoadOptions::default() }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -68,22 +58,10 @@ fn offline(cache: &Path) -> LoadOptions {
 #[test]
 fn bundled_files_have_the_published_checksums() {
     let published = [
-        (
-            "train-images-idx3-ubyte.gz",
-            "1f9521fd7ed9dd282c7d0e926720798f8fa3f6ec62b10c6e0f8e9d7aa58b2fb3",
-        ),
-        (
-            "train-labels-idx1-ubyte.gz",
-            "79fe2cb33d3fcbe109f2c5c59d10f780c3a3498b5c65ce03921aa497beffdd03",
-        ),
-        (
-            "t10k-images-idx3-ubyte.gz",
-            "2fe2d7716ac81181e4b266e20c8bf54fb41d3694f4e3548eb1d85688c1962e0f",
-        ),
-        (
-            "t10k-labels-idx1-ubyte.gz",
-            "7c0afe6beec4b7edd63d6f4dcc220a799a941eca52f5ff60fe32392cd6eafbe9",
-        ),
+        ("train-images-idx3-ubyte.gz", "1f9521fd7ed9dd282c7d0e926720798f8fa3f6ec62b10c6e0f8e9d7aa58b2fb3"),
+        ("train-labels-idx1-ubyte.gz", "79fe2cb33d3fcbe109f2c5c59d10f780c3a3498b5c65ce03921aa497beffdd03"),
+        ("t10k-images-idx3-ubyte.gz", "2fe2d7716ac81181e4b266e20c8bf54fb41d3694f4e3548eb1d85688c1962e0f"),
+        ("t10k-labels-idx1-ubyte.gz", "7c0afe6beec4b7edd63d6f4dcc220a799a941eca52f5ff60fe32392cd6eafbe9"),
     ];
     for (file, (name, sha)) in BUNDLED.iter().zip(published) {
         assert_eq!(file.name, name);
@@ -98,20 +76,11 @@ fn bundled_subset_has_the_published_shape_and_classes() {
     assert!(data.bundled_subset);
     assert_eq!(data.description, "mnist-10k (bundled subset)");
     for (set, n) in [(&data.train, 8000), (&data.test, 2000)] {
-        assert_eq!(
-            (set.len(), set.rows, set.cols, set.images.len()),
-            (n, 28, 28, n * 784)
-        );
+        assert_eq!((set.len(), set.rows, set.cols, set.images.len()), (n, 28, 28, n * 784));
         assert!(set.images.iter().all(|&x| (0.0..=1.0).contains(&x)));
     }
-    assert_eq!(
-        data.train.class_counts(),
-        [772, 888, 786, 834, 786, 685, 826, 861, 766, 796]
-    );
-    assert_eq!(
-        data.test.class_counts(),
-        [229, 239, 205, 198, 194, 178, 188, 209, 178, 182]
-    );
+    assert_eq!(data.train.class_counts(), [772, 888, 786, 834, 786, 685, 826, 861, 766, 796]);
+    assert_eq!(data.test.class_counts(), [229, 239, 205, 198, 194, 178, 188, 209, 178, 182]);
 }
 
 #[test]
@@ -128,13 +97,8 @@ fn offline_fashion_mnist_is_an_error() {
         return; // Debian's package provides it on this machine.
     }
     let cache = tempfile::tempdir().unwrap();
-    let err = load(DatasetKind::FashionMnist, &offline(cache.path()))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("fashion-mnist not found") && err.contains("downloading is disabled"),
-        "{err}"
-    );
+    let err = load(DatasetKind::FashionMnist, &offline(cache.path())).unwrap_err().to_string();
+    assert!(err.contains("fashion-mnist not found") && err.contains("downloading is disabled"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,37 +109,14 @@ fn data_dir_with_mixed_plain_and_gzip_files_loads() {
     let dir = tempfile::tempdir().unwrap();
     let files = tiny_dataset();
     write(dir.path(), FILE_NAMES[0], &files[0]);
-    write(
-        dir.path(),
-        &format!("{}.gz", FILE_NAMES[1]),
-        &gzip(&files[1]),
-    );
-    write(
-        dir.path(),
-        &format!("{}.gz", FILE_NAMES[2]),
-        &gzip(&files[2]),
-    );
+    write(dir.path(), &format!("{}.gz", FILE_NAMES[1]), &gzip(&files[1]));
+    write(dir.path(), &format!("{}.gz", FILE_NAMES[2]), &gzip(&files[2]));
     write(dir.path(), FILE_NAMES[3], &files[3]);
-    let opts = LoadOptions {
-        data_dir: Some(dir.path().to_path_buf()),
-        ..LoadOptions::default()
-    };
+    let opts = LoadOptions { data_dir: Some(dir.path().to_path_buf()), ..LoadOptions::default() };
     let data = load(DatasetKind::FashionMnist, &opts).unwrap();
     assert!(!data.bundled_subset);
-    assert!(
-        data.description.starts_with("fashion-mnist (data dir "),
-        "{}",
-        data.description
-    );
-    assert_eq!(
-        (
-            data.train.len(),
-            data.test.len(),
-            data.train.rows,
-            data.train.cols
-        ),
-        (5, 3, 4, 4)
-    );
+    assert!(data.description.starts_with("fashion-mnist (data dir "), "{}", data.description);
+    assert_eq!((data.train.len(), data.test.len(), data.train.rows, data.train.cols), (5, 3, 4, 4));
     assert_eq!(data.train.labels, vec![0, 1, 2, 9, 4]);
     assert_eq!(data.train.images[1], 38.0 / 255.0);
 }
@@ -184,15 +125,9 @@ fn data_dir_with_mixed_plain_and_gzip_files_loads() {
 fn incomplete_data_dir_names_the_missing_files() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), FILE_NAMES[0], &tiny_dataset()[0]);
-    let opts = LoadOptions {
-        data_dir: Some(dir.path().to_path_buf()),
-        ..LoadOptions::default()
-    };
+    let opts = LoadOptions { data_dir: Some(dir.path().to_path_buf()), ..LoadOptions::default() };
     let err = load(DatasetKind::Mnist, &opts).unwrap_err().to_string();
-    assert!(
-        err.contains(FILE_NAMES[1]) && err.contains(FILE_NAMES[3]),
-        "{err}"
-    );
+    assert!(err.contains(FILE_NAMES[1]) && err.contains(FILE_NAMES[3]), "{err}");
     assert!(!err.contains(FILE_NAMES[0]), "{err}");
 }
 
@@ -202,9 +137,7 @@ fn read_error(images: &[u8], labels: &[u8]) -> (String, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let i = write(dir.path(), "imgs.idx", images);
     let l = write(dir.path(), "lbls.idx", labels);
-    let err = organism::data::idx::read_image_set(&i, &l)
-        .unwrap_err()
-        .to_string();
+    let err = organism::data::idx::read_image_set(&i, &l).unwrap_err().to_string();
     (err, i, l)
 }
 
@@ -212,29 +145,20 @@ fn read_error(images: &[u8], labels: &[u8]) -> (String, PathBuf, PathBuf) {
 fn truncated_gzip_is_reported_with_the_file() {
     let gz = gzip(&images_idx(5, 4, 4, 0));
     let (err, i, _) = read_error(&gz[..gz.len() / 2], &labels_idx(&[0; 5]));
-    assert!(
-        err.contains(&i.display().to_string()) && err.contains("gzip"),
-        "{err}"
-    );
+    assert!(err.contains(&i.display().to_string()) && err.contains("gzip"), "{err}");
 }
 
 #[test]
 fn wrong_magic_is_reported_with_the_file() {
     // A label file where an image file is expected.
     let (err, i, _) = read_error(&labels_idx(&[0; 5]), &labels_idx(&[0; 5]));
-    assert!(
-        err.contains(&i.display().to_string()) && err.contains("magic"),
-        "{err}"
-    );
+    assert!(err.contains(&i.display().to_string()) && err.contains("magic"), "{err}");
 }
 
 #[test]
 fn mismatched_counts_are_reported_with_both_files() {
     let (err, i, l) = read_error(&images_idx(5, 4, 4, 0), &labels_idx(&[0; 4]));
-    assert!(
-        err.contains(&l.display().to_string()) && err.contains(&i.display().to_string()),
-        "{err}"
-    );
+    assert!(err.contains(&l.display().to_string()) && err.contains(&i.display().to_string()), "{err}");
     assert!(err.contains("4 labels but 5 images"), "{err}");
 }
 
@@ -242,19 +166,13 @@ fn mismatched_counts_are_reported_with_both_files() {
 fn truncated_payload_is_reported_with_the_file() {
     let bytes = images_idx(5, 4, 4, 0);
     let (err, i, _) = read_error(&bytes[..bytes.len() - 1], &labels_idx(&[0; 5]));
-    assert!(
-        err.contains(&i.display().to_string()) && err.contains("79"),
-        "{err}"
-    );
+    assert!(err.contains(&i.display().to_string()) && err.contains("79"), "{err}");
 }
 
 #[test]
 fn label_out_of_range_is_reported_with_the_file() {
     let (err, _, l) = read_error(&images_idx(3, 4, 4, 0), &gzip(&labels_idx(&[0, 10, 1])));
-    assert!(
-        err.contains(&l.display().to_string()) && err.contains("label 10 at index 1"),
-        "{err}"
-    );
+    assert!(err.contains(&l.display().to_string()) && err.contains("label 10 at index 1"), "{err}");
 }
 
 #[test]
@@ -262,9 +180,7 @@ fn missing_file_is_reported_with_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let l = write(dir.path(), "lbls.idx", &labels_idx(&[0]));
     let missing = dir.path().join("nope.idx");
-    let err = organism::data::idx::read_image_set(&missing, &l)
-        .unwrap_err()
-        .to_string();
+    let err = organism::data::idx::read_image_set(&missing, &l).unwrap_err().to_string();
     assert!(err.contains(&missing.display().to_string()), "{err}");
 }
 
@@ -273,43 +189,26 @@ fn missing_file_is_reported_with_the_file() {
 
 #[test]
 fn resize_matches_pytorch_bilinear_with_and_without_antialias() {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/resize_15.json"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/resize_15.json"))
+            .unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let floats = |v: &serde_json::Value| -> Vec<f32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
+        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
     };
     let cases = json["images"].as_array().unwrap();
     assert!(!cases.is_empty());
     let bundled_test = source::bundled().unwrap().test;
     for case in cases {
         let index = case["index"].as_u64().unwrap() as usize;
-        let set = ImageSet {
-            images: floats(&case["pixels_28"]),
-            labels: vec![0],
-            rows: 28,
-            cols: 28,
-        };
-        assert_eq!(
-            set.images,
-            bundled_test.image(index),
-            "fixture input is t10k image {index}"
-        );
+        let set = ImageSet { images: floats(&case["pixels_28"]), labels: vec![0], rows: 28, cols: 28 };
+        assert_eq!(set.images, bundled_test.image(index), "fixture input is t10k image {index}");
         for (antialias, key) in [(false, "bilinear_15"), (true, "bilinear_antialias_15")] {
             let want = floats(&case[key]);
             let got = set.resized(15, 15, antialias);
             assert_eq!((got.rows, got.cols, got.images.len()), (15, 15, want.len()));
             for (p, (g, w)) in got.images.iter().zip(&want).enumerate() {
-                assert!(
-                    (g - w).abs() <= 1e-6 + 1e-5 * w.abs(),
-                    "image {index} {key} pixel {p}: got {g}, PyTorch {w}"
-                );
+                assert!((g - w).abs() <= 1e-6 + 1e-5 * w.abs(), "image {index} {key} pixel {p}: got {g}, PyTorch {w}");
             }
         }
         // The two variants must differ, or the comparison above could not tell them apart.
@@ -364,45 +263,23 @@ fn serve_truncated() -> String {
 fn remote_dataset(digest_of: DigestOf) -> (HashMap<String, Vec<u8>>, [String; 4]) {
     let files = tiny_dataset();
     let gz: Vec<Vec<u8>> = files.iter().map(|f| gzip(f)).collect();
-    let sha = std::array::from_fn(|i| {
-        source::sha256_hex(if digest_of == DigestOf::Gzip {
-            &gz[i]
-        } else {
-            &files[i]
-        })
-    });
-    let served = FILE_NAMES
-        .iter()
-        .zip(gz)
-        .map(|(n, g)| (format!("{n}.gz"), g))
-        .collect();
+    let sha = std::array::from_fn(|i| source::sha256_hex(if digest_of == DigestOf::Gzip { &gz[i] } else { &files[i] }));
+    let served = FILE_NAMES.iter().zip(gz).map(|(n, g)| (format!("{n}.gz"), g)).collect();
     (served, sha)
 }
 
-fn download_opts(
-    cache: &Path,
-    mirrors: Vec<String>,
-    digest_of: DigestOf,
-    sha256: [String; 4],
-) -> LoadOptions {
+fn download_opts(cache: &Path, mirrors: Vec<String>, digest_of: DigestOf, sha256: [String; 4]) -> LoadOptions {
     LoadOptions {
         cache_dir: Some(cache.to_path_buf()),
         download: true,
-        remote: Some(Remote {
-            mirrors,
-            digest_of,
-            sha256,
-        }),
+        remote: Some(Remote { mirrors, digest_of, sha256 }),
         ..LoadOptions::default()
     }
 }
 
 fn cache_listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     names.sort();
     names
@@ -410,35 +287,21 @@ fn cache_listing(dir: &Path) -> Vec<String> {
 
 #[test]
 fn download_verifies_and_fills_the_cache_for_both_digest_kinds() {
-    for (kind, digest_of) in [
-        (DatasetKind::Mnist, DigestOf::Gzip),
-        (DatasetKind::FashionMnist, DigestOf::Content),
-    ] {
+    for (kind, digest_of) in [(DatasetKind::Mnist, DigestOf::Gzip), (DatasetKind::FashionMnist, DigestOf::Content)] {
         let (served, sha) = remote_dataset(digest_of);
         let (base, _) = serve(served);
         let cache = tempfile::tempdir().unwrap();
         let opts = download_opts(cache.path(), vec![format!("{base}/good/")], digest_of, sha);
         let data = load(kind, &opts).unwrap();
         let dir = cache.path().join(kind.name());
-        assert_eq!(
-            data.description,
-            format!("{kind} (cache {})", dir.display())
-        );
+        assert_eq!(data.description, format!("{kind} (cache {})", dir.display()));
         assert!(!data.bundled_subset);
         assert_eq!((data.train.len(), data.test.len()), (5, 3));
         let mut expected: Vec<String> = FILE_NAMES.iter().map(|n| format!("{n}.gz")).collect();
         expected.sort();
         assert_eq!(cache_listing(&dir), expected);
         // A second load finds the cache without the network.
-        let again = load(
-            kind,
-            &LoadOptions {
-                remote: None,
-                download: false,
-                ..opts
-            },
-        )
-        .unwrap();
+        let again = load(kind, &LoadOptions { remote: None, download: false, ..opts }).unwrap();
         assert_eq!(again.train, data.train);
     }
 }
@@ -449,24 +312,11 @@ fn wrong_checksum_leaves_no_file_in_the_cache() {
     sha[2] = "0".repeat(64);
     let (base, _) = serve(served);
     let cache = tempfile::tempdir().unwrap();
-    let opts = download_opts(
-        cache.path(),
-        vec![format!("{base}/good")],
-        DigestOf::Gzip,
-        sha,
-    );
+    let opts = download_opts(cache.path(), vec![format!("{base}/good")], DigestOf::Gzip, sha);
     let err = fetch(DatasetKind::Mnist, &opts).unwrap_err().to_string();
-    assert!(
-        err.contains("t10k-images-idx3-ubyte.gz") && err.contains("SHA-256 mismatch"),
-        "{err}"
-    );
+    assert!(err.contains("t10k-images-idx3-ubyte.gz") && err.contains("SHA-256 mismatch"), "{err}");
     let listing = cache_listing(&cache.path().join("mnist"));
-    assert!(
-        !listing
-            .iter()
-            .any(|n| n.starts_with("t10k-images") || n.starts_with('.')),
-        "{listing:?}"
-    );
+    assert!(!listing.iter().any(|n| n.starts_with("t10k-images") || n.starts_with('.')), "{listing:?}");
     // `load` falls back to the bundled subset, but does not use the incomplete cache.
     let data = load(DatasetKind::Mnist, &opts).unwrap();
     assert!(data.bundled_subset);
@@ -478,32 +328,14 @@ fn server_error_falls_through_to_the_next_mirror() {
     let (base, hits) = serve(served);
     let cache = tempfile::tempdir().unwrap();
     let mirrors = vec![format!("{base}/fail/"), format!("{base}/good/")];
-    let dir = fetch(
-        DatasetKind::Mnist,
-        &download_opts(cache.path(), mirrors, DigestOf::Gzip, sha.clone()),
-    )
-    .unwrap();
+    let dir = fetch(DatasetKind::Mnist, &download_opts(cache.path(), mirrors, DigestOf::Gzip, sha.clone())).unwrap();
     assert_eq!(cache_listing(&dir).len(), 4);
     let hits = hits.lock().unwrap().clone();
-    assert_eq!(
-        hits.iter().filter(|h| h.starts_with("/fail/")).count(),
-        4,
-        "{hits:?}"
-    );
+    assert_eq!(hits.iter().filter(|h| h.starts_with("/fail/")).count(), 4, "{hits:?}");
 
-    let only_failing = download_opts(
-        cache.path(),
-        vec![format!("{base}/fail/")],
-        DigestOf::Gzip,
-        sha,
-    );
-    let err = fetch(DatasetKind::FashionMnist, &only_failing)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("HTTP 500") && err.contains("/fail/train-images-idx3-ubyte.gz"),
-        "{err}"
-    );
+    let only_failing = download_opts(cache.path(), vec![format!("{base}/fail/")], DigestOf::Gzip, sha);
+    let err = fetch(DatasetKind::FashionMnist, &only_failing).unwrap_err().to_string();
+    assert!(err.contains("HTTP 500") && err.contains("/fail/train-images-idx3-ubyte.gz"), "{err}");
     assert!(cache_listing(&cache.path().join("fashion-mnist")).is_empty());
 }
 
@@ -513,47 +345,22 @@ fn truncated_body_is_rejected_then_the_next_mirror_is_used() {
     let (good, _) = serve(served);
     let truncated = serve_truncated();
     let cache = tempfile::tempdir().unwrap();
-    let alone = download_opts(
-        cache.path(),
-        vec![truncated.clone()],
-        DigestOf::Gzip,
-        sha.clone(),
-    );
+    let alone = download_opts(cache.path(), vec![truncated.clone()], DigestOf::Gzip, sha.clone());
     let err = fetch(DatasetKind::Mnist, &alone).unwrap_err().to_string();
-    assert!(
-        err.contains(&truncated) && err.contains("after 10 bytes"),
-        "{err}"
-    );
+    assert!(err.contains(&truncated) && err.contains("after 10 bytes"), "{err}");
     assert!(cache_listing(&cache.path().join("mnist")).is_empty());
 
-    let both = download_opts(
-        cache.path(),
-        vec![truncated, format!("{good}/good/")],
-        DigestOf::Gzip,
-        sha,
-    );
-    assert_eq!(
-        cache_listing(&fetch(DatasetKind::Mnist, &both).unwrap()).len(),
-        4
-    );
+    let both = download_opts(cache.path(), vec![truncated, format!("{good}/good/")], DigestOf::Gzip, sha);
+    assert_eq!(cache_listing(&fetch(DatasetKind::Mnist, &both).unwrap()).len(), 4);
 }
 
 #[test]
 fn info_reports_each_place() {
     let cache = tempfile::tempdir().unwrap();
     let text = info(&offline(cache.path()));
-    assert!(
-        text.contains("mnist:") && text.contains("fashion-mnist:"),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("{}: absent", cache.path().join("mnist").display())),
-        "{text}"
-    );
+    assert!(text.contains("mnist:") && text.contains("fashion-mnist:"), "{text}");
+    assert!(text.contains(&format!("{}: absent", cache.path().join("mnist").display())), "{text}");
     assert!(text.contains(source::DEBIAN_FASHION_DIR), "{text}");
     assert!(text.contains("mnist-10k (bundled subset)"), "{text}");
-    assert!(
-        text.contains("https://ossci-datasets.s3.amazonaws.com/mnist/"),
-        "{text}"
-    );
+    assert!(text.contains("https://ossci-datasets.s3.amazonaws.com/mnist/"), "{text}");
 }

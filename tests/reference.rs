@@ -61,10 +61,22 @@ fn particle_golden_files() {
         let weights = flat(&f["weights"]);
         let batch = ParticleBatch::from_weights(shape.clone(), weights.clone()).unwrap();
 
-        assert_close(&format!("{name} input_matrix"), &shape.input_matrix(&weights), &flat(&f["input_matrix"]), REL, ABS);
+        assert_close(
+            &format!("{name} input_matrix"),
+            &shape.input_matrix(&weights),
+            &flat(&f["input_matrix"]),
+            REL,
+            ABS,
+        );
         let once = batch.self_applied();
         assert_close(&format!("{name} self_application"), once.weights(), &flat(&f["self_application"]), REL, ABS);
-        assert_close(&format!("{name} self_application_twice"), once.self_applied().weights(), &flat(&f["self_application_twice"]), REL, ABS);
+        assert_close(
+            &format!("{name} self_application_twice"),
+            once.self_applied().weights(),
+            &flat(&f["self_application_twice"]),
+            REL,
+            ABS,
+        );
 
         // 200 steps with one persistent optimizer; losses are taken before each step.
         let st = &f["self_train"];
@@ -78,7 +90,13 @@ fn particle_golden_files() {
             let got = trained.self_train_step(&mut opt, &mut grads)[0];
             assert_close(&format!("{name} self_train loss before step {}", step + 1), &[got], &[*want], 5e-4, 1e-12);
             if let Some(w) = snapshots.get(&(step + 1).to_string()) {
-                assert_close(&format!("{name} weights after step {}", step + 1), trained.weights(), &flat(w), 1e-4, 1e-5);
+                assert_close(
+                    &format!("{name} weights after step {}", step + 1),
+                    trained.weights(),
+                    &flat(w),
+                    1e-4,
+                    1e-5,
+                );
             }
         }
 
@@ -108,12 +126,17 @@ fn organism_golden_files() {
             residual_skip: c["residual_skip"].as_bool().unwrap(),
             activation: c["activation"].as_str().unwrap().parse::<Activation>().unwrap(),
         };
-        let names: Vec<String> = f["particle_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        let names: Vec<String> =
+            f["particle_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
         assert_eq!(shape.particle_names(), names, "{name}: particle order");
         let pshape = ParticleShape::standard(get("particle_hidden")).unwrap();
         let particles = ParticleBatch::from_weights(pshape.clone(), flat(&f["particle_weights"])).unwrap();
         let org = Organism::from_particles(shape.clone(), particles.clone()).unwrap();
-        let general = Organism::from_particles(shape.clone(), ParticleBatch::from_weights(pshape.with_general_path(), flat(&f["particle_weights"])).unwrap()).unwrap();
+        let general = Organism::from_particles(
+            shape.clone(),
+            ParticleBatch::from_weights(pshape.with_general_path(), flat(&f["particle_weights"])).unwrap(),
+        )
+        .unwrap();
 
         let x = flat(&f["x"]);
         let classes: Vec<u8>;
@@ -132,21 +155,51 @@ fn organism_golden_files() {
 
         let extracted = org.extracted_weights();
         assert_close(&format!("{name} extracted_weights"), &extracted, &flat(&f["extracted_weights"]), REL, ABS);
-        assert_close(&format!("{name} dense_output"), &Dense::new(&shape, &extracted).forward(&x), &flat(&f["dense_output"]), REL, ABS);
+        assert_close(
+            &format!("{name} dense_output"),
+            &Dense::new(&shape, &extracted).forward(&x),
+            &flat(&f["dense_output"]),
+            REL,
+            ABS,
+        );
 
         for (label, o, p) in [("extracted", &org, TaskPath::Extracted), ("general", &general, TaskPath::General)] {
             let pass = o.task_pass(&x, targets, p);
             assert_close(&format!("{name} output ({label})"), &pass.output, &flat(&f["output"]), REL, ABS);
-            assert_close(&format!("{name} loss ({label})"), &[pass.loss], &[f["loss"].as_f64().unwrap() as f32], REL, ABS);
+            assert_close(
+                &format!("{name} loss ({label})"),
+                &[pass.loss],
+                &[f["loss"].as_f64().unwrap() as f32],
+                REL,
+                ABS,
+            );
             assert_close(&format!("{name} task_grads ({label})"), &pass.grads, &flat(&f["task_grads"]), 1e-4, 1e-6);
             let mut stepped = o.particles.weights().to_vec();
             Sgd::new(0.004, 0.9, stepped.len()).step(&mut stepped, &pass.grads);
-            assert_close(&format!("{name} weights_after_task_step ({label})"), &stepped, &flat(&f["weights_after_task_step"]), REL, ABS);
+            assert_close(
+                &format!("{name} weights_after_task_step ({label})"),
+                &stepped,
+                &flat(&f["weights_after_task_step"]),
+                REL,
+                ABS,
+            );
 
             let mut grads = vec![0.0; stepped.len()];
             let loss = o.self_train_grads(&mut grads);
-            assert_close(&format!("{name} self_train_loss ({label})"), &[loss], &[f["self_train_loss"].as_f64().unwrap() as f32], REL, ABS);
-            assert_close(&format!("{name} self_train_grads ({label})"), &grads, &flat(&f["self_train_grads"]), 1e-4, 1e-6);
+            assert_close(
+                &format!("{name} self_train_loss ({label})"),
+                &[loss],
+                &[f["self_train_loss"].as_f64().unwrap() as f32],
+                REL,
+                ABS,
+            );
+            assert_close(
+                &format!("{name} self_train_grads ({label})"),
+                &grads,
+                &flat(&f["self_train_grads"]),
+                1e-4,
+                1e-6,
+            );
         }
     }
 }

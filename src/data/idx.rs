@@ -40,18 +40,10 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Checks the header of (decompressed) IDX `data` and returns its dimensions and payload.
-fn parse<'a>(
-    path: &Path,
-    data: &'a [u8],
-    magic: u32,
-    what: &str,
-) -> Result<(Vec<usize>, &'a [u8])> {
+fn parse<'a>(path: &Path, data: &'a [u8], magic: u32, what: &str) -> Result<(Vec<usize>, &'a [u8])> {
     let ndims = (magic & 0xff) as usize;
     let header_len = 4 * (1 + ndims);
-    let word = |i: usize| {
-        data.get(4 * i..4 * i + 4)
-            .map(|w| u32::from_be_bytes(w.try_into().expect("4 bytes")))
-    };
+    let word = |i: usize| data.get(4 * i..4 * i + 4).map(|w| u32::from_be_bytes(w.try_into().expect("4 bytes")));
     match word(0) {
         Some(found) if found != magic => {
             return Err(Error::format(
@@ -63,25 +55,17 @@ fn parse<'a>(
         _ => {
             return Err(Error::format(
                 path,
-                format!(
-                    "{} bytes is too short for an IDX {what} header ({header_len} bytes)",
-                    data.len()
-                ),
+                format!("{} bytes is too short for an IDX {what} header ({header_len} bytes)", data.len()),
             ))
         }
     }
-    let dims: Vec<usize> = (1..=ndims)
-        .map(|i| word(i).expect("header checked") as usize)
-        .collect();
+    let dims: Vec<usize> = (1..=ndims).map(|i| word(i).expect("header checked") as usize).collect();
     let payload = &data[header_len..];
     let expected: usize = dims.iter().product();
     if payload.len() != expected {
         return Err(Error::format(
             path,
-            format!(
-                "header announces {dims:?} = {expected} bytes of {what} but the file holds {}",
-                payload.len()
-            ),
+            format!("header announces {dims:?} = {expected} bytes of {what} but the file holds {}", payload.len()),
         ));
     }
     Ok((dims, payload))
@@ -93,10 +77,7 @@ pub fn parse_images(path: &Path, raw: &[u8]) -> Result<(Vec<u8>, usize, usize, u
     let data = decompress(path, raw)?;
     let (dims, payload) = parse(path, &data, IMAGES_MAGIC, "images")?;
     if dims[1] == 0 || dims[2] == 0 {
-        return Err(Error::format(
-            path,
-            format!("empty image size {}×{}", dims[1], dims[2]),
-        ));
+        return Err(Error::format(path, format!("empty image size {}×{}", dims[1], dims[2])));
     }
     Ok((payload.to_vec(), dims[0], dims[1], dims[2]))
 }
@@ -108,11 +89,7 @@ pub fn parse_labels(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
     if let Some(i) = payload.iter().position(|&l| l >= NUM_CLASSES) {
         return Err(Error::format(
             path,
-            format!(
-                "label {} at index {i} is out of range 0–{}",
-                payload[i],
-                NUM_CLASSES - 1
-            ),
+            format!("label {} at index {i} is out of range 0–{}", payload[i], NUM_CLASSES - 1),
         ));
     }
     Ok(payload.to_vec())
@@ -120,41 +97,22 @@ pub fn parse_labels(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
 
 /// Builds an [`ImageSet`] from the bytes of an image file and a label file, scaling the
 /// pixels to [0, 1] (byte / 255) and checking that both files hold the same number of items.
-pub fn image_set(
-    images_path: &Path,
-    images_raw: &[u8],
-    labels_path: &Path,
-    labels_raw: &[u8],
-) -> Result<ImageSet> {
+pub fn image_set(images_path: &Path, images_raw: &[u8], labels_path: &Path, labels_raw: &[u8]) -> Result<ImageSet> {
     let (pixels, count, rows, cols) = parse_images(images_path, images_raw)?;
     let labels = parse_labels(labels_path, labels_raw)?;
     if labels.len() != count {
         return Err(Error::format(
             labels_path,
-            format!(
-                "{} labels but {count} images in {}",
-                labels.len(),
-                images_path.display()
-            ),
+            format!("{} labels but {count} images in {}", labels.len(), images_path.display()),
         ));
     }
     let images = pixels.iter().map(|&b| f32::from(b) / 255.0).collect();
-    Ok(ImageSet {
-        images,
-        labels,
-        rows,
-        cols,
-    })
+    Ok(ImageSet { images, labels, rows, cols })
 }
 
 /// Reads an image file and its label file from disk (see [`image_set`]).
 pub fn read_image_set(images_path: &Path, labels_path: &Path) -> Result<ImageSet> {
-    image_set(
-        images_path,
-        &read_file(images_path)?,
-        labels_path,
-        &read_file(labels_path)?,
-    )
+    image_set(images_path, &read_file(images_path)?, labels_path, &read_file(labels_path)?)
 }
 
 #[cfg(test)]
@@ -171,13 +129,9 @@ mod tests {
     #[test]
     fn plain_images_are_scaled_to_unit_interval() {
         let p = Path::new("x");
-        let set = image_set(
-            p,
-            &idx(IMAGES_MAGIC, &[2, 1, 2], &[0, 255, 51, 102]),
-            p,
-            &idx(LABELS_MAGIC, &[2], &[3, 9]),
-        )
-        .unwrap();
+        let set =
+            image_set(p, &idx(IMAGES_MAGIC, &[2, 1, 2], &[0, 255, 51, 102]), p, &idx(LABELS_MAGIC, &[2], &[3, 9]))
+                .unwrap();
         assert_eq!((set.rows, set.cols), (1, 2));
         assert_eq!(set.images, vec![0.0, 1.0, 0.2, 0.4]);
         assert_eq!(set.labels, vec![3, 9]);

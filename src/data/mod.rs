@@ -55,11 +55,7 @@ impl FromStr for DatasetKind {
         DatasetKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown data set `{s}` (expected `mnist` or `fashion-mnist`)"
-                ))
-            })
+            .ok_or_else(|| Error::Invalid(format!("unknown data set `{s}` (expected `mnist` or `fashion-mnist`)")))
     }
 }
 
@@ -97,9 +93,7 @@ impl ImageSet {
     /// How many images each class 0–9 has.
     pub fn class_counts(&self) -> [usize; 10] {
         let mut counts = [0; 10];
-        self.labels
-            .iter()
-            .for_each(|&l| counts[usize::from(l)] += 1);
+        self.labels.iter().for_each(|&l| counts[usize::from(l)] += 1);
         counts
     }
 
@@ -110,17 +104,8 @@ impl ImageSet {
     /// If any size is zero.
     pub fn resized(&self, rows: usize, cols: usize, antialias: bool) -> ImageSet {
         let resizer = resize::Resizer::new(self.rows, self.cols, rows, cols, antialias);
-        let images = self
-            .images
-            .chunks_exact(self.pixels())
-            .flat_map(|img| resizer.apply(img))
-            .collect();
-        ImageSet {
-            images,
-            labels: self.labels.clone(),
-            rows,
-            cols,
-        }
+        let images = self.images.chunks_exact(self.pixels()).flat_map(|img| resizer.apply(img)).collect();
+        ImageSet { images, labels: self.labels.clone(), rows, cols }
     }
 
     /// Adds independent Gaussian noise N(0, σ²) to every pixel (SPEC §4: σ = 1e-4); the pixels
@@ -130,9 +115,7 @@ impl ImageSet {
     /// If `sigma` is negative or not finite.
     pub fn add_noise(&mut self, sigma: f32, rng: &mut impl Rng) {
         let normal = Normal::new(0.0, sigma).expect("noise sigma must be finite and >= 0");
-        self.images
-            .iter_mut()
-            .for_each(|x| *x += normal.sample(rng));
+        self.images.iter_mut().for_each(|x| *x += normal.sample(rng));
     }
 }
 
@@ -195,10 +178,7 @@ mod tests {
     fn batches_are_a_seeded_partition() {
         let draw = |seed| shuffled_batches(10, 4, &mut ChaCha8Rng::seed_from_u64(seed));
         let batches = draw(1);
-        assert_eq!(
-            batches.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![4, 4, 2]
-        );
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
         let mut all: Vec<usize> = batches.concat();
         all.sort_unstable();
         assert_eq!(all, (0..10).collect::<Vec<_>>());
@@ -208,22 +188,11 @@ mod tests {
 
     #[test]
     fn noise_has_the_requested_spread() {
-        let mut set = ImageSet {
-            images: vec![0.5; 20_000],
-            labels: vec![0; 20_000],
-            rows: 1,
-            cols: 1,
-        };
+        let mut set = ImageSet { images: vec![0.5; 20_000], labels: vec![0; 20_000], rows: 1, cols: 1 };
         set.add_noise(1e-4, &mut ChaCha8Rng::seed_from_u64(0));
         let n = set.images.len() as f64;
         let mean = set.images.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-        let sd = (set
-            .images
-            .iter()
-            .map(|&x| (f64::from(x) - mean).powi(2))
-            .sum::<f64>()
-            / n)
-            .sqrt();
+        let sd = (set.images.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n).sqrt();
         assert!((mean - 0.5).abs() < 5e-6, "{mean}");
         assert!((sd - 1e-4).abs() < 5e-6, "{sd}");
     }

@@ -44,20 +44,15 @@ impl Axis {
     fn antialiased(input: usize, output: usize) -> Axis {
         let scale = input as f64 / output as f64;
         // The triangle has half-width 1 in output pixels, i.e. `scale` input pixels when shrinking.
-        let (support, invscale) = if scale >= 1.0 {
-            (scale, 1.0 / scale)
-        } else {
-            (1.0, 1.0)
-        };
+        let (support, invscale) = if scale >= 1.0 { (scale, 1.0 / scale) } else { (1.0, 1.0) };
         let (start, weights) = (0..output)
             .map(|i| {
                 let center = scale * (i as f64 + 0.5);
                 // Truncation toward zero, as the C++ `static_cast<int64_t>`.
                 let xmin = ((center - support + 0.5) as i64).max(0) as usize;
                 let xmax = ((center + support + 0.5) as i64).min(input as i64) as usize;
-                let mut w: Vec<f64> = (xmin..xmax)
-                    .map(|j| (1.0 - ((j as f64 - center + 0.5) * invscale).abs()).max(0.0))
-                    .collect();
+                let mut w: Vec<f64> =
+                    (xmin..xmax).map(|j| (1.0 - ((j as f64 - center + 0.5) * invscale).abs()).max(0.0)).collect();
                 let total: f64 = w.iter().sum();
                 if total != 0.0 {
                     w.iter_mut().for_each(|x| *x /= total);
@@ -88,28 +83,10 @@ impl Resizer {
     ///
     /// # Panics
     /// If any size is zero.
-    pub fn new(
-        in_rows: usize,
-        in_cols: usize,
-        out_rows: usize,
-        out_cols: usize,
-        antialias: bool,
-    ) -> Resizer {
-        assert!(
-            in_rows > 0 && in_cols > 0 && out_rows > 0 && out_cols > 0,
-            "resize sizes must be positive"
-        );
-        let axis = if antialias {
-            Axis::antialiased
-        } else {
-            Axis::bilinear
-        };
-        Resizer {
-            in_rows,
-            in_cols,
-            rows: axis(in_rows, out_rows),
-            cols: axis(in_cols, out_cols),
-        }
+    pub fn new(in_rows: usize, in_cols: usize, out_rows: usize, out_cols: usize, antialias: bool) -> Resizer {
+        assert!(in_rows > 0 && in_cols > 0 && out_rows > 0 && out_cols > 0, "resize sizes must be positive");
+        let axis = if antialias { Axis::antialiased } else { Axis::bilinear };
+        Resizer { in_rows, in_cols, rows: axis(in_rows, out_rows), cols: axis(in_cols, out_cols) }
     }
 
     /// Resizes one row-major image of `in_rows × in_cols` pixels into `out_rows × out_cols`.
@@ -117,11 +94,7 @@ impl Resizer {
     /// # Panics
     /// If `image` does not have `in_rows × in_cols` pixels.
     pub fn apply(&self, image: &[f32]) -> Vec<f32> {
-        assert_eq!(
-            image.len(),
-            self.in_rows * self.in_cols,
-            "image size does not match the resizer"
-        );
+        assert_eq!(image.len(), self.in_rows * self.in_cols, "image size does not match the resizer");
         // Horizontal pass first (as PyTorch), into `in_rows × out_cols`.
         let out_cols = self.cols.len();
         let mut wide = vec![0.0f64; self.in_rows * out_cols];
@@ -166,10 +139,7 @@ mod tests {
     fn constant_image_stays_constant() {
         for aa in [false, true] {
             let out = Resizer::new(28, 28, 15, 15, aa).apply(&[0.7; 784]);
-            assert!(
-                out.iter().all(|&x| (x - 0.7).abs() < 1e-6),
-                "antialias={aa}"
-            );
+            assert!(out.iter().all(|&x| (x - 0.7).abs() < 1e-6), "antialias={aa}");
         }
     }
 

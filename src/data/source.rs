@@ -28,12 +28,8 @@ use crate::{Error, Result};
 
 /// The four files of every data set, in the order train images, train labels, test images,
 /// test labels; each may be stored as is or with a `.gz` suffix.
-pub const FILE_NAMES: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
+pub const FILE_NAMES: [&str; 4] =
+    ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 /// Where Debian's `dataset-fashion-mnist` installs the full Fashion-MNIST.
 pub const DEBIAN_FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -100,10 +96,7 @@ pub struct Remote {
 impl Remote {
     /// The mirrors and checksums of `SOURCES.md` for `kind`.
     pub fn official(kind: DatasetKind) -> Remote {
-        let o = OFFICIAL
-            .iter()
-            .find(|o| o.kind == kind)
-            .expect("every kind has an entry");
+        let o = OFFICIAL.iter().find(|o| o.kind == kind).expect("every kind has an entry");
         Remote {
             mirrors: o.mirrors.iter().map(|m| m.to_string()).collect(),
             digest_of: o.digest_of,
@@ -149,23 +142,17 @@ pub const BUNDLED_DESCRIPTION: &str = "mnist-10k (bundled subset)";
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Loads `kind` from the first place of the module's list that has it (see the module doc).
 pub fn load(kind: DatasetKind, opts: &LoadOptions) -> Result<Dataset> {
     if let Some(dir) = &opts.data_dir {
-        let files = find_files(dir).map_err(|missing| {
-            Error::format(
-                dir,
-                format!("no {kind} data here: missing {}", missing.join(", ")),
-            )
-        })?;
+        let files = find_files(dir)
+            .map_err(|missing| Error::format(dir, format!("no {kind} data here: missing {}", missing.join(", "))))?;
         return read_dataset(kind, &files, format!("{kind} (data dir {})", dir.display()));
     }
     for (place, dir) in local_dirs(kind, opts) {
@@ -209,14 +196,8 @@ pub fn load(kind: DatasetKind, opts: &LoadOptions) -> Result<Dataset> {
 /// The bundled `mnist-10k` subset.
 pub fn bundled() -> Result<Dataset> {
     let path = |f: &BundledFile| PathBuf::from(format!("<bundled>/mnist-10k/{}", f.name));
-    let set = |i: usize, l: usize| {
-        idx::image_set(
-            &path(&BUNDLED[i]),
-            BUNDLED[i].bytes,
-            &path(&BUNDLED[l]),
-            BUNDLED[l].bytes,
-        )
-    };
+    let set =
+        |i: usize, l: usize| idx::image_set(&path(&BUNDLED[i]), BUNDLED[i].bytes, &path(&BUNDLED[l]), BUNDLED[l].bytes);
     Ok(Dataset {
         kind: DatasetKind::Mnist,
         train: set(0, 1)?,
@@ -229,10 +210,7 @@ pub fn bundled() -> Result<Dataset> {
 /// Downloads `kind` into its cache folder (files already there are kept) and returns that
 /// folder. Uses [`LoadOptions::remote`] if set, else the official mirrors.
 pub fn fetch(kind: DatasetKind, opts: &LoadOptions) -> Result<PathBuf> {
-    let remote = opts
-        .remote
-        .clone()
-        .unwrap_or_else(|| Remote::official(kind));
+    let remote = opts.remote.clone().unwrap_or_else(|| Remote::official(kind));
     let dir = cache_dir(kind, opts)
         .ok_or_else(|| Error::Invalid(format!("no cache folder for downloads: set {CACHE_ENV}")))?;
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -267,17 +245,10 @@ pub fn info(opts: &LoadOptions) -> String {
         if cache_dir(kind, opts).is_none() {
             let _ = writeln!(out, "  cache     none (set {CACHE_ENV})");
         }
-        let mirrors = opts
-            .remote
-            .clone()
-            .unwrap_or_else(|| Remote::official(kind))
-            .mirrors;
+        let mirrors = opts.remote.clone().unwrap_or_else(|| Remote::official(kind)).mirrors;
         let _ = writeln!(out, "  download  {}", mirrors.join(", "));
         if kind == DatasetKind::Mnist {
-            let _ = writeln!(
-                out,
-                "  bundled   {BUNDLED_DESCRIPTION}: 8,000 train / 2,000 test, always available"
-            );
+            let _ = writeln!(out, "  bundled   {BUNDLED_DESCRIPTION}: 8,000 train / 2,000 test, always available");
         }
     }
     out
@@ -295,10 +266,7 @@ fn cache_dir(kind: DatasetKind, opts: &LoadOptions) -> Option<PathBuf> {
 
 /// The local folders searched before downloading, labelled for messages.
 fn local_dirs(kind: DatasetKind, opts: &LoadOptions) -> Vec<(&'static str, PathBuf)> {
-    let mut dirs: Vec<_> = cache_dir(kind, opts)
-        .map(|d| ("cache", d))
-        .into_iter()
-        .collect();
+    let mut dirs: Vec<_> = cache_dir(kind, opts).map(|d| ("cache", d)).into_iter().collect();
     if kind == DatasetKind::FashionMnist {
         dirs.push(("Debian", PathBuf::from(DEBIAN_FASHION_DIR)));
     }
@@ -307,20 +275,13 @@ fn local_dirs(kind: DatasetKind, opts: &LoadOptions) -> Vec<(&'static str, PathB
 
 /// The path of file `name` in `dir`, plain or gzipped, if either exists.
 fn present(dir: &Path, name: &str) -> Option<PathBuf> {
-    [dir.join(name), dir.join(format!("{name}.gz"))]
-        .into_iter()
-        .find(|p| p.is_file())
+    [dir.join(name), dir.join(format!("{name}.gz"))].into_iter().find(|p| p.is_file())
 }
 
 /// The four files in `dir`, or the names of the missing ones.
 fn find_files(dir: &Path) -> Result<[PathBuf; 4], Vec<&'static str>> {
     let found = FILE_NAMES.map(|name| present(dir, name));
-    let missing: Vec<_> = FILE_NAMES
-        .iter()
-        .zip(&found)
-        .filter(|(_, f)| f.is_none())
-        .map(|(n, _)| *n)
-        .collect();
+    let missing: Vec<_> = FILE_NAMES.iter().zip(&found).filter(|(_, f)| f.is_none()).map(|(n, _)| *n).collect();
     if missing.is_empty() {
         Ok(found.map(|f| f.expect("checked above")))
     } else {
@@ -329,15 +290,8 @@ fn find_files(dir: &Path) -> Result<[PathBuf; 4], Vec<&'static str>> {
 }
 
 fn read_dataset(kind: DatasetKind, files: &[PathBuf; 4], description: String) -> Result<Dataset> {
-    let set =
-        |i: usize, l: usize| -> Result<ImageSet> { idx::read_image_set(&files[i], &files[l]) };
-    Ok(Dataset {
-        kind,
-        train: set(0, 1)?,
-        test: set(2, 3)?,
-        description,
-        bundled_subset: false,
-    })
+    let set = |i: usize, l: usize| -> Result<ImageSet> { idx::read_image_set(&files[i], &files[l]) };
+    Ok(Dataset { kind, train: set(0, 1)?, test: set(2, 3)?, description, bundled_subset: false })
 }
 
 /// Deletes a temporary download unless it was renamed into place.
@@ -351,14 +305,7 @@ impl Drop for PartFile {
 
 /// Downloads `<name>.gz` into `dir`, trying the mirrors in order; on failure the error lists
 /// what went wrong with each mirror.
-fn download(
-    agent: &ureq::Agent,
-    remote: &Remote,
-    dir: &Path,
-    name: &str,
-    sha256: &str,
-    progress: bool,
-) -> Result<()> {
+fn download(agent: &ureq::Agent, remote: &Remote, dir: &Path, name: &str, sha256: &str, progress: bool) -> Result<()> {
     let file = format!("{name}.gz");
     let mut failures = Vec::new();
     for mirror in &remote.mirrors {
@@ -371,10 +318,7 @@ fn download(
     if failures.is_empty() {
         failures.push("no mirrors configured".to_string());
     }
-    Err(Error::Download {
-        url: file,
-        msg: failures.join("; "),
-    })
+    Err(Error::Download { url: file, msg: failures.join("; ") })
 }
 
 /// Fetches one URL and checks its SHA-256; the error is a message for [`download`].
@@ -389,36 +333,26 @@ fn download_one(
         ureq::Error::Status(code, r) => format!("HTTP {code} {}", r.status_text()),
         ureq::Error::Transport(t) => t.to_string(),
     })?;
-    let length = response
-        .header("Content-Length")
-        .and_then(|l| l.parse::<u64>().ok());
+    let length = response.header("Content-Length").and_then(|l| l.parse::<u64>().ok());
     let bar = if progress && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(length.unwrap_or(0)).with_message(url.to_string());
         bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {eta}")
-                .expect("valid template"),
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {eta}").expect("valid template"),
         );
         bar
     } else {
         ProgressBar::hidden()
     };
     let mut bytes = Vec::new();
-    let read = bar
-        .wrap_read(response.into_reader())
-        .read_to_end(&mut bytes);
+    let read = bar.wrap_read(response.into_reader()).read_to_end(&mut bytes);
     bar.finish_and_clear();
     read.map_err(|e| format!("reading the body failed after {} bytes: {e}", bytes.len()))?;
     if let Some(expected) = length.filter(|&l| l != bytes.len() as u64) {
-        return Err(format!(
-            "truncated body: {} of {expected} bytes",
-            bytes.len()
-        ));
+        return Err(format!("truncated body: {} of {expected} bytes", bytes.len()));
     }
     let digest = match digest_of {
         DigestOf::Gzip => sha256_hex(&bytes),
-        DigestOf::Content => {
-            sha256_hex(&idx::decompress(Path::new(url), &bytes).map_err(|e| e.to_string())?)
-        }
+        DigestOf::Content => sha256_hex(&idx::decompress(Path::new(url), &bytes).map_err(|e| e.to_string())?),
     };
     if digest != sha256 {
         return Err(format!("SHA-256 mismatch: expected {sha256}, got {digest}"));
