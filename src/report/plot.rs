@@ -159,18 +159,18 @@ pub fn lines_with_bands(
             return no_data(&area);
         }
         let x_axis = Axis::of(x.iter().copied(), false);
-        for (i, (panel, area)) in panels
+        let y_axes: Vec<Axis> = panels
             .iter()
-            .zip(area.split_evenly((panels.len(), 1)))
-            .enumerate()
-        {
-            let values = panel.series.iter().flat_map(|s| band_edges(s));
-            let y_axis = Axis::of(values, panel.log_y);
+            .map(|p| Axis::of(p.series.iter().flat_map(band_edges), p.log_y))
+            .collect();
+        let y_area = y_label_area(&y_axes.iter().collect::<Vec<_>>());
+        let areas = area.split_evenly((panels.len(), 1));
+        for (i, ((panel, y_axis), area)) in panels.iter().zip(&y_axes).zip(areas).enumerate() {
             let bottom = i + 1 == panels.len();
             let labels = Figure::new("", if bottom { x_label } else { "" }, &panel.y_label);
-            let mut chart = cartesian(&area, &labels, &x_axis, &y_axis)?;
+            let mut chart = cartesian(&area, &labels, &x_axis, y_axis, y_area)?;
             for series in &panel.series {
-                draw_band(&mut chart, &y_axis, x, series, legend.colour(&series.name))?;
+                draw_band(&mut chart, y_axis, x, series, legend.colour(&series.name))?;
             }
             if panel.series.iter().all(|s| s.mean.is_empty()) {
                 no_data(&area)?;
@@ -210,6 +210,7 @@ pub fn stacked_area(stem: &Path, fig: &Figure, x: &[f64], classes: &[Series]) ->
             &Figure::new("", &fig.x_label, &fig.y_label),
             &x_axis,
             &y_axis,
+            y_label_area(&[&y_axis]),
         )?;
         let zero = vec![0.0; x.len()];
         for (k, class) in classes.iter().enumerate() {
@@ -279,6 +280,7 @@ pub fn box_plots(
             &Figure::new("", &fig.x_label, &fig.y_label),
             &x_axis,
             &y_axis,
+            y_label_area(&[&y_axis]),
         )?;
         let width = 0.8 / groups.len().max(1) as f64;
         for (g, group) in groups.iter().enumerate() {
@@ -290,14 +292,11 @@ pub fn box_plots(
                 let centre = c as f64 - 0.4 + (g as f64 + 0.5) * width;
                 let (left, right) = (centre - 0.4 * width, centre + 0.4 * width);
                 let y = |v: f64| y_axis.map(v);
-                let line = colour.stroke_width(2);
-                chart.draw_series([
-                    Rectangle::new(
-                        [(left, y(stats.q1)), (right, y(stats.q3))],
-                        colour.mix(0.35).filled(),
-                    ),
-                    Rectangle::new([(left, y(stats.q1)), (right, y(stats.q3))], line),
-                ])?;
+                chart.draw_series(outlined(
+                    [(left, y(stats.q1)), (right, y(stats.q3))],
+                    colour,
+                    0.35,
+                ))?;
                 chart.draw_series(
                     [
                         vec![(left, y(stats.median)), (right, y(stats.median))],
@@ -338,19 +337,27 @@ pub fn bars(stem: &Path, fig: &Figure, bars: &[Bar], log_y: bool) -> Result<()> 
     render!(stem, (1100, 650), |root| {
         let area = frame(root, &fig.title, &Legend::new(&[]))?;
         let x_axis = Axis::categories(&labels);
-        let ends = bars
+        let ends: Vec<f64> = bars
             .iter()
-            .flat_map(|b| [b.mean - b.sd.abs(), b.mean + b.sd.abs()]);
+            .flat_map(|b| [b.mean - b.sd.abs(), b.mean + b.sd.abs()])
+            .collect();
         let y_axis = if log_y {
-            Axis::of(ends, true)
+            Axis::of(ends.into_iter(), true)
         } else {
-            Axis::of(ends.chain([0.0]), false)
+            // Room above the highest bar for its value.
+            let top = ends
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(0.0, f64::max);
+            Axis::of(ends.into_iter().chain([0.0, 1.08 * top]), false)
         };
         let mut chart = cartesian(
             &area,
             &Figure::new("", &fig.x_label, &fig.y_label),
             &x_axis,
             &y_axis,
+            y_label_area(&[&y_axis]),
         )?;
         let floor = if log_y { y_axis.range().start } else { 0.0 };
         for (i, bar) in bars.iter().enumerate().filter(|(_, b)| b.mean.is_finite()) {
@@ -360,16 +367,11 @@ pub fn bars(stem: &Path, fig: &Figure, bars: &[Bar], log_y: bool) -> Result<()> 
                 y_axis.map(bar.mean - bar.sd.abs()),
                 y_axis.map(bar.mean + bar.sd.abs()),
             );
-            chart.draw_series([
-                Rectangle::new(
-                    [(x - 0.3, floor), (x + 0.3, y_axis.map(bar.mean))],
-                    colour.mix(0.8).filled(),
-                ),
-                Rectangle::new(
-                    [(x - 0.3, floor), (x + 0.3, y_axis.map(bar.mean))],
-                    colour.stroke_width(2),
-                ),
-            ])?;
+            chart.draw_series(outlined(
+                [(x - 0.3, floor), (x + 0.3, y_axis.map(bar.mean))],
+                colour,
+                0.8,
+            ))?;
             if bar.sd.is_finite() && bar.sd != 0.0 {
                 chart.draw_series(
                     [
@@ -382,8 +384,11 @@ pub fn bars(stem: &Path, fig: &Figure, bars: &[Bar], log_y: bool) -> Result<()> 
                 )?;
             }
             let above = high.max(y_axis.map(bar.mean));
-            let text = TextStyle::from((FONT, TICK_SIZE)).pos(Pos::new(HPos::Center, VPos::Bottom));
-            chart.draw_series([Text::new(format_value(bar.mean), (x, above), text)])?;
+            let text = TextStyle::from((FONT, TICK_SIZE).into_font())
+                .pos(Pos::new(HPos::Center, VPos::Bottom));
+            chart.draw_series([
+                EmptyElement::at((x, above)) + Text::new(format_value(bar.mean), (0, -6), text)
+            ])?;
         }
         if bars.is_empty() {
             no_data(&area)?;
@@ -411,18 +416,24 @@ pub fn heatmaps(stem: &Path, fig: &Figure, maps: &[Heatmap]) -> Result<()> {
         }
     }
     let width = 40 + 520 * maps.len().max(1) as u32;
-    render!(stem, (width, 580), |root| {
+    render!(stem, (width, 550), |root| {
         let area = frame(root, &fig.title, &Legend::new(&[]))?;
         if maps.is_empty() {
             return no_data(&area);
         }
         for (map, panel) in maps.iter().zip(area.split_evenly((1, maps.len()))) {
             let (grid_area, bar_area) =
-                panel.split_horizontally(panel.dim_in_pixel().0.saturating_sub(95));
+                panel.split_horizontally(panel.dim_in_pixel().0.saturating_sub(115));
             let x_axis = Axis::cells(map.cols, false);
             let y_axis = Axis::cells(map.rows, true);
             let labels = Figure::new(&map.title, &fig.x_label, &fig.y_label);
-            let mut chart = cartesian(&grid_area, &labels, &x_axis, &y_axis)?;
+            let mut chart = cartesian(
+                &grid_area,
+                &labels,
+                &x_axis,
+                &y_axis,
+                y_label_area(&[&y_axis]),
+            )?;
             let finite = || map.values.iter().copied().filter(|v| v.is_finite());
             let (min, max) = (
                 finite().fold(f64::INFINITY, f64::min),
@@ -477,14 +488,14 @@ pub fn connectivity(stem: &Path, fig: &Figure, panels: &[Connections]) -> Result
             return no_data(&area);
         }
         let x_axis = Axis::categories(&layers);
-        let y_axis = Axis::linear(0.0, 1.0);
+        let y_axis = Axis::linear(-0.02, 1.02);
         for (i, (panel, area)) in panels
             .iter()
             .zip(area.split_evenly((1, panels.len())))
             .enumerate()
         {
             let labels = Figure::new(&panel.title, &fig.x_label, &fig.y_label);
-            let mut chart = cartesian(&area, &labels, &x_axis, &y_axis)?;
+            let mut chart = cartesian(&area, &labels, &x_axis, &y_axis, y_label_area(&[&y_axis]))?;
             let alpha = (100.0 / panel.edges.len().max(1) as f64).clamp(0.06, 0.7);
             let style = colour_for(&panel.title, i).mix(alpha).stroke_width(2);
             chart.draw_series(panel.edges.iter().map(|e| {
@@ -540,13 +551,34 @@ pub fn trajectories(stem: &Path, title: &str, panels: &[Trajectories]) -> Result
                 .x_labels(5)
                 .y_labels(5)
                 .z_labels(5)
-                .light_grid_style(BLACK.mix(0.1))
+                .max_light_lines(1)
+                .light_grid_style(BLACK.mix(0.05))
                 .draw()?;
-            let label = TextStyle::from((FONT, AXIS_LABEL_SIZE)).color(&BLACK);
+            // Axis names at the outer corners, nudged (in pixels) clear of the tick labels.
+            let name = |text, at, offset: (i32, i32), h| {
+                let style = TextStyle::from((FONT, AXIS_LABEL_SIZE).into_font())
+                    .pos(Pos::new(h, VPos::Center));
+                EmptyElement::at(at) + Text::new(text, offset, style)
+            };
             chart.draw_series([
-                Text::new("PC1", (pc1.end, epoch.start, pc2.start), label.clone()),
-                Text::new("epoch", (pc1.start, epoch.end, pc2.start), label.clone()),
-                Text::new("PC2", (pc1.start, epoch.start, pc2.end), label),
+                name(
+                    "PC1",
+                    (pc1.end, epoch.start, pc2.start),
+                    (12, -12),
+                    HPos::Left,
+                ),
+                name(
+                    "epoch",
+                    (pc1.start, epoch.end, pc2.start),
+                    (0, -14),
+                    HPos::Center,
+                ),
+                name(
+                    "PC2",
+                    (pc1.start, epoch.start, pc2.end),
+                    (-8, 22),
+                    HPos::Right,
+                ),
             ])?;
             let n = panel.lines.len().max(1) as f64;
             for (i, line) in panel.lines.iter().enumerate() {
@@ -606,11 +638,11 @@ pub fn power_of_ten(k: i32) -> String {
 }
 
 const FONT: &str = "sans-serif";
-const TITLE_SIZE: u32 = 28;
-const PANEL_TITLE_SIZE: u32 = 22;
-const AXIS_LABEL_SIZE: u32 = 20;
-const TICK_SIZE: u32 = 16;
-const LEGEND_SIZE: u32 = 18;
+const TITLE_SIZE: u32 = 30;
+const PANEL_TITLE_SIZE: u32 = 24;
+const AXIS_LABEL_SIZE: u32 = 22;
+const TICK_SIZE: u32 = 18;
+const LEGEND_SIZE: u32 = 20;
 
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<Axis, Axis>>;
@@ -756,12 +788,12 @@ where
 
 /// A figure's frame: the title on top and, if there are names, a legend column on the right.
 /// Returns the area left for the chart(s).
-fn frame<'a, DB: DrawingBackend>(
-    root: &'a DrawingArea<DB, Shift>,
+fn frame<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     title: &str,
     legend: &Legend,
 ) -> std::result::Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
-    let area = root.titled(title, (FONT, TITLE_SIZE))?;
+    let area = root.margin(12, 0, 0, 0).titled(title, (FONT, TITLE_SIZE))?;
     if legend.names.is_empty() {
         return Ok(area);
     }
@@ -772,14 +804,9 @@ fn frame<'a, DB: DrawingBackend>(
     for (i, name) in legend.names.iter().enumerate() {
         let y = 50 + 32 * i as i32;
         let colour = legend.colour(name);
-        side.draw(&Rectangle::new(
-            [(8, y - 9), (32, y + 9)],
-            colour.mix(0.6).filled(),
-        ))?;
-        side.draw(&Rectangle::new(
-            [(8, y - 9), (32, y + 9)],
-            colour.stroke_width(2),
-        ))?;
+        for swatch in outlined([(8, y - 9), (32, y + 9)], colour, 0.6) {
+            side.draw(&swatch)?;
+        }
         side.draw_text(name, &text, (42, y))?;
     }
     Ok(main)
@@ -833,25 +860,29 @@ where
     Ok(())
 }
 
-/// A 2-D chart on `area` with `labels` (its title as caption, if any) over the two axes.
+/// Width for y tick labels and the y axis label wide enough for all of `axes` (the same width
+/// keeps stacked panels aligned).
+fn y_label_area(axes: &[&Axis]) -> u32 {
+    let ticks = axes.iter().flat_map(|a| &a.ticks);
+    let chars = ticks.map(|t| t.1.chars().count()).max().unwrap_or(1) as u32;
+    45 + chars * TICK_SIZE * 6 / 10
+}
+
+/// A 2-D chart on `area` with `labels` (its title as caption, if any) over the two axes, with
+/// `y_label_area` pixels left of it for the y labels.
 fn cartesian<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     labels: &Figure,
     x: &Axis,
     y: &Axis,
+    y_label_area: u32,
 ) -> std::result::Result<Chart2d<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
-    let tick_chars = y
-        .ticks
-        .iter()
-        .map(|t| t.1.chars().count())
-        .max()
-        .unwrap_or(1) as u32;
     let mut builder = ChartBuilder::on(area);
     builder
         .margin(10)
         .margin_right(25)
         .x_label_area_size(X_LABEL_AREA)
-        .y_label_area_size(45 + tick_chars * TICK_SIZE * 6 / 10);
+        .y_label_area_size(y_label_area);
     if !labels.title.is_empty() {
         builder.caption(&labels.title, (FONT, PANEL_TITLE_SIZE));
     }
@@ -1048,8 +1079,25 @@ fn format_value(v: f64) -> String {
         format!("{v:.2e}")
     } else {
         let decimals = (2.0 - a.log10().floor()).max(0.0) as usize;
-        format!("{v:.decimals$}")
+        let text = format!("{v:.decimals$}");
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
     }
+}
+
+/// A rectangle filled with `colour` at `opacity`, outlined in `colour`.
+fn outlined<Coord: Clone>(
+    corners: [Coord; 2],
+    colour: RGBColor,
+    opacity: f64,
+) -> [Rectangle<Coord>; 2] {
+    [
+        Rectangle::new(corners.clone(), colour.mix(opacity).filled()),
+        Rectangle::new(corners, colour.stroke_width(2)),
+    ]
 }
 
 /// Quartiles, whiskers (furthest samples within 1.5 IQR of the box) and outliers of a sample.
