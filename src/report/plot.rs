@@ -6,7 +6,8 @@
 //!
 //! Shapes that do not fit together (a series shorter than its x values, a grid whose value count
 //! is not rows × cols, …) are reported as [`Error::Invalid`]; empty data draws an empty chart with
-//! a "no data" note. Non-finite values are left out of lines and shown grey in heatmaps. On a log
+//! a "no data" note. Non-finite values are left out of lines, count as 0 in stacked areas and are
+//! shown grey in heatmaps. On a log
 //! axis, values ≤ 0 are drawn at the bottom edge of the axis.
 //!
 //! The text is drawn with DejaVu Sans, bundled in `assets/`, so no system font is needed.
@@ -195,7 +196,13 @@ pub fn stacked_area(stem: &Path, fig: &Figure, x: &[f64], classes: &[Series]) ->
         let mut tops: Vec<Vec<f64>> = Vec::with_capacity(classes.len());
         for class in classes {
             let below = tops.last().cloned().unwrap_or_else(|| vec![0.0; x.len()]);
-            tops.push(below.iter().zip(&class.mean).map(|(b, m)| b + m).collect());
+            tops.push(
+                below
+                    .iter()
+                    .zip(&class.mean)
+                    .map(|(b, m)| if m.is_finite() { b + m } else { *b })
+                    .collect(),
+            );
         }
         let bands = classes.iter().zip(&tops).flat_map(|(c, top)| {
             top.iter()
