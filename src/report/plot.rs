@@ -7,8 +7,7 @@
 //! Shapes that do not fit together (a series shorter than its x values, a grid whose value count
 //! is not rows × cols, …) are reported as [`Error::Invalid`]; empty data draws an empty chart with
 //! a "no data" note. Non-finite values are left out of lines, count as 0 in stacked areas and are
-//! shown grey in heatmaps. On a log
-//! axis, values ≤ 0 are drawn at the bottom edge of the axis.
+//! shown grey in heatmaps. On a log axis, values ≤ 0 are drawn at the bottom edge of the axis.
 //!
 //! The text is drawn with DejaVu Sans, bundled in `assets/`, so no system font is needed.
 
