@@ -1,1 +1,3 @@
 //! Figures and reports.
+
+pub mod plot;
