@@ -15,16 +15,10 @@ struct Out {
 
 fn out() -> Out {
     match std::env::var_os("ORGANISM_PLOT_DIR") {
-        Some(dir) => Out {
-            dir: dir.into(),
-            _temp: None,
-        },
+        Some(dir) => Out { dir: dir.into(), _temp: None },
         None => {
             let temp = tempfile::tempdir().unwrap();
-            Out {
-                dir: temp.path().to_owned(),
-                _temp: Some(temp),
-            }
+            Out { dir: temp.path().to_owned(), _temp: Some(temp) }
         }
     }
 }
@@ -35,11 +29,7 @@ fn assert_written(stem: &Path) {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(png.len() > 5_000, "png of {} bytes", png.len());
     let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
-    assert!(
-        svg.starts_with("<svg") && svg.len() > 2_000,
-        "svg of {} bytes",
-        svg.len()
-    );
+    assert!(svg.starts_with("<svg") && svg.len() > 2_000, "svg of {} bytes", svg.len());
 }
 
 fn epochs(n: usize) -> Vec<f64> {
@@ -51,11 +41,7 @@ fn lines_with_bands_draws_two_panels() {
     let out = out();
     let stem = out.dir.join("lines");
     let x = epochs(21);
-    let decay = |scale: f64| {
-        x.iter()
-            .map(|e| scale * (-e / 60.0).exp() + 1e-4)
-            .collect::<Vec<_>>()
-    };
+    let decay = |scale: f64| x.iter().map(|e| scale * (-e / 60.0).exp() + 1e-4).collect::<Vec<_>>();
     let losses = Panel {
         y_label: "loss".into(),
         log_y: true,
@@ -64,11 +50,7 @@ fn lines_with_bands_draws_two_panels() {
             Series::new("task loss", decay(0.1), decay(0.02)),
         ],
     };
-    let rise = |top: f64| {
-        x.iter()
-            .map(|e| top * (1.0 - (-e / 50.0).exp()))
-            .collect::<Vec<_>>()
-    };
+    let rise = |top: f64| x.iter().map(|e| top * (1.0 - (-e / 50.0).exp())).collect::<Vec<_>>();
     let metric = Panel {
         y_label: "accuracy".into(),
         log_y: false,
@@ -77,14 +59,7 @@ fn lines_with_bands_draws_two_panels() {
             Series::new("test accuracy", rise(0.9), vec![]),
         ],
     };
-    lines_with_bands(
-        &stem,
-        "Loss and accuracy over training",
-        "epoch",
-        &x,
-        &[losses, metric],
-    )
-    .unwrap();
+    lines_with_bands(&stem, "Loss and accuracy over training", "epoch", &x, &[losses, metric]).unwrap();
     assert_written(&stem);
 }
 
@@ -101,13 +76,7 @@ fn stacked_area_draws_classes() {
         Series::new("second_order", count(&|e| e / 5.0), vec![3.0; 11]),
         Series::new("self_replicator", count(&|e| 50.0 + e), vec![10.0; 11]),
     ];
-    stacked_area(
-        &stem,
-        &Figure::new("Particle types over training", "epoch", "particles"),
-        &x,
-        &classes,
-    )
-    .unwrap();
+    stacked_area(&stem, &Figure::new("Particle types over training", "epoch", "particles"), &x, &classes).unwrap();
     assert_written(&stem);
 }
 
@@ -120,29 +89,16 @@ fn box_plots_draws_groups_per_category() {
         (0..10)
             .map(|k| {
                 (0..20)
-                    .map(|s| {
-                        base * (k + 1) as f64 * (1.0 + 0.1 * (s % 7) as f64)
-                            + if s == 0 { 40.0 } else { 0.0 }
-                    })
+                    .map(|s| base * (k + 1) as f64 * (1.0 + 0.1 * (s % 7) as f64) + if s == 0 { 40.0 } else { 0.0 })
                     .collect()
             })
             .collect()
     };
     let groups = vec![
-        BoxGroup {
-            name: "time to vergence".into(),
-            samples: samples(3.0),
-        },
-        BoxGroup {
-            name: "time as fixpoint".into(),
-            samples: samples(1.5),
-        },
+        BoxGroup { name: "time to vergence".into(), samples: samples(3.0) },
+        BoxGroup { name: "time as fixpoint".into(), samples: samples(1.5) },
     ];
-    let fig = Figure::new(
-        "Robustness of self-replicators",
-        "noise level",
-        "self-applications",
-    );
+    let fig = Figure::new("Robustness of self-replicators", "noise level", "self-applications");
     box_plots(&stem, &fig, &categories, &groups, true).unwrap();
     assert_written(&stem);
 }
@@ -151,11 +107,7 @@ fn box_plots_draws_groups_per_category() {
 fn bars_draws_error_bars() {
     let out = out();
     let stem = out.dir.join("dropout");
-    let bar = |label: &str, mean: f64, sd: f64| Bar {
-        label: label.into(),
-        mean,
-        sd,
-    };
+    let bar = |label: &str, mean: f64, sd: f64| Bar { label: label.into(), mean, sd };
     let bars_data = [
         bar("whole organism", 0.91, 0.01),
         bar("PN_SR dropped", 0.905, 0.012),
@@ -163,13 +115,7 @@ fn bars_draws_error_bars() {
         bar("L1 pruning", 0.89, 0.015),
         bar("random pruning", 0.6, 0.05),
     ];
-    bars(
-        &stem,
-        &Figure::new("Specialist dropout", "", "test accuracy"),
-        &bars_data,
-        false,
-    )
-    .unwrap();
+    bars(&stem, &Figure::new("Specialist dropout", "", "test accuracy"), &bars_data, false).unwrap();
     assert_written(&stem);
 }
 
@@ -177,35 +123,19 @@ fn bars_draws_error_bars() {
 fn heatmaps_draw_panels_with_colour_bars() {
     let out = out();
     let stem = out.dir.join("heatmaps");
-    let grid =
-        |f: &dyn Fn(usize, usize) -> f64| (0..225).map(|i| f(i / 15, i % 15)).collect::<Vec<_>>();
+    let grid = |f: &dyn Fn(usize, usize) -> f64| (0..225).map(|i| f(i / 15, i % 15)).collect::<Vec<_>>();
     let edge = |r: usize, c: usize| r.min(c).min(14 - r).min(14 - c) as f64;
     let maps = vec![
-        Heatmap {
-            title: "PN_SR count".into(),
-            rows: 15,
-            cols: 15,
-            values: grid(&|r, c| (5.0 - edge(r, c)).max(0.0)),
-        },
+        Heatmap { title: "PN_SR count".into(), rows: 15, cols: 15, values: grid(&|r, c| (5.0 - edge(r, c)).max(0.0)) },
         Heatmap {
             title: "PN_SR Σ|weight|".into(),
             rows: 15,
             cols: 15,
             values: grid(&|r, c| 0.01 * (5.0 - edge(r, c)).max(0.0)),
         },
-        Heatmap {
-            title: "mean test image".into(),
-            rows: 15,
-            cols: 15,
-            values: grid(&|r, c| edge(r, c) / 7.0),
-        },
+        Heatmap { title: "mean test image".into(), rows: 15, cols: 15, values: grid(&|r, c| edge(r, c) / 7.0) },
     ];
-    heatmaps(
-        &stem,
-        &Figure::new("First layer per input pixel", "pixel column", "pixel row"),
-        &maps,
-    )
-    .unwrap();
+    heatmaps(&stem, &Figure::new("First layer per input pixel", "pixel column", "pixel row"), &maps).unwrap();
     assert_written(&stem);
 }
 
@@ -218,36 +148,18 @@ fn connectivity_draws_one_panel_per_group() {
             .map(|i| {
                 let layer = (i % 3) as i32 - 1;
                 let u = (i as f64 * 0.618 + shift).fract();
-                Edge {
-                    layer_from: layer,
-                    pos_from: u,
-                    layer_to: layer + 1,
-                    pos_to: (u * 3.7).fract(),
-                }
+                Edge { layer_from: layer, pos_from: u, layer_to: layer + 1, pos_to: (u * 3.7).fract() }
             })
             .collect()
     };
     let panels = vec![
-        Connections {
-            title: "self_replicator".into(),
-            edges: edges(60, 0.1),
-        },
-        Connections {
-            title: "other".into(),
-            edges: edges(400, 0.3),
-        },
-        Connections {
-            title: "second_order".into(),
-            edges: vec![],
-        },
+        Connections { title: "self_replicator".into(), edges: edges(60, 0.1) },
+        Connections { title: "other".into(), edges: edges(400, 0.3) },
+        Connections { title: "second_order".into(), edges: vec![] },
     ];
     connectivity(
         &stem,
-        &Figure::new(
-            "Connectivity per particle class",
-            "layer (−1 = input)",
-            "unit position",
-        ),
+        &Figure::new("Connectivity per particle class", "layer (−1 = input)", "unit position"),
         &panels,
     )
     .unwrap();
@@ -275,14 +187,8 @@ fn trajectories_draw_3d_panels() {
             .collect()
     };
     let panels = vec![
-        Trajectories {
-            title: "self_replicator (layer 2)".into(),
-            lines: spiral(0, 8),
-        },
-        Trajectories {
-            title: "other (layer 2)".into(),
-            lines: spiral(1, 42),
-        },
+        Trajectories { title: "self_replicator (layer 2)".into(), lines: spiral(0, 8) },
+        Trajectories { title: "other (layer 2)".into(), lines: spiral(1, 42) },
     ];
     trajectories(&stem, "PCA weight trajectories", &panels).unwrap();
     assert_written(&stem);
@@ -292,34 +198,14 @@ fn trajectories_draw_3d_panels() {
 fn mismatched_lengths_are_errors() {
     let out = out();
     let stem = out.dir.join("bad");
-    let panel = Panel {
-        y_label: "loss".into(),
-        log_y: false,
-        series: vec![Series::new("loss", vec![1.0, 2.0], vec![])],
-    };
+    let panel =
+        Panel { y_label: "loss".into(), log_y: false, series: vec![Series::new("loss", vec![1.0, 2.0], vec![])] };
     let err = lines_with_bands(&stem, "bad", "epoch", &[0.0, 1.0, 2.0], &[panel]).unwrap_err();
-    assert!(
-        matches!(&err, Error::Invalid(msg) if msg.contains("`loss` has 2 means")),
-        "{err}"
-    );
-    let map = Heatmap {
-        title: "map".into(),
-        rows: 2,
-        cols: 3,
-        values: vec![0.0; 5],
-    };
-    assert!(matches!(
-        heatmaps(&stem, &Figure::default(), &[map]),
-        Err(Error::Invalid(_))
-    ));
-    let group = BoxGroup {
-        name: "g".into(),
-        samples: vec![vec![1.0]],
-    };
-    assert!(matches!(
-        box_plots(&stem, &Figure::default(), &[], &[group], false),
-        Err(Error::Invalid(_))
-    ));
+    assert!(matches!(&err, Error::Invalid(msg) if msg.contains("`loss` has 2 means")), "{err}");
+    let map = Heatmap { title: "map".into(), rows: 2, cols: 3, values: vec![0.0; 5] };
+    assert!(matches!(heatmaps(&stem, &Figure::default(), &[map]), Err(Error::Invalid(_))));
+    let group = BoxGroup { name: "g".into(), samples: vec![vec![1.0]] };
+    assert!(matches!(box_plots(&stem, &Figure::default(), &[], &[group], false), Err(Error::Invalid(_))));
     assert!(!stem.with_extension("png").exists());
 }
 
@@ -327,12 +213,6 @@ fn mismatched_lengths_are_errors() {
 fn empty_data_draws_a_note() {
     let out = out();
     let stem = out.dir.join("empty");
-    stacked_area(
-        &stem,
-        &Figure::new("Nothing yet", "epoch", "particles"),
-        &[],
-        &[],
-    )
-    .unwrap();
+    stacked_area(&stem, &Figure::new("Nothing yet", "epoch", "particles"), &[], &[]).unwrap();
     assert_written(&stem);
 }

@@ -45,16 +45,8 @@ pub struct Figure {
 }
 
 impl Figure {
-    pub fn new(
-        title: impl Into<String>,
-        x_label: impl Into<String>,
-        y_label: impl Into<String>,
-    ) -> Self {
-        Figure {
-            title: title.into(),
-            x_label: x_label.into(),
-            y_label: y_label.into(),
-        }
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+        Figure { title: title.into(), x_label: x_label.into(), y_label: y_label.into() }
     }
 }
 
@@ -69,11 +61,7 @@ pub struct Series {
 
 impl Series {
     pub fn new(name: impl Into<String>, mean: Vec<f64>, sd: Vec<f64>) -> Self {
-        Series {
-            name: name.into(),
-            mean,
-            sd,
-        }
+        Series { name: name.into(), mean, sd }
     }
 }
 
@@ -136,21 +124,11 @@ pub struct Trajectories {
 /// Curves with shaded ± sd bands, one vertically stacked panel per y axis (paper Fig. 3 and 6:
 /// self-train and task loss on a log axis above the train/test metric). Colours are per series
 /// name, shared by all panels; one legend on the right; only the bottom panel carries `x_label`.
-pub fn lines_with_bands(
-    stem: &Path,
-    title: &str,
-    x_label: &str,
-    x: &[f64],
-    panels: &[Panel],
-) -> Result<()> {
+pub fn lines_with_bands(stem: &Path, title: &str, x_label: &str, x: &[f64], panels: &[Panel]) -> Result<()> {
     for series in panels.iter().flat_map(|p| &p.series) {
         check_series(stem, series, x.len())?;
     }
-    let names: Vec<&str> = panels
-        .iter()
-        .flat_map(|p| &p.series)
-        .map(|s| s.name.as_str())
-        .collect();
+    let names: Vec<&str> = panels.iter().flat_map(|p| &p.series).map(|s| s.name.as_str()).collect();
     let height = 150 + 420 * panels.len().max(1) as u32;
     render!(stem, (1100, height), |root| {
         let legend = Legend::new(&names);
@@ -159,10 +137,8 @@ pub fn lines_with_bands(
             return no_data(&area);
         }
         let x_axis = Axis::of(x.iter().copied(), false);
-        let y_axes: Vec<Axis> = panels
-            .iter()
-            .map(|p| Axis::of(p.series.iter().flat_map(band_edges), p.log_y))
-            .collect();
+        let y_axes: Vec<Axis> =
+            panels.iter().map(|p| Axis::of(p.series.iter().flat_map(band_edges), p.log_y)).collect();
         let y_area = y_label_area(&y_axes.iter().collect::<Vec<_>>());
         let areas = area.split_evenly((panels.len(), 1));
         for (i, ((panel, y_axis), area)) in panels.iter().zip(&y_axes).zip(areas).enumerate() {
@@ -195,29 +171,16 @@ pub fn stacked_area(stem: &Path, fig: &Figure, x: &[f64], classes: &[Series]) ->
         let mut tops: Vec<Vec<f64>> = Vec::with_capacity(classes.len());
         for class in classes {
             let below = tops.last().cloned().unwrap_or_else(|| vec![0.0; x.len()]);
-            tops.push(
-                below
-                    .iter()
-                    .zip(&class.mean)
-                    .map(|(b, m)| if m.is_finite() { b + m } else { *b })
-                    .collect(),
-            );
+            tops.push(below.iter().zip(&class.mean).map(|(b, m)| if m.is_finite() { b + m } else { *b }).collect());
         }
-        let bands = classes.iter().zip(&tops).flat_map(|(c, top)| {
-            top.iter()
-                .zip(sd_or_zero(c))
-                .flat_map(|(t, s)| [t - s, t + s])
-                .collect::<Vec<_>>()
-        });
+        let bands = classes
+            .iter()
+            .zip(&tops)
+            .flat_map(|(c, top)| top.iter().zip(sd_or_zero(c)).flat_map(|(t, s)| [t - s, t + s]).collect::<Vec<_>>());
         let x_axis = Axis::of(x.iter().copied(), false);
         let y_axis = Axis::of(bands.chain([0.0]), false);
-        let mut chart = cartesian(
-            &area,
-            &Figure::new("", &fig.x_label, &fig.y_label),
-            &x_axis,
-            &y_axis,
-            y_label_area(&[&y_axis]),
-        )?;
+        let mut chart =
+            cartesian(&area, &Figure::new("", &fig.x_label, &fig.y_label), &x_axis, &y_axis, y_label_area(&[&y_axis]))?;
         let zero = vec![0.0; x.len()];
         for (k, class) in classes.iter().enumerate() {
             let colour = legend.colour(&class.name);
@@ -226,21 +189,10 @@ pub fn stacked_area(stem: &Path, fig: &Figure, x: &[f64], classes: &[Series]) ->
             let mut outline: Vec<(f64, f64)> = x.iter().copied().zip(top.iter().copied()).collect();
             outline.extend(x.iter().copied().zip(base.iter().copied()).rev());
             chart.draw_series([Polygon::new(outline, colour.mix(0.55).filled())])?;
-            let lower: Vec<f64> = top
-                .iter()
-                .zip(sd_or_zero(class))
-                .map(|(t, s)| t - s)
-                .collect();
-            let upper: Vec<f64> = top
-                .iter()
-                .zip(sd_or_zero(class))
-                .map(|(t, s)| t + s)
-                .collect();
+            let lower: Vec<f64> = top.iter().zip(sd_or_zero(class)).map(|(t, s)| t - s).collect();
+            let upper: Vec<f64> = top.iter().zip(sd_or_zero(class)).map(|(t, s)| t + s).collect();
             chart.draw_series([band_polygon(x, &lower, &upper, colour.mix(0.3).filled())])?;
-            chart.draw_series(LineSeries::new(
-                x.iter().copied().zip(top.iter().copied()),
-                colour.stroke_width(2),
-            ))?;
+            chart.draw_series(LineSeries::new(x.iter().copied().zip(top.iter().copied()), colour.stroke_width(2)))?;
         }
         if x.is_empty() || classes.is_empty() {
             no_data(&area)?;
@@ -252,13 +204,7 @@ pub fn stacked_area(stem: &Path, fig: &Figure, x: &[f64], classes: &[Series]) ->
 /// Box plots per category, the groups side by side within a category (paper Fig. 4 and 7: per
 /// noise level, "time to vergence" and "time as fixpoint"). Boxes span the quartiles with the
 /// median marked, whiskers reach the furthest sample within 1.5 IQR, samples beyond are dots.
-pub fn box_plots(
-    stem: &Path,
-    fig: &Figure,
-    categories: &[String],
-    groups: &[BoxGroup],
-    log_y: bool,
-) -> Result<()> {
+pub fn box_plots(stem: &Path, fig: &Figure, categories: &[String], groups: &[BoxGroup], log_y: bool) -> Result<()> {
     for group in groups {
         if group.samples.len() != categories.len() {
             return Err(invalid(
@@ -277,17 +223,10 @@ pub fn box_plots(
         let legend = Legend::new(&names);
         let area = frame(root, &fig.title, &legend)?;
         let x_axis = Axis::categories(categories);
-        let samples = groups
-            .iter()
-            .flat_map(|g| g.samples.iter().flatten().copied());
+        let samples = groups.iter().flat_map(|g| g.samples.iter().flatten().copied());
         let y_axis = Axis::of(samples, log_y);
-        let mut chart = cartesian(
-            &area,
-            &Figure::new("", &fig.x_label, &fig.y_label),
-            &x_axis,
-            &y_axis,
-            y_label_area(&[&y_axis]),
-        )?;
+        let mut chart =
+            cartesian(&area, &Figure::new("", &fig.x_label, &fig.y_label), &x_axis, &y_axis, y_label_area(&[&y_axis]))?;
         let width = 0.8 / groups.len().max(1) as f64;
         for (g, group) in groups.iter().enumerate() {
             let colour = legend.colour(&group.name);
@@ -298,33 +237,20 @@ pub fn box_plots(
                 let centre = c as f64 - 0.4 + (g as f64 + 0.5) * width;
                 let (left, right) = (centre - 0.4 * width, centre + 0.4 * width);
                 let y = |v: f64| y_axis.map(v);
-                chart.draw_series(outlined(
-                    [(left, y(stats.q1)), (right, y(stats.q3))],
-                    colour,
-                    0.35,
-                ))?;
+                chart.draw_series(outlined([(left, y(stats.q1)), (right, y(stats.q3))], colour, 0.35))?;
                 chart.draw_series(
                     [
                         vec![(left, y(stats.median)), (right, y(stats.median))],
                         vec![(centre, y(stats.q3)), (centre, y(stats.high))],
                         vec![(centre, y(stats.q1)), (centre, y(stats.low))],
-                        vec![
-                            (centre - 0.2 * width, y(stats.high)),
-                            (centre + 0.2 * width, y(stats.high)),
-                        ],
-                        vec![
-                            (centre - 0.2 * width, y(stats.low)),
-                            (centre + 0.2 * width, y(stats.low)),
-                        ],
+                        vec![(centre - 0.2 * width, y(stats.high)), (centre + 0.2 * width, y(stats.high))],
+                        vec![(centre - 0.2 * width, y(stats.low)), (centre + 0.2 * width, y(stats.low))],
                     ]
                     .into_iter()
                     .map(|points| PathElement::new(points, BLACK.stroke_width(2))),
                 )?;
                 chart.draw_series(
-                    stats
-                        .outliers
-                        .iter()
-                        .map(|&v| Circle::new((centre, y(v)), 3, colour.stroke_width(1))),
+                    stats.outliers.iter().map(|&v| Circle::new((centre, y(v)), 3, colour.stroke_width(1))),
                 )?;
             }
         }
@@ -343,41 +269,22 @@ pub fn bars(stem: &Path, fig: &Figure, bars: &[Bar], log_y: bool) -> Result<()> 
     render!(stem, (1100, 650), |root| {
         let area = frame(root, &fig.title, &Legend::new(&[]))?;
         let x_axis = Axis::categories(&labels);
-        let ends: Vec<f64> = bars
-            .iter()
-            .flat_map(|b| [b.mean - b.sd.abs(), b.mean + b.sd.abs()])
-            .collect();
+        let ends: Vec<f64> = bars.iter().flat_map(|b| [b.mean - b.sd.abs(), b.mean + b.sd.abs()]).collect();
         let y_axis = if log_y {
             Axis::of(ends.into_iter(), true)
         } else {
             // Room above the highest bar for its value.
-            let top = ends
-                .iter()
-                .copied()
-                .filter(|v| v.is_finite())
-                .fold(0.0, f64::max);
+            let top = ends.iter().copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
             Axis::of(ends.into_iter().chain([0.0, 1.08 * top]), false)
         };
-        let mut chart = cartesian(
-            &area,
-            &Figure::new("", &fig.x_label, &fig.y_label),
-            &x_axis,
-            &y_axis,
-            y_label_area(&[&y_axis]),
-        )?;
+        let mut chart =
+            cartesian(&area, &Figure::new("", &fig.x_label, &fig.y_label), &x_axis, &y_axis, y_label_area(&[&y_axis]))?;
         let floor = if log_y { y_axis.range().start } else { 0.0 };
         for (i, bar) in bars.iter().enumerate().filter(|(_, b)| b.mean.is_finite()) {
             let colour = colour_for(&bar.label, i);
             let x = i as f64;
-            let (low, high) = (
-                y_axis.map(bar.mean - bar.sd.abs()),
-                y_axis.map(bar.mean + bar.sd.abs()),
-            );
-            chart.draw_series(outlined(
-                [(x - 0.3, floor), (x + 0.3, y_axis.map(bar.mean))],
-                colour,
-                0.8,
-            ))?;
+            let (low, high) = (y_axis.map(bar.mean - bar.sd.abs()), y_axis.map(bar.mean + bar.sd.abs()));
+            chart.draw_series(outlined([(x - 0.3, floor), (x + 0.3, y_axis.map(bar.mean))], colour, 0.8))?;
             if bar.sd.is_finite() && bar.sd != 0.0 {
                 chart.draw_series(
                     [
@@ -390,11 +297,8 @@ pub fn bars(stem: &Path, fig: &Figure, bars: &[Bar], log_y: bool) -> Result<()> 
                 )?;
             }
             let above = high.max(y_axis.map(bar.mean));
-            let text = TextStyle::from((FONT, TICK_SIZE).into_font())
-                .pos(Pos::new(HPos::Center, VPos::Bottom));
-            chart.draw_series([
-                EmptyElement::at((x, above)) + Text::new(format_value(bar.mean), (0, -6), text)
-            ])?;
+            let text = TextStyle::from((FONT, TICK_SIZE).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+            chart.draw_series([EmptyElement::at((x, above)) + Text::new(format_value(bar.mean), (0, -6), text)])?;
         }
         if bars.is_empty() {
             no_data(&area)?;
@@ -411,13 +315,7 @@ pub fn heatmaps(stem: &Path, fig: &Figure, maps: &[Heatmap]) -> Result<()> {
         if map.values.len() != map.rows * map.cols {
             return Err(invalid(
                 stem,
-                format!(
-                    "heatmap `{}` has {} values for {}×{} cells",
-                    map.title,
-                    map.values.len(),
-                    map.rows,
-                    map.cols
-                ),
+                format!("heatmap `{}` has {} values for {}×{} cells", map.title, map.values.len(), map.rows, map.cols),
             ));
         }
     }
@@ -428,31 +326,17 @@ pub fn heatmaps(stem: &Path, fig: &Figure, maps: &[Heatmap]) -> Result<()> {
             return no_data(&area);
         }
         for (map, panel) in maps.iter().zip(area.split_evenly((1, maps.len()))) {
-            let (grid_area, bar_area) =
-                panel.split_horizontally(panel.dim_in_pixel().0.saturating_sub(115));
+            let (grid_area, bar_area) = panel.split_horizontally(panel.dim_in_pixel().0.saturating_sub(115));
             let x_axis = Axis::cells(map.cols, false);
             let y_axis = Axis::cells(map.rows, true);
             let labels = Figure::new(&map.title, &fig.x_label, &fig.y_label);
-            let mut chart = cartesian(
-                &grid_area,
-                &labels,
-                &x_axis,
-                &y_axis,
-                y_label_area(&[&y_axis]),
-            )?;
+            let mut chart = cartesian(&grid_area, &labels, &x_axis, &y_axis, y_label_area(&[&y_axis]))?;
             let finite = || map.values.iter().copied().filter(|v| v.is_finite());
-            let (min, max) = (
-                finite().fold(f64::INFINITY, f64::min),
-                finite().fold(f64::NEG_INFINITY, f64::max),
-            );
+            let (min, max) = (finite().fold(f64::INFINITY, f64::min), finite().fold(f64::NEG_INFINITY, f64::max));
             let cells = map.values.iter().enumerate().map(|(i, &v)| {
                 let (r, c) = ((i / map.cols.max(1)) as f64, (i % map.cols.max(1)) as f64);
                 let top = map.rows as f64 - r;
-                let colour = if v.is_finite() {
-                    viridis(v, min, max)
-                } else {
-                    RGBColor(200, 200, 200)
-                };
+                let colour = if v.is_finite() { viridis(v, min, max) } else { RGBColor(200, 200, 200) };
                 Rectangle::new([(c, top - 1.0), (c + 1.0, top)], colour.filled())
             });
             chart.draw_series(cells)?;
@@ -473,19 +357,10 @@ pub fn heatmaps(stem: &Path, fig: &Figure, maps: &[Heatmap]) -> Result<()> {
 pub fn connectivity(stem: &Path, fig: &Figure, panels: &[Connections]) -> Result<()> {
     let edges = || panels.iter().flat_map(|p| &p.edges);
     if let Some(e) = edges().find(|e| !(e.pos_from.is_finite() && e.pos_to.is_finite())) {
-        return Err(invalid(
-            stem,
-            format!("edge {e:?} has a non-finite unit position"),
-        ));
+        return Err(invalid(stem, format!("edge {e:?} has a non-finite unit position")));
     }
-    let first = edges()
-        .flat_map(|e| [e.layer_from, e.layer_to])
-        .min()
-        .unwrap_or(0);
-    let last = edges()
-        .flat_map(|e| [e.layer_from, e.layer_to])
-        .max()
-        .unwrap_or(1);
+    let first = edges().flat_map(|e| [e.layer_from, e.layer_to]).min().unwrap_or(0);
+    let last = edges().flat_map(|e| [e.layer_from, e.layer_to]).max().unwrap_or(1);
     let layers: Vec<String> = (first..=last).map(|l| l.to_string()).collect();
     let width = 40 + 560 * panels.len().max(1) as u32;
     render!(stem, (width, 620), |root| {
@@ -495,11 +370,7 @@ pub fn connectivity(stem: &Path, fig: &Figure, panels: &[Connections]) -> Result
         }
         let x_axis = Axis::categories(&layers);
         let y_axis = Axis::linear(-0.02, 1.02);
-        for (i, (panel, area)) in panels
-            .iter()
-            .zip(area.split_evenly((1, panels.len())))
-            .enumerate()
-        {
+        for (i, (panel, area)) in panels.iter().zip(area.split_evenly((1, panels.len()))).enumerate() {
             let labels = Figure::new(&panel.title, &fig.x_label, &fig.y_label);
             let mut chart = cartesian(&area, &labels, &x_axis, &y_axis, y_label_area(&[&y_axis]))?;
             let alpha = (100.0 / panel.edges.len().max(1) as f64).clamp(0.06, 0.7);
@@ -527,13 +398,8 @@ pub fn trajectories(stem: &Path, title: &str, panels: &[Trajectories]) -> Result
             return no_data(&area);
         }
         for (panel, area) in panels.iter().zip(area.split_evenly((1, panels.len()))) {
-            let points = || {
-                panel
-                    .lines
-                    .iter()
-                    .flatten()
-                    .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite())
-            };
+            let points =
+                || panel.lines.iter().flatten().filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite());
             let pc1 = Axis::of(points().map(|p| p.0), false).range();
             let pc2 = Axis::of(points().map(|p| p.1), false).range();
             let epoch = Axis::of(points().map(|p| p.2), false).range();
@@ -562,40 +428,19 @@ pub fn trajectories(stem: &Path, title: &str, panels: &[Trajectories]) -> Result
                 .draw()?;
             // Axis names at the outer corners, nudged (in pixels) clear of the tick labels.
             let name = |text, at, offset: (i32, i32), h| {
-                let style = TextStyle::from((FONT, AXIS_LABEL_SIZE).into_font())
-                    .pos(Pos::new(h, VPos::Center));
+                let style = TextStyle::from((FONT, AXIS_LABEL_SIZE).into_font()).pos(Pos::new(h, VPos::Center));
                 EmptyElement::at(at) + Text::new(text, offset, style)
             };
             chart.draw_series([
-                name(
-                    "PC1",
-                    (pc1.end, epoch.start, pc2.start),
-                    (12, -12),
-                    HPos::Left,
-                ),
-                name(
-                    "epoch",
-                    (pc1.start, epoch.end, pc2.start),
-                    (0, -14),
-                    HPos::Center,
-                ),
-                name(
-                    "PC2",
-                    (pc1.start, epoch.start, pc2.end),
-                    (-8, 22),
-                    HPos::Right,
-                ),
+                name("PC1", (pc1.end, epoch.start, pc2.start), (12, -12), HPos::Left),
+                name("epoch", (pc1.start, epoch.end, pc2.start), (0, -14), HPos::Center),
+                name("PC2", (pc1.start, epoch.start, pc2.end), (-8, 22), HPos::Right),
             ])?;
             let n = panel.lines.len().max(1) as f64;
             for (i, line) in panel.lines.iter().enumerate() {
                 let colour = HSLColor(i as f64 / n, 0.85, 0.45);
-                let points = line
-                    .iter()
-                    .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite());
-                chart.draw_series(LineSeries::new(
-                    points.map(|&(a, b, e)| (a, e, b)),
-                    colour.stroke_width(2),
-                ))?;
+                let points = line.iter().filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite());
+                chart.draw_series(LineSeries::new(points.map(|&(a, b, e)| (a, e, b)), colour.stroke_width(2)))?;
             }
             if points().next().is_none() {
                 no_data(&area)?;
@@ -634,12 +479,7 @@ pub fn colour_for(name: &str, index: usize) -> RGBColor {
 /// `10^k` written with superscript digits, e.g. `10⁻³`: a label for noise levels and log ticks.
 pub fn power_of_ten(k: i32) -> String {
     const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
-    let digits: String = k
-        .unsigned_abs()
-        .to_string()
-        .chars()
-        .map(|d| DIGITS[d as usize - '0' as usize])
-        .collect();
+    let digits: String = k.unsigned_abs().to_string().chars().map(|d| DIGITS[d as usize - '0' as usize]).collect();
     format!("10{}{digits}", if k < 0 { "⁻" } else { "" })
 }
 
@@ -667,14 +507,9 @@ fn write_both(
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let png_path = with_suffix(stem, "png");
-    finish(
-        &BitMapBackend::new(&png_path, size).into_drawing_area(),
-        png,
-    )
-    .map_err(|e| invalid(&png_path, e))?;
+    finish(&BitMapBackend::new(&png_path, size).into_drawing_area(), png).map_err(|e| invalid(&png_path, e))?;
     let svg_path = with_suffix(stem, "svg");
-    finish(&SVGBackend::new(&svg_path, size).into_drawing_area(), svg)
-        .map_err(|e| invalid(&svg_path, e))?;
+    finish(&SVGBackend::new(&svg_path, size).into_drawing_area(), svg).map_err(|e| invalid(&svg_path, e))?;
     Ok(())
 }
 
@@ -698,9 +533,7 @@ fn register_bundled_font() -> Result<()> {
     if *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()) {
         Ok(())
     } else {
-        Err(Error::Invalid(
-            "the bundled font assets/DejaVuSans.ttf cannot be parsed".into(),
-        ))
+        Err(Error::Invalid("the bundled font assets/DejaVuSans.ttf cannot be parsed".into()))
     }
 }
 
@@ -733,21 +566,13 @@ fn check_series(stem: &Path, series: &Series, n: usize) -> Result<()> {
 
 /// The standard deviations of a series, zero where absent or not finite.
 fn sd_or_zero(series: &Series) -> impl Iterator<Item = f64> + '_ {
-    let sd = series
-        .sd
-        .iter()
-        .map(|s| if s.is_finite() { s.abs() } else { 0.0 });
+    let sd = series.sd.iter().map(|s| if s.is_finite() { s.abs() } else { 0.0 });
     sd.chain(std::iter::repeat(0.0)).take(series.mean.len())
 }
 
 /// The values a series' band reaches, for the axis range.
 fn band_edges(series: &Series) -> Vec<f64> {
-    series
-        .mean
-        .iter()
-        .zip(sd_or_zero(series))
-        .flat_map(|(m, s)| [m - s, *m, m + s])
-        .collect()
+    series.mean.iter().zip(sd_or_zero(series)).flat_map(|(m, s)| [m - s, *m, m + s]).collect()
 }
 
 /// A filled band between `lower` and `upper` over `x`.
@@ -768,27 +593,17 @@ fn draw_band<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let keep: Vec<usize> = (0..x.len())
-        .filter(|&i| x[i].is_finite() && series.mean[i].is_finite())
-        .collect();
+    let keep: Vec<usize> = (0..x.len()).filter(|&i| x[i].is_finite() && series.mean[i].is_finite()).collect();
     let xs: Vec<f64> = keep.iter().map(|&i| x[i]).collect();
     let mean: Vec<f64> = keep.iter().map(|&i| series.mean[i]).collect();
     if !series.sd.is_empty() {
         let sd: Vec<f64> = sd_or_zero(series).collect();
-        let lower: Vec<f64> = keep
-            .iter()
-            .map(|&i| y.map(series.mean[i] - sd[i]))
-            .collect();
-        let upper: Vec<f64> = keep
-            .iter()
-            .map(|&i| y.map(series.mean[i] + sd[i]))
-            .collect();
+        let lower: Vec<f64> = keep.iter().map(|&i| y.map(series.mean[i] - sd[i])).collect();
+        let upper: Vec<f64> = keep.iter().map(|&i| y.map(series.mean[i] + sd[i])).collect();
         chart.draw_series([band_polygon(&xs, &lower, &upper, colour.mix(0.2).filled())])?;
     }
-    chart.draw_series(LineSeries::new(
-        xs.into_iter().zip(mean.into_iter().map(|m| y.map(m))),
-        colour.stroke_width(2),
-    ))?;
+    chart
+        .draw_series(LineSeries::new(xs.into_iter().zip(mean.into_iter().map(|m| y.map(m))), colour.stroke_width(2)))?;
     Ok(())
 }
 
@@ -803,10 +618,8 @@ fn frame<DB: DrawingBackend>(
     if legend.names.is_empty() {
         return Ok(area);
     }
-    let (main, side) =
-        area.split_horizontally(area.dim_in_pixel().0.saturating_sub(legend.width()));
-    let text =
-        TextStyle::from((FONT, LEGEND_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let (main, side) = area.split_horizontally(area.dim_in_pixel().0.saturating_sub(legend.width()));
+    let text = TextStyle::from((FONT, LEGEND_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     for (i, name) in legend.names.iter().enumerate() {
         let y = 50 + 32 * i as i32;
         let colour = legend.colour(name);
@@ -835,20 +648,12 @@ impl<'n> Legend<'n> {
     }
 
     fn colour(&self, name: &str) -> RGBColor {
-        colour_for(
-            name,
-            self.names.iter().position(|n| *n == name).unwrap_or(0),
-        )
+        colour_for(name, self.names.iter().position(|n| *n == name).unwrap_or(0))
     }
 
     /// Width of the legend column, from its longest name.
     fn width(&self) -> u32 {
-        let chars = self
-            .names
-            .iter()
-            .map(|n| n.chars().count())
-            .max()
-            .unwrap_or(0) as u32;
+        let chars = self.names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as u32;
         60 + chars * LEGEND_SIZE * 6 / 10
     }
 }
@@ -859,9 +664,8 @@ where
     DB::ErrorType: 'static,
 {
     let (w, h) = area.dim_in_pixel();
-    let text = TextStyle::from((FONT, AXIS_LABEL_SIZE).into_font())
-        .pos(Pos::new(HPos::Center, VPos::Center))
-        .color(&RED);
+    let text =
+        TextStyle::from((FONT, AXIS_LABEL_SIZE).into_font()).pos(Pos::new(HPos::Center, VPos::Center)).color(&RED);
     area.draw_text("no data", &text, (w as i32 / 2, h as i32 / 2))?;
     Ok(())
 }
@@ -884,11 +688,7 @@ fn cartesian<'a, DB: DrawingBackend>(
     y_label_area: u32,
 ) -> std::result::Result<Chart2d<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
     let mut builder = ChartBuilder::on(area);
-    builder
-        .margin(10)
-        .margin_right(25)
-        .x_label_area_size(X_LABEL_AREA)
-        .y_label_area_size(y_label_area);
+    builder.margin(10).margin_right(25).x_label_area_size(X_LABEL_AREA).y_label_area_size(y_label_area);
     if !labels.title.is_empty() {
         builder.caption(&labels.title, (FONT, PANEL_TITLE_SIZE));
     }
@@ -922,26 +722,14 @@ impl Axis {
             (min, max) = (min.min(v), max.max(v));
         }
         if log {
-            let (lo, hi) = if min <= max {
-                (min.log10().floor(), max.log10().ceil())
-            } else {
-                (0.0, 1.0)
-            };
+            let (lo, hi) = if min <= max { (min.log10().floor(), max.log10().ceil()) } else { (0.0, 1.0) };
             return Axis::logarithmic(lo as i32, (hi as i32).max(lo as i32 + 1));
         }
         if min > max {
             return Axis::linear(0.0, 1.0);
         }
-        let pad = if max > min {
-            0.05 * (max - min)
-        } else {
-            (0.1 * max.abs()).max(0.5)
-        };
-        let lo = if min >= 0.0 && min - pad < 0.0 {
-            0.0
-        } else {
-            min - pad
-        };
+        let pad = if max > min { 0.05 * (max - min) } else { (0.1 * max.abs()).max(0.5) };
+        let lo = if min >= 0.0 && min - pad < 0.0 { 0.0 } else { min - pad };
         Axis::linear(lo, max + pad)
     }
 
@@ -949,62 +737,27 @@ impl Axis {
     fn linear(lo: f64, hi: f64) -> Axis {
         let raw = (hi - lo) / 6.0;
         let magnitude = 10f64.powf(raw.log10().floor());
-        let step = [1.0, 2.0, 5.0, 10.0]
-            .iter()
-            .map(|m| m * magnitude)
-            .find(|s| *s >= raw)
-            .unwrap_or(10.0 * magnitude);
+        let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(10.0 * magnitude);
         let plain = step >= 1e-3 && lo.abs().max(hi.abs()) < 1e5;
         let decimals = (-step.log10().floor()).max(0.0) as usize;
         let ticks = ((lo / step).ceil() as i64..=(hi / step).floor() as i64)
             .map(|k| k as f64 * step)
-            .map(|t| {
-                (
-                    t,
-                    if plain {
-                        format!("{t:.decimals$}")
-                    } else {
-                        format_value(t)
-                    },
-                )
-            })
+            .map(|t| (t, if plain { format!("{t:.decimals$}") } else { format_value(t) }))
             .collect();
-        Axis {
-            lo,
-            hi,
-            log: false,
-            ticks,
-        }
+        Axis { lo, hi, log: false, ticks }
     }
 
     /// A log axis from 10^`lo` to 10^`hi`, ticks at (at most nine) powers of ten.
     fn logarithmic(lo: i32, hi: i32) -> Axis {
         let stride = ((hi - lo) as usize).div_ceil(8).max(1);
-        let ticks = (lo..=hi)
-            .step_by(stride)
-            .map(|k| (k as f64, power_of_ten(k)))
-            .collect();
-        Axis {
-            lo: lo as f64,
-            hi: hi as f64,
-            log: true,
-            ticks,
-        }
+        let ticks = (lo..=hi).step_by(stride).map(|k| (k as f64, power_of_ten(k))).collect();
+        Axis { lo: lo as f64, hi: hi as f64, log: true, ticks }
     }
 
     /// Category `i` at position `i`, labelled with its name.
     fn categories(names: &[String]) -> Axis {
-        let ticks = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (i as f64, n.clone()))
-            .collect();
-        Axis {
-            lo: -0.5,
-            hi: names.len().max(1) as f64 - 0.5,
-            log: false,
-            ticks,
-        }
+        let ticks = names.iter().enumerate().map(|(i, n)| (i as f64, n.clone())).collect();
+        Axis { lo: -0.5, hi: names.len().max(1) as f64 - 0.5, log: false, ticks }
     }
 
     /// `n` grid cells, cell `i` spanning `i..i+1` (`n-1-i..n-i` if `flipped`), about eight of
@@ -1013,23 +766,9 @@ impl Axis {
         let stride = n.div_ceil(8).max(1);
         let ticks = (0..n)
             .step_by(stride)
-            .map(|i| {
-                (
-                    if flipped {
-                        (n - 1 - i) as f64 + 0.5
-                    } else {
-                        i as f64 + 0.5
-                    },
-                    i.to_string(),
-                )
-            })
+            .map(|i| (if flipped { (n - 1 - i) as f64 + 0.5 } else { i as f64 + 0.5 }, i.to_string()))
             .collect();
-        Axis {
-            lo: 0.0,
-            hi: n.max(1) as f64,
-            log: false,
-            ticks,
-        }
+        Axis { lo: 0.0, hi: n.max(1) as f64, log: false, ticks }
     }
 
     /// Where `v` lies on the axis: log10 of it on a log axis, whose values ≤ 0 go to the bottom.
@@ -1068,10 +807,7 @@ impl Ranged for Axis {
 /// Tick labels: the label of the tick nearest the value.
 impl ValueFormatter<f64> for Axis {
     fn format_ext(&self, v: &f64) -> String {
-        let nearest = self
-            .ticks
-            .iter()
-            .min_by(|a, b| (a.0 - v).abs().total_cmp(&(b.0 - v).abs()));
+        let nearest = self.ticks.iter().min_by(|a, b| (a.0 - v).abs().total_cmp(&(b.0 - v).abs()));
         nearest.map(|t| t.1.clone()).unwrap_or_default()
     }
 }
@@ -1095,15 +831,8 @@ fn format_value(v: f64) -> String {
 }
 
 /// A rectangle filled with `colour` at `opacity`, outlined in `colour`.
-fn outlined<Coord: Clone>(
-    corners: [Coord; 2],
-    colour: RGBColor,
-    opacity: f64,
-) -> [Rectangle<Coord>; 2] {
-    [
-        Rectangle::new(corners.clone(), colour.mix(opacity).filled()),
-        Rectangle::new(corners, colour.stroke_width(2)),
-    ]
+fn outlined<Coord: Clone>(corners: [Coord; 2], colour: RGBColor, opacity: f64) -> [Rectangle<Coord>; 2] {
+    [Rectangle::new(corners.clone(), colour.mix(opacity).filled()), Rectangle::new(corners, colour.stroke_width(2))]
 }
 
 /// Quartiles, whiskers (furthest samples within 1.5 IQR of the box) and outliers of a sample.
@@ -1131,23 +860,14 @@ impl BoxStats {
         }
         let (q1, median, q3) = (quantile(0.25), quantile(0.5), quantile(0.75));
         let (fence_low, fence_high) = (q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1));
-        let inside = || {
-            sorted
-                .iter()
-                .copied()
-                .filter(|v| (fence_low..=fence_high).contains(v))
-        };
+        let inside = || sorted.iter().copied().filter(|v| (fence_low..=fence_high).contains(v));
         Some(BoxStats {
             q1,
             median,
             q3,
             low: inside().fold(q1, f64::min),
             high: inside().fold(q3, f64::max),
-            outliers: sorted
-                .iter()
-                .copied()
-                .filter(|v| !(fence_low..=fence_high).contains(v))
-                .collect(),
+            outliers: sorted.iter().copied().filter(|v| !(fence_low..=fence_high).contains(v)).collect(),
         })
     }
 }
@@ -1162,10 +882,7 @@ fn viridis(v: f64, min: f64, max: f64) -> RGBColor {
 
 /// A vertical viridis colour bar over the range of `values`, aligned with a [`cartesian`] chart
 /// beside it.
-fn colour_bar<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    values: impl Iterator<Item = f64>,
-) -> DrawResult
+fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, values: impl Iterator<Item = f64>) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -1173,31 +890,19 @@ where
     for v in values {
         (min, max) = (min.min(v), max.max(v));
     }
-    let axis = if max > min {
-        Axis::linear(min, max)
-    } else {
-        Axis::linear(min - 0.5, min + 0.5)
-    };
+    let axis = if max > min { Axis::linear(min, max) } else { Axis::linear(min - 0.5, min + 0.5) };
     let mut chart = ChartBuilder::on(area)
         .caption(" ", (FONT, PANEL_TITLE_SIZE))
         .margin(10)
         .x_label_area_size(X_LABEL_AREA)
         .set_label_area_size(LabelAreaPosition::Right, 70)
         .build_cartesian_2d(Axis::linear(0.0, 1.0), axis.clone())?;
-    chart
-        .configure_mesh()
-        .disable_x_axis()
-        .disable_mesh()
-        .label_style((FONT, TICK_SIZE))
-        .draw()?;
+    chart.configure_mesh().disable_x_axis().disable_mesh().label_style((FONT, TICK_SIZE)).draw()?;
     const STEPS: usize = 64;
     chart.draw_series((0..STEPS).map(|k| {
         let (a, b) = (k as f64 / STEPS as f64, (k + 1) as f64 / STEPS as f64);
         let y = |t: f64| axis.lo + t * (axis.hi - axis.lo);
-        Rectangle::new(
-            [(0.0, y(a)), (1.0, y(b))],
-            viridis(y((a + b) / 2.0), min, max.max(min)).filled(),
-        )
+        Rectangle::new([(0.0, y(a)), (1.0, y(b))], viridis(y((a + b) / 2.0), min, max.max(min)).filled())
     }))?;
     Ok(())
 }
