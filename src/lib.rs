@@ -10,12 +10,17 @@
 //! - [`report`]: figures, HTML and Markdown.
 
 pub mod activation;
+pub mod config;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod fixpoint;
 pub mod optim;
 pub mod organism;
 pub mod particle;
+pub mod progress;
 pub mod report;
+pub mod run;
+pub mod schedule;
 
 pub use error::{Error, Result};
