@@ -10,6 +10,7 @@
 //! - [`report`]: figures, HTML and Markdown.
 
 pub mod activation;
+pub mod analysis;
 pub mod config;
 pub mod data;
 pub mod error;

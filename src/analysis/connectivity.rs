@@ -1,0 +1,1 @@
+//! TODO(helper): the `connectivity` analysis.
