@@ -72,29 +72,32 @@ pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
     out.join(format!("seed-{seed}"))
 }
 
-/// Trains every seed of `seeds` in parallel into `out/seed-N/`; the data is loaded once
-/// (image tasks) or per seed (addition, whose samples depend on the seed).
-pub fn train_seeds(cfg: &Config, seeds: &[u64], out: &Path, force: bool, progress: &Progress) -> Result<Vec<Summary>> {
+/// Trains every seed of `seeds` in parallel into `out/seed-N/`. Image data is shared by the
+/// seeds (`data`, or loaded once); addition samples depend on the seed and are made per seed.
+pub fn train_seeds(
+    cfg: &Config,
+    seeds: &[u64],
+    out: &Path,
+    force: bool,
+    data: Option<&TaskData>,
+    progress: &Progress,
+) -> Result<Vec<Summary>> {
     for &seed in seeds {
         crate::run::check_free(&seed_dir(out, seed), force)?;
     }
-    let shared = match cfg.task.dataset() {
-        Some(_) => Some(task_data(cfg)?),
-        None => None,
+    let loaded = match (cfg.task.dataset(), data) {
+        (Some(_), None) => Some(task_data(cfg)?),
+        _ => None,
     };
+    let shared = data.or(loaded.as_ref());
     seeds
         .par_iter()
         .map(|&seed| {
             let cfg = Config { seed, ..cfg.clone() };
-            let own;
-            let data = match &shared {
-                Some(d) => d,
-                None => {
-                    own = TaskData::addition(&cfg);
-                    &own
-                }
-            };
-            train_to_dir(&cfg, data, &seed_dir(out, seed), force, progress)
+            match shared {
+                Some(d) if cfg.task.dataset().is_some() => train_to_dir(&cfg, d, &seed_dir(out, seed), force, progress),
+                _ => train_to_dir(&cfg, &TaskData::addition(&cfg), &seed_dir(out, seed), force, progress),
+            }
         })
         .collect()
 }

@@ -170,7 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let cfg = Config::resolve(a.preset.as_deref(), a.config.as_deref(), &sets)?;
             let summaries = match &a.seeds {
-                Some(s) => experiment::train_seeds(&cfg, &experiment::parse_seeds(s)?, &a.out, a.force, &progress)?,
+                Some(s) => experiment::train_seeds(&cfg, &experiment::parse_seeds(s)?, &a.out, a.force, None, &progress)?,
                 None => {
                     organism::run::check_free(&a.out, a.force)?;
                     let data = experiment::task_data(&cfg)?;
