@@ -307,19 +307,21 @@ fn self_train_one(shape: &ParticleShape, w: &[f32], grad: &mut [f32], ws: &mut W
     let mut loss = 0.0;
     if shape.collapsible() {
         collapse(shape, w, ws);
-        let a = &ws.collapsed;
-        let mut g = std::mem::take(&mut ws.g_collapsed);
-        g.fill(0.0);
-        for (i, &v) in w.iter().enumerate() {
-            let pos = shape.positions[i];
+        let a: [f32; 4] = ws.collapsed[..4].try_into().unwrap();
+        // residuals r_i = a·row_i − v_i; g = ∂loss/∂a over the four non-zero inputs
+        let mut g4 = [0f32; 4];
+        for (&v, pos) in w.iter().zip(&shape.positions) {
             let r = a[0] * v + a[1] * pos[0] + a[2] * pos[1] + a[3] * pos[2] - v;
             loss += r * r;
             let d = scale * r;
-            g[0] += d * v;
-            g[1] += d * pos[0];
-            g[2] += d * pos[1];
-            g[3] += d * pos[2];
+            g4[0] += d * v;
+            g4[1] += d * pos[0];
+            g4[2] += d * pos[1];
+            g4[3] += d * pos[2];
         }
+        let mut g = std::mem::take(&mut ws.g_collapsed);
+        g.fill(0.0);
+        g[..4].copy_from_slice(&g4);
         collapsed_backward(shape, w, &g, grad, ws);
         ws.g_collapsed = g;
     } else {
