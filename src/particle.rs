@@ -508,6 +508,8 @@ impl ParticleBatch {
     /// adds `∂loss/∂w` into `grads` (`n × P`) and returns `∂loss/∂x` per particle.
     pub fn aux_backward(&self, x: &[f32], dout: &[f32], grads: &mut [f32]) -> Vec<f32> {
         let p = self.shape.n_weights();
+        assert_eq!(grads.len(), self.weights.len(), "aux_backward: grads must be n × P");
+        assert!(x.len() == self.len() && dout.len() == self.len(), "aux_backward: one x and dout per particle");
         let mut dx = vec![0.0; self.len()];
         dx.par_chunks_mut(CHUNK)
             .zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p)))
