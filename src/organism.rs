@@ -17,6 +17,7 @@ use crate::{Error, Result};
 use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Samples per parallel work item of the task pass: fixed, so sums never depend on threads.
 const ROWS: usize = 64;
@@ -112,8 +113,8 @@ pub enum Path {
 trait LayerMap: Sync {
     // forward: inp (rows × in) -> out (rows × out)
     fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]);
-    // backward: inp (rows × in), dout (rows × out) -> dinp (rows × in); grad (layer block) +=
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: &mut [f32], grad: &mut [f32]);
+    // backward: inp (rows × in), dout (rows × out) -> dinp (rows × in, if wanted); grad (layer block) +=
+    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]);
     /// Length of layer `l`'s gradient block.
     fn grad_len(&self, l: usize) -> usize;
 }
@@ -122,6 +123,8 @@ trait LayerMap: Sync {
 pub struct Dense<'a> {
     shape: &'a OrganismShape,
     weights: &'a [f32],
+    /// `(in, out)` and start of every layer's block (hoisted out of the hot loops).
+    dims: Vec<(usize, usize)>,
     offsets: Vec<usize>,
 }
 
@@ -136,7 +139,7 @@ fn layer_offsets(shape: &OrganismShape) -> Vec<usize> {
 impl<'a> Dense<'a> {
     pub fn new(shape: &'a OrganismShape, weights: &'a [f32]) -> Self {
         assert_eq!(weights.len(), shape.n_particles(), "dense weights of the wrong size");
-        Dense { shape, weights, offsets: layer_offsets(shape) }
+        Dense { shape, weights, dims: shape.layers(), offsets: layer_offsets(shape) }
     }
 
     /// The network's output, `B × q`.
@@ -145,28 +148,49 @@ impl<'a> Dense<'a> {
     }
 }
 
+/// Lanes of the split accumulator in [`dot`].
+const LANES: usize = 8;
+
+// dot: a (n), b (n) -> Σ a·b, summed in LANES interleaved partial sums (vectorisable; the
+// order is fixed, so the result does not depend on threads)
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ac.zip(bc) {
+        for k in 0..LANES {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 impl LayerMap for Dense<'_> {
+    // forward: x (rows × in), A (out × in) -> y = x Aᵀ (rows × out)
     fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
-        let (i_n, o_n) = self.shape.layers()[l];
+        let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
-        for (x, y) in inp.chunks(i_n).zip(out.chunks_mut(o_n)) {
-            for (c, yc) in y.iter_mut().enumerate() {
-                *yc = a[c * i_n..(c + 1) * i_n].iter().zip(x).map(|(w, v)| w * v).sum();
+        for (x, y) in inp.chunks_exact(i_n).zip(out.chunks_exact_mut(o_n)) {
+            for (yc, row) in y.iter_mut().zip(a.chunks_exact(i_n)) {
+                *yc = dot(row, x);
             }
         }
     }
 
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: &mut [f32], grad: &mut [f32]) {
-        let (i_n, o_n) = self.shape.layers()[l];
+    // backward: x (rows × in), dy (rows × out) -> grad (out × in) += dyᵀ x; dx = dy A (rows × in)
+    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+        let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
-        for ((x, dy), dx) in inp.chunks(i_n).zip(dout.chunks(o_n)).zip(dinp.chunks_mut(i_n)) {
-            dx.fill(0.0);
-            for (c, &d) in dy.iter().enumerate() {
-                let row = &a[c * i_n..(c + 1) * i_n];
-                let g = &mut grad[c * i_n..(c + 1) * i_n];
-                for e in 0..i_n {
-                    g[e] += d * x[e];
-                    dx[e] += d * row[e];
+        for (r, (x, dy)) in inp.chunks_exact(i_n).zip(dout.chunks_exact(o_n)).enumerate() {
+            for (&d, g) in dy.iter().zip(grad.chunks_exact_mut(i_n)) {
+                g.iter_mut().zip(x).for_each(|(g, &x)| *g += d * x);
+            }
+            if let Some(dinp) = dinp.as_deref_mut() {
+                let dx = &mut dinp[r * i_n..(r + 1) * i_n];
+                dx.fill(0.0);
+                for (&d, row) in dy.iter().zip(a.chunks_exact(i_n)) {
+                    dx.iter_mut().zip(row).for_each(|(dx, &w)| *dx += d * w);
                 }
             }
         }
@@ -179,14 +203,14 @@ impl LayerMap for Dense<'_> {
 
 /// The ON evaluated PN by PN, sample by sample.
 struct General<'a> {
-    shape: &'a OrganismShape,
     particles: &'a ParticleBatch,
+    dims: Vec<(usize, usize)>,
     offsets: Vec<usize>,
 }
 
 impl LayerMap for General<'_> {
     fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
-        let (i_n, o_n) = self.shape.layers()[l];
+        let (i_n, o_n) = self.dims[l];
         let mut ev = Evaluator::new(self.particles.shape());
         for (x, y) in inp.chunks(i_n).zip(out.chunks_mut(o_n)) {
             for (c, yc) in y.iter_mut().enumerate() {
@@ -196,11 +220,12 @@ impl LayerMap for General<'_> {
         }
     }
 
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: &mut [f32], grad: &mut [f32]) {
-        let (i_n, o_n) = self.shape.layers()[l];
+    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+        let (i_n, o_n) = self.dims[l];
         let p = self.particles.shape().n_weights();
         let mut ev = Evaluator::new(self.particles.shape());
-        for ((x, dy), dx) in inp.chunks(i_n).zip(dout.chunks(o_n)).zip(dinp.chunks_mut(i_n)) {
+        let mut dx = vec![0.0; i_n];
+        for (r, (x, dy)) in inp.chunks(i_n).zip(dout.chunks(o_n)).enumerate() {
             dx.fill(0.0);
             for (c, &d) in dy.iter().enumerate() {
                 for e in 0..i_n {
@@ -208,6 +233,9 @@ impl LayerMap for General<'_> {
                     let w = self.particles.particle(self.offsets[l] + k);
                     dx[e] += ev.aux_backward(w, x[e], d, &mut grad[k * p..(k + 1) * p]);
                 }
+            }
+            if let Some(dinp) = dinp.as_deref_mut() {
+                dinp[r * i_n..(r + 1) * i_n].copy_from_slice(&dx);
             }
         }
     }
@@ -218,9 +246,9 @@ impl LayerMap for General<'_> {
 }
 
 /// What the backward pass needs from the forward pass.
-struct Tape {
-    /// Input of every layer, `B × in`.
-    inputs: Vec<Vec<f32>>,
+struct Tape<'x> {
+    /// Input of every layer, `B × in` (the first one is the caller's `x`, borrowed).
+    inputs: Vec<Cow<'x, [f32]>>,
     /// Every layer's output after the residual add, before the activation, `B × out`.
     pre: Vec<Vec<f32>>,
     output: Vec<f32>,
@@ -232,16 +260,16 @@ fn rows_par<'x>(a: &'x [f32], width: usize) -> rayon::slice::Chunks<'x, f32> {
 }
 
 // forward: x (B × p) -> Tape with output (B × q); SPEC §2's residual skip and activation
-fn network_forward(shape: &OrganismShape, map: &impl LayerMap, x: &[f32]) -> Tape {
+fn network_forward<'x>(shape: &OrganismShape, map: &impl LayerMap, x: &'x [f32]) -> Tape<'x> {
     let layers = shape.layers();
     let b = x.len() / shape.inputs;
-    let mut t = x.to_vec();
+    let mut t = Cow::Borrowed(x);
     let mut residual: Option<Vec<f32>> = None;
     let (mut inputs, mut pre) = (Vec::new(), Vec::new());
     for (l, &(i_n, o_n)) in layers.iter().enumerate() {
         let skip = shape.residual_skip && shape.is_hidden(l);
         if skip && l % 2 == 1 {
-            residual = Some(t.clone());
+            residual = Some(t.to_vec());
         }
         let mut y = vec![0.0; b * o_n];
         y.par_chunks_mut(ROWS * o_n).zip(rows_par(&t, i_n)).for_each(|(out, inp)| map.forward(l, inp, out));
@@ -251,10 +279,14 @@ fn network_forward(shape: &OrganismShape, map: &impl LayerMap, x: &[f32]) -> Tap
             }
         }
         inputs.push(std::mem::take(&mut t));
-        t = if l + 1 < layers.len() { y.iter().map(|&v| shape.activation.forward(v)).collect() } else { y.clone() };
+        t = Cow::Owned(if l + 1 < layers.len() {
+            y.iter().map(|&v| shape.activation.forward(v)).collect()
+        } else {
+            y.clone()
+        });
         pre.push(y);
     }
-    Tape { inputs, pre, output: t }
+    Tape { inputs, pre, output: t.into_owned() }
 }
 
 // backward: tape, dout (B × q) -> one gradient block per layer (LayerMap::grad_len each)
@@ -271,17 +303,20 @@ fn network_backward(shape: &OrganismShape, map: &impl LayerMap, tape: &Tape, dou
         if skip && l % 2 == 0 {
             d_residual = Some(dt.clone());
         }
-        let mut din = vec![0.0; tape.inputs[l].len()];
+        // The network input needs no gradient.
+        let mut din = if l > 0 { vec![0.0; tape.inputs[l].len()] } else { Vec::new() };
+        let grad_block = |(inp, dy): (&[f32], &[f32]), dx: Option<&mut [f32]>| {
+            let mut g = vec![0.0; map.grad_len(l)];
+            map.backward(l, inp, dy, dx, &mut g);
+            g
+        };
         // Each chunk of rows sums its own gradient block; blocks are added in chunk order.
-        let partial: Vec<Vec<f32>> = din
-            .par_chunks_mut(ROWS * i_n)
-            .zip(rows_par(&tape.inputs[l], i_n).zip(rows_par(&dt, o_n)))
-            .map(|(dx, (inp, dy))| {
-                let mut g = vec![0.0; map.grad_len(l)];
-                map.backward(l, inp, dy, dx, &mut g);
-                g
-            })
-            .collect();
+        let rows = rows_par(&tape.inputs[l], i_n).zip(rows_par(&dt, o_n));
+        let partial: Vec<Vec<f32>> = if l > 0 {
+            din.par_chunks_mut(ROWS * i_n).zip(rows).map(|(dx, r)| grad_block(r, Some(dx))).collect()
+        } else {
+            rows.map(|r| grad_block(r, None)).collect()
+        };
         let mut g = vec![0.0; map.grad_len(l)];
         for part in &partial {
             g.iter_mut().zip(part).for_each(|(a, b)| *a += b);
@@ -414,7 +449,7 @@ impl Organism {
     }
 
     fn general(&self) -> General<'_> {
-        General { shape: &self.shape, particles: &self.particles, offsets: layer_offsets(&self.shape) }
+        General { particles: &self.particles, dims: self.shape.layers(), offsets: layer_offsets(&self.shape) }
     }
 
     /// Loss, output and particle gradients of the task on `(x, targets)`.

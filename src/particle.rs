@@ -240,17 +240,13 @@ fn collapse(shape: &ParticleShape, w: &[f32], ws: &mut Workspace) {
     for l in (0..n_layers).rev() {
         let (inp, out) = (shape.widths[l], shape.widths[l + 1]);
         let mat = &w[shape.offsets[l]..shape.offsets[l + 1]];
-        let target = if l == 0 { &mut ws.collapsed[..] } else { &mut ws.right[..inp] };
-        for (i, t) in target.iter_mut().enumerate().take(inp) {
-            let mut s = 0.0;
-            for o in 0..out {
-                s += ws.left[l * m + o] * mat[o * inp + i];
-            }
-            *t = s;
-        }
-        if l > 0 {
-            let (dst, src) = (&mut ws.left[(l - 1) * m..(l - 1) * m + inp], &ws.right[..inp]);
-            dst.copy_from_slice(src);
+        // U_{l-1} = U_l · M_l (1 × in), written into left[l-1], or the result for l = 0
+        let (lower, upper) = ws.left.split_at_mut(l * m);
+        let u = &upper[..out];
+        let target = if l == 0 { &mut ws.collapsed[..inp] } else { &mut lower[(l - 1) * m..(l - 1) * m + inp] };
+        target.fill(0.0);
+        for (&uo, row) in u.iter().zip(mat.chunks_exact(inp)) {
+            target.iter_mut().zip(row).for_each(|(t, &a)| *t += uo * a);
         }
     }
 }
@@ -259,19 +255,25 @@ fn collapse(shape: &ParticleShape, w: &[f32], ws: &mut Workspace) {
 // with d_0 = g, d_{l+1} = M_l d_l. Needs ws.left filled by `collapse` on the same w.
 fn collapsed_backward(shape: &ParticleShape, w: &[f32], g: &[f32], grad_w: &mut [f32], ws: &mut Workspace) {
     let m = shape.max_width();
+    let n_layers = shape.widths.len() - 1;
     ws.right[..g.len()].copy_from_slice(g);
-    for (l, (mat, inp, out)) in shape.layers(w).enumerate() {
-        let off = shape.offsets[l];
-        for o in 0..out {
-            let u = ws.left[l * m + o];
+    for l in 0..n_layers {
+        let (inp, out) = (shape.widths[l], shape.widths[l + 1]);
+        let (off, end) = (shape.offsets[l], shape.offsets[l + 1]);
+        let u = &ws.left[l * m..l * m + out];
+        // d_l (in) and d_{l+1} (out) live in consecutive blocks of ws.right
+        let (lower, upper) = ws.right.split_at_mut((l + 1) * m);
+        let d = &lower[l * m..l * m + inp];
+        let rows = w[off..end].chunks_exact(inp).zip(grad_w[off..end].chunks_exact_mut(inp));
+        for (o, ((row, grad_row), &uo)) in rows.zip(u).enumerate() {
+            // grad row o += U_l[o] · d_l; d_{l+1}[o] = M_l[o] · d_l
             let mut s = 0.0;
-            for i in 0..inp {
-                let d = ws.right[l * m + i];
-                grad_w[off + o * inp + i] += u * d;
-                s += mat[o * inp + i] * d;
+            for ((gr, &a), &di) in grad_row.iter_mut().zip(row).zip(d) {
+                *gr += uo * di;
+                s += a * di;
             }
-            if l + 1 < shape.widths.len() - 1 {
-                ws.right[(l + 1) * m + o] = s;
+            if l + 1 < n_layers {
+                upper[o] = s;
             }
         }
     }
@@ -307,19 +309,21 @@ fn self_train_one(shape: &ParticleShape, w: &[f32], grad: &mut [f32], ws: &mut W
     let mut loss = 0.0;
     if shape.collapsible() {
         collapse(shape, w, ws);
-        let a = &ws.collapsed;
-        let mut g = std::mem::take(&mut ws.g_collapsed);
-        g.fill(0.0);
-        for (i, &v) in w.iter().enumerate() {
-            let pos = shape.positions[i];
+        let a: [f32; 4] = ws.collapsed[..4].try_into().unwrap();
+        // residuals r_i = a·row_i − v_i; g = ∂loss/∂a over the four non-zero inputs
+        let mut g4 = [0f32; 4];
+        for (&v, pos) in w.iter().zip(&shape.positions) {
             let r = a[0] * v + a[1] * pos[0] + a[2] * pos[1] + a[3] * pos[2] - v;
             loss += r * r;
             let d = scale * r;
-            g[0] += d * v;
-            g[1] += d * pos[0];
-            g[2] += d * pos[1];
-            g[3] += d * pos[2];
+            g4[0] += d * v;
+            g4[1] += d * pos[0];
+            g4[2] += d * pos[1];
+            g4[3] += d * pos[2];
         }
+        let mut g = std::mem::take(&mut ws.g_collapsed);
+        g.fill(0.0);
+        g[..4].copy_from_slice(&g4);
         collapsed_backward(shape, w, &g, grad, ws);
         ws.g_collapsed = g;
     } else {
@@ -504,6 +508,8 @@ impl ParticleBatch {
     /// adds `∂loss/∂w` into `grads` (`n × P`) and returns `∂loss/∂x` per particle.
     pub fn aux_backward(&self, x: &[f32], dout: &[f32], grads: &mut [f32]) -> Vec<f32> {
         let p = self.shape.n_weights();
+        assert_eq!(grads.len(), self.weights.len(), "aux_backward: grads must be n × P");
+        assert!(x.len() == self.len() && dout.len() == self.len(), "aux_backward: one x and dout per particle");
         let mut dx = vec![0.0; self.len()];
         dx.par_chunks_mut(CHUNK)
             .zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p)))

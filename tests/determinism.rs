@@ -1,0 +1,105 @@
+//! Results are bitwise identical for any number of threads: parallel work is split into fixed
+//! chunks (`particle::CHUNK`, the organism's row blocks), never by thread count.
+
+use organism::activation::Activation;
+use organism::fixpoint::{classify, count, Class, EPSILON};
+use organism::optim::Sgd;
+use organism::organism::{Organism, OrganismShape, Path, Targets};
+use organism::particle::{ParticleBatch, ParticleShape};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Everything computed by [`run`], as f32 bit patterns (and classes).
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    floats: Vec<Vec<u32>>,
+    classes: Vec<Class>,
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn run() -> Outcome {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut floats = Vec::new();
+
+    // Self-training of 1,000 linear particles (collapsed path) and of non-linear ones.
+    for shape in [
+        ParticleShape::standard(5).unwrap(),
+        ParticleShape::new(vec![5, 4, 4, 1], Activation::Tanh).unwrap(),
+        ParticleShape::standard(3).unwrap().with_general_path(),
+    ] {
+        let mut batch = ParticleBatch::random(shape, 1000, &mut rng);
+        let mut grads = vec![0.0; batch.weights().len()];
+        let mut opt = Sgd::new(0.004, 0.9, grads.len());
+        for _ in 0..5 {
+            floats.push(bits(&batch.self_train_step(&mut opt, &mut grads)));
+        }
+        floats.push(bits(batch.weights()));
+        floats.push(bits(batch.self_applied().weights()));
+        floats.push(bits(&batch.extract()));
+    }
+
+    // Classification of a batch with a few trained replicators among random particles.
+    let mut batch = ParticleBatch::random(ParticleShape::standard(2).unwrap(), 300, &mut rng);
+    let mut grads = vec![0.0; batch.weights().len()];
+    let mut opt = Sgd::new(0.004, 0.9, grads.len());
+    for _ in 0..2000 {
+        batch.self_train_step(&mut opt, &mut grads);
+    }
+    let classes = classify(&batch, EPSILON);
+
+    // MNIST-like organism, extracted path, 300 samples (several row blocks).
+    let shape = OrganismShape {
+        inputs: 225,
+        width: 5,
+        depth: 3,
+        outputs: 10,
+        residual_skip: true,
+        activation: Activation::Gelu,
+    };
+    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
+    let x: Vec<f32> = (0..300 * 225).map(|_| rng.gen::<f32>()).collect();
+    let y: Vec<u8> = (0..300).map(|_| rng.gen_range(0..10)).collect();
+    let pass = org.task_pass(&x, Targets::Classes(&y), Path::Extracted);
+    floats.extend([vec![pass.loss.to_bits()], bits(&pass.output), bits(&pass.grads)]);
+    let mut st = vec![0.0; pass.grads.len()];
+    floats.push(vec![org.self_train_grads(&mut st).to_bits()]);
+    floats.push(bits(&st));
+
+    // Small deep organism with non-linear PNs on the general path, both losses.
+    let shape =
+        OrganismShape { inputs: 4, width: 3, depth: 4, outputs: 2, residual_skip: true, activation: Activation::Gelu };
+    let pn = ParticleShape::new(vec![5, 3, 3, 1], Activation::Tanh).unwrap();
+    let org = Organism::new(shape, pn, &mut rng).unwrap();
+    let b = 150;
+    let x: Vec<f32> = (0..b * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let values: Vec<f32> = (0..b * 2).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let labels: Vec<u8> = (0..b).map(|_| rng.gen_range(0..2)).collect();
+    for targets in [Targets::Values(&values), Targets::Classes(&labels)] {
+        let pass = org.task_pass(&x, targets, Path::General);
+        floats.extend([vec![pass.loss.to_bits()], bits(&pass.output), bits(&pass.grads)]);
+    }
+
+    Outcome { floats, classes }
+}
+
+fn in_pool(threads: usize) -> Outcome {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(run)
+}
+
+#[test]
+fn bitwise_identical_for_1_2_and_3_threads() {
+    let one = in_pool(1);
+    let counts = count(&one.classes);
+    assert!(counts[Class::ALL.iter().position(|c| *c == Class::Other).unwrap()] < one.classes.len(), "{counts:?}");
+    for k in [2, 3] {
+        let other = in_pool(k);
+        assert_eq!(one.classes, other.classes, "classes differ with {k} threads");
+        assert_eq!(one.floats.len(), other.floats.len());
+        for (i, (a, b)) in one.floats.iter().zip(&other.floats).enumerate() {
+            assert!(a == b, "result #{i} differs bitwise between 1 and {k} threads");
+        }
+    }
+}

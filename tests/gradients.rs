@@ -1,0 +1,264 @@
+//! Finite-difference checks of the analytic gradients, and agreement of the collapsed and the
+//! general particle paths.
+//!
+//! The code is f32, so derivatives are checked along random unit directions `d` with a central
+//! difference refined by one Richardson step, `(4·D(h/2) − D(h)) / 3` with
+//! `D(h) = (L(w + h·d) − L(w − h·d)) / 2h`, whose truncation error is O(h⁴); the tolerance is then
+//! dominated by f32 rounding of the losses.
+
+use organism::activation::Activation;
+use organism::organism::{Organism, OrganismShape, Path, Targets};
+use organism::particle::{Evaluator, ParticleBatch, ParticleShape};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+const H: f32 = 2e-2;
+
+fn unit_direction(n: usize, rng: &mut impl Rng) -> Vec<f32> {
+    let d: Vec<f32> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+    let norm = d.iter().map(|x| x * x).sum::<f32>().sqrt();
+    d.iter().map(|x| x / norm).collect()
+}
+
+fn axpy(w: &[f32], t: f32, d: &[f32]) -> Vec<f32> {
+    w.iter().zip(d).map(|(a, b)| a + t * b).collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Richardson-refined central difference of `loss` at `w` along `d`.
+fn directional_fd(loss: impl Fn(&[f32]) -> f32, w: &[f32], d: &[f32]) -> f32 {
+    let central = |h: f32| (loss(&axpy(w, h, d)) - loss(&axpy(w, -h, d))) / (2.0 * h);
+    (4.0 * central(H / 2.0) - central(H)) / 3.0
+}
+
+/// `|fd − analytic| ≤ rel·max(|fd|, |analytic|) + abs`.
+fn assert_derivative(what: &str, fd: f32, analytic: f32, rel: f32, abs: f32) {
+    let tol = rel * fd.abs().max(analytic.abs()) + abs;
+    assert!((fd - analytic).abs() <= tol, "{what}: finite difference {fd}, analytic {analytic} (tolerance {tol})");
+}
+
+/// Self-training loss of a network with weights `net` on the rows and targets of `w0`
+/// (Def. 5: rows and targets are constants), through the public weightwise application.
+fn self_train_loss_at(shape: &ParticleShape, net: &[f32], w0: &[f32]) -> f32 {
+    let batch = ParticleBatch::from_weights(shape.clone(), net.to_vec()).unwrap();
+    let out = batch.apply(0, w0);
+    out.iter().zip(w0).map(|(y, v)| (y - v) * (y - v)).sum::<f32>() / w0.len() as f32
+}
+
+fn check_self_train_gradient(shape: ParticleShape, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let batch = ParticleBatch::random(shape.clone(), 8, &mut rng);
+    let mut grads = vec![0.0; batch.weights().len()];
+    let losses = batch.self_train_grads(&mut grads);
+    let p = shape.n_weights();
+    for n in 0..batch.len() {
+        let w0 = batch.particle(n);
+        let g = &grads[n * p..(n + 1) * p];
+        let loss0 = self_train_loss_at(&shape, w0, w0);
+        assert_derivative(&format!("{shape:?} particle {n}: loss"), loss0, losses[n], 1e-5, 1e-7);
+        for k in 0..3 {
+            let d = unit_direction(p, &mut rng);
+            let fd = directional_fd(|w| self_train_loss_at(&shape, w, w0), w0, &d);
+            assert_derivative(&format!("{shape:?} particle {n}, direction {k}"), fd, dot(g, &d), 2e-3, 2e-5);
+        }
+        // One coordinate in each layer as well.
+        let mut start = 0;
+        for pair in shape.widths().windows(2) {
+            let mut e = vec![0.0; p];
+            e[start] = 1.0;
+            let fd = directional_fd(|w| self_train_loss_at(&shape, w, w0), w0, &e);
+            assert_derivative(&format!("{shape:?} particle {n}, weight {start}"), fd, g[start], 2e-3, 2e-5);
+            start += pair[0] * pair[1];
+        }
+    }
+}
+
+#[test]
+fn self_train_gradient_linear_collapsed() {
+    for (h, seed) in [(2, 1), (3, 2), (5, 3)] {
+        check_self_train_gradient(ParticleShape::standard(h).unwrap(), seed);
+    }
+    check_self_train_gradient(ParticleShape::new(vec![6, 4, 3, 2, 1], Activation::None).unwrap(), 4);
+}
+
+#[test]
+fn self_train_gradient_general_linear() {
+    check_self_train_gradient(ParticleShape::standard(3).unwrap().with_general_path(), 5);
+}
+
+#[test]
+fn self_train_gradient_general_tanh() {
+    check_self_train_gradient(ParticleShape::new(vec![5, 4, 4, 1], Activation::Tanh).unwrap(), 6);
+    check_self_train_gradient(ParticleShape::new(vec![6, 3, 4, 2, 1], Activation::Tanh).unwrap(), 7);
+}
+
+#[test]
+fn self_train_gradient_general_gelu() {
+    check_self_train_gradient(ParticleShape::new(vec![5, 4, 4, 1], Activation::Gelu).unwrap(), 8);
+}
+
+#[test]
+fn aux_gradient_general_nonlinear() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for act in [Activation::Tanh, Activation::Gelu] {
+        let shape = ParticleShape::new(vec![5, 4, 4, 1], act).unwrap();
+        let batch = ParticleBatch::random(shape.clone(), 4, &mut rng);
+        let mut ev = Evaluator::new(&shape);
+        let p = shape.n_weights();
+        for n in 0..batch.len() {
+            let w0 = batch.particle(n).to_vec();
+            let x: f32 = rng.gen_range(-2.0..2.0);
+            let mut g = vec![0.0; p];
+            let dx = ev.aux_backward(&w0, x, 1.0, &mut g);
+            let d = unit_direction(p, &mut rng);
+            let aux = |w: &[f32], x: f32| Evaluator::new(&shape).aux(w, x);
+            let fd = directional_fd(|w| aux(w, x), &w0, &d);
+            assert_derivative(&format!("{act} aux ∂w"), fd, dot(&g, &d), 2e-3, 2e-5);
+            let fd_x = directional_fd(|xs| aux(&w0, xs[0]), &[x], &[1.0]);
+            assert_derivative(&format!("{act} aux ∂x"), fd_x, dx, 2e-3, 2e-5);
+        }
+    }
+}
+
+/// Task gradient of a small organism against finite differences of its task loss.
+fn check_task_gradient(org: &Organism, x: &[f32], targets: Targets, path: Path, rng: &mut impl Rng) {
+    let pass = org.task_pass(x, targets, path);
+    let w0 = org.particles.weights().to_vec();
+    let loss = |w: &[f32]| {
+        let particles = ParticleBatch::from_weights(org.particles.shape().clone(), w.to_vec()).unwrap();
+        let o = Organism::from_particles(org.shape.clone(), particles).unwrap();
+        o.task_pass(x, targets, path).loss
+    };
+    assert_eq!(pass.output, org.forward(x, path), "task_pass output vs forward");
+    // The task loss sums many f32 terms; its rounding noise is relative to the whole gradient,
+    // so the absolute tolerance scales with ‖g‖ (a wrong factor or sign still fails).
+    let abs = 2e-3 * dot(&pass.grads, &pass.grads).sqrt() + 1e-6;
+    for k in 0..4 {
+        let d = unit_direction(w0.len(), rng);
+        let fd = directional_fd(loss, &w0, &d);
+        assert_derivative(&format!("{path:?} task loss, direction {k}"), fd, dot(&pass.grads, &d), 3e-3, abs);
+    }
+    // The first weight of the first, a middle and the last particle.
+    let p = org.particles.shape().n_weights();
+    for n in [0, org.particles.len() / 2, org.particles.len() - 1] {
+        let mut e = vec![0.0; w0.len()];
+        e[n * p] = 1.0;
+        let fd = directional_fd(loss, &w0, &e);
+        assert_derivative(&format!("{path:?} task loss, particle {n}"), fd, pass.grads[n * p], 3e-3, abs);
+    }
+}
+
+/// Particles scaled up so that the organism's outputs, and so the task gradients, are O(1):
+/// f32 noise in the loss then stays far below the derivatives checked.
+fn scaled(mut org: Organism, s: f32) -> Organism {
+    org.particles.weights_mut().iter_mut().for_each(|w| *w *= s);
+    org
+}
+
+fn small_task(rng: &mut impl Rng, b: usize, q: usize) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
+    let x = (0..b * 3).map(|_| rng.gen_range(-3.0..3.0)).collect();
+    let values = (0..b * q).map(|_| rng.gen_range(-4.0..4.0)).collect();
+    let labels = (0..b).map(|_| rng.gen_range(0..q as u8)).collect();
+    (x, values, labels)
+}
+
+#[test]
+fn task_gradient_general_nonlinear_pn() {
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    for (depth, on_act, pn_act) in [
+        (3, Activation::Gelu, Activation::Tanh),
+        (4, Activation::Gelu, Activation::Gelu),
+        (4, Activation::None, Activation::Tanh),
+    ] {
+        let shape = OrganismShape { inputs: 3, width: 3, depth, outputs: 2, residual_skip: true, activation: on_act };
+        let pn = ParticleShape::new(vec![5, 3, 3, 1], pn_act).unwrap();
+        let org = scaled(Organism::new(shape, pn, &mut rng).unwrap(), 2.0);
+        let (x, values, labels) = small_task(&mut rng, 70, 2);
+        check_task_gradient(&org, &x, Targets::Values(&values), Path::General, &mut rng);
+        check_task_gradient(&org, &x, Targets::Classes(&labels), Path::General, &mut rng);
+    }
+}
+
+#[test]
+fn task_gradient_extracted_linear_pn() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let shape =
+        OrganismShape { inputs: 3, width: 4, depth: 4, outputs: 3, residual_skip: true, activation: Activation::Gelu };
+    let org = scaled(Organism::new(shape, ParticleShape::standard(3).unwrap(), &mut rng).unwrap(), 2.0);
+    let (x, values, labels) = small_task(&mut rng, 70, 3);
+    for path in [Path::Extracted, Path::General] {
+        check_task_gradient(&org, &x, Targets::Values(&values), path, &mut rng);
+        check_task_gradient(&org, &x, Targets::Classes(&labels), path, &mut rng);
+    }
+    // Both paths are the same function for linear PNs.
+    let a = org.task_pass(&x, Targets::Classes(&labels), Path::Extracted);
+    let b = org.task_pass(&x, Targets::Classes(&labels), Path::General);
+    assert_close("extracted vs general output", &a.output, &b.output, 1e-4, 1e-6);
+    assert_close("extracted vs general grads", &a.grads, &b.grads, 1e-3, 1e-6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collapsed and general paths agree on linear particles.
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32, abs: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= abs + rel * scale, "{what}[{i}]: {g} vs {w} (scale {scale})");
+    }
+}
+
+#[test]
+fn collapsed_and_general_paths_agree() {
+    for (widths, seed) in [
+        (vec![5, 2, 2, 1], 20),
+        (vec![5, 3, 3, 1], 21),
+        (vec![5, 5, 5, 1], 22),
+        (vec![6, 4, 3, 2, 1], 23),
+        (vec![5, 1], 24),
+    ] {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let collapsed = ParticleShape::new(widths.clone(), Activation::None).unwrap();
+        let general = collapsed.clone().with_general_path();
+        // Several chunks of particles, some scaled up so the terms are not all small.
+        let n = 150;
+        let mut fast = ParticleBatch::random(collapsed, n, &mut rng);
+        let p = fast.shape().n_weights();
+        for (k, w) in fast.weights_mut().chunks_mut(p).enumerate() {
+            let s = 1.0 + (k % 3) as f32;
+            w.iter_mut().for_each(|v| *v *= s);
+        }
+        let slow = ParticleBatch::from_weights(general, fast.weights().to_vec()).unwrap();
+        let what = |s: &str| format!("{widths:?}: {s}");
+
+        let (mut g_fast, mut g_slow) = (vec![0.0; n * p], vec![0.0; n * p]);
+        let l_fast = fast.self_train_grads(&mut g_fast);
+        let l_slow = slow.self_train_grads(&mut g_slow);
+        for k in 0..n {
+            let (a, b) = (&g_fast[k * p..(k + 1) * p], &g_slow[k * p..(k + 1) * p]);
+            assert_close(&what("self-train loss"), &l_fast[k..k + 1], &l_slow[k..k + 1], 1e-5, 1e-7);
+            assert_close(&what("self-train grads"), a, b, 1e-5, 1e-7);
+        }
+        assert_close(
+            &what("self-application"),
+            fast.self_applied().weights(),
+            slow.self_applied().weights(),
+            1e-5,
+            1e-7,
+        );
+        let x: Vec<f32> = (0..n).map(|_| rng.gen_range(-2.0..2.0)).collect();
+        let dout: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let xs = rng.gen_range(-2.0..2.0);
+        assert_close(&what("aux_apply"), &fast.aux_apply(xs), &slow.aux_apply(xs), 1e-5, 1e-7);
+        assert_close(&what("extract"), &fast.extract(), &slow.extract(), 1e-5, 1e-7);
+        let (mut a_fast, mut a_slow) = (vec![0.0; n * p], vec![0.0; n * p]);
+        let dx_fast = fast.aux_backward(&x, &dout, &mut a_fast);
+        let dx_slow = slow.aux_backward(&x, &dout, &mut a_slow);
+        assert_close(&what("aux_backward dx"), &dx_fast, &dx_slow, 1e-5, 1e-7);
+        assert_close(&what("aux_backward grads"), &a_fast, &a_slow, 1e-5, 1e-7);
+    }
+}
