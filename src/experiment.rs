@@ -160,7 +160,7 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
     Ok(summary)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct TypeRow {
     step: usize,
     class: &'static str,

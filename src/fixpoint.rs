@@ -111,7 +111,7 @@ impl Default for Robustness {
 }
 
 /// One clone's fate in the robustness test.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct RobustnessRecord {
     /// Index of the particle in the batch tested.
     pub particle: usize,

@@ -126,17 +126,26 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     write_text(path, &(serde_json::to_string_pretty(value).expect("serialisable") + "\n"))
 }
 
-/// Writes rows of serialisable records as CSV with a header.
-pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut w = csv::Writer::from_path(path).map_err(|e| Error::format(path, e.to_string()))?;
+/// Writes rows of serialisable records as CSV with a header (also when there are no rows: the
+/// header then comes from a default row).
+pub fn write_csv<T: Serialize + Default>(path: &Path, rows: &[T]) -> Result<()> {
+    let err = |e: csv::Error| Error::format(path, e.to_string());
+    if rows.is_empty() {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(T::default()).map_err(err)?;
+        let bytes = w.into_inner().map_err(|e| Error::format(path, e.to_string()))?;
+        let header = String::from_utf8_lossy(&bytes).lines().next().unwrap_or_default().to_string();
+        return write_text(path, &(header + "\n"));
+    }
+    let mut w = csv::Writer::from_path(path).map_err(err)?;
     for row in rows {
-        w.serialize(row).map_err(|e| Error::format(path, e.to_string()))?;
+        w.serialize(row).map_err(err)?;
     }
     w.flush().map_err(|e| Error::io(path, e))
 }
 
 /// One row of `metrics.csv`; empty cells where a value was not measured that epoch.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MetricsRow {
     pub epoch: usize,
     pub self_train_loss: Option<f32>,
