@@ -185,9 +185,8 @@ fn a_non_run_directory_is_named_in_the_error() {
     // A missing standalone source is named too.
     let out = tmp.path().join("out");
     let missing = tmp.path().join("no-particles-here");
-    let err = analysis::robustness::analyze(&open(), &[missing.clone()], &Robustness::default(), 1, &out)
-        .err()
-        .expect("an error");
+    let err = analysis::robustness::analyze(&open(), std::slice::from_ref(&missing), &Robustness::default(), 1, &out)
+        .expect_err("an error");
     assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
 }
 
@@ -214,6 +213,20 @@ fn example_runs() {
     for group in spec.to_string_lossy().split(';') {
         let (name, dirs) = group.split_once('=').unwrap();
         let dirs: Vec<PathBuf> = dirs.split(',').map(PathBuf::from).collect();
+        // A missing `…/standalone-hN` is made: 200 particles of hidden width N, 2000 steps.
+        for d in &dirs {
+            let name = d.file_name().unwrap().to_string_lossy().to_string();
+            if let (false, Some(h)) = (d.exists(), name.strip_prefix("standalone-h").and_then(|h| h.parse().ok())) {
+                let run = ParticlesRun {
+                    count: 200,
+                    shape: ParticleShape::new(vec![5, h, h, 1], Activation::None).unwrap(),
+                    seed: 0,
+                    standalone: StandaloneConfig { steps: 2000, every: 100, lr: 0.004, momentum: 0.9, epsilon: 1e-5 },
+                };
+                let summary = particles_to_dir(&run, d, false, &Progress::hidden()).unwrap();
+                eprintln!("made {}: {}", d.display(), summary["types"]);
+            }
+        }
         let (runs, standalone): (Vec<PathBuf>, Vec<PathBuf>) =
             dirs.into_iter().partition(|d| d.join("config.toml").is_file());
         let runs = open_runs(&runs).unwrap();

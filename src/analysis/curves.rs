@@ -87,7 +87,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     let losses = Panel {
         y_label: "loss (log scale)".into(),
         log_y: true,
-        series: vec![take(0, "self-train loss (MSE)".into()), take(1, task_loss_name.into())],
+        series: vec![take(0, "self-train loss (Σ over particles)".into()), take(1, task_loss_name.into())],
     };
     let metric_label = if classification { "accuracy" } else { "MAE" };
     let metrics = Panel {
@@ -102,6 +102,15 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
         if n == 1 { "" } else { "s" },
         if n > 1 { " (mean ± sd)" } else { "" }
     );
+    let reaches_axis = [&losses, &metrics]
+        .iter()
+        .filter(|p| p.log_y)
+        .flat_map(|p| &p.series)
+        .any(|s| s.mean.iter().zip(&s.sd).any(|(m, sd)| m.is_finite() && *sd >= *m && *sd > 0.0));
+    if reaches_axis {
+        a.notes.push("on the log axes, a band whose sd exceeds its mean reaches down to the axis".into());
+    }
+    a.notes.push("the self-train loss is the organism's combined loss: the sum of its particles' MSEs".into());
     let st = stem(out, "curves");
     lines_with_bands(&st, &title, "epoch", &epochs, &[losses, metrics])?;
     add_figure(&mut a, &st);
@@ -111,7 +120,6 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
         let v: Vec<f64> = runs.iter().filter_map(|r| r.metrics.last().and_then(get)).map(f64::from).collect();
         a.findings.insert(name.to_string(), Stat::of(&v));
     }
-    a.notes.push(format!("final-epoch metric is the {metric}"));
     Ok(a)
 }
 

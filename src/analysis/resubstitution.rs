@@ -65,13 +65,9 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     let categories = labels(runs);
     let n = runs.len();
     let fig = Figure::new(
-        format!(
-            "Weight re-substitution: |organism − dense network| per test output, {}, {n} seed{}",
-            task_names(runs),
-            if n == 1 { "" } else { "s" }
-        ),
+        format!("Weight re-substitution: {}, {n} seed{}", task_names(runs), if n == 1 { "" } else { "s" }),
         "run",
-        "absolute error (log scale)",
+        "|organism − dense network| per test output (log)",
     );
     let group = BoxGroup { name: "absolute error".into(), samples };
     let st = stem(out, "resubstitution");

@@ -4,7 +4,7 @@
 //!
 //! Writes `robustness.csv` (`source, run, particle, seed, noise, time_to_vergence,
 //! time_as_fixpoint, capped`; `source` is `organism` or `standalone`) and `robustness.png`/`.svg`
-//! (box plots per noise level, log axis). Findings: `organism_time_as_fixpoint`,
+//! (box plots per noise level; log axis when the times exceed 100). Findings: `organism_time_as_fixpoint`,
 //! `organism_time_to_vergence`, `organism_capped_share` and, when standalone populations are
 //! given, the same three prefixed `standalone_`; each over all clones of all noise levels.
 
@@ -39,6 +39,8 @@ struct Source {
     name: String,
     particles: ParticleBatch,
     which: Vec<usize>,
+    /// Self-replicators found (before any subsampling).
+    found: usize,
     eps: f32,
 }
 
@@ -63,6 +65,7 @@ pub fn analyze(
             name: run.dir.display().to_string(),
             particles: run.organism.particles.clone(),
             which: self_replicators(&classes),
+            found: 0,
             eps: run.config.epsilon,
         });
     }
@@ -74,11 +77,13 @@ pub fn analyze(
             name: path.display().to_string(),
             particles,
             which: self_replicators(&classes),
+            found: 0,
             eps,
         });
     }
     for s in &mut sources {
         let found = s.which.len();
+        s.found = found;
         if found == 0 {
             a.notes.push(format!("{} ({}): no self-replicators, nothing tested", s.name, s.kind));
         } else if found > max_particles {
@@ -140,8 +145,9 @@ pub fn analyze(
     for kind in &kinds {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.source == *kind).collect();
         for (label, time) in [
-            ("time as fixpoint", (|r: &Row| r.time_as_fixpoint) as fn(&Row) -> usize),
-            ("time to vergence", |r: &Row| r.time_to_vergence),
+            // Vergence first: blue, fixpoint green, as in the paper.
+            ("time to vergence", (|r: &Row| r.time_to_vergence) as fn(&Row) -> usize),
+            ("time as fixpoint", |r: &Row| r.time_as_fixpoint),
         ] {
             let mut samples = vec![Vec::new(); levels];
             for r in &mine {
@@ -164,14 +170,30 @@ pub fn analyze(
             ));
         }
     }
-    let tested = |kind: &str| sources.iter().filter(|s| s.kind == kind).map(|s| s.which.len()).sum::<usize>();
-    let mut title = format!("Robustness of self-replicators: {} PN_SR from {} run(s)", tested("organism"), runs.len());
+    let count = |kind: &str| {
+        let of = sources.iter().filter(|s| s.kind == kind);
+        let (tested, found) = of.fold((0, 0), |(t, f), s| (t + s.which.len(), f + s.found));
+        if tested == found {
+            format!("{tested}")
+        } else {
+            format!("{tested} of {found}")
+        }
+    };
+    let n = runs.len();
+    let mut title = format!("Robustness: {} PN_SR from {n} run{}", count("organism"), if n == 1 { "" } else { "s" });
     if !standalone.is_empty() {
-        title += &format!(", {} standalone", tested("standalone"));
+        title += &format!(", {} standalone SR", count("standalone"));
     }
-    let fig = Figure::new(title, "noise level", "self-applications (log scale)");
+    // A log axis only pays when the times span more than two decades.
+    let longest = rows.iter().map(|r| r.time_to_vergence).max().unwrap_or(0);
+    let log_y = longest > 100;
+    let y_label = if log_y { "self-applications (log scale)" } else { "self-applications" };
+    let fig = Figure::new(title, "noise level (±noise·u on every weight)", y_label);
     let st = stem(out, "robustness");
-    box_plots(&st, &fig, &categories, &groups, true)?;
+    box_plots(&st, &fig, &categories, &groups, log_y)?;
+    if log_y && rows.iter().any(|r| r.time_as_fixpoint == 0) {
+        a.notes.push("times of 0 are drawn at the bottom edge of the log axis".into());
+    }
     add_figure(&mut a, &st);
     a.notes.push(format!(
         "{} noise seeds per particle and level, at most {} self-applications per clone",

@@ -76,8 +76,19 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
         "epoch",
         if runs.len() > 1 { "particles (mean ± sd over seeds)" } else { "particles" },
     );
+    // Classes never present are left out of the figure (they would draw as lines on the others),
+    // except the paper's two, PN_SR and the bulk of PN_F.
+    let (shown, absent): (Vec<Series>, Vec<Series>) = series.into_iter().partition(|s| {
+        s.name == Class::SelfReplicator.name()
+            || s.name == Class::Other.name()
+            || s.mean.iter().any(|&m| m.is_finite() && m > 0.0)
+    });
+    if !absent.is_empty() {
+        let names: Vec<&str> = absent.iter().map(|s| s.name.as_str()).collect();
+        a.notes.push(format!("never present, left out of the figure: {}", names.join(", ")));
+    }
     let st = stem(out, "types");
-    stacked_area(&st, &fig, &epochs, &series)?;
+    stacked_area(&st, &fig, &epochs, &shown)?;
     add_figure(&mut a, &st);
 
     // Findings, from each run's final classes as recorded in its summary.
