@@ -1,1 +1,230 @@
-//! TODO(helper): the `robustness` analysis.
+//! The `robustness` analysis (paper Fig. 4 and 7, SPEC §6): the PN_SR of every run (and,
+//! optionally, the self-replicators of standalone populations) are cloned, perturbed at noise
+//! levels 10⁰ … 10⁻⁹ and self-applied until they are `zero` or `divergent`.
+//!
+//! Writes `robustness.csv` (`source, run, particle, seed, noise, time_to_vergence,
+//! time_as_fixpoint, capped`; `source` is `organism` or `standalone`) and `robustness.png`/`.svg`
+//! (box plots per noise level; log axis when the times exceed 100). Findings: `organism_time_as_fixpoint`,
+//! `organism_time_to_vergence`, `organism_capped_share` and, when standalone populations are
+//! given, the same three prefixed `standalone_`; each over all clones of all noise levels.
+
+use super::{add_figure, final_classes, stem, Analysis, Stat};
+use crate::experiment::robustness_source;
+use crate::fixpoint::{classify, Class, Robustness, RobustnessRecord, EPSILON};
+use crate::particle::ParticleBatch;
+use crate::report::plot::{box_plots, power_of_ten, BoxGroup, Figure};
+use crate::run::{read_particles, write_csv, write_text, Run};
+use crate::{Error, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+const HEADER: &str = "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped\n";
+
+#[derive(Serialize)]
+struct Row<'a> {
+    source: &'static str,
+    run: &'a str,
+    particle: usize,
+    seed: u64,
+    noise: f32,
+    time_to_vergence: usize,
+    time_as_fixpoint: usize,
+    capped: bool,
+}
+
+/// Particles to test: a batch, which of them, with which ε, under what name.
+struct Source {
+    kind: &'static str,
+    name: String,
+    particles: ParticleBatch,
+    which: Vec<usize>,
+    /// Self-replicators found (before any subsampling).
+    found: usize,
+    eps: f32,
+}
+
+/// Runs the test on the PN_SR of `runs` and the self-replicators of each `standalone` source
+/// (a particle or organism `.safetensors` file, a directory written by `organism particles`, or a
+/// run directory), at most `max_particles` per source, writing into `out` (created if needed).
+pub fn analyze(
+    runs: &[Run],
+    standalone: &[PathBuf],
+    test: &Robustness,
+    max_particles: usize,
+    out: &Path,
+) -> Result<Analysis> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut a = Analysis { kind: "robustness".into(), ..Analysis::default() };
+
+    let mut sources = Vec::new();
+    for run in runs {
+        let classes = final_classes(run);
+        sources.push(Source {
+            kind: "organism",
+            name: run.dir.display().to_string(),
+            particles: run.organism.particles.clone(),
+            which: self_replicators(&classes),
+            found: 0,
+            eps: run.config.epsilon,
+        });
+    }
+    for path in standalone {
+        let (particles, eps) = open_standalone(path)?;
+        let classes = classify(&particles, eps);
+        sources.push(Source {
+            kind: "standalone",
+            name: path.display().to_string(),
+            particles,
+            which: self_replicators(&classes),
+            found: 0,
+            eps,
+        });
+    }
+    for s in &mut sources {
+        let found = s.which.len();
+        s.found = found;
+        if found == 0 {
+            a.notes.push(format!("{} ({}): no self-replicators, nothing tested", s.name, s.kind));
+        } else if found > max_particles {
+            s.which = evenly_spaced(&s.which, max_particles);
+            a.notes.push(format!(
+                "{} ({}): tested {} of its {found} self-replicators (evenly spaced)",
+                s.name,
+                s.kind,
+                s.which.len()
+            ));
+        }
+    }
+
+    let records: Vec<Vec<RobustnessRecord>> = sources
+        .par_iter()
+        .map(|s| {
+            if s.which.is_empty() {
+                Vec::new()
+            } else {
+                Robustness { eps: s.eps, ..test.clone() }.run(&s.particles, &s.which)
+            }
+        })
+        .collect();
+
+    let rows: Vec<Row> = sources
+        .iter()
+        .zip(&records)
+        .flat_map(|(s, recs)| {
+            recs.iter().map(move |r| Row {
+                source: s.kind,
+                run: &s.name,
+                particle: r.particle,
+                seed: r.seed,
+                noise: r.noise,
+                time_to_vergence: r.time_to_vergence,
+                time_as_fixpoint: r.time_as_fixpoint,
+                capped: r.capped,
+            })
+        })
+        .collect();
+    let csv = out.join("robustness.csv");
+    if rows.is_empty() {
+        write_text(&csv, HEADER)?;
+        a.notes.push("no self-replicator anywhere: nothing could be tested".into());
+    } else {
+        write_csv(&csv, &rows)?;
+    }
+    a.csv.push(csv);
+
+    // Figure: per noise level, the organism pair of boxes and the standalone pair if given.
+    let levels = test.levels as usize;
+    let categories: Vec<String> = (0..levels).map(|k| power_of_ten(-(k as i32))).collect();
+    let level_of = |noise: f32| (0..levels).find(|&k| noise == 10f32.powi(-(k as i32)));
+    let mut groups = Vec::new();
+    let mut kinds = vec!["organism"];
+    if !standalone.is_empty() {
+        kinds.push("standalone");
+    }
+    for kind in &kinds {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.source == *kind).collect();
+        for (label, time) in [
+            // Vergence first: blue, fixpoint green, as in the paper.
+            ("time to vergence", (|r: &Row| r.time_to_vergence) as fn(&Row) -> usize),
+            ("time as fixpoint", |r: &Row| r.time_as_fixpoint),
+        ] {
+            let mut samples = vec![Vec::new(); levels];
+            for r in &mine {
+                if let Some(k) = level_of(r.noise) {
+                    samples[k].push(time(r) as f64);
+                }
+            }
+            groups.push(BoxGroup { name: format!("{kind}: {label}"), samples });
+        }
+        let times = |f: fn(&Row) -> usize| mine.iter().map(|r| f(r) as f64).collect::<Vec<_>>();
+        a.findings.insert(format!("{kind}_time_as_fixpoint"), Stat::of(&times(|r| r.time_as_fixpoint)));
+        a.findings.insert(format!("{kind}_time_to_vergence"), Stat::of(&times(|r| r.time_to_vergence)));
+        a.findings.insert(format!("{kind}_capped_share"), Stat::of(&times(|r| r.capped as usize)));
+        let capped = mine.iter().filter(|r| r.capped).count();
+        if capped > 0 {
+            a.notes.push(format!(
+                "{kind}: {capped} of {} clones reached the cap of {} self-applications without becoming zero or divergent",
+                mine.len(),
+                test.max_steps
+            ));
+        }
+    }
+    let count = |kind: &str| {
+        let of = sources.iter().filter(|s| s.kind == kind);
+        let (tested, found) = of.fold((0, 0), |(t, f), s| (t + s.which.len(), f + s.found));
+        if tested == found {
+            format!("{tested}")
+        } else {
+            format!("{tested} of {found}")
+        }
+    };
+    let n = runs.len();
+    let mut title = format!("Robustness: {} PN_SR from {n} run{}", count("organism"), if n == 1 { "" } else { "s" });
+    if !standalone.is_empty() {
+        title += &format!(", {} standalone SR", count("standalone"));
+    }
+    // A log axis only pays when the times span more than two decades.
+    let longest = rows.iter().map(|r| r.time_to_vergence).max().unwrap_or(0);
+    let log_y = longest > 100;
+    let y_label = if log_y { "self-applications (log scale)" } else { "self-applications" };
+    let fig = Figure::new(title, "noise level (±noise·u on every weight)", y_label);
+    let st = stem(out, "robustness");
+    box_plots(&st, &fig, &categories, &groups, log_y)?;
+    if log_y && rows.iter().any(|r| r.time_as_fixpoint == 0) {
+        a.notes.push("times of 0 are drawn at the bottom edge of the log axis".into());
+    }
+    add_figure(&mut a, &st);
+    a.notes.push(format!(
+        "{} noise seeds per particle and level, at most {} self-applications per clone",
+        test.seeds, test.max_steps
+    ));
+    Ok(a)
+}
+
+fn self_replicators(classes: &[Class]) -> Vec<usize> {
+    (0..classes.len()).filter(|&n| classes[n] == Class::SelfReplicator).collect()
+}
+
+/// `m` of `v`, evenly spaced, first included.
+fn evenly_spaced(v: &[usize], m: usize) -> Vec<usize> {
+    (0..m).map(|k| v[k * v.len() / m]).collect()
+}
+
+/// A standalone population: a `.safetensors` file, a directory holding `particles.safetensors`
+/// (from `organism particles`; its `summary.json` gives ε), or a run directory.
+fn open_standalone(path: &Path) -> Result<(ParticleBatch, f32)> {
+    let file = path.join("particles.safetensors");
+    if path.is_dir() && file.is_file() {
+        let eps = std::fs::read(path.join("summary.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("epsilon").and_then(|e| e.as_f64()))
+            .map_or(EPSILON, |e| e as f32);
+        return Ok((read_particles(&file)?.0, eps));
+    }
+    if !path.exists() {
+        return Err(Error::Invalid(format!("{}: no such standalone particle file or directory", path.display())));
+    }
+    robustness_source(path)
+}
