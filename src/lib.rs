@@ -21,6 +21,7 @@ pub mod organism;
 pub mod particle;
 pub mod progress;
 pub mod report;
+pub mod reproduce;
 pub mod run;
 pub mod schedule;
 

@@ -2,6 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use organism::activation::Activation;
+use organism::analysis::{self, kind::Kind, open_runs, TestSets};
+use organism::reproduce;
 use organism::config::{Config, PRESETS};
 use organism::data::{self, DatasetKind, LoadOptions};
 use organism::experiment::{self, ParticlesRun};
@@ -39,6 +41,14 @@ enum Command {
     Particles(ParticlesArgs),
     /// Robustness of self-replicators to noise (paper Fig. 4/7).
     Robustness(RobustnessArgs),
+    /// One analysis of the paper over run directories (CSV + PNG + SVG).
+    Analyze(AnalyzeArgs),
+    /// The paper, regenerated: both experiments, every analysis, report/index.html + report.md.
+    ///
+    /// Trains the `addition` preset (10 seeds) and the `mnist` preset (3 seeds), a standalone
+    /// particle population for the robustness comparison, runs every analysis and writes a
+    /// self-contained HTML report and a Markdown report with the claims table.
+    Reproduce(ReproduceArgs),
     /// Find, download or describe the image data sets.
     Data {
         #[command(subcommand)]
@@ -124,6 +134,46 @@ struct RobustnessArgs {
     levels: u32,
     #[arg(long)]
     out: PathBuf,
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// types, curves, robustness, resubstitution, dropout, heatmap, connectivity or trajectories.
+    kind: Kind,
+    /// Run directories (seeds of one experiment).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Output directory (default: analysis-KIND).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// robustness: standalone populations (`organism particles` outputs) to compare with.
+    #[arg(long)]
+    standalone: Vec<PathBuf>,
+    /// robustness: noise draws per particle and level.
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// robustness: cap on self-applications per clone.
+    #[arg(long, default_value_t = 10_000)]
+    max_steps: usize,
+    /// robustness: at most this many self-replicators per run.
+    #[arg(long, default_value_t = 100)]
+    max_particles: usize,
+}
+
+#[derive(Args)]
+struct ReproduceArgs {
+    /// Report directory.
+    #[arg(long, default_value = "report")]
+    out: PathBuf,
+    /// A small version of everything (few epochs and seeds), in about a minute.
+    #[arg(long)]
+    quick: bool,
+    /// A folder with the MNIST IDX files (else the cache, a download, or the bundled subset).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Overwrite an existing report directory.
     #[arg(long)]
     force: bool,
 }
@@ -216,6 +266,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 summary["self_replicators_tested"], summary["capped_runs"]
             );
             println!("wrote {}", a.out.display());
+        }
+        Command::Analyze(a) => {
+            let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("analysis-{}", a.kind.name())));
+            let runs = open_runs(&a.runs)?;
+            let opts = analysis::kind::Options {
+                standalone: a.standalone.clone(),
+                robustness: Robustness { seeds: a.seeds, max_steps: a.max_steps, ..Robustness::default() },
+                max_particles: a.max_particles,
+            };
+            let result = analysis::kind::analyze(a.kind, &runs, &TestSets::default(), &opts, &out)?;
+            for (name, s) in &result.findings {
+                println!("{name}: {:.6} ± {:.6} (n = {})", s.mean, s.sd, s.n);
+            }
+            for n in &result.notes {
+                println!("note: {n}");
+            }
+            for f in result.csv.iter().chain(&result.figures) {
+                println!("wrote {}", f.display());
+            }
+        }
+        Command::Reproduce(a) => {
+            let opts = reproduce::Options { out: a.out.clone(), quick: a.quick, force: a.force, data_dir: a.data.clone() };
+            let outcome = reproduce::reproduce(&opts, &progress)?;
+            println!("claims of the paper, as measured here:");
+            for (claim, _, measured, verdict) in &outcome.claims {
+                println!("- {claim}\n    measured: {measured}\n    {verdict}");
+            }
+            println!("total wall time {:.1} s; report in {}", outcome.wall_seconds, a.out.join("index.html").display());
         }
         Command::Data { command } => {
             let opts = LoadOptions { download: true, progress: true, ..LoadOptions::default() };

@@ -17,6 +17,7 @@ pub mod connectivity;
 pub mod curves;
 pub mod dropout;
 pub mod heatmap;
+pub mod kind;
 pub mod resubstitution;
 pub mod robustness;
 pub mod trajectories;

@@ -1,3 +1,4 @@
 //! Figures and reports.
 
+pub mod document;
 pub mod plot;
