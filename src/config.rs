@@ -210,9 +210,8 @@ fn preset_table(name: &str) -> Result<Table> {
 
 /// `key=value`, the value read as TOML (a bare word is a string).
 fn parse_set(set: &str) -> Result<(String, Value)> {
-    let (key, raw) = set
-        .split_once('=')
-        .ok_or_else(|| Error::config(set, "expected key=value, e.g. --set epochs=5"))?;
+    let (key, raw) =
+        set.split_once('=').ok_or_else(|| Error::config(set, "expected key=value, e.g. --set epochs=5"))?;
     let (key, raw) = (key.trim(), raw.trim());
     let value = toml::from_str::<Table>(&format!("v = {raw}"))
         .ok()

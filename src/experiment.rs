@@ -6,7 +6,9 @@ use crate::data::{self, LoadOptions};
 use crate::fixpoint::{classify, Class, Robustness, RobustnessRecord, EPSILON};
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::progress::Progress;
-use crate::run::{finite, read_particles, type_counts, write_csv, write_json, write_particles, write_run, Run, RunWriter, Summary};
+use crate::run::{
+    finite, read_particles, type_counts, write_csv, write_json, write_particles, write_run, Run, RunWriter, Summary,
+};
 use crate::schedule::{resubstitution_errors, self_train_particles, train, StandaloneConfig, TaskData};
 use crate::{Error, Result};
 use rand::SeedableRng;
@@ -40,7 +42,10 @@ pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, prog
     let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
     let trained = train(cfg, data, &mut |r| {
         bar.set_position(r.epoch as u64);
-        bar.set_message(format!("self-train {:.3e}  task {:.3e}  test {:.4}", r.self_train_loss, r.task_loss, r.test_metric));
+        bar.set_message(format!(
+            "self-train {:.3e}  task {:.3e}  test {:.4}",
+            r.self_train_loss, r.task_loss, r.test_metric
+        ));
     })?;
     bar.finish();
     let resub = resubstitution_errors(&trained.organism, &data.test().x);

@@ -178,7 +178,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             for s in summaries {
-                let types: Vec<String> = s.types.iter().filter(|(_, &n)| n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+                let types: Vec<String> =
+                    s.types.iter().filter(|(_, &n)| n > 0).map(|(k, n)| format!("{k} {n}")).collect();
                 println!(
                     "seed {}: test {} {}, {} ({:.1} s)",
                     s.seed,

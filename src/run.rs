@@ -186,7 +186,11 @@ fn particle_metadata(shape: &ParticleShape) -> HashMap<String, String> {
     ])
 }
 
-fn write_safetensors(path: &Path, tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)>, meta: HashMap<String, String>) -> Result<()> {
+fn write_safetensors(
+    path: &Path,
+    tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)>,
+    meta: HashMap<String, String>,
+) -> Result<()> {
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(name, dtype, shape, bytes)| {
@@ -211,7 +215,11 @@ pub fn write_organism(path: &Path, organism: &Organism) -> Result<()> {
     meta.insert("organism".into(), serde_json::to_string(&organism.shape).unwrap());
     meta.insert("particle_names".into(), serde_json::to_string(&organism.shape.particle_names()).unwrap());
     let p = &organism.particles;
-    write_safetensors(path, vec![("weights", Dtype::F32, vec![p.len(), p.shape().n_weights()], f32_bytes(p.weights()))], meta)
+    write_safetensors(
+        path,
+        vec![("weights", Dtype::F32, vec![p.len(), p.shape().n_weights()], f32_bytes(p.weights()))],
+        meta,
+    )
 }
 
 /// Every particle's weights at every kept epoch.
@@ -262,8 +270,10 @@ fn f32_tensor(path: &Path, st: &SafeTensors, name: &str, rank: usize) -> Result<
 /// Particles from a particle or organism file, with the organism's shape if it is one.
 pub fn read_particles(path: &Path) -> Result<(ParticleBatch, Option<OrganismShape>)> {
     let bytes = read_bytes(path)?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
     let format = meta.get("format").map(String::as_str).unwrap_or("");
     if format != "particles" && format != "organism" {
@@ -282,15 +292,24 @@ pub fn read_particles(path: &Path) -> Result<(ParticleBatch, Option<OrganismShap
     if dims[1] != shape.n_weights() {
         return Err(Error::format(
             path,
-            format!("weights have {} columns, particles of widths {:?} have {}", dims[1], shape.widths(), shape.n_weights()),
+            format!(
+                "weights have {} columns, particles of widths {:?} have {}",
+                dims[1],
+                shape.widths(),
+                shape.n_weights()
+            ),
         ));
     }
     let batch = ParticleBatch::from_weights(shape, weights).map_err(|e| Error::format(path, e.to_string()))?;
     let organism = match meta.get("organism") {
         Some(o) if format == "organism" => {
-            let shape: OrganismShape = serde_json::from_str(o).map_err(|e| Error::format(path, format!("metadata `organism`: {e}")))?;
+            let shape: OrganismShape =
+                serde_json::from_str(o).map_err(|e| Error::format(path, format!("metadata `organism`: {e}")))?;
             if shape.n_particles() != batch.len() {
-                return Err(Error::format(path, format!("{} particles for an organism of {}", batch.len(), shape.n_particles())));
+                return Err(Error::format(
+                    path,
+                    format!("{} particles for an organism of {}", batch.len(), shape.n_particles()),
+                ));
             }
             Some(shape)
         }
@@ -302,7 +321,8 @@ pub fn read_particles(path: &Path) -> Result<(ParticleBatch, Option<OrganismShap
 /// Reads a trajectory file.
 pub fn read_trajectory(path: &Path) -> Result<Trajectory> {
     let bytes = read_bytes(path)?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
     let (_, weights) = f32_tensor(path, &st, "weights", 3)?;
     let e = st.tensor("epochs").map_err(|_| Error::format(path, "no tensor `epochs`"))?;
     let epochs = e.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as usize).collect();

@@ -92,7 +92,7 @@ fn dropout_writes_its_files_and_findings() {
 fn dropping_a_class_changes_a_classifier() {
     let r = runs();
     let out = tempfile::tempdir().unwrap();
-    let runs = open(&[r.image.clone()]);
+    let runs = open(std::slice::from_ref(&r.image));
     let a = dropout::analyze(&runs, &r.tests, out.path()).unwrap();
     let (whole, drop_f) = (a.findings["metric_whole"].mean, a.findings["metric_drop_f"].mean);
     assert!(whole > 0.2, "the trained classifier should beat chance: {whole}");
@@ -109,7 +109,7 @@ fn dropping_a_class_changes_a_classifier() {
 fn heatmap_on_images() {
     let r = runs();
     let out = tempfile::tempdir().unwrap();
-    let a = heatmap::analyze(&open(&[r.image.clone()]), &r.tests, out.path()).unwrap();
+    let a = heatmap::analyze(&open(std::slice::from_ref(&r.image)), &r.tests, out.path()).unwrap();
     assert_files(&a);
     assert_findings(&a, &["border_correlation", "border_share", "empty_pixel_share"]);
     let csv = std::fs::read_to_string(out.path().join("heatmap.csv")).unwrap();

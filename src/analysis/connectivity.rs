@@ -43,7 +43,12 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     let mut per_layer = vec![(0usize, 0usize); layers.len()];
     for ((l, c, e), class) in run.organism.shape.positions().into_iter().zip(&classes) {
         let (inp, outp) = layers[l];
-        let edge = Edge { layer_from: l as i32 - 1, pos_from: position(e, inp), layer_to: l as i32, pos_to: position(c, outp) };
+        let edge = Edge {
+            layer_from: l as i32 - 1,
+            pos_from: position(e, inp),
+            layer_to: l as i32,
+            pos_to: position(c, outp),
+        };
         let is_sr = *class == Class::SelfReplicator;
         if is_sr {
             sr.push(edge);
@@ -64,16 +69,19 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
         Connections { title: format!("other (PN_F, {n_f})"), edges: f },
     ];
     let stem = super::stem(out, "connectivity");
-    let name = run.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let fig = Figure::new(
-        format!("Connectivity per particle group ({name}, seed {}; layer −1 = input)", run.config.seed),
-        "layer",
-        "unit position",
-    );
+    let name = run_label(run);
+    let fig =
+        Figure::new(format!("Connectivity per particle group ({name}; layer −1 = input)"), "layer", "unit position");
     connectivity(&stem, &fig, &panels)?;
     super::add_figure(&mut a, &stem);
     for (l, (s, n)) in per_layer.into_iter().enumerate() {
         a.findings.insert(format!("sr_share_layer_{l}"), Stat::of(&[s as f64 / n.max(1) as f64]));
     }
     Ok(a)
+}
+
+/// The run's directory as its last two path components, e.g. `add/seed-0`.
+fn run_label(run: &Run) -> String {
+    let parts: Vec<String> = run.dir.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
+    parts[parts.len().saturating_sub(2)..].join("/")
 }

@@ -141,9 +141,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     let stem = super::stem(out, "dropout");
     let share_stat = Stat::of(&share);
     let title = format!(
-        "Specialist dropout: {} of {} (mean ± sd over {} run{}; {:.1} % of the weights zeroed for PN_SR, L1, random)",
-        "test",
-        metric_name,
+        "Specialist dropout ({} run{}, mean ± sd; {:.1} % of weights zeroed for PN_SR / L1 / random)",
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
         100.0 * share_stat.mean

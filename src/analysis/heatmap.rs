@@ -72,10 +72,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
         )));
     }
     if side * side != pixels {
-        return Err(Error::Invalid(format!(
-            "{}: {pixels} inputs are not a square image",
-            runs[0].dir.display()
-        )));
+        return Err(Error::Invalid(format!("{}: {pixels} inputs are not a square image", runs[0].dir.display())));
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut a = Analysis { kind: "heatmap".into(), ..Default::default() };

@@ -78,7 +78,10 @@ impl Pca {
 
     /// Coordinates of `x` along every component.
     pub fn project(&self, x: &[f64]) -> Vec<f64> {
-        self.components.iter().map(|c| c.iter().zip(x.iter().zip(&self.mean)).map(|(a, (v, m))| a * (v - m)).sum()).collect()
+        self.components
+            .iter()
+            .map(|c| c.iter().zip(x.iter().zip(&self.mean)).map(|(a, (v, m))| a * (v - m)).sum())
+            .collect()
     }
 
     /// Share of the total variance along the fitted components (1 for data without variance).
@@ -153,7 +156,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     };
     let mut rows = Vec::new();
     let mut first = 0;
-    let name = run.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = run_label(run);
     for (l, (inp, outp)) in run.organism.shape.layers().into_iter().enumerate() {
         let members: Vec<usize> = (first..first + inp * outp).collect();
         first += inp * outp;
@@ -174,13 +177,23 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
                 for (t, &epoch) in traj.epochs.iter().enumerate() {
                     let pc = pca.project(&point(t, i));
                     if pc.iter().all(|v| v.is_finite()) {
-                        rows.push(Row { layer: l, particle: i, class: classes[i].name(), epoch, pc1: pc[0], pc2: pc[1] });
+                        rows.push(Row {
+                            layer: l,
+                            particle: i,
+                            class: classes[i].name(),
+                            epoch,
+                            pc1: pc[0],
+                            pc2: pc[1],
+                        });
                         line.push((pc[0], pc[1], epoch as f64));
                     }
                 }
                 if drawn.binary_search(&k).is_ok() {
                     lines.push(line);
                 }
+            }
+            if group.is_empty() {
+                a.notes.push(format!("layer {l}: no {} particles", if sr { "PN_SR" } else { "PN_F" }));
             }
             let shown = if drawn.len() < group.len() {
                 a.notes.push(format!(
@@ -197,8 +210,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
         }
         let stem = super::stem(out, &format!("trajectories_layer{l}"));
         let title = format!(
-            "Layer {l} weight trajectories in a shared PCA space ({name}, seed {}; PC1+PC2 explain {:.0} %)",
-            run.config.seed,
+            "Layer {l} weight trajectories in a shared PCA space ({name}; PC1+PC2 explain {:.0} %)",
             100.0 * pca.explained()
         );
         trajectories(&stem, &title, &panels)?;
@@ -208,4 +220,10 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     write_csv(&csv, &rows)?;
     a.csv.push(csv);
     Ok(a)
+}
+
+/// The run's directory as its last two path components, e.g. `add/seed-0`.
+fn run_label(run: &Run) -> String {
+    let parts: Vec<String> = run.dir.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
+    parts[parts.len().saturating_sub(2)..].join("/")
 }
