@@ -141,12 +141,12 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     let stem = super::stem(out, "dropout");
     let share_stat = Stat::of(&share);
     let title = format!(
-        "Specialist dropout ({} run{}, mean ± sd; {:.1} % of weights zeroed for PN_SR / L1 / random)",
+        "Specialist dropout, {} run{}: PN_SR / L1 / random zero {:.1} % of weights",
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
         100.0 * share_stat.mean
     );
-    let y_label = format!("test {metric_name}");
+    let y_label = format!("test {metric_name} (mean ± sd)");
     crate::report::plot::bars(&stem, &crate::report::plot::Figure::new(title, "variant", y_label), &bars, false)?;
     super::add_figure(&mut a, &stem);
 

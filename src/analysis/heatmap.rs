@@ -128,9 +128,11 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     a.csv.push(csv);
 
     let over = if runs.len() == 1 { String::new() } else { format!(", mean over {} runs", runs.len()) };
+    // A constant map's colour scale means nothing: say so in its title.
+    let none = if count.iter().all(|&c| c == 0.0) { " (no PN_SR)" } else { "" };
     let maps = [
-        Heatmap { title: "(a) PN_SR count over cells".into(), rows: side, cols: side, values: count },
-        Heatmap { title: "(b) Σ |weight| of PN_SR".into(), rows: side, cols: side, values: weight },
+        Heatmap { title: format!("(a) PN_SR count over cells{none}"), rows: side, cols: side, values: count },
+        Heatmap { title: format!("(b) Σ |weight| of PN_SR{none}"), rows: side, cols: side, values: weight },
         Heatmap { title: "(c) mean test image".into(), rows: side, cols: side, values: image },
     ];
     let stem = super::stem(out, "heatmap");
