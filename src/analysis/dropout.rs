@@ -1,1 +1,165 @@
-//! TODO(helper): the `dropout` analysis.
+//! Specialist dropout (paper Fig. 8, SPEC §6): the test metric of every run's organism whole,
+//! with all PN_SR (final class `self_replicator`) zeroed, with all PN_F (every other particle)
+//! zeroed, and after pruning as many extracted weights as there are PN_SR from the dense network,
+//! globally by smallest magnitude (L1) or at random.
+//!
+//! Zeroing a particle sets all its weights to 0, so its extracted weight (and, for linear PNs, its
+//! whole contribution) is 0; the organism is then evaluated as in training. Pruning works on the
+//! dense network of extracted weights (paper §IV-B), which equals the organism for linear PNs.
+
+use super::{final_classes, Analysis, Stat, TestSets};
+use crate::fixpoint::Class;
+use crate::organism::{metric, Dense};
+use crate::run::{write_csv, Run};
+use crate::schedule::{evaluate, Samples};
+use crate::{Error, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The variants, in CSV and figure order: `(csv name, bar label)`.
+const VARIANTS: [(&str, &str); 5] = [
+    ("whole", "whole organism"),
+    ("drop_sr", "PN_SR dropped"),
+    ("drop_f", "PN_F dropped"),
+    ("l1", "L1 pruning"),
+    ("random", "random pruning"),
+];
+
+#[derive(Serialize)]
+struct Row {
+    seed: u64,
+    variant: &'static str,
+    n_zeroed: usize,
+    metric: f64,
+}
+
+/// A run's organism with the particles `which` set to zero, evaluated on `test`.
+fn without(run: &Run, which: &[usize], test: &Samples) -> f64 {
+    let mut organism = run.organism.clone();
+    let p = organism.particles.shape().n_weights();
+    let w = organism.particles.weights_mut();
+    for &i in which {
+        w[i * p..(i + 1) * p].fill(0.0);
+    }
+    evaluate(&organism, test) as f64
+}
+
+/// The dense network of `weights` on `test`.
+fn dense_metric(run: &Run, weights: &[f32], test: &Samples) -> f64 {
+    let shape = &run.organism.shape;
+    let y = Dense::new(shape, weights).forward(&test.x);
+    metric(&y, shape.outputs, test.y.as_targets()) as f64
+}
+
+/// Indices of the `k` smallest |w| (NaN counts as largest; ties by index).
+fn smallest(weights: &[f32], k: usize) -> Vec<usize> {
+    let key = |i: usize| if weights[i].is_nan() { f32::INFINITY } else { weights[i].abs() };
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| key(a).total_cmp(&key(b)).then(a.cmp(&b)));
+    order.truncate(k);
+    order
+}
+
+fn zeroed(weights: &[f32], which: &[usize]) -> Vec<f32> {
+    let mut w = weights.to_vec();
+    for &i in which {
+        w[i] = 0.0;
+    }
+    w
+}
+
+/// Fig. 8 over `runs`; writes `dropout.csv` and `dropout.png`/`.svg` into `out`.
+pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
+    if runs.is_empty() {
+        return Err(Error::Invalid("dropout: no runs given".into()));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut a = Analysis { kind: "dropout".into(), ..Default::default() };
+    let metric_name = runs[0].config.task.metric_name();
+    if let Some(r) = runs.iter().find(|r| r.config.task.metric_name() != metric_name) {
+        return Err(Error::Invalid(format!(
+            "{}: the dropout analysis compares runs of one task; this run measures {} where the first measures {}",
+            r.dir.display(),
+            r.config.task.metric_name(),
+            metric_name
+        )));
+    }
+    let mut rows = Vec::new();
+    let mut per_variant: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let (mut delta_sr, mut delta_l1, mut share) = (Vec::new(), Vec::new(), Vec::new());
+    for run in runs {
+        let test = tests.get(run)?;
+        let classes = final_classes(run);
+        let sr: Vec<usize> = (0..classes.len()).filter(|&i| classes[i] == Class::SelfReplicator).collect();
+        let f: Vec<usize> = (0..classes.len()).filter(|&i| classes[i] != Class::SelfReplicator).collect();
+        let n = classes.len();
+        let k = sr.len();
+        if k == 0 {
+            a.notes.push(format!(
+                "{}: no PN_SR, so dropping them and pruning 0 weights leaves the organism whole",
+                run.dir.display()
+            ));
+        }
+        if !run.organism.particles.shape().activation().is_identity() {
+            a.notes.push(format!(
+                "{}: non-linear PNs; pruning acts on the dense network of extracted weights, an approximation",
+                run.dir.display()
+            ));
+        }
+        let extracted = run.organism.extracted_weights();
+        let whole = evaluate(&run.organism, &test) as f64;
+        let drop_sr = if k == 0 { whole } else { without(run, &sr, &test) };
+        let drop_f = without(run, &f, &test);
+        let l1 = dense_metric(run, &zeroed(&extracted, &smallest(&extracted, k)), &test);
+        let mut rng = ChaCha8Rng::seed_from_u64(run.config.seed);
+        let random_idx = rand::seq::index::sample(&mut rng, n, k).into_vec();
+        let random = dense_metric(run, &zeroed(&extracted, &random_idx), &test);
+        for ((variant, _), (value, zeroed)) in
+            VARIANTS.iter().zip([(whole, 0), (drop_sr, k), (drop_f, f.len()), (l1, k), (random, k)])
+        {
+            rows.push(Row { seed: run.config.seed, variant, n_zeroed: zeroed, metric: value });
+            per_variant.entry(variant).or_default().push(value);
+        }
+        delta_sr.push(whole - drop_sr);
+        delta_l1.push(whole - l1);
+        share.push(k as f64 / n as f64);
+    }
+    let csv = out.join("dropout.csv");
+    write_csv(&csv, &rows)?;
+    a.csv.push(csv);
+
+    let bars: Vec<crate::report::plot::Bar> = VARIANTS
+        .iter()
+        .map(|(v, label)| {
+            let s = Stat::of(&per_variant[v]);
+            crate::report::plot::Bar { label: label.to_string(), mean: s.mean, sd: s.sd }
+        })
+        .collect();
+    let stem = super::stem(out, "dropout");
+    let share_stat = Stat::of(&share);
+    let title = format!(
+        "Specialist dropout, {} run{}: PN_SR / L1 / random zero {:.1} % of weights",
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        100.0 * share_stat.mean
+    );
+    let y_label = format!("test {metric_name} (mean ± sd)");
+    crate::report::plot::bars(&stem, &crate::report::plot::Figure::new(title, "variant", y_label), &bars, false)?;
+    super::add_figure(&mut a, &stem);
+
+    for (v, _) in VARIANTS {
+        a.findings.insert(format!("metric_{v}"), Stat::of(&per_variant[v]));
+    }
+    a.findings.insert("delta_drop_sr".into(), Stat::of(&delta_sr));
+    a.findings.insert("delta_l1".into(), Stat::of(&delta_l1));
+    a.findings.insert("share_pruned".into(), share_stat);
+    a.notes.push(format!(
+        "metric = test {metric_name}; deltas are whole − variant per run{}",
+        if metric_name == "mae" { " (negative: the variant is worse)" } else { " (positive: the variant is worse)" }
+    ));
+    a.notes.push("random pruning draws its weights with ChaCha8 seeded by the run's seed".into());
+    Ok(a)
+}

@@ -466,7 +466,8 @@ pub fn colour_for(name: &str, index: usize) -> RGBColor {
         RGBColor(188, 189, 34),
         RGBColor(23, 190, 207),
     ];
-    match name {
+    // A class name may be followed by more words, e.g. `self_replicator (PN_SR, 53)`.
+    match name.split([' ', '(']).next().unwrap_or(name) {
         "self_replicator" => PALETTE[2],
         "other" => PALETTE[0],
         "zero" => PALETTE[7],
