@@ -3,13 +3,13 @@
 use clap::{Args, Parser, Subcommand};
 use organism::activation::Activation;
 use organism::analysis::{self, kind::Kind, open_runs, TestSets};
-use organism::reproduce;
 use organism::config::{Config, PRESETS};
 use organism::data::{self, DatasetKind, LoadOptions};
 use organism::experiment::{self, ParticlesRun};
 use organism::fixpoint::{Robustness, EPSILON};
 use organism::particle::ParticleShape;
 use organism::progress::Progress;
+use organism::reproduce;
 use organism::schedule::StandaloneConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -220,7 +220,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let cfg = Config::resolve(a.preset.as_deref(), a.config.as_deref(), &sets)?;
             let summaries = match &a.seeds {
-                Some(s) => experiment::train_seeds(&cfg, &experiment::parse_seeds(s)?, &a.out, a.force, None, &progress)?,
+                Some(s) => {
+                    experiment::train_seeds(&cfg, &experiment::parse_seeds(s)?, &a.out, a.force, None, &progress)?
+                }
                 None => {
                     organism::run::check_free(&a.out, a.force)?;
                     let data = experiment::task_data(&cfg)?;
@@ -287,7 +289,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Reproduce(a) => {
-            let opts = reproduce::Options { out: a.out.clone(), quick: a.quick, force: a.force, data_dir: a.data.clone() };
+            let opts =
+                reproduce::Options { out: a.out.clone(), quick: a.quick, force: a.force, data_dir: a.data.clone() };
             let outcome = reproduce::reproduce(&opts, &progress)?;
             println!("claims of the paper, as measured here:");
             for (claim, _, measured, verdict) in &outcome.claims {

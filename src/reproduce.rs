@@ -156,7 +156,8 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
         let t = Instant::now();
         let dirs: Vec<PathBuf> = exp.seeds.iter().map(|&s| seed_dir(&runs_dir, s)).collect();
         let runs = open_runs(&dirs)?;
-        let aopts = AnalysisOptions { standalone: vec![standalone_dir.clone()], robustness: robust.clone(), max_particles };
+        let aopts =
+            AnalysisOptions { standalone: vec![standalone_dir.clone()], robustness: robust.clone(), max_particles };
         let mut analyses = Vec::new();
         let mut skipped = Vec::new();
         let image = exp.cfg.task.dataset().is_some();
@@ -209,7 +210,12 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
     Ok(outcome)
 }
 
-fn section(exp: &Experiment, summaries: &[Summary], analyses: Vec<(String, Analysis)>, skipped: Vec<String>) -> Section {
+fn section(
+    exp: &Experiment,
+    summaries: &[Summary],
+    analyses: Vec<(String, Analysis)>,
+    skipped: Vec<String>,
+) -> Section {
     let mut notes = exp.notes.clone();
     notes.push(format!(
         "{} seeds ({}), {} epochs; training wall time per seed: {}",
@@ -247,10 +253,21 @@ fn show_sci(s: &Stat) -> String {
 }
 
 /// One claims-table row: `measure` turns the finding into (text, holds).
-fn claim(claim: &str, paper: &str, stat: Option<Stat>, text: fn(&Stat) -> String, holds: impl Fn(&Stat) -> bool) -> Claim {
+fn claim(
+    claim: &str,
+    paper: &str,
+    stat: Option<Stat>,
+    text: fn(&Stat) -> String,
+    holds: impl Fn(&Stat) -> bool,
+) -> Claim {
     match stat {
         Some(s) => Claim { claim: claim.into(), paper: paper.into(), measured: text(&s), holds: Some(holds(&s)) },
-        None => Claim { claim: claim.into(), paper: paper.into(), measured: "not measured (see the section below)".into(), holds: None },
+        None => Claim {
+            claim: claim.into(),
+            paper: paper.into(),
+            measured: "not measured (see the section below)".into(),
+            holds: None,
+        },
     }
 }
 
@@ -268,7 +285,9 @@ fn claims(sections: &[Section]) -> Vec<Claim> {
             |s| format!("share of PN_SR {}", show(s)),
             |s| s.mean >= 1.0,
         ),
-        claim("Addition: test MAE", "≈ 1e-7 (Fig. 3)", f(ADD, Kind::Curves, "test_metric"), show_sci, |s| s.mean <= 1e-6),
+        claim("Addition: test MAE", "≈ 1e-7 (Fig. 3)", f(ADD, Kind::Curves, "test_metric"), show_sci, |s| {
+            s.mean <= 1e-6
+        }),
         claim(
             "Addition: re-substitution error (organism vs extracted dense net)",
             "≤ 1e-7 (Fig. 5; text: ≤ 1e-8)",
@@ -316,7 +335,10 @@ fn claims(sections: &[Section]) -> Vec<Claim> {
         |s| s.mean < -0.2,
     ));
     for (i, name) in [(ADD, "addition"), (MNIST, "MNIST")] {
-        let r = pair(f(i, Kind::Robustness, "organism_time_as_fixpoint"), f(i, Kind::Robustness, "standalone_time_as_fixpoint"));
+        let r = pair(
+            f(i, Kind::Robustness, "organism_time_as_fixpoint"),
+            f(i, Kind::Robustness, "standalone_time_as_fixpoint"),
+        );
         rows.push(Claim {
             claim: format!("{name}: organism PN_SR stay fixpoints under noise longer than standalone ones"),
             paper: if i == ADD { "yes (Fig. 4)" } else { "lower robustness than addition (Fig. 7)" }.into(),

@@ -29,7 +29,10 @@ fn runs() -> &'static Runs {
             train_to_dir(&cfg, &TaskData::addition(&cfg), &out, false, &Progress::hidden()).unwrap();
             addition.push(out);
         }
-        let cfg = Config::resolve(Some("mnist"), None, &["epochs=4".into(), "batch_size=100".into()]).unwrap();
+        // The bundled subset from the repository: no download is ever attempted in tests.
+        let data_dir = format!("data.dir={:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"));
+        let sets = ["epochs=4".into(), "batch_size=100".into(), data_dir, "data.download=false".into()];
+        let cfg = Config::resolve(Some("mnist"), None, &sets).unwrap();
         let data = Arc::new(task_data(&cfg).unwrap());
         let image = dir.path().join("mnist");
         train_to_dir(&cfg, &data, &image, false, &Progress::hidden()).unwrap();

@@ -22,13 +22,34 @@ fn fails_with(args: &[&str], needle: &str) {
 fn train_writes_a_complete_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("add");
-    let o = organism(&["train", "--preset", "addition", "--seed", "3", "--set", "epochs=4", "--out", out.to_str().unwrap()]);
+    let o = organism(&[
+        "train",
+        "--preset",
+        "addition",
+        "--seed",
+        "3",
+        "--set",
+        "epochs=4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["config.toml", "metrics.csv", "organism.safetensors", "trajectory.safetensors", "summary.json"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-    for key in ["preset", "seed", "epochs", "test_metric", "metric_name", "types", "self_train_loss", "task_loss", "resubstitution_max_abs_diff", "wall_seconds"] {
+    for key in [
+        "preset",
+        "seed",
+        "epochs",
+        "test_metric",
+        "metric_name",
+        "types",
+        "self_train_loss",
+        "task_loss",
+        "resubstitution_max_abs_diff",
+        "wall_seconds",
+    ] {
         assert!(summary.get(key).is_some(), "summary.json lacks {key}");
     }
     assert_eq!(summary["seed"], 3);
@@ -40,7 +61,8 @@ fn train_writes_a_complete_run_directory() {
 
     // An existing run is kept unless --force.
     fails_with(&["train", "--preset", "addition", "--set", "epochs=1", "--out", out.to_str().unwrap()], "--force");
-    let o = organism(&["train", "--preset", "addition", "--set", "epochs=1", "--out", out.to_str().unwrap(), "--force"]);
+    let o =
+        organism(&["train", "--preset", "addition", "--set", "epochs=1", "--out", out.to_str().unwrap(), "--force"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -48,7 +70,17 @@ fn train_writes_a_complete_run_directory() {
 fn several_seeds_go_into_seed_directories() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("runs");
-    let o = organism(&["train", "--preset", "addition", "--seeds", "0..3", "--set", "epochs=2", "--out", out.to_str().unwrap()]);
+    let o = organism(&[
+        "train",
+        "--preset",
+        "addition",
+        "--seeds",
+        "0..3",
+        "--set",
+        "epochs=2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for s in 0..3 {
         assert!(out.join(format!("seed-{s}/summary.json")).is_file());
@@ -77,7 +109,19 @@ fn bad_configuration_names_the_key_and_writes_nothing() {
 fn particles_then_robustness() {
     let dir = tempfile::tempdir().unwrap();
     let pop = dir.path().join("pop");
-    let o = organism(&["particles", "--count", "40", "--hidden", "2", "--steps", "400", "--every", "100", "--out", pop.to_str().unwrap()]);
+    let o = organism(&[
+        "particles",
+        "--count",
+        "40",
+        "--hidden",
+        "2",
+        "--steps",
+        "400",
+        "--every",
+        "100",
+        "--out",
+        pop.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let types = std::fs::read_to_string(pop.join("types.csv")).unwrap();
     assert!(types.starts_with("step,class,count"), "{types}");
@@ -88,7 +132,17 @@ fn particles_then_robustness() {
 
     let rob = dir.path().join("rob");
     let from = pop.join("particles.safetensors");
-    let o = organism(&["robustness", "--from", from.to_str().unwrap(), "--seeds", "2", "--max-steps", "50", "--out", rob.to_str().unwrap()]);
+    let o = organism(&[
+        "robustness",
+        "--from",
+        from.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--max-steps",
+        "50",
+        "--out",
+        rob.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(rob.join("robustness.csv")).unwrap();
     assert!(csv.starts_with("particle,seed,noise,time_to_vergence,time_as_fixpoint,capped"), "{csv}");
@@ -100,9 +154,21 @@ fn particles_then_robustness() {
 fn robustness_accepts_an_organism_run_directory() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("add");
-    assert!(organism(&["train", "--preset", "addition", "--set", "epochs=15", "--out", run.to_str().unwrap()]).status.success());
+    assert!(organism(&["train", "--preset", "addition", "--set", "epochs=15", "--out", run.to_str().unwrap()])
+        .status
+        .success());
     let rob = dir.path().join("rob");
-    let o = organism(&["robustness", "--from", run.to_str().unwrap(), "--seeds", "1", "--max-steps", "20", "--out", rob.to_str().unwrap()]);
+    let o = organism(&[
+        "robustness",
+        "--from",
+        run.to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--max-steps",
+        "20",
+        "--out",
+        rob.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(rob.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["particles"], 18);

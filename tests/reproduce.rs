@@ -11,7 +11,9 @@ fn quick_reproduction_writes_the_whole_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     let o = Command::new(env!("CARGO_BIN_EXE_organism"))
-        .args(["reproduce", "--quick", "--out", out.to_str().unwrap()])
+        // The bundled subset from the repository: no download is ever attempted in tests.
+        .args(["reproduce", "--quick", "--data", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k")])
+        .args(["--out", out.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -19,18 +21,22 @@ fn quick_reproduction_writes_the_whole_report() {
     for f in ["index.html", "report.md", "reproduce.json"] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
-    let outcome: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("reproduce.json")).unwrap()).unwrap();
+    let outcome: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("reproduce.json")).unwrap()).unwrap();
     assert_eq!(outcome["claims"].as_array().unwrap().len(), CLAIMS, "{outcome}");
     assert!(outcome["wall_seconds"].as_f64().unwrap() > 0.0);
 
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    let table_rows = md.lines().skip_while(|l| !l.starts_with("| claim")).skip(2).take_while(|l| l.starts_with('|')).count();
+    let table_rows =
+        md.lines().skip_while(|l| !l.starts_with("| claim")).skip(2).take_while(|l| l.starts_with('|')).count();
     assert_eq!(table_rows, CLAIMS, "{md}");
     assert!(!md.contains("skipped:"), "an analysis was skipped:\n{md}");
 
     // Every figure the report names exists (PNG and SVG), and the HTML inlines them.
-    let figures: Vec<&str> = md.lines().filter_map(|l| l.strip_prefix("![")).map(|l| &l[l.find("](").unwrap() + 2..l.len() - 1]).collect();
-    let kinds = ["types", "curves", "robustness", "resubstitution", "dropout", "heatmap", "connectivity", "trajectories"];
+    let figures: Vec<&str> =
+        md.lines().filter_map(|l| l.strip_prefix("![")).map(|l| &l[l.find("](").unwrap() + 2..l.len() - 1]).collect();
+    let kinds =
+        ["types", "curves", "robustness", "resubstitution", "dropout", "heatmap", "connectivity", "trajectories"];
     for kind in kinds {
         assert!(figures.iter().any(|f| f.contains(&format!("mnist/{kind}/"))), "no mnist {kind} figure in the report");
     }

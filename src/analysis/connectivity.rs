@@ -10,7 +10,7 @@ use crate::{Error, Result};
 use serde::Serialize;
 use std::path::Path;
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Row {
     layer: usize,
     cell: usize,

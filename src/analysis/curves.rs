@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Row {
     epoch: usize,
     series: &'static str,

@@ -28,7 +28,7 @@ const VARIANTS: [(&str, &str); 5] = [
     ("random", "random pruning"),
 ];
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Row {
     seed: u64,
     variant: &'static str,

@@ -18,7 +18,7 @@ use std::path::Path;
 /// A pixel whose mean test value is below this is "empty".
 pub const EMPTY: f64 = 0.01;
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Row {
     pixel: usize,
     row: usize,

@@ -1,6 +1,8 @@
 //! The analyses by name, for `organism analyze <kind>` and `organism reproduce`.
 
-use super::{connectivity, curves, dropout, heatmap, resubstitution, robustness, trajectories, types, Analysis, TestSets};
+use super::{
+    connectivity, curves, dropout, heatmap, resubstitution, robustness, trajectories, types, Analysis, TestSets,
+};
 use crate::fixpoint::Robustness;
 use crate::run::Run;
 use crate::{Error, Result};

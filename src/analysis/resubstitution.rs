@@ -14,7 +14,7 @@ use crate::{Error, Result};
 use serde::Serialize;
 use std::path::Path;
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Row {
     seed: u64,
     max_abs_error: f64,

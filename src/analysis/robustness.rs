@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 const HEADER: &str = "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped\n";
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Row<'a> {
     source: &'static str,
     run: &'a str,

@@ -94,7 +94,7 @@ impl Pca {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Row {
     layer: usize,
     /// Index in storage order (layer, cell, edge), as in `organism.safetensors`.

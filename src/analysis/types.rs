@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Row {
     epoch: usize,
     class: &'static str,
