@@ -12,9 +12,10 @@ use crate::optim::Sgd;
 use crate::organism::{metric, Organism, Path, Targets};
 use crate::particle::ParticleBatch;
 use crate::Result;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 
 /// Independent random streams of one seed, so that e.g. the test set does not depend on the
 /// number of epochs.
@@ -70,12 +71,22 @@ fn addition_samples(n: usize, rng: &mut ChaCha8Rng) -> Samples {
     Samples { x, y: Labels::Values(y) }
 }
 
+/// Values per noise stream: fixed, so the noise does not depend on the thread count.
+const NOISE_CHUNK: usize = 1 << 14;
+
+/// Adds `σ·N(0,1)` to every value. One seed is drawn from `rng`; each fixed chunk of values
+/// then has its own stream of that seed, so chunks are filled in parallel.
 fn add_noise(x: &mut [f32], sigma: f32, rng: &mut ChaCha8Rng) {
     if sigma > 0.0 {
-        for v in x {
-            let z: f32 = StandardNormal.sample(rng);
-            *v += sigma * z;
-        }
+        let seed: u64 = rng.gen();
+        x.par_chunks_mut(NOISE_CHUNK).enumerate().for_each(|(k, chunk)| {
+            let mut r = ChaCha8Rng::seed_from_u64(seed);
+            r.set_stream(k as u64);
+            for v in chunk {
+                let z: f32 = StandardNormal.sample(&mut r);
+                *v += sigma * z;
+            }
+        });
     }
 }
 

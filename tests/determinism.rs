@@ -103,3 +103,30 @@ fn bitwise_identical_for_1_2_and_3_threads() {
         }
     }
 }
+
+/// A whole training run (noisy image batches, both optimizers, test metric, counts) is the
+/// same for any thread count.
+#[test]
+fn training_is_bitwise_identical_for_1_and_2_threads() {
+    use organism::config::Config;
+    use organism::experiment::task_data;
+    use organism::schedule::train;
+    let data_dir = format!("data.dir={:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"));
+    let sets = ["epochs=2".into(), "batch_size=1000".into(), "data.download=false".into(), data_dir];
+    let cfg = Config::resolve(Some("mnist"), None, &sets).unwrap();
+    let data = task_data(&cfg).unwrap();
+    let go = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let t = train(&cfg, &data, &mut |_| {}).unwrap();
+            let metrics: Vec<u32> = t
+                .records
+                .iter()
+                .flat_map(|r| [r.self_train_loss, r.task_loss, r.test_metric])
+                .map(f32::to_bits)
+                .collect();
+            (bits(t.organism.particles.weights()), metrics)
+        })
+    };
+    assert!(go(1) == go(2), "training differs between 1 and 2 threads");
+}
