@@ -60,15 +60,19 @@ pub struct Config {
     /// Combined self-train steps before every task step (SPEC §3).
     pub self_train_steps: usize,
     /// SGD learning rate and momentum, shared by both optimizers.
+    #[serde(serialize_with = "short_f32")]
     pub lr: f32,
+    #[serde(serialize_with = "short_f32")]
     pub momentum: f32,
     /// Count particle classes every this many epochs (and at the end).
     pub validate_every: usize,
     /// Keep every particle's weights every this many epochs (and at the end) for Fig. 12.
     pub trajectory_every: usize,
     /// Task steps only, until an epoch's training accuracy reaches this (0 = no warm-up).
+    #[serde(serialize_with = "short_f32")]
     pub warmup_accuracy: f32,
     /// ε of the fixpoint test.
+    #[serde(serialize_with = "short_f32")]
     pub epsilon: f32,
     pub organism: OrganismShape,
     pub particle: ParticleConfig,
@@ -96,6 +100,7 @@ pub struct DataConfig {
     pub image_size: usize,
     pub antialias: bool,
     /// Images: σ of the Gaussian noise added to each image.
+    #[serde(serialize_with = "short_f32")]
     pub noise: f32,
     /// Images: a folder with the four IDX files ("" = cache, download, bundled subset).
     pub dir: String,
@@ -198,6 +203,12 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a config always serialises")
     }
+}
+
+/// An f32 written with its shortest decimal form (`0.004`, not `0.004000000189989805`), so
+/// the resolved `config.toml` reads like the preset it came from.
+fn short_f32<S: serde::Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(v.to_string().parse().expect("an f32 prints as a number"))
 }
 
 fn preset_table(name: &str) -> Result<Table> {

@@ -45,8 +45,8 @@ fn experiments(opts: &Options, progress: &Progress) -> Result<Vec<Experiment>> {
     let quick = |full: &[&str], small: &[&str]| -> Vec<String> {
         (if opts.quick { small } else { full }).iter().map(|s| s.to_string()).collect()
     };
-    let addition = Config::resolve(Some("addition"), None, &quick(&[], &["epochs=10"]))?;
-    let mut sets = quick(&[], &["epochs=6", "trajectory_every=1", "validate_every=1"]);
+    let addition = Config::resolve(Some("addition"), None, &quick(&[], &["epochs=30"]))?;
+    let mut sets = quick(&[], &["epochs=250", "trajectory_every=5", "validate_every=5"]);
     if let Some(d) = &opts.data_dir {
         sets.push(format!("data.dir={:?}", d.display().to_string()));
     }
@@ -73,7 +73,7 @@ fn experiments(opts: &Options, progress: &Progress) -> Result<Vec<Experiment>> {
             name: "addition",
             title: "Experiment 1: float addition (paper §IV)",
             cfg: addition,
-            seeds: seeds(10, 2),
+            seeds: seeds(10, 3),
             notes: Vec::new(),
             data: None,
         },
@@ -292,7 +292,7 @@ fn claims(sections: &[Section]) -> Vec<Claim> {
             "Addition: re-substitution error (organism vs extracted dense net)",
             "≤ 1e-7 (Fig. 5; text: ≤ 1e-8)",
             f(ADD, Kind::Resubstitution, "mean_abs_error"),
-            |s| format!("mean |error| {}", show_sci(s)),
+            |s| format!("mean abs. error {}", show_sci(s)),
             |s| s.mean <= 1e-7,
         ),
         claim("MNIST: test accuracy", "> 0.8 (Fig. 6)", f(MNIST, Kind::Curves, "test_metric"), show, |s| s.mean > 0.8),
@@ -334,19 +334,30 @@ fn claims(sections: &[Section]) -> Vec<Claim> {
         |s| format!("correlation of PN_SR count and mean image {}", show(s)),
         |s| s.mean < -0.2,
     ));
-    for (i, name) in [(ADD, "addition"), (MNIST, "MNIST")] {
-        let r = pair(
-            f(i, Kind::Robustness, "organism_time_as_fixpoint"),
-            f(i, Kind::Robustness, "standalone_time_as_fixpoint"),
-        );
-        rows.push(Claim {
-            claim: format!("{name}: organism PN_SR stay fixpoints under noise longer than standalone ones"),
-            paper: if i == ADD { "yes (Fig. 4)" } else { "lower robustness than addition (Fig. 7)" }.into(),
-            measured: r
-                .map(|(a, b)| format!("steps as fixpoint: organism {} vs standalone {}", show(&a), show(&b)))
-                .unwrap_or_else(|| "not measured (see the section below)".into()),
-            holds: r.map(|(a, b)| a.mean > b.mean),
-        });
-    }
+    let r = pair(
+        f(ADD, Kind::Robustness, "organism_time_as_fixpoint"),
+        f(ADD, Kind::Robustness, "standalone_time_as_fixpoint"),
+    );
+    rows.push(Claim {
+        claim: "Addition: organism PN_SR stay fixpoints under noise longer than standalone self-trained particles"
+            .into(),
+        paper: "yes (Fig. 4)".into(),
+        measured: r
+            .map(|(a, b)| format!("self-applications as fixpoint: organism {} vs standalone {}", show(&a), show(&b)))
+            .unwrap_or_else(|| "not measured (see the section below)".into()),
+        holds: r.map(|(a, b)| a.mean > b.mean),
+    });
+    let r = pair(
+        f(MNIST, Kind::Robustness, "organism_time_as_fixpoint"),
+        f(ADD, Kind::Robustness, "organism_time_as_fixpoint"),
+    );
+    rows.push(Claim {
+        claim: "MNIST: PN_SR are less robust than those of the addition organism".into(),
+        paper: "much lower robustness (Fig. 7)".into(),
+        measured: r
+            .map(|(a, b)| format!("self-applications as fixpoint: MNIST {} vs addition {}", show(&a), show(&b)))
+            .unwrap_or_else(|| "not measured (see the section below)".into()),
+        holds: r.map(|(a, b)| a.mean < b.mean),
+    });
     rows
 }
