@@ -6,9 +6,8 @@
 //!   task step on 2,000 images (extracted path, cross-entropy) (target ≤ 20 ms).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use organism::activation::Activation;
 use organism::optim::Sgd;
-use organism::organism::{Organism, OrganismShape, Path, Targets};
+use organism::organism::{Organism, Path, Targets};
 use organism::particle::{ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,14 +33,8 @@ fn self_train_step(c: &mut Criterion) {
 
 fn mnist_batch(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
-    let shape = OrganismShape {
-        inputs: 225,
-        width: 5,
-        depth: 3,
-        outputs: 10,
-        residual_skip: true,
-        activation: Activation::Gelu,
-    };
+    // The `mnist` preset's organism: (225, 5, 3, 10), GELU, residual skip.
+    let shape = organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap().organism;
     let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
     assert_eq!(org.particles.len(), 1200);
     let (b, self_train_steps) = (2000, 10);

@@ -252,23 +252,13 @@ fn show_sci(s: &Stat) -> String {
     }
 }
 
-/// One claims-table row: `measure` turns the finding into (text, holds).
-fn claim(
-    claim: &str,
-    paper: &str,
-    stat: Option<Stat>,
-    text: fn(&Stat) -> String,
-    holds: impl Fn(&Stat) -> bool,
-) -> Claim {
-    match stat {
-        Some(s) => Claim { claim: claim.into(), paper: paper.into(), measured: text(&s), holds: Some(holds(&s)) },
-        None => Claim {
-            claim: claim.into(),
-            paper: paper.into(),
-            measured: "not measured (see the section below)".into(),
-            holds: None,
-        },
-    }
+/// One claims-table row; `measured` is the text and verdict, `None` when not measured.
+fn row(claim: &str, paper: &str, measured: Option<(String, bool)>) -> Claim {
+    let (measured, holds) = match measured {
+        Some((text, holds)) => (text, Some(holds)),
+        None => ("not measured (see the section below)".to_string(), None),
+    };
+    Claim { claim: claim.into(), paper: paper.into(), measured, holds }
 }
 
 /// The claims table (issue 5): one row per claim of the paper.
@@ -276,88 +266,94 @@ fn claims(sections: &[Section]) -> Vec<Claim> {
     const ADD: usize = 0;
     const MNIST: usize = 1;
     let f = |i, k, n: &str| finding(sections, i, k, n);
-    let pair = |a: Option<Stat>, b: Option<Stat>| a.zip(b);
-    let mut rows = vec![
-        claim(
+    // A finding `(i, kind, name)` measured as `text`, holding when `holds`.
+    let one = |i, k, n: &str, text: &dyn Fn(&Stat) -> String, holds: &dyn Fn(&Stat) -> bool| {
+        f(i, k, n).map(|s| (text(&s), holds(&s)))
+    };
+    // Two findings compared: "`what` {a} vs `other` {b}", holding when a > b.
+    let more = |a: Option<Stat>, b: Option<Stat>, what: &str, other: &str| {
+        a.zip(b).map(|(a, b)| (format!("{what} {} vs {other} {}", show(&a), show(&b)), a.mean > b.mean))
+    };
+    vec![
+        row(
             "Addition: every particle becomes a self-replicator",
             "all 18 PNs (Fig. 2)",
-            f(ADD, Kind::Types, "share_self_replicators"),
-            |s| format!("share of PN_SR {}", show(s)),
-            |s| s.mean >= 1.0,
+            one(ADD, Kind::Types, "share_self_replicators", &|s| format!("share of PN_SR {}", show(s)), &|s| {
+                s.mean >= 1.0
+            }),
         ),
-        claim("Addition: test MAE", "≈ 1e-7 (Fig. 3)", f(ADD, Kind::Curves, "test_metric"), show_sci, |s| {
-            s.mean <= 1e-6
-        }),
-        claim(
+        row(
+            "Addition: test MAE",
+            "≈ 1e-7 (Fig. 3)",
+            one(ADD, Kind::Curves, "test_metric", &show_sci, &|s| s.mean <= 1e-6),
+        ),
+        row(
             "Addition: re-substitution error (organism vs extracted dense net)",
             "≤ 1e-7 (Fig. 5; text: ≤ 1e-8)",
-            f(ADD, Kind::Resubstitution, "mean_abs_error"),
-            |s| format!("mean abs. error {}", show_sci(s)),
-            |s| s.mean <= 1e-7,
+            one(ADD, Kind::Resubstitution, "mean_abs_error", &|s| format!("mean abs. error {}", show_sci(s)), &|s| {
+                s.mean <= 1e-7
+            }),
         ),
-        claim("MNIST: test accuracy", "> 0.8 (Fig. 6)", f(MNIST, Kind::Curves, "test_metric"), show, |s| s.mean > 0.8),
-        claim(
+        row(
+            "MNIST: test accuracy",
+            "> 0.8 (Fig. 6)",
+            one(MNIST, Kind::Curves, "test_metric", &show, &|s| s.mean > 0.8),
+        ),
+        row(
             "MNIST: share of particles that self-replicate",
             "≈ 25 % (Fig. 9)",
-            f(MNIST, Kind::Types, "share_self_replicators"),
-            show,
-            |s| (0.15..=0.35).contains(&s.mean),
+            one(MNIST, Kind::Types, "share_self_replicators", &show, &|s| (0.15..=0.35).contains(&s.mean)),
         ),
-        claim(
+        row(
             "MNIST: zeroing all PN_SR costs almost no accuracy",
             "< 0.001 (Fig. 8)",
-            f(MNIST, Kind::Dropout, "delta_drop_sr"),
-            |s| format!("accuracy lost {}", show(s)),
-            |s| s.mean < 0.001,
+            one(MNIST, Kind::Dropout, "delta_drop_sr", &|s| format!("accuracy lost {}", show(s)), &|s| s.mean < 0.001),
         ),
-        claim(
+        row(
             "MNIST: zeroing all PN_F destroys accuracy",
             "chance level (Fig. 8)",
-            f(MNIST, Kind::Dropout, "metric_drop_f"),
-            |s| format!("accuracy {}", show(s)),
-            |s| s.mean <= 0.2,
+            one(MNIST, Kind::Dropout, "metric_drop_f", &|s| format!("accuracy {}", show(s)), &|s| s.mean <= 0.2),
         ),
-    ];
-    let beats = pair(f(MNIST, Kind::Dropout, "metric_drop_sr"), f(MNIST, Kind::Dropout, "metric_l1"));
-    rows.push(Claim {
-        claim: "MNIST: PN_SR dropout beats L1 magnitude pruning of as many weights".into(),
-        paper: "yes (Fig. 8)".into(),
-        measured: beats
-            .map(|(a, b)| format!("accuracy with PN_SR dropped {} vs L1-pruned {}", show(&a), show(&b)))
-            .unwrap_or_else(|| "not measured (see the section below)".into()),
-        holds: beats.map(|(a, b)| a.mean > b.mean),
-    });
-    rows.push(claim(
-        "MNIST: PN_SR sit at the empty image border",
-        "yes (Fig. 10)",
-        f(MNIST, Kind::Heatmap, "border_correlation"),
-        |s| format!("correlation of PN_SR count and mean image {}", show(s)),
-        |s| s.mean < -0.2,
-    ));
-    let r = pair(
-        f(ADD, Kind::Robustness, "organism_time_as_fixpoint"),
-        f(ADD, Kind::Robustness, "standalone_time_as_fixpoint"),
-    );
-    rows.push(Claim {
-        claim: "Addition: organism PN_SR stay fixpoints under noise longer than standalone self-trained particles"
-            .into(),
-        paper: "yes (Fig. 4)".into(),
-        measured: r
-            .map(|(a, b)| format!("self-applications as fixpoint: organism {} vs standalone {}", show(&a), show(&b)))
-            .unwrap_or_else(|| "not measured (see the section below)".into()),
-        holds: r.map(|(a, b)| a.mean > b.mean),
-    });
-    let r = pair(
-        f(MNIST, Kind::Robustness, "organism_time_as_fixpoint"),
-        f(ADD, Kind::Robustness, "organism_time_as_fixpoint"),
-    );
-    rows.push(Claim {
-        claim: "MNIST: PN_SR are less robust than those of the addition organism".into(),
-        paper: "much lower robustness (Fig. 7)".into(),
-        measured: r
-            .map(|(a, b)| format!("self-applications as fixpoint: MNIST {} vs addition {}", show(&a), show(&b)))
-            .unwrap_or_else(|| "not measured (see the section below)".into()),
-        holds: r.map(|(a, b)| a.mean < b.mean),
-    });
-    rows
+        row(
+            "MNIST: PN_SR dropout beats L1 magnitude pruning of as many weights",
+            "yes (Fig. 8)",
+            more(
+                f(MNIST, Kind::Dropout, "metric_drop_sr"),
+                f(MNIST, Kind::Dropout, "metric_l1"),
+                "accuracy with PN_SR dropped",
+                "L1-pruned",
+            ),
+        ),
+        row(
+            "MNIST: PN_SR sit at the empty image border",
+            "yes (Fig. 10)",
+            one(
+                MNIST,
+                Kind::Heatmap,
+                "border_correlation",
+                &|s| format!("correlation of PN_SR count and mean image {}", show(s)),
+                &|s| s.mean < -0.2,
+            ),
+        ),
+        row(
+            "Addition: organism PN_SR stay fixpoints under noise longer than standalone self-trained particles",
+            "yes (Fig. 4)",
+            more(
+                f(ADD, Kind::Robustness, "organism_time_as_fixpoint"),
+                f(ADD, Kind::Robustness, "standalone_time_as_fixpoint"),
+                "self-applications as fixpoint: organism",
+                "standalone",
+            ),
+        ),
+        row(
+            "MNIST: PN_SR are less robust than those of the addition organism",
+            "much lower robustness (Fig. 7)",
+            more(
+                f(ADD, Kind::Robustness, "organism_time_as_fixpoint"),
+                f(MNIST, Kind::Robustness, "organism_time_as_fixpoint"),
+                "self-applications as fixpoint: addition",
+                "MNIST",
+            ),
+        ),
+    ]
 }

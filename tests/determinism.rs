@@ -51,14 +51,8 @@ fn run() -> Outcome {
     let classes = classify(&batch, EPSILON);
 
     // MNIST-like organism, extracted path, 300 samples (several row blocks).
-    let shape = OrganismShape {
-        inputs: 225,
-        width: 5,
-        depth: 3,
-        outputs: 10,
-        residual_skip: true,
-        activation: Activation::Gelu,
-    };
+    // The `mnist` preset's organism: (225, 5, 3, 10), GELU, residual skip.
+    let shape = organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap().organism;
     let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
     let x: Vec<f32> = (0..300 * 225).map(|_| rng.gen::<f32>()).collect();
     let y: Vec<u8> = (0..300).map(|_| rng.gen_range(0..10)).collect();
