@@ -195,3 +195,38 @@ fn bad_particle_files_are_named() {
     fails_with(&["robustness", "--from", dir.path().to_str().unwrap(), "--out", o], "not a run directory");
     assert!(!Path::new(o).exists());
 }
+
+#[test]
+fn analyze_checks_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("add");
+    assert!(organism(&["train", "--preset", "addition", "--set", "epochs=3", "--out", run.to_str().unwrap()])
+        .status
+        .success());
+    let out = dir.path().join("types");
+    let o = organism(&["analyze", "types", run.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["types.csv", "types.png", "types.svg"] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let heat = dir.path().join("heat");
+    fails_with(&["analyze", "heatmap", run.to_str().unwrap(), "--out", heat.to_str().unwrap()], "image task");
+    fails_with(
+        &["analyze", "types", dir.path().to_str().unwrap(), "--out", heat.to_str().unwrap()],
+        "not a run directory",
+    );
+    fails_with(&["analyze", "nonsense", run.to_str().unwrap()], "nonsense");
+}
+
+#[test]
+fn data_info_answers_offline() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_organism"))
+        .args(["data", "info"])
+        .env("ORGANISM_DATA", cache.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("mnist") && text.contains("bundled"), "{text}");
+}

@@ -1,0 +1,42 @@
+//! The training schedule (SPEC §3): warm-up, counted epochs, and a run that diverges.
+
+use organism::config::Config;
+use organism::experiment::task_data;
+use organism::fixpoint::Class;
+use organism::schedule::{train, TaskData};
+
+fn mnist(sets: &[&str]) -> Config {
+    let data_dir = format!("data.dir={:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"));
+    let mut all: Vec<String> = vec![data_dir, "data.download=false".into(), "batch_size=500".into()];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    Config::resolve(Some("mnist"), None, &all).unwrap()
+}
+
+#[test]
+fn warm_up_trains_the_task_alone_until_the_threshold() {
+    let cfg = mnist(&["epochs=12", "batch_size=100", "warmup_accuracy=0.125"]);
+    let t = train(&cfg, &task_data(&cfg).unwrap(), &mut |_| {}).unwrap();
+    let warm: Vec<bool> = t.records[1..].iter().map(|r| r.self_train_loss.is_nan()).collect();
+    assert!(warm[0], "the first epoch is a warm-up epoch");
+    // Once an epoch reaches the threshold, self-training starts and never stops again.
+    let first_st = warm.iter().position(|w| !w).expect("the threshold is reached within 12 epochs");
+    assert!(t.records[first_st].train_metric >= 0.125, "{:?}", t.records[first_st]);
+    assert!(warm[first_st..].iter().all(|w| !w));
+}
+
+#[test]
+fn classes_are_counted_every_validate_every_epochs_and_at_the_end() {
+    let cfg = Config::resolve(Some("addition"), None, &["epochs=7".into(), "validate_every=3".into()]).unwrap();
+    let t = train(&cfg, &TaskData::addition(&cfg), &mut |_| {}).unwrap();
+    let counted: Vec<usize> = t.records.iter().filter(|r| r.counts.is_some()).map(|r| r.epoch).collect();
+    assert_eq!(counted, [0, 3, 6, 7]);
+    assert_eq!(t.trajectory.epochs, (0..=7).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_diverging_run_keeps_going_and_reports_divergent_particles() {
+    let cfg = Config::resolve(Some("addition"), None, &["epochs=3".into(), "lr=1e6".into()]).unwrap();
+    let t = train(&cfg, &TaskData::addition(&cfg), &mut |_| {}).unwrap();
+    assert_eq!(t.records.len(), 4);
+    assert!(t.classes.contains(&Class::Divergent), "{:?}", t.classes);
+}
