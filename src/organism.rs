@@ -452,7 +452,8 @@ impl Organism {
         General { particles: &self.particles, dims: self.shape.layers(), offsets: layer_offsets(&self.shape) }
     }
 
-    /// Loss, output and particle gradients of the task on `(x, targets)`.
+    /// Loss, output and particle gradients of the task on `(x, targets)`. [`Path::Extracted`]
+    /// is exact for linear PNs only; [`Organism::default_path`] picks the right one.
     pub fn task_pass(&self, x: &[f32], targets: Targets, path: Path) -> TaskPass {
         let q = self.shape.outputs;
         match path {

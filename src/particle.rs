@@ -34,6 +34,7 @@ fn aux_slot(widths: &[usize]) -> usize {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParticleShape {
     widths: Vec<usize>,
+    /// Applied after every hidden layer; the output layer stays linear.
     activation: Activation,
     /// Start of each layer's `[out][in]` block in the weight vector.
     offsets: Vec<usize>,
