@@ -38,6 +38,14 @@ impl Task {
             Task::FashionMnist => Some(DatasetKind::FashionMnist),
         }
     }
+    /// The task's name as written in configurations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Addition => "addition",
+            Task::Mnist => "mnist",
+            Task::FashionMnist => "fashion-mnist",
+        }
+    }
     /// Name of the task metric.
     pub fn metric_name(self) -> &'static str {
         match self {

@@ -52,7 +52,7 @@ pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, prog
     let last = trained.records.last().expect("epoch 0 is always recorded");
     let summary = Summary {
         preset: cfg.preset.clone(),
-        task: format!("{:?}", cfg.task).to_lowercase(),
+        task: cfg.task.name().to_string(),
         seed: cfg.seed,
         epochs: cfg.epochs,
         metric_name: cfg.task.metric_name().to_string(),

@@ -82,9 +82,9 @@ pub fn open_runs(dirs: &[PathBuf]) -> Result<Vec<Run>> {
 pub fn require_image_task(runs: &[Run], kind: &str) -> Result<()> {
     match runs.iter().find(|r| r.config.task.dataset().is_none()) {
         Some(r) => Err(Error::Invalid(format!(
-            "{}: the `{kind}` analysis needs an image task, this run is `{:?}`",
+            "{}: the `{kind}` analysis needs an image task, this run is `{}`",
             r.dir.display(),
-            r.config.task
+            r.config.task.name()
         ))),
         None => Ok(()),
     }
