@@ -37,10 +37,6 @@ impl Class {
             Class::Other => "other",
         }
     }
-
-    pub fn from_name(name: &str) -> Option<Class> {
-        Class::ALL.into_iter().find(|c| c.name() == name)
-    }
 }
 
 impl fmt::Display for Class {

@@ -233,7 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let types: Vec<String> =
                     s.types.iter().filter(|(_, &n)| n > 0).map(|(k, n)| format!("{k} {n}")).collect();
                 println!(
-                    "seed {}: test {} {}, {} ({:.1} s)",
+                    "seed {}: test {} {:.4e}, {} ({:.1} s)",
                     s.seed,
                     s.metric_name,
                     s.test_metric.unwrap_or(f32::NAN),

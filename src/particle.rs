@@ -412,12 +412,6 @@ impl ParticleBatch {
         let p = self.shape.n_weights();
         &self.weights[i * p..(i + 1) * p]
     }
-    /// The particles at `indices`, in that order, as a new batch.
-    pub fn select(&self, indices: &[usize]) -> ParticleBatch {
-        let weights = indices.iter().flat_map(|&i| self.particle(i).iter().copied()).collect();
-        ParticleBatch { shape: self.shape.clone(), weights }
-    }
-
     /// Runs `f(particle_weights, out_block, ws)` for every particle in parallel over fixed
     /// chunks; `out` holds `width` values per particle.
     fn par_map<F>(&self, out: &mut [f32], width: usize, f: F)
