@@ -40,10 +40,11 @@ pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, prog
     let writer = RunWriter::create(out, force)?;
     let start = Instant::now();
     let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
+    let metric = cfg.task.metric_name();
     let trained = train(cfg, data, &mut |r| {
         bar.set_position(r.epoch as u64);
         bar.set_message(format!(
-            "self-train {:.3e}  task {:.3e}  test {:.4}",
+            "self-train {:.3e}  task {:.3e}  test {metric} {:.4e}",
             r.self_train_loss, r.task_loss, r.test_metric
         ));
     })?;
