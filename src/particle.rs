@@ -384,7 +384,7 @@ impl ParticleBatch {
     /// Particles from a flat `n × P` buffer.
     pub fn from_weights(shape: ParticleShape, weights: Vec<f32>) -> Result<Self> {
         let p = shape.n_weights();
-        if weights.len() % p != 0 {
+        if !weights.len().is_multiple_of(p) {
             return Err(Error::Invalid(format!(
                 "{} weights are not a whole number of particles of {p} weights",
                 weights.len()
