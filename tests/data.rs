@@ -49,7 +49,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn offline(cache: &Path) -> LoadOptions {
-    LoadOptions { cache_dir: Some(cache.to_path_buf()), ..LoadOptions::default() }
+    LoadOptions { cache_dir: Some(cache.to_path_buf()), no_system_dirs: true, ..LoadOptions::default() }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -93,9 +93,6 @@ fn offline_mnist_falls_back_to_the_bundled_subset() {
 
 #[test]
 fn offline_fashion_mnist_is_an_error() {
-    if Path::new(source::DEBIAN_FASHION_DIR).exists() {
-        return; // Debian's package provides it on this machine.
-    }
     let cache = tempfile::tempdir().unwrap();
     let err = load(DatasetKind::FashionMnist, &offline(cache.path())).unwrap_err().to_string();
     assert!(err.contains("fashion-mnist not found") && err.contains("downloading is disabled"), "{err}");
@@ -273,6 +270,7 @@ fn download_opts(cache: &Path, mirrors: Vec<String>, digest_of: DigestOf, sha256
         cache_dir: Some(cache.to_path_buf()),
         download: true,
         remote: Some(Remote { mirrors, digest_of, sha256 }),
+        no_system_dirs: true,
         ..LoadOptions::default()
     }
 }
@@ -357,7 +355,7 @@ fn truncated_body_is_rejected_then_the_next_mirror_is_used() {
 #[test]
 fn info_reports_each_place() {
     let cache = tempfile::tempdir().unwrap();
-    let text = info(&offline(cache.path()));
+    let text = info(&LoadOptions { cache_dir: Some(cache.path().to_path_buf()), ..LoadOptions::default() });
     assert!(text.contains("mnist:") && text.contains("fashion-mnist:"), "{text}");
     assert!(text.contains(&format!("{}: absent", cache.path().join("mnist").display())), "{text}");
     assert!(text.contains(source::DEBIAN_FASHION_DIR), "{text}");

@@ -146,6 +146,8 @@ pub struct LoadOptions {
     pub remote: Option<Remote>,
     /// Show a progress bar while downloading (only ever drawn when stderr is a terminal).
     pub progress: bool,
+    /// Do not look in system folders (Debian's `/usr/share/datasets/…`): for hermetic tests.
+    pub no_system_dirs: bool,
 }
 
 /// A seeded random order of the indices `0..n`, cut into batches of `batch` (the last one

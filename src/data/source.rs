@@ -267,7 +267,7 @@ fn cache_dir(kind: DatasetKind, opts: &LoadOptions) -> Option<PathBuf> {
 /// The local folders searched before downloading, labelled for messages.
 fn local_dirs(kind: DatasetKind, opts: &LoadOptions) -> Vec<(&'static str, PathBuf)> {
     let mut dirs: Vec<_> = cache_dir(kind, opts).map(|d| ("cache", d)).into_iter().collect();
-    if kind == DatasetKind::FashionMnist {
+    if kind == DatasetKind::FashionMnist && !opts.no_system_dirs {
         dirs.push(("Debian", PathBuf::from(DEBIAN_FASHION_DIR)));
     }
     dirs
