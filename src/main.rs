@@ -22,7 +22,7 @@ use std::process::ExitCode;
     long_about = "Organism networks (ONs) are dense networks whose every edge is a small particle network \
 (PN) that is trained to self-replicate its own weights while the ON is trained on a task \
 (Illium et al., \"Constructing Organism Networks from Collaborative Self-Replicators\").\n\n\
-Start with `organism reproduce --quick --out report` for a one-minute tour, or \
+Start with `organism reproduce --quick --out report` for a quick tour, or \
 `organism train --preset addition --seeds 0..10 --out runs/add`."
 )]
 struct Cli {
@@ -175,7 +175,7 @@ struct ReproduceArgs {
     /// Report directory.
     #[arg(long, default_value = "report")]
     out: PathBuf,
-    /// A small version of everything (few epochs and seeds), in about a minute.
+    /// A small version of everything (few epochs and seeds), in about 15 seconds.
     #[arg(long)]
     quick: bool,
     /// A folder with the MNIST IDX files (else the cache, a download, or the bundled subset).

@@ -24,7 +24,7 @@ const MAX_SNAPSHOTS: usize = 100;
 #[derive(Clone, Debug)]
 pub struct Options {
     pub out: PathBuf,
-    /// A small version of everything, in about a minute.
+    /// A small version of everything (few epochs and seeds), in seconds.
     pub quick: bool,
     pub force: bool,
     /// A folder with the MNIST IDX files (else cache, download, bundled subset).
