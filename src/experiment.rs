@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::data::{self, LoadOptions};
-use crate::fixpoint::{classify, Class, Robustness, RobustnessRecord, EPSILON};
+use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord, EPSILON};
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
@@ -121,6 +121,9 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
     s.split(',').map(|x| x.trim().parse().map_err(|_| bad())).collect()
 }
 
+/// The particle file of an `organism particles` directory.
+const PARTICLES: &str = "particles.safetensors";
+
 /// Settings of `organism particles`: a population of standalone self-trained particles.
 #[derive(Clone, Debug)]
 pub struct ParticlesRun {
@@ -147,7 +150,7 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
         })
         .collect();
     write_csv(&writer.path("types.csv"), &rows)?;
-    write_particles(&writer.path("particles.safetensors"), &particles)?;
+    write_particles(&writer.path(PARTICLES), &particles)?;
     let types = type_counts(&classify(&particles, run.standalone.epsilon));
     let summary = serde_json::json!({
         "types": types,
@@ -173,10 +176,19 @@ struct TypeRow {
     count: usize,
 }
 
-/// The particles a robustness test reads: a particle or organism `.safetensors` file, or a run
-/// directory (its `organism.safetensors`, classified with the run's ε).
+/// The particles a robustness test reads, with the ε to classify them by: a particle or organism
+/// `.safetensors` file (default ε), a directory written by `organism particles` (ε from its
+/// `summary.json`), or a run directory (its `organism.safetensors`, the run's ε).
 pub fn robustness_source(from: &Path) -> Result<(ParticleBatch, f32)> {
-    if from.is_dir() {
+    let population = from.join(PARTICLES);
+    if from.is_dir() && population.is_file() {
+        let eps = std::fs::read(from.join("summary.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["epsilon"].as_f64())
+            .map_or(EPSILON, |e| e as f32);
+        Ok((read_particles(&population)?.0, eps))
+    } else if from.is_dir() {
         let run = Run::open(from)?;
         Ok((run.organism.particles, run.config.epsilon))
     } else {
@@ -221,7 +233,7 @@ pub fn robustness_to_dir(from: &Path, test: &Robustness, out: &Path, force: bool
     let (particles, eps) = robustness_source(from)?;
     let writer = RunWriter::create(out, force)?;
     let classes = classify(&particles, eps);
-    let which: Vec<usize> = (0..particles.len()).filter(|&n| classes[n] == Class::SelfReplicator).collect();
+    let which = self_replicators(&classes);
     let records = Robustness { eps, ..test.clone() }.run(&particles, &which);
     write_csv(&writer.path("robustness.csv"), &records)?;
     let summary = serde_json::json!({

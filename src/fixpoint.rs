@@ -79,6 +79,11 @@ pub fn classify(batch: &ParticleBatch, eps: f32) -> Vec<Class> {
         .collect()
 }
 
+/// Indices of the particles that are self-replicators (the paper's PN_SR).
+pub fn self_replicators(classes: &[Class]) -> Vec<usize> {
+    (0..classes.len()).filter(|&n| classes[n] == Class::SelfReplicator).collect()
+}
+
 /// How many particles fall in each class, in [`Class::ALL`] order.
 pub fn count(classes: &[Class]) -> [usize; 5] {
     let mut counts = [0; 5];
@@ -182,14 +187,10 @@ impl Robustness {
                     rec.time_to_vergence += 1;
                 }
             }
-            // Finished clones keep their weights; active ones take the new ones.
-            let keep = clones.weights().to_vec();
+            // Active clones take the new weights; finished ones keep theirs.
             let dst = clones.weights_mut();
-            dst.copy_from_slice(next.weights());
-            for (k, a) in active.iter().enumerate() {
-                if !a {
-                    dst[k * p..(k + 1) * p].copy_from_slice(&keep[k * p..(k + 1) * p]);
-                }
+            for (k, _) in active.iter().enumerate().filter(|(_, &a)| a) {
+                dst[k * p..(k + 1) * p].copy_from_slice(next.particle(k));
             }
         }
         records

@@ -370,12 +370,11 @@ impl ParticleBatch {
     /// `n` particles initialised like a torch `nn.Linear(bias=False)`: each weight uniform in
     /// `±1/√fan_in` of its layer.
     pub fn random(shape: ParticleShape, n: usize, rng: &mut impl Rng) -> Self {
-        let p = shape.n_weights();
-        let mut weights = Vec::with_capacity(n * p);
+        let mut weights = Vec::with_capacity(n * shape.n_weights());
         for _ in 0..n {
-            for (_, inp, out) in shape.layers(&vec![0.0; p]) {
-                let bound = 1.0 / (inp as f32).sqrt();
-                weights.extend((0..inp * out).map(|_| rng.gen_range(-bound..bound)));
+            for pair in shape.widths.windows(2) {
+                let bound = 1.0 / (pair[0] as f32).sqrt();
+                weights.extend((0..pair[0] * pair[1]).map(|_| rng.gen_range(-bound..bound)));
             }
         }
         ParticleBatch { shape, weights }

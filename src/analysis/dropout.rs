@@ -8,7 +8,7 @@
 //! dense network of extracted weights (paper §IV-B), which equals the organism for linear PNs.
 
 use super::{final_classes, Analysis, Stat, TestSets};
-use crate::fixpoint::Class;
+use crate::fixpoint::{self_replicators, Class};
 use crate::organism::{metric, Dense};
 use crate::run::{write_csv, Run};
 use crate::schedule::{evaluate, Samples};
@@ -93,7 +93,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     for run in runs {
         let test = tests.get(run)?;
         let classes = final_classes(run);
-        let sr: Vec<usize> = (0..classes.len()).filter(|&i| classes[i] == Class::SelfReplicator).collect();
+        let sr = self_replicators(&classes);
         let f: Vec<usize> = (0..classes.len()).filter(|&i| classes[i] != Class::SelfReplicator).collect();
         let n = classes.len();
         let k = sr.len();

@@ -128,6 +128,16 @@ fn same_data(a: &Config, b: &Config) -> bool {
     a.task == b.task && a.data == b.data
 }
 
+/// `n` indices spread evenly over `0..len`, the first included (all of them when `len ≤ n`):
+/// the deterministic subsample of crowded figures and long tests.
+pub fn evenly(len: usize, n: usize) -> Vec<usize> {
+    if len <= n {
+        (0..len).collect()
+    } else {
+        (0..n).map(|i| i * len / n).collect()
+    }
+}
+
 /// `dir/name` as a path stem for [`crate::report::plot`].
 pub fn stem(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)

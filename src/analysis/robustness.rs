@@ -8,12 +8,12 @@
 //! `organism_time_to_vergence`, `organism_capped_share` and, when standalone populations are
 //! given, the same three prefixed `standalone_`; each over all clones of all noise levels.
 
-use super::{add_figure, final_classes, stem, Analysis, Stat};
+use super::{add_figure, evenly, final_classes, stem, Analysis, Stat};
 use crate::experiment::robustness_source;
-use crate::fixpoint::{classify, Class, Robustness, RobustnessRecord, EPSILON};
+use crate::fixpoint::{classify, self_replicators, Robustness, RobustnessRecord};
 use crate::particle::ParticleBatch;
 use crate::report::plot::{box_plots, power_of_ten, BoxGroup, Figure};
-use crate::run::{read_particles, write_csv, write_text, Run};
+use crate::run::{write_csv, write_text, Run};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -70,7 +70,7 @@ pub fn analyze(
         });
     }
     for path in standalone {
-        let (particles, eps) = open_standalone(path)?;
+        let (particles, eps) = robustness_source(path)?;
         let classes = classify(&particles, eps);
         sources.push(Source {
             kind: "standalone",
@@ -87,7 +87,7 @@ pub fn analyze(
         if found == 0 {
             a.notes.push(format!("{} ({}): no self-replicators, nothing tested", s.name, s.kind));
         } else if found > max_particles {
-            s.which = evenly_spaced(&s.which, max_particles);
+            s.which = evenly(found, max_particles).into_iter().map(|k| s.which[k]).collect();
             a.notes.push(format!(
                 "{} ({}): tested {} of its {found} self-replicators (evenly spaced)",
                 s.name,
@@ -200,31 +200,4 @@ pub fn analyze(
         test.seeds, test.max_steps
     ));
     Ok(a)
-}
-
-fn self_replicators(classes: &[Class]) -> Vec<usize> {
-    (0..classes.len()).filter(|&n| classes[n] == Class::SelfReplicator).collect()
-}
-
-/// `m` of `v`, evenly spaced, first included.
-fn evenly_spaced(v: &[usize], m: usize) -> Vec<usize> {
-    (0..m).map(|k| v[k * v.len() / m]).collect()
-}
-
-/// A standalone population: a `.safetensors` file, a directory holding `particles.safetensors`
-/// (from `organism particles`; its `summary.json` gives ε), or a run directory.
-fn open_standalone(path: &Path) -> Result<(ParticleBatch, f32)> {
-    let file = path.join("particles.safetensors");
-    if path.is_dir() && file.is_file() {
-        let eps = std::fs::read(path.join("summary.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v.get("epsilon").and_then(|e| e.as_f64()))
-            .map_or(EPSILON, |e| e as f32);
-        return Ok((read_particles(&file)?.0, eps));
-    }
-    if !path.exists() {
-        return Err(Error::Invalid(format!("{}: no such standalone particle file or directory", path.display())));
-    }
-    robustness_source(path)
 }

@@ -3,7 +3,7 @@
 //! on all of that layer's points (all groups, all epochs: the paper's "shared PCA space"), and
 //! drawn against epoch, one panel per group (PN_SR / PN_F by final class).
 
-use super::{final_classes, Analysis, Stat};
+use super::{evenly, final_classes, Analysis, Stat};
 use crate::fixpoint::Class;
 use crate::report::plot::{trajectories, Trajectories};
 use crate::run::{write_csv, Run};
@@ -103,15 +103,6 @@ struct Row {
     epoch: usize,
     pc1: f64,
     pc2: f64,
-}
-
-/// `n` indices spread evenly over `0..len` (all of them when `len ≤ n`).
-fn evenly(len: usize, n: usize) -> Vec<usize> {
-    if len <= n {
-        (0..len).collect()
-    } else {
-        (0..n).map(|i| i * len / n).collect()
-    }
 }
 
 /// The first run with a readable trajectory that fits its organism, with notes on the others.
