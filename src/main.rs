@@ -128,7 +128,8 @@ struct ParticlesArgs {
 
 #[derive(Args)]
 struct RobustnessArgs {
-    /// A particles.safetensors / organism.safetensors file, or a run directory.
+    /// A particles.safetensors / organism.safetensors file, an `organism particles` directory, or a
+    /// run directory.
     #[arg(long)]
     from: PathBuf,
     /// Noise draws per particle and level.
