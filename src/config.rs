@@ -35,7 +35,7 @@ pub enum Task {
     Mnist,
     /// The same on Fashion-MNIST.
     FashionMnist,
-    /// CIFAR-10 converted to grey-scale by luminance (issue 14; the paper's §VI suggestion).
+    /// CIFAR-10 converted to grey-scale by luminance (issue 14; the paper's §VII suggestion).
     Cifar10Gray,
     /// CIFAR-10 in colour: three input planes, `3 × image_size²` inputs.
     Cifar10Rgb,

@@ -90,7 +90,8 @@ fn downloads_checks_extracts_and_reads_the_binary_batches() {
         assert!(cache.path().join("cifar10").join(f).is_file(), "{f} not in the cache");
     }
     // Offline, from the cache.
-    let offline = LoadOptions { download: false, cifar_archive: None, ..download_opts(cache.path(), base, String::new()) };
+    let offline =
+        LoadOptions { download: false, cifar_archive: None, ..download_opts(cache.path(), base, String::new()) };
     assert_eq!(load(DatasetKind::Cifar10, &offline).unwrap().train, data.train);
     let text = info(&offline);
     assert!(text.contains("cifar10:") && text.contains("complete"), "{text}");
@@ -110,14 +111,16 @@ fn a_wrong_checksum_or_a_corrupt_archive_leaves_the_cache_empty() {
 
     // The right checksum of a corrupt archive: the error names the archive.
     let base = serve(HashMap::from([(ARCHIVE.to_string(), broken.clone())]));
-    let err = load(DatasetKind::Cifar10, &download_opts(cache.path(), base, sha256_hex(&broken))).unwrap_err().to_string();
+    let err =
+        load(DatasetKind::Cifar10, &download_opts(cache.path(), base, sha256_hex(&broken))).unwrap_err().to_string();
     assert!(err.contains(ARCHIVE) && (err.contains("corrupt") || err.contains("truncated")), "{err}");
     assert_eq!(listing(&cache.path().join("cifar10")), 0);
 
     // An archive without the batch files.
     let empty = archive(&[]);
     let base = serve(HashMap::from([(ARCHIVE.to_string(), empty.clone())]));
-    let err = load(DatasetKind::Cifar10, &download_opts(cache.path(), base, sha256_hex(&empty))).unwrap_err().to_string();
+    let err =
+        load(DatasetKind::Cifar10, &download_opts(cache.path(), base, sha256_hex(&empty))).unwrap_err().to_string();
     assert!(err.contains("data_batch_1.bin"), "{err}");
 }
 
@@ -164,11 +167,9 @@ fn cifar_tasks_take_grey_or_rgb_inputs_of_the_configured_size() {
     for (name, bytes) in files() {
         std::fs::write(dir.path().join(name), bytes).unwrap();
     }
-    let data = load(
-        DatasetKind::Cifar10,
-        &LoadOptions { data_dir: Some(dir.path().to_path_buf()), ..LoadOptions::default() },
-    )
-    .unwrap();
+    let data =
+        load(DatasetKind::Cifar10, &LoadOptions { data_dir: Some(dir.path().to_path_buf()), ..LoadOptions::default() })
+            .unwrap();
     for (preset, inputs) in [("cifar10-gray", 225), ("cifar10-rgb", 675)] {
         let cfg = Config::resolve(Some(preset), None, &["data.noise=0".into()]).unwrap();
         assert_eq!(cfg.organism.inputs, inputs);

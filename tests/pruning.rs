@@ -29,7 +29,13 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = format!("data.dir={:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"));
-        let sets = ["epochs=3".into(), "batch_size=200".into(), "trajectory_every=1".into(), data_dir, "data.download=false".into()];
+        let sets = [
+            "epochs=3".into(),
+            "batch_size=200".into(),
+            "trajectory_every=1".into(),
+            data_dir,
+            "data.download=false".into(),
+        ];
         let cfg = Config::resolve(Some("mnist"), None, &sets).unwrap();
         let data = Arc::new(task_data(&cfg).unwrap());
         let run = dir.path().join("mnist");
@@ -42,8 +48,9 @@ fn fixture() -> &'static Fixture {
 /// `k` particles of the last layer, so that the run has exactly known PN_SR.
 fn run_with_replicators(k: usize) -> (Run, Vec<usize>) {
     let mut run = open_runs(&[fixture().run.clone()]).unwrap().remove(0);
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference/particle_h5.json"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference/particle_h5.json"))
+            .unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let sr: Vec<f32> =
         json["trained_replicator"]["weights"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
@@ -86,7 +93,14 @@ fn fine_tuning_holds_pruned_weights_at_zero_and_trains_the_rest() {
     let keep: Vec<bool> = (0..w0.len()).map(|i| i % 3 != 0).collect();
     let tune = |seed| {
         let mut w = w0.clone();
-        fine_tune(Pruned::Dense { shape, weights: &mut w }, &keep, &f.cfg, &f.data, 1, &mut ChaCha8Rng::seed_from_u64(seed));
+        fine_tune(
+            Pruned::Dense { shape, weights: &mut w },
+            &keep,
+            &f.cfg,
+            &f.data,
+            1,
+            &mut ChaCha8Rng::seed_from_u64(seed),
+        );
         w
     };
     let w = tune(7);
@@ -138,8 +152,7 @@ fn analysis_measures_every_method_and_drops_the_replicators_first() {
     assert!((paired["curve_difference"].as_f64().unwrap() - diff).abs() < 1e-12);
 
     // At the PN_SR share, `pn_sr` pruned exactly the self-replicators: its exported mask.
-    let (shape, weights, keep) =
-        read_masked_dense(&out.path().join("pruned/seed-0/pn_sr.safetensors")).unwrap();
+    let (shape, weights, keep) = read_masked_dense(&out.path().join("pruned/seed-0/pn_sr.safetensors")).unwrap();
     assert_eq!(shape, run.organism.shape);
     let dropped: Vec<usize> = (0..keep.len()).filter(|&i| !keep[i]).collect();
     assert_eq!(dropped, sr);

@@ -62,7 +62,7 @@ impl Kind {
             Kind::Heatmap => "Where the self-replicators sit (Fig. 10)",
             Kind::Connectivity => "Connectivity per class (Fig. 11)",
             Kind::Trajectories => "PCA weight trajectories (Fig. 12)",
-            Kind::Pruning => "Pruning study: accuracy vs sparsity (beyond the paper, §VI)",
+            Kind::Pruning => "Pruning study: accuracy vs sparsity (beyond the paper, §VII)",
         }
     }
 

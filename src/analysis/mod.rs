@@ -12,7 +12,7 @@
 //! | `heatmap` | Fig. 10 | [`heatmap`] |
 //! | `connectivity` | Fig. 11 | [`connectivity`] |
 //! | `trajectories` | Fig. 12 | [`trajectories`] |
-//! | `pruning` | beyond the paper (§VI) | [`pruning`] |
+//! | `pruning` | beyond the paper (§VII) | [`pruning`] |
 //!
 //! The pruning study is the one analysis that trains: it fine-tunes pruned networks with the
 //! schedule's own step ([`crate::schedule::fine_tune`]).

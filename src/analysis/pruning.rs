@@ -1,5 +1,5 @@
 //! The pruning study (issue 14): beyond Fig. 8's single point, test accuracy against sparsity
-//! for the pruning strategies the paper names as future work (§VI: "tests and comparisons of
+//! for the pruning strategies the paper names as future work (§VII: "tests and comparisons of
 //! mentioned pruning strategies (repeated training, self-pruning, fine-tuning)").
 //!
 //! Every strategy yields a *keep mask* over the organism's particles, which are also the weights
@@ -201,9 +201,10 @@ fn rewind_weights(run: &Run) -> Result<Option<(usize, Vec<f32>)>> {
     let target = ((run.config.epochs as f64 * REWIND_SHARE).ceil() as usize).max(1);
     let Some(k) = t.epochs.iter().position(|&e| e >= target) else { return Ok(None) };
     let n = run.organism.particles.len() * run.organism.particles.shape().n_weights();
-    let snapshot = t.weights.get(k * n..(k + 1) * n).ok_or_else(|| {
-        Error::format(run.dir.join("trajectory.safetensors"), "fewer weights than its epochs need")
-    })?;
+    let snapshot = t
+        .weights
+        .get(k * n..(k + 1) * n)
+        .ok_or_else(|| Error::format(run.dir.join("trajectory.safetensors"), "fewer weights than its epochs need"))?;
     let batch = ParticleBatch::from_weights(run.organism.particles.shape().clone(), snapshot.to_vec())?;
     Ok(Some((t.epochs[k], batch.extract())))
 }
@@ -253,7 +254,14 @@ fn study(run: &Run, data: &TaskData, settings: &Settings) -> Result<SeedResult> 
             let weights = masked(&extracted, &keep);
             out.push(("l1", Pruning { metric: dense_metric(shape, &weights, test), weights, keep: keep.clone() }));
             let mut weights = extracted.clone();
-            fine_tune(Pruned::Dense { shape, weights: &mut weights }, &keep, cfg, data, k_epochs, &mut stream(seed, 3, li));
+            fine_tune(
+                Pruned::Dense { shape, weights: &mut weights },
+                &keep,
+                cfg,
+                data,
+                k_epochs,
+                &mut stream(seed, 3, li),
+            );
             out.push((
                 "l1_finetune",
                 Pruning { metric: dense_metric(shape, &weights, test), weights, keep: keep.clone() },
@@ -374,7 +382,13 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         for (method, sparsity, p) in &result.exports {
             let meta = [("method", method.to_string()), ("sparsity", format!("{sparsity}"))];
-            write_masked_dense(&dir.join(format!("{method}.safetensors")), &run.organism.shape, &p.weights, &p.keep, &meta)?;
+            write_masked_dense(
+                &dir.join(format!("{method}.safetensors")),
+                &run.organism.shape,
+                &p.weights,
+                &p.keep,
+                &meta,
+            )?;
         }
         rows.extend(result.rows);
         a.notes.extend(result.notes);
@@ -411,16 +425,14 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
         .map(|(name, label)| {
             let at = |x: f64| means.iter().find(|m| m.method == *name && (m.sparsity - x).abs() < 1e-9);
             let mean = xs.iter().map(|&x| at(x).map_or(f64::NAN, |m| m.mean)).collect();
-            let band = xs.iter().map(|&x| at(x).map_or(f64::NAN, |m| if m.ci95.is_finite() { m.ci95 } else { 0.0 })).collect();
+            let band =
+                xs.iter().map(|&x| at(x).map_or(f64::NAN, |m| if m.ci95.is_finite() { m.ci95 } else { 0.0 })).collect();
             Series::new(*label, mean, band)
         })
         .collect();
     let metric_name = runs[0].config.task.metric_name();
-    let panel = Panel {
-        y_label: format!("test {metric_name} (mean ± 95 % interval over seeds)"),
-        log_y: false,
-        series,
-    };
+    let panel =
+        Panel { y_label: format!("test {metric_name} (mean ± 95 % interval over seeds)"), log_y: false, series };
     let fig = stem(out, "pruning");
     let title = format!(
         "Pruning: test {metric_name} vs sparsity, {} run{}, fine-tuning {} epochs",
@@ -437,7 +449,11 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
     for run in runs {
         let seed = run.config.seed;
         let curve = |method: &str| -> Vec<(f64, f64)> {
-            rows.iter().filter(|r| r.seed == seed && r.method == method).filter(grid).map(|r| (r.sparsity, r.metric)).collect()
+            rows.iter()
+                .filter(|r| r.seed == seed && r.method == method)
+                .filter(grid)
+                .map(|r| (r.sparsity, r.metric))
+                .collect()
         };
         let (pn, l1) = (curve("pn_sr"), curve("l1"));
         let at = |method: &str, level: &str| {
@@ -540,7 +556,10 @@ pub fn write_masked_dense(
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
         .iter()
         .map(|(name, dims, b)| {
-            (name.clone(), safetensors::tensor::TensorView::new(Dtype::F32, dims.clone(), b).expect("consistent tensor"))
+            (
+                name.clone(),
+                safetensors::tensor::TensorView::new(Dtype::F32, dims.clone(), b).expect("consistent tensor"),
+            )
         })
         .collect();
     let mut meta: HashMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();

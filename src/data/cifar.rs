@@ -1,5 +1,5 @@
 //! CIFAR-10 (A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009): the
-//! paper's suggestion for "RGB data without any dead-spots (i.e., CIFAR10)" (§VI).
+//! paper's suggestion for "RGB data without any dead-spots (i.e., CIFAR10)" (§VII).
 //!
 //! The official binary version: six files of records `1 label byte + 3072 pixel bytes` (the R,
 //! G and B planes of a 32×32 image, each row-major), 10,000 records per file;
@@ -32,8 +32,14 @@ pub const RECORD: usize = 1 + 3 * SIDE * SIDE;
 /// Records per official file; a larger file is not CIFAR-10 (bounds the allocation).
 pub const MAX_RECORDS: usize = 10_000;
 /// The training files, then the test file.
-pub const FILES: [&str; 6] =
-    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"];
+pub const FILES: [&str; 6] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+    "test_batch.bin",
+];
 /// The official archive and the folder its files are in.
 pub const ARCHIVE: &str = "cifar-10-binary.tar.gz";
 pub const ARCHIVE_DIR: &str = "cifar-10-batches-bin";

@@ -56,10 +56,9 @@ impl fmt::Display for DatasetKind {
 impl FromStr for DatasetKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        DatasetKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| Error::Invalid(format!("unknown data set `{s}` (expected `mnist`, `fashion-mnist` or `cifar10`)")))
+        DatasetKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            Error::Invalid(format!("unknown data set `{s}` (expected `mnist`, `fashion-mnist` or `cifar10`)"))
+        })
     }
 }
 
