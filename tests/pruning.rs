@@ -47,7 +47,7 @@ fn fixture() -> &'static Fixture {
 /// The run with the authors' trained self-replicator (SPEC §7 fixture) planted into the first
 /// `k` particles of the last layer, so that the run has exactly known PN_SR.
 fn run_with_replicators(k: usize) -> (Run, Vec<usize>) {
-    let mut run = open_runs(&[fixture().run.clone()]).unwrap().remove(0);
+    let mut run = open_runs(std::slice::from_ref(&fixture().run)).unwrap().remove(0);
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference/particle_h5.json"))
             .unwrap();
@@ -87,7 +87,7 @@ fn intervals_and_curve_scores() {
 #[test]
 fn fine_tuning_holds_pruned_weights_at_zero_and_trains_the_rest() {
     let f = fixture();
-    let run = open_runs(&[f.run.clone()]).unwrap().remove(0);
+    let run = open_runs(std::slice::from_ref(&f.run)).unwrap().remove(0);
     let shape = &run.organism.shape;
     let w0 = run.organism.extracted_weights();
     let keep: Vec<bool> = (0..w0.len()).map(|i| i % 3 != 0).collect();
@@ -168,7 +168,7 @@ fn analysis_measures_every_method_and_drops_the_replicators_first() {
 
 #[test]
 fn masked_dense_round_trips_and_rejects_bad_files() {
-    let run = open_runs(&[fixture().run.clone()]).unwrap().remove(0);
+    let run = open_runs(std::slice::from_ref(&fixture().run)).unwrap().remove(0);
     let shape = &run.organism.shape;
     let w = run.organism.extracted_weights();
     let keep: Vec<bool> = (0..w.len()).map(|i| i % 4 != 1).collect();

@@ -65,7 +65,7 @@ impl Archive {
 
 /// Parses one binary batch: RGB images (planes, values byte / 255) and their labels.
 pub fn parse_batch(path: &Path, raw: &[u8]) -> Result<ImageSet> {
-    if raw.is_empty() || raw.len() % RECORD != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(RECORD) {
         return Err(Error::format(
             path,
             format!(
