@@ -260,12 +260,7 @@ pub fn write_trajectory(path: &Path, t: &Trajectory, n: usize, p: usize) -> Resu
 }
 
 /// Writes a whole run directory.
-pub fn write_run(
-    writer: &RunWriter,
-    cfg: &Config,
-    trained: &Trained,
-    summary: &Summary,
-) -> Result<()> {
+pub fn write_run(writer: &RunWriter, cfg: &Config, trained: &Trained, summary: &Summary) -> Result<()> {
     write_text(&writer.path(CONFIG), &cfg.to_toml())?;
     let rows: Vec<MetricsRow> = trained.records.iter().map(MetricsRow::from).collect();
     write_csv(&writer.path(METRICS), &rows)?;

@@ -43,11 +43,20 @@ fn toml_value(value: &Bound<'_, PyAny>) -> PyResult<String> {
     } else if let Ok(i) = value.extract::<i64>() {
         Ok(i.to_string())
     } else if let Ok(f) = value.extract::<f64>() {
-        Ok(if f.is_nan() { "nan".into() } else if f.is_infinite() { format!("{}inf", if f < 0.0 { "-" } else { "" }) } else { format!("{f:?}") })
+        Ok(if f.is_nan() {
+            "nan".into()
+        } else if f.is_infinite() {
+            format!("{}inf", if f < 0.0 { "-" } else { "" })
+        } else {
+            format!("{f:?}")
+        })
     } else if let Ok(s) = value.extract::<String>() {
         Ok(format!("{s:?}"))
     } else {
-        Err(PyValueError::new_err(format!("a config value must be a bool, int, float or str, got {}", value.get_type())))
+        Err(PyValueError::new_err(format!(
+            "a config value must be a bool, int, float or str, got {}",
+            value.get_type()
+        )))
     }
 }
 
@@ -58,7 +67,7 @@ fn f32_matrix<'py>(x: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArray2<'py, f32>
     let kwargs = PyDict::new(x.py());
     kwargs.set_item("dtype", "float32")?;
     let x = np.call_method("ascontiguousarray", (x,), Some(&kwargs))?;
-    Ok(np.call_method1("atleast_2d", (x,))?.extract()?)
+    np.call_method1("atleast_2d", (x,))?.extract()
 }
 
 /// JSON text as Python objects (dicts, lists, numbers, strings).
@@ -125,7 +134,10 @@ impl Config {
     }
 
     fn __repr__(&self) -> String {
-        format!("<organism.Config preset={:?} seed={} epochs={}>", self.inner.preset, self.inner.seed, self.inner.epochs)
+        format!(
+            "<organism.Config preset={:?} seed={} epochs={}>",
+            self.inner.preset, self.inner.seed, self.inner.epochs
+        )
     }
 }
 
@@ -217,6 +229,9 @@ struct Run {
     trained: Trained,
 }
 
+/// A float column of `metrics.csv`.
+type Field = fn(&MetricsRow) -> Option<f32>;
+
 /// One column of the metrics, `missing` where a value was not measured.
 fn column<T: Copy>(rows: &[MetricsRow], f: impl Fn(&MetricsRow) -> Option<T>, missing: T) -> Vec<T> {
     rows.iter().map(|r| f(r).unwrap_or(missing)).collect()
@@ -241,7 +256,7 @@ impl Run {
         let rows: Vec<MetricsRow> = self.trained.records.iter().map(MetricsRow::from).collect();
         let d = PyDict::new(py);
         d.set_item("epoch", column(&rows, |r| Some(r.epoch as i64), 0).into_pyarray(py))?;
-        let floats: [(&str, fn(&MetricsRow) -> Option<f32>); 4] = [
+        let floats: [(&str, Field); 4] = [
             ("self_train_loss", |r| r.self_train_loss),
             ("task_loss", |r| r.task_loss),
             ("train_metric", |r| r.train_metric),
@@ -272,7 +287,7 @@ impl Run {
     /// `(epochs int64 [T], weights float32 [T, n, P])`: every particle at every kept epoch
     /// (the weights are a read-only view).
     #[getter]
-    fn trajectory<'py>(slf: Bound<'py, Self>) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray3<f32>>)> {
+    fn trajectory<'py>(slf: Bound<'py, Self>) -> PyResult<Trajectory<'py>> {
         let py = slf.py();
         let run = slf.get();
         let t = &run.trained.trajectory;
@@ -331,6 +346,9 @@ impl Run {
     }
 }
 
+/// `(epochs [T], weights [T, n, P])`.
+type Trajectory<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray3<f32>>);
+
 /// `array` marked read-only (numpy's `setflags(write=False)`).
 fn read_only<'py, T: numpy::Element, D: numpy::ndarray::Dimension>(
     array: Bound<'py, numpy::PyArray<T, D>>,
@@ -356,7 +374,8 @@ impl Organism {
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<Organism> {
         let (particles, shape) = organism::run::read_particles(&path).map_err(py_err)?;
-        let shape = shape.ok_or_else(|| PyValueError::new_err(format!("{}: a particle file, not an organism", path.display())))?;
+        let shape = shape
+            .ok_or_else(|| PyValueError::new_err(format!("{}: a particle file, not an organism", path.display())))?;
         organism::organism::Organism::from_particles(shape, particles).map(|inner| Organism { inner }).map_err(py_err)
     }
 
@@ -399,7 +418,14 @@ impl Organism {
 
     fn __repr__(&self) -> String {
         let s = &self.inner.shape;
-        format!("<organism.Organism ({}, {}, {}, {}), {} particles>", s.inputs, s.width, s.depth, s.outputs, s.n_particles())
+        format!(
+            "<organism.Organism ({}, {}, {}, {}), {} particles>",
+            s.inputs,
+            s.width,
+            s.depth,
+            s.outputs,
+            s.n_particles()
+        )
     }
 }
 
@@ -555,7 +581,12 @@ impl Particles {
     }
 
     fn __repr__(&self) -> String {
-        format!("<organism.Particles {} × {} (hidden {})>", self.inner.len(), self.inner.shape().n_weights(), self.hidden())
+        format!(
+            "<organism.Particles {} × {} (hidden {})>",
+            self.inner.len(),
+            self.inner.shape().n_weights(),
+            self.hidden()
+        )
     }
 }
 
