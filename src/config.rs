@@ -155,14 +155,16 @@ impl Config {
         if let Some(t) = file_table {
             merge(&mut table, t, "")?;
         }
-        for set in sets {
-            let (key, value) = parse_set(set)?;
-            set_key(&mut table, &key, value)?;
+        with_sets(table, sets)
+    }
+
+    /// This configuration with `sets` laid on top, checked as [`Config::resolve`] checks them
+    /// (the Python package's `Config.set`).
+    pub fn with_sets(&self, sets: &[String]) -> Result<Config> {
+        match Value::try_from(self).expect("a config always serialises") {
+            Value::Table(table) => with_sets(table, sets),
+            _ => unreachable!("a config serialises to a table"),
         }
-        let config: Config = serde_path_to_error::deserialize(Value::Table(table))
-            .map_err(|e| Error::config(e.path().to_string(), e.inner().message().to_string()))?;
-        config.validate()?;
-        Ok(config)
     }
 
     /// Range checks, each naming its key.
@@ -235,6 +237,18 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a config always serialises")
     }
+}
+
+/// `table` with each `key=value` of `sets` laid on top, as a checked [`Config`].
+fn with_sets(mut table: Table, sets: &[String]) -> Result<Config> {
+    for set in sets {
+        let (key, value) = parse_set(set)?;
+        set_key(&mut table, &key, value)?;
+    }
+    let config: Config = serde_path_to_error::deserialize(Value::Table(table))
+        .map_err(|e| Error::config(e.path().to_string(), e.inner().message().to_string()))?;
+    config.validate()?;
+    Ok(config)
 }
 
 /// An f32 written with its shortest decimal form (`0.004`, not `0.004000000189989805`), so
@@ -346,6 +360,15 @@ mod tests {
         }
         let err = Config::resolve(Some("nope"), None, &[]).unwrap_err().to_string();
         assert!(err.contains("unknown preset"), "{err}");
+    }
+
+    #[test]
+    fn with_sets_equals_resolving_with_the_same_sets() {
+        let sets = ["epochs=5", "organism.width=4", "lr=0.01", "seed=7"].map(String::from);
+        let base = Config::resolve(Some("mnist"), None, &[]).unwrap();
+        assert_eq!(base.with_sets(&sets).unwrap(), Config::resolve(Some("mnist"), None, &sets).unwrap());
+        let err = base.with_sets(&["epochz=1".to_string()]).unwrap_err().to_string();
+        assert_eq!(err, Config::resolve(Some("mnist"), None, &["epochz=1".to_string()]).unwrap_err().to_string());
     }
 
     #[test]

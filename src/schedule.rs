@@ -11,11 +11,12 @@ use crate::fixpoint::{classify, count, Class};
 use crate::optim::Sgd;
 use crate::organism::{metric, Dense, Organism, OrganismShape, Path, Targets};
 use crate::particle::ParticleBatch;
-use crate::Result;
+use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
+use std::ops::ControlFlow;
 
 /// Independent random streams of one seed, so that e.g. the test set does not depend on the
 /// number of epochs.
@@ -299,6 +300,18 @@ pub fn fine_tune(net: Pruned, keep: &[bool], cfg: &Config, data: &TaskData, epoc
 
 /// Trains an organism as `cfg` says on `data`; `progress` sees every epoch as it ends.
 pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecord)) -> Result<Trained> {
+    train_until(cfg, data, &mut |r| {
+        progress(r);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`train`], stopped with [`Error::Interrupted`] when `on_epoch` breaks (Ctrl-C in Python).
+pub fn train_until(
+    cfg: &Config,
+    data: &TaskData,
+    on_epoch: &mut dyn FnMut(&EpochRecord) -> ControlFlow<()>,
+) -> Result<Trained> {
     cfg.validate()?;
     let mut organism = Organism::new(cfg.organism.clone(), cfg.particle_shape(), &mut rng(cfg.seed, Stream::Init))?;
     let n_weights = organism.particles.weights().len();
@@ -353,7 +366,9 @@ pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecor
             trajectory.epochs.push(epoch);
             trajectory.weights.extend_from_slice(organism.particles.weights());
         }
-        progress(&record);
+        if on_epoch(&record).is_break() {
+            return Err(Error::Interrupted { epoch });
+        }
         records.push(record);
     }
     Ok(Trained { organism, records, classes, trajectory, first_all_replicators })
