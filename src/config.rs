@@ -6,6 +6,7 @@
 
 use crate::activation::Activation;
 use crate::data::DatasetKind;
+use crate::interaction::InteractionConfig;
 use crate::organism::OrganismShape;
 use crate::particle::ParticleShape;
 use crate::{Error, Result};
@@ -85,6 +86,10 @@ pub struct Config {
     pub organism: OrganismShape,
     pub particle: ParticleConfig,
     pub data: DataConfig,
+    /// Interactions between particles (paper §VI future work; off in the paper's presets, and
+    /// then not written, so their configurations read as before).
+    #[serde(default, skip_serializing_if = "InteractionConfig::is_off_default")]
+    pub interaction: InteractionConfig,
 }
 
 /// The particles' architecture: `[5, hidden, hidden, 1]`.
@@ -173,6 +178,7 @@ impl Config {
             return Err(Error::config("data.noise", "must be ≥ 0"));
         }
         self.organism.validate()?;
+        self.interaction.validate()?;
         match self.task {
             Task::Addition => {
                 if self.organism.inputs != 2 || self.organism.outputs != 1 {

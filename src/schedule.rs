@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::data::{shuffled_batches, Dataset, ImageSet};
 use crate::fixpoint::{classify, count, Class};
+use crate::interaction::{draw_events, interact, scope_ranges};
 use crate::optim::Sgd;
 use crate::organism::{metric, Organism, Path, Targets};
 use crate::particle::ParticleBatch;
@@ -24,6 +25,7 @@ enum Stream {
     Init = 0,
     Train = 1,
     Test = 2,
+    Interaction = 3,
 }
 
 fn rng(seed: u64, stream: Stream) -> ChaCha8Rng {
@@ -208,6 +210,9 @@ pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecor
     let mut task_opt = Sgd::new(cfg.lr, cfg.momentum, n_weights);
     let mut grads = vec![0.0; n_weights];
     let mut train_rng = rng(cfg.seed, Stream::Train);
+    let mut interaction_rng = rng(cfg.seed, Stream::Interaction);
+    let scopes = scope_ranges(&cfg.organism, cfg.interaction.scope);
+    let p = organism.particles.shape().n_weights();
     let mut warming_up = cfg.warmup_accuracy > 0.0;
     let mut trajectory = Trajectory::default();
     let mut records = Vec::with_capacity(cfg.epochs + 1);
@@ -228,6 +233,8 @@ pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecor
             let batches = data.epoch(cfg.batch_size, &mut train_rng);
             for batch in &batches {
                 if !warming_up {
+                    let events = draw_events(&cfg.interaction, &scopes, p, &mut interaction_rng);
+                    interact(&mut organism.particles, cfg.interaction.kind, &events);
                     let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, n_weights);
                     for _ in 0..cfg.self_train_steps {
                         let losses = organism.particles.self_train_step(&mut st_opt, &mut grads);
