@@ -14,9 +14,16 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use toml::{Table, Value};
 
-/// The presets shipped with the program, as TOML text (SPEC §5).
-pub const PRESETS: [(&str, &str); 2] =
-    [("addition", include_str!("../presets/addition.toml")), ("mnist", include_str!("../presets/mnist.toml"))];
+/// The presets shipped with the program, as TOML text (SPEC §5). A preset may start from
+/// another with `extends = "NAME"` and list only what differs.
+pub const PRESETS: [(&str, &str); 6] = [
+    ("addition", include_str!("../presets/addition.toml")),
+    ("mnist", include_str!("../presets/mnist.toml")),
+    ("addition-tanh", include_str!("../presets/addition-tanh.toml")),
+    ("addition-gelu", include_str!("../presets/addition-gelu.toml")),
+    ("mnist-tanh", include_str!("../presets/mnist-tanh.toml")),
+    ("mnist-gelu", include_str!("../presets/mnist-gelu.toml")),
+];
 
 /// The experiment's task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,7 +237,15 @@ fn preset_table(name: &str) -> Result<Table> {
         let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
         Error::config("preset", format!("unknown preset `{name}` (available: {})", names.join(", ")))
     })?;
-    Ok(toml::from_str(text).expect("built-in presets are valid TOML"))
+    let mut table: Table = toml::from_str(text).expect("built-in presets are valid TOML");
+    match table.remove("extends") {
+        Some(Value::String(base)) => {
+            let mut base = preset_table(&base)?;
+            merge(&mut base, table, "")?;
+            Ok(base)
+        }
+        _ => Ok(table),
+    }
 }
 
 /// `key=value`, the value read as TOML (a bare word is a string).
