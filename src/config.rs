@@ -6,6 +6,7 @@
 
 use crate::activation::Activation;
 use crate::data::DatasetKind;
+use crate::interaction::InteractionConfig;
 use crate::organism::OrganismShape;
 use crate::particle::ParticleShape;
 use crate::{Error, Result};
@@ -13,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use toml::{Table, Value};
 
-/// The presets shipped with the program, as TOML text (SPEC §5).
-pub const PRESETS: [(&str, &str); 8] = [
+/// The presets shipped with the program, as TOML text (SPEC §5). A preset may start from
+/// another with `extends = "NAME"` and list only what differs.
+pub const PRESETS: [(&str, &str); 12] = [
     ("addition", include_str!("../presets/addition.toml")),
     ("mnist", include_str!("../presets/mnist.toml")),
     ("mnist28", include_str!("../presets/mnist28.toml")),
@@ -23,6 +25,10 @@ pub const PRESETS: [(&str, &str); 8] = [
     ("mnist28-deep", include_str!("../presets/mnist28-deep.toml")),
     ("cifar10-gray", include_str!("../presets/cifar10-gray.toml")),
     ("cifar10-rgb", include_str!("../presets/cifar10-rgb.toml")),
+    ("addition-tanh", include_str!("../presets/addition-tanh.toml")),
+    ("addition-gelu", include_str!("../presets/addition-gelu.toml")),
+    ("mnist-tanh", include_str!("../presets/mnist-tanh.toml")),
+    ("mnist-gelu", include_str!("../presets/mnist-gelu.toml")),
 ];
 
 /// The experiment's task.
@@ -108,6 +114,10 @@ pub struct Config {
     pub organism: OrganismShape,
     pub particle: ParticleConfig,
     pub data: DataConfig,
+    /// Interactions between particles (paper §VI future work; off in the paper's presets, and
+    /// then not written, so their configurations read as before).
+    #[serde(default, skip_serializing_if = "InteractionConfig::is_off_default")]
+    pub interaction: InteractionConfig,
 }
 
 /// The particles' architecture: `[5, hidden, hidden, 1]`.
@@ -198,6 +208,7 @@ impl Config {
             return Err(Error::config("data.noise", "must be ≥ 0"));
         }
         self.organism.validate()?;
+        self.interaction.validate()?;
         match self.task {
             Task::Addition => {
                 if self.organism.inputs != 2 || self.organism.outputs != 1 {
@@ -262,7 +273,15 @@ fn preset_table(name: &str) -> Result<Table> {
         let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
         Error::config("preset", format!("unknown preset `{name}` (available: {})", names.join(", ")))
     })?;
-    Ok(toml::from_str(text).expect("built-in presets are valid TOML"))
+    let mut table: Table = toml::from_str(text).expect("built-in presets are valid TOML");
+    match table.remove("extends") {
+        Some(Value::String(base)) => {
+            let mut base = preset_table(&base)?;
+            merge(&mut base, table, "")?;
+            Ok(base)
+        }
+        _ => Ok(table),
+    }
 }
 
 /// `key=value`, the value read as TOML (a bare word is a string).

@@ -62,7 +62,8 @@ seed, epochs, batch_size, self_train_steps, lr, momentum, validate_every, trajec
 warmup_accuracy (0 = off), epsilon,\n  \
 organism.{inputs, width, depth, outputs, residual_skip, activation = none|gelu},\n  \
 particle.{hidden, activation = none|tanh|gelu},\n  \
-data.{train_samples, test_samples, image_size, antialias, noise, dir, download}\n\n\
+data.{train_samples, test_samples, image_size, antialias, noise, dir, download},\n  \
+interaction.{kind = none|attack|melt, rate (per particle and batch), scope = cell|layer|organism}\n\n\
 Examples:\n  organism train --preset addition --seeds 0..10 --out runs/add\n  \
 organism train --preset mnist --set epochs=5 --set self_train_steps=10 --out runs/m")]
 struct TrainArgs {

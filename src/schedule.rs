@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::data::{shuffled_batches, Dataset, ImageSet};
 use crate::fixpoint::{classify, count, Class};
+use crate::interaction::{draw_events, interact, scope_ranges};
 use crate::optim::Sgd;
 use crate::organism::{metric, Dense, Organism, OrganismShape, Path, Targets};
 use crate::particle::ParticleBatch;
@@ -25,6 +26,7 @@ enum Stream {
     Init = 0,
     Train = 1,
     Test = 2,
+    Interaction = 3,
 }
 
 fn rng(seed: u64, stream: Stream) -> ChaCha8Rng {
@@ -318,6 +320,9 @@ pub fn train_until(
     let mut task_opt = Sgd::new(cfg.lr, cfg.momentum, n_weights);
     let mut grads = vec![0.0; n_weights];
     let mut train_rng = rng(cfg.seed, Stream::Train);
+    let mut interaction_rng = rng(cfg.seed, Stream::Interaction);
+    let scopes = scope_ranges(&cfg.organism, cfg.interaction.scope);
+    let p = organism.particles.shape().n_weights();
     let mut warming_up = cfg.warmup_accuracy > 0.0;
     let mut trajectory = Trajectory::default();
     let mut records = Vec::with_capacity(cfg.epochs + 1);
@@ -337,6 +342,10 @@ pub fn train_until(
             let (mut st_sum, mut st_n, mut loss_sum, mut metric_sum) = (0.0f64, 0usize, 0.0f64, 0.0f64);
             let batches = data.epoch(cfg.batch_size, &mut train_rng);
             for batch in &batches {
+                if !warming_up {
+                    let events = draw_events(&cfg.interaction, &scopes, p, &mut interaction_rng);
+                    interact(&mut organism.particles, cfg.interaction.kind, &events);
+                }
                 let self_train = if warming_up { 0 } else { cfg.self_train_steps };
                 let step = organism_step(&mut organism, batch, cfg, self_train, &mut task_opt, &mut grads, None);
                 st_sum += step.self_train_loss_sum;
