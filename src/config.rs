@@ -259,7 +259,11 @@ impl Config {
             .add("epochs", "per-epoch records", epochs * 64)
             .add("data.train_samples", "training data", train_len.saturating_mul(sample_bytes) * 2)
             .add("data.test_samples", "test data", (self.data.test_samples as u128).saturating_mul(sample_bytes))
-            .add("batch_size", "activations", batch.saturating_mul(units) * 32 + general);
+            .add(
+                if units > batch { key } else { "batch_size" },
+                "activations",
+                batch.saturating_mul(units) * 32 + general,
+            );
         e
     }
 

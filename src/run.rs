@@ -104,13 +104,13 @@ impl RunWriter {
     /// processes and creates the temporary directory (with the marker).
     pub fn create(target: &Path, force: bool) -> Result<Self> {
         let resolved = resolve_output(target)?;
-        check_replaceable(target, &resolved, force)?;
         let parent = resolved.parent().expect("a resolved output has a parent").to_path_buf();
-        let created = create_parents(&parent)?;
         let name = resolved.file_name().expect("a resolved output has a name").to_string_lossy().to_string();
+        clean_stale(&parent, &name)?;
+        check_replaceable(target, &resolved, force)?;
+        let created = create_parents(&parent)?;
         let tmp = parent.join(format!(".{name}{PARTIAL}{}", std::process::id()));
         let writer = RunWriter { shown: target.to_path_buf(), target: resolved, tmp, force, created, done: false };
-        clean_stale(&parent, &name)?;
         std::fs::create_dir(&writer.tmp).map_err(|e| writer.explain(Error::io(&writer.tmp, e)))?;
         write_marker(&writer.tmp).map_err(|e| writer.explain(e))?;
         Ok(writer)
@@ -282,6 +282,22 @@ fn check_replaceable(shown: &Path, resolved: &Path, force: bool) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `path` as it will be once its output is complete: every temporary `.NAME.partial-PID`
+/// component read as `NAME`. Analyses name runs with it, so that a report written into a
+/// temporary directory never shows that directory.
+pub fn shown(path: &Path) -> PathBuf {
+    path.components()
+        .map(|c| {
+            let s = c.as_os_str();
+            s.to_str()
+                .and_then(|t| t.strip_prefix('.'))
+                .and_then(|t| t.rsplit_once(PARTIAL))
+                .filter(|(_, pid)| pid.parse::<u32>().is_ok())
+                .map_or_else(|| s.to_os_string(), |(name, _)| name.into())
+        })
+        .collect()
 }
 
 /// Writes the [`MARKER`] into `dir`.

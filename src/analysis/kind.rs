@@ -5,6 +5,7 @@ use super::{
 };
 use crate::fixpoint::Robustness;
 use crate::limits;
+use crate::run::shown;
 use crate::run::{resolve_output, Run, RunWriter};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -113,7 +114,7 @@ pub fn analyze_to_dir(
             return Err(Error::Invalid(format!(
                 "--out {}: would write into or over the run directory {}; choose another --out",
                 out.display(),
-                run.dir.display()
+                shown(&run.dir).display()
             )));
         }
     }
@@ -131,7 +132,7 @@ pub fn analyze_to_dir(
 pub fn analyze(kind: Kind, runs: &[Run], tests: &TestSets, opts: &Options, out: &Path) -> Result<Analysis> {
     if runs.iter().any(|r| r.config.task != runs[0].config.task) {
         let each: Vec<String> =
-            runs.iter().map(|r| format!("{} ({})", r.dir.display(), r.config.task.name())).collect();
+            runs.iter().map(|r| format!("{} ({})", shown(&r.dir).display(), r.config.task.name())).collect();
         return Err(Error::Invalid(format!(
             "runs of different tasks cannot be analysed together: {}",
             each.join(", ")
