@@ -12,12 +12,15 @@ use crate::run::{
     check_free, finite, read_particles, type_counts, write_csv, write_json, write_particles, write_run, Run, RunWriter,
     Summary,
 };
-use crate::schedule::{resubstitution_errors, self_train_particles, train, StandaloneConfig, TaskData};
+use crate::schedule::{
+    resubstitution_errors, self_train_particles, train_until, EpochRecord, StandaloneConfig, TaskData, Trained,
+};
 use crate::{Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -54,15 +57,29 @@ pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, prog
 
 /// Trains `cfg` on `data` and writes the run's files into the existing directory `dir`.
 fn train_into(cfg: &Config, data: &TaskData, dir: &Path, progress: &Progress) -> Result<Summary> {
+    let (trained, summary) = train_run(cfg, data, progress, &mut |_| ControlFlow::Continue(()))?;
+    write_run(dir, cfg, &trained, &summary)?;
+    Ok(summary)
+}
+
+/// Trains `cfg` on `data` in memory, with a progress bar; `on_epoch` sees every epoch and may
+/// stop the run ([`Error::Interrupted`]). Returns the trained organism and its summary.
+pub fn train_run(
+    cfg: &Config,
+    data: &TaskData,
+    progress: &Progress,
+    on_epoch: &mut dyn FnMut(&EpochRecord) -> ControlFlow<()>,
+) -> Result<(Trained, Summary)> {
     let start = Instant::now();
     let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
     let metric = cfg.task.metric_name();
-    let trained = train(cfg, data, &mut |r| {
+    let trained = train_until(cfg, data, &mut |r| {
         bar.set_position(r.epoch as u64);
         bar.set_message(format!(
             "self-train {:.3e}  task {:.3e}  test {metric} {:.4e}",
             r.self_train_loss, r.task_loss, r.test_metric
         ));
+        on_epoch(r)
     })?;
     bar.finish();
     let resub = resubstitution_errors(&trained.organism, &data.test().x);
@@ -84,8 +101,15 @@ fn train_into(cfg: &Config, data: &TaskData, dir: &Path, progress: &Progress) ->
         dataset: data.description(),
         wall_seconds: start.elapsed().as_secs_f64(),
     };
-    write_run(dir, cfg, &trained, &summary)?;
-    Ok(summary)
+    Ok((trained, summary))
+}
+
+/// Writes a trained run into the run directory `out` (complete, or not at all; see
+/// [`RunWriter`]).
+pub fn save_run(cfg: &Config, trained: &Trained, summary: &Summary, out: &Path, force: bool) -> Result<()> {
+    let writer = RunWriter::create(out, force)?;
+    let result = write_run(writer.dir(), cfg, trained, summary);
+    writer.complete(result)
 }
 
 /// The run directory of one seed of a multi-seed experiment.

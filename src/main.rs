@@ -84,8 +84,8 @@ struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Image data set (sets task).
-    #[arg(long, value_parser = dataset_kinds())]
-    dataset: Option<DatasetKind>,
+    #[arg(long, value_parser = image_tasks())]
+    dataset: Option<Task>,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
@@ -153,7 +153,8 @@ struct RobustnessArgs {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// types, curves, robustness, resubstitution, dropout, heatmap, connectivity or trajectories.
+    /// types, curves, robustness, resubstitution, dropout, heatmap, connectivity, trajectories or
+    /// pruning.
     kind: Kind,
     /// Run directories (seeds of one experiment).
     #[arg(required = true)]
@@ -173,6 +174,13 @@ struct AnalyzeArgs {
     /// robustness: at most this many self-replicators per run.
     #[arg(long, default_value_t = 100)]
     max_particles: usize,
+    /// pruning: epochs of fine-tuning (self-pruning, L1 + fine-tuning, each iterative round,
+    /// lottery ticket).
+    #[arg(long, default_value_t = 10)]
+    fine_tune_epochs: usize,
+    /// pruning: draws of random pruning per sparsity.
+    #[arg(long, default_value_t = 5)]
+    random_draws: usize,
     #[arg(long, help = FORCE)]
     force: bool,
 }
@@ -211,10 +219,11 @@ fn preset_names() -> Vec<&'static str> {
     PRESETS.iter().map(|(n, _)| *n).collect()
 }
 
-/// `--dataset` values, from the data set kinds.
-fn dataset_kinds() -> impl TypedValueParser<Value = DatasetKind> {
-    clap::builder::PossibleValuesParser::new(DatasetKind::ALL.map(DatasetKind::name))
-        .map(|s| s.parse::<DatasetKind>().expect("a possible value"))
+/// `--dataset` values: the image tasks, by name.
+fn image_tasks() -> impl TypedValueParser<Value = Task> {
+    let names: Vec<&str> = Task::ALL.iter().filter(|t| t.dataset().is_some()).map(|t| t.name()).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|s| *Task::ALL.iter().find(|t| t.name() == s).expect("a possible value"))
 }
 
 /// The long help of `train`: the configuration keys, listed from [`config::keys`].
@@ -233,11 +242,12 @@ fn train_help() -> String {
         .collect();
     format!(
         "Configuration keys (presets in presets/*.toml; `--set KEY=VALUE`):\n  {}\n\n\
-         Values: task = addition|mnist|fashion-mnist, organism.activation = none|gelu, \
+         Values: task = {}, organism.activation = none|gelu, \
          particle.activation = none|tanh|gelu, warmup_accuracy 0 = off.\n\n\
          Examples:\n  organism train --preset addition --seeds 0..10 --out runs/add\n  \
          organism train --preset mnist --set epochs=5 --set self_train_steps=10 --out runs/m",
-        lines.join(",\n  ")
+        lines.join(",\n  "),
+        Task::ALL.map(Task::name).join("|")
     )
 }
 
@@ -263,14 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = Progress::default();
     match cli.command {
         Command::Train(a) => {
-            let overrides = Overrides {
-                seed: a.seed,
-                task: a.dataset.map(|kind| match kind {
-                    DatasetKind::Mnist => Task::Mnist,
-                    DatasetKind::FashionMnist => Task::FashionMnist,
-                }),
-                data_dir: a.data.clone(),
-            };
+            let overrides = Overrides { seed: a.seed, task: a.dataset, data_dir: a.data.clone() };
             let cfg = Config::resolve_with(a.preset.as_deref(), a.config.as_deref(), &a.sets, &overrides)?;
             let summaries = match &a.seeds {
                 Some(s) => {
@@ -323,6 +326,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 standalone: a.standalone.clone(),
                 robustness: Robustness { seeds: a.seeds, max_steps: a.max_steps, ..Robustness::default() },
                 max_particles: a.max_particles,
+                pruning: analysis::pruning::Settings {
+                    fine_tune_epochs: a.fine_tune_epochs,
+                    random_draws: a.random_draws,
+                    ..Default::default()
+                },
             };
             let result = analysis::kind::analyze_to_dir(a.kind, &runs, &TestSets::default(), &opts, &out, a.force)?;
             for (name, s) in &result.findings {
