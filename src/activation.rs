@@ -1,16 +1,15 @@
 //! Element-wise activations: the PN's optional non-linearity (SPEC §1) and the ON's
 //! `none | gelu` between layers (SPEC §2, paper §V uses GELU [10]).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     /// Identity; the paper's PNs and its addition ON are linear. Written `none` in configs.
     #[default]
-    #[serde(alias = "identity")]
     None,
     Tanh,
     /// Exact GELU, `x·Φ(x)` with the erf form of Φ (PyTorch's default `nn.GELU()`).
@@ -58,6 +57,14 @@ impl fmt::Display for Activation {
             Activation::Tanh => "tanh",
             Activation::Gelu => "gelu",
         })
+    }
+}
+
+/// Read by name through [`FromStr`], so a configuration and the command line give the same
+/// message for a name that is not an activation.
+impl<'de> Deserialize<'de> for Activation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

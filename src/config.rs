@@ -7,11 +7,12 @@
 use crate::activation::Activation;
 use crate::data::DatasetKind;
 use crate::interaction::InteractionConfig;
+use crate::limits;
 use crate::organism::OrganismShape;
 use crate::particle::ParticleShape;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
 /// The presets shipped with the program, as TOML text (SPEC §5). A preset may start from
@@ -48,6 +49,9 @@ pub enum Task {
 }
 
 impl Task {
+    /// Every task, in the order of this enum.
+    pub const ALL: [Task; 5] = [Task::Addition, Task::Mnist, Task::FashionMnist, Task::Cifar10Gray, Task::Cifar10Rgb];
+
     /// The image data set of an image task.
     pub fn dataset(self) -> Option<DatasetKind> {
         match self {
@@ -143,15 +147,39 @@ pub struct DataConfig {
     /// Images: σ of the Gaussian noise added to each image.
     #[serde(serialize_with = "short_f32")]
     pub noise: f32,
-    /// Images: a folder with the four IDX files ("" = cache, download, bundled subset).
-    pub dir: String,
+    /// Images: a folder with the four IDX files ("" = cache, download, bundled subset); made
+    /// absolute when the configuration is resolved, so a run can be re-run from anywhere. A
+    /// path that is not UTF-8 is written as an array of its bytes.
+    #[serde(with = "path_text")]
+    pub dir: PathBuf,
     /// Images: allow downloading into the cache.
     pub download: bool,
+}
+
+/// Values the command line sets with typed flags, laid over every other layer.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--dataset`.
+    pub task: Option<Task>,
+    /// `--data`.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Config {
     /// The resolved configuration of `preset` with the layers of `file` and `sets` on top.
     pub fn resolve(preset: Option<&str>, file: Option<&Path>, sets: &[String]) -> Result<Config> {
+        Config::resolve_with(preset, file, sets, &Overrides::default())
+    }
+
+    /// [`Config::resolve`], then the typed `overrides`; a relative `data.dir` is made absolute.
+    pub fn resolve_with(
+        preset: Option<&str>,
+        file: Option<&Path>,
+        sets: &[String],
+        overrides: &Overrides,
+    ) -> Result<Config> {
         let file_table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -165,44 +193,43 @@ impl Config {
         if let Some(t) = file_table {
             merge(&mut table, t, "")?;
         }
-        with_sets(table, sets)
+        with_sets(table, sets, overrides)
     }
 
     /// This configuration with `sets` laid on top, checked as [`Config::resolve`] checks them
     /// (the Python package's `Config.set`).
     pub fn with_sets(&self, sets: &[String]) -> Result<Config> {
         match Value::try_from(self).expect("a config always serialises") {
-            Value::Table(table) => with_sets(table, sets),
+            Value::Table(table) => with_sets(table, sets, &Overrides::default()),
             _ => unreachable!("a config serialises to a table"),
         }
     }
 
-    /// Range checks, each naming its key.
+    /// Range checks, each naming its key, and the memory estimate (see [`limits`]).
     pub fn validate(&self) -> Result<()> {
-        let at_least_one = [
-            ("epochs", self.epochs),
-            ("batch_size", self.batch_size),
-            ("validate_every", self.validate_every),
-            ("trajectory_every", self.trajectory_every),
-            ("particle.hidden", self.particle.hidden),
-            ("data.test_samples", self.data.test_samples),
+        if !PRESETS.iter().any(|(n, _)| *n == self.preset) {
+            return Err(Error::config(
+                "preset",
+                format!("unknown preset `{}` (available: {})", self.preset, preset_names()),
+            ));
+        }
+        limits::seed("seed", self.seed)?;
+        let counts = [
+            ("epochs", self.epochs, limits::MAX_STEPS),
+            ("batch_size", self.batch_size, u64::MAX),
+            ("validate_every", self.validate_every, u64::MAX),
+            ("trajectory_every", self.trajectory_every, u64::MAX),
+            ("particle.hidden", self.particle.hidden, limits::MAX_HIDDEN),
+            ("data.test_samples", self.data.test_samples, u64::MAX),
+            ("data.image_size", self.data.image_size, limits::MAX_IMAGE_SIZE),
         ];
-        for (key, v) in at_least_one {
-            if v == 0 {
-                return Err(Error::config(key, "must be at least 1"));
-            }
+        for (key, v, max) in counts {
+            limits::count(key, v as u64, max)?;
         }
-        let positive = [("lr", self.lr), ("epsilon", self.epsilon)];
-        for (key, v) in positive {
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(Error::config(key, format!("must be a positive number, got {v}")));
-            }
-        }
-        let unit = [("momentum", self.momentum), ("warmup_accuracy", self.warmup_accuracy)];
-        for (key, v) in unit {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(Error::config(key, format!("must be in [0, 1], got {v}")));
-            }
+        limits::at_most("self_train_steps", self.self_train_steps as u64, limits::MAX_STEPS)?;
+        limits::optimizer(["lr", "momentum", "epsilon"], self.lr, self.momentum, self.epsilon)?;
+        if !(0.0..=1.0).contains(&self.warmup_accuracy) {
+            return Err(Error::config("warmup_accuracy", format!("must be in [0, 1], got {}", self.warmup_accuracy)));
         }
         if !(self.data.noise >= 0.0 && self.data.noise.is_finite()) {
             return Err(Error::config("data.noise", "must be ≥ 0"));
@@ -235,7 +262,41 @@ impl Config {
                 }
             }
         }
-        Ok(())
+        self.memory().check()
+    }
+
+    /// What a run of this configuration holds in memory, by the key that sizes each part.
+    pub fn memory(&self) -> limits::Estimate {
+        let o = &self.organism;
+        let [inputs, width, depth, outputs] = [o.inputs, o.width, o.depth, o.outputs].map(|v| v as u64);
+        let h = self.particle.hidden as u128;
+        let per_particle = 4 * (h * h + 6 * h); // f32 weights of [5, h, h, 1]
+        let n = limits::product(&[inputs, width])
+            + limits::product(&[width, width, depth.saturating_sub(2)])
+            + limits::product(&[width, outputs]);
+        let key = if width >= depth { "organism.width" } else { "organism.depth" };
+        let epochs = self.epochs as u128;
+        let snapshots = epochs / self.trajectory_every as u128 + 2;
+        let (train_len, sample_bytes) = match self.task.dataset() {
+            None => (self.data.train_samples as u128, 4 * 3),
+            Some(_) => (limits::MAX_IMAGES, 4 * (28 * 28 + limits::product(&[self.data.image_size as u64; 2]))),
+        };
+        let batch = (self.batch_size as u128).min(train_len.max(1));
+        let units = inputs as u128 + (width as u128).saturating_mul(depth as u128) + outputs as u128;
+        let general = if self.particle.activation.is_identity() { 0 } else { n.saturating_mul(batch) * 8 };
+        let mut e = limits::Estimate::default();
+        // Weights, gradients, two optimizer states and two work buffers.
+        e.add(key, "particles", n.saturating_mul(per_particle) * 6)
+            .add("trajectory_every", "trajectory", n.saturating_mul(per_particle).saturating_mul(snapshots))
+            .add("epochs", "per-epoch records", epochs * 64)
+            .add("data.train_samples", "training data", train_len.saturating_mul(sample_bytes) * 2)
+            .add("data.test_samples", "test data", (self.data.test_samples as u128).saturating_mul(sample_bytes))
+            .add(
+                if units > batch { key } else { "batch_size" },
+                "activations",
+                batch.saturating_mul(units) * 32 + general,
+            );
+        e
     }
 
     /// The particles' shape.
@@ -250,14 +311,23 @@ impl Config {
     }
 }
 
-/// `table` with each `key=value` of `sets` laid on top, as a checked [`Config`].
-fn with_sets(mut table: Table, sets: &[String]) -> Result<Config> {
+/// `table` with each `key=value` of `sets` and then the typed `overrides` laid on top, as a
+/// checked [`Config`]; a relative `data.dir` is made absolute.
+fn with_sets(mut table: Table, sets: &[String], overrides: &Overrides) -> Result<Config> {
     for set in sets {
         let (key, value) = parse_set(set)?;
         set_key(&mut table, &key, value)?;
     }
-    let config: Config = serde_path_to_error::deserialize(Value::Table(table))
+    let mut config: Config = serde_path_to_error::deserialize(Value::Table(table))
         .map_err(|e| Error::config(e.path().to_string(), e.inner().message().to_string()))?;
+    config.seed = overrides.seed.unwrap_or(config.seed);
+    config.task = overrides.task.unwrap_or(config.task);
+    if let Some(dir) = &overrides.data_dir {
+        config.data.dir = dir.clone();
+    }
+    if !config.data.dir.as_os_str().is_empty() {
+        config.data.dir = std::path::absolute(&config.data.dir).map_err(|e| Error::io(&config.data.dir, e))?;
+    }
     config.validate()?;
     Ok(config)
 }
@@ -268,11 +338,16 @@ fn short_f32<S: serde::Serializer>(v: &f32, s: S) -> std::result::Result<S::Ok, 
     s.serialize_f64(v.to_string().parse().expect("an f32 prints as a number"))
 }
 
+/// The names of the presets, comma-separated.
+fn preset_names() -> String {
+    PRESETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
 fn preset_table(name: &str) -> Result<Table> {
-    let text = PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
-        let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-        Error::config("preset", format!("unknown preset `{name}` (available: {})", names.join(", ")))
-    })?;
+    let text =
+        PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
+            Error::config("preset", format!("unknown preset `{name}` (available: {})", preset_names()))
+        })?;
     let mut table: Table = toml::from_str(text).expect("built-in presets are valid TOML");
     match table.remove("extends") {
         Some(Value::String(base)) => {
@@ -281,6 +356,60 @@ fn preset_table(name: &str) -> Result<Table> {
             Ok(base)
         }
         _ => Ok(table),
+    }
+}
+
+/// Every key of a configuration, dotted (`organism.width`), in the order of the resolved
+/// `config.toml`: what `train --help` lists.
+pub fn keys() -> Vec<String> {
+    fn walk(t: &Table, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in t {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                Value::Table(inner) => walk(inner, &key, out),
+                _ => out.push(key),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&preset_table(PRESETS[0].0).expect("a built-in preset"), "", &mut out);
+    out
+}
+
+/// A path as TOML text: a string when it is UTF-8, else (on Unix) an array of its bytes, so that
+/// any path the operating system accepts round-trips through `config.toml`.
+mod path_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::path::{Path, PathBuf};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Utf8(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        match path.to_str() {
+            Some(text) => Text::Utf8(text.to_string()),
+            #[cfg(unix)]
+            None => Text::Bytes(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec()),
+            #[cfg(not(unix))]
+            None => return Err(serde::ser::Error::custom(format!("path {} is not valid Unicode", path.display()))),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        match Text::deserialize(d)? {
+            Text::Utf8(text) => Ok(PathBuf::from(text)),
+            #[cfg(unix)]
+            Text::Bytes(bytes) => {
+                Ok(PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&bytes)))
+            }
+            #[cfg(not(unix))]
+            Text::Bytes(_) => Err(serde::de::Error::custom("a path as bytes is only understood on Unix")),
+        }
     }
 }
 
@@ -320,8 +449,14 @@ fn coerce(key: &str, old: &Value, value: Value) -> Result<Value> {
     match (old, value) {
         (Value::Float(_), Value::Integer(i)) => Ok(Value::Float(i as f64)),
         (Value::Table(_), _) => Err(Error::config(key, "is a section; set one of its keys")),
+        // A path that is not UTF-8 is written as an array of bytes (`data.dir`).
+        (Value::String(_), value @ Value::Array(_)) => Ok(value),
         (old, value) if old.same_type(&value) => Ok(value),
-        (old, value) => Err(Error::config(key, format!("expected a {}, got {value}", old.type_str()))),
+        (old, value) => {
+            let what = old.type_str();
+            let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            Err(Error::config(key, format!("expected {article} {what}, got {value}")))
+        }
     }
 }
 

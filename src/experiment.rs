@@ -1,9 +1,11 @@
 //! One experiment end to end: data for a configuration, training (one seed or several in
 //! parallel), and the run directories it writes. The CLI's `train` and `reproduce` use it.
 
+use crate::activation::Activation;
 use crate::config::Config;
 use crate::data::{self, LoadOptions};
 use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord, EPSILON};
+use crate::limits;
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
@@ -29,21 +31,34 @@ pub fn task_data(cfg: &Config) -> Result<TaskData> {
         None => Ok(TaskData::addition(cfg)),
         Some(kind) => {
             let opts = LoadOptions {
-                data_dir: (!cfg.data.dir.is_empty()).then(|| PathBuf::from(&cfg.data.dir)),
+                data_dir: (!cfg.data.dir.as_os_str().is_empty()).then(|| cfg.data.dir.clone()),
                 download: cfg.data.download,
                 progress: true,
                 ..LoadOptions::default()
             };
-            Ok(TaskData::images(cfg, &data::load(kind, &opts)?))
+            let dataset = data::load(kind, &opts)?;
+            for (split, set) in [("training", &dataset.train), ("test", &dataset.test)] {
+                if set.is_empty() {
+                    return Err(Error::Invalid(format!("{}: the {split} set has no images", dataset.description)));
+                }
+            }
+            Ok(TaskData::images(cfg, &dataset))
         }
     }
 }
 
-/// Trains `cfg` on `data` and writes the run directory `out`; returns its summary.
+/// Trains `cfg` on `data` and writes the run directory `out` (see [`RunWriter`] for the rule
+/// on existing outputs); returns its summary.
 pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, progress: &Progress) -> Result<Summary> {
-    check_free(out, force)?;
+    let writer = RunWriter::create(out, force)?;
+    let result = train_into(cfg, data, writer.dir(), progress);
+    writer.complete(result)
+}
+
+/// Trains `cfg` on `data` and writes the run's files into the existing directory `dir`.
+fn train_into(cfg: &Config, data: &TaskData, dir: &Path, progress: &Progress) -> Result<Summary> {
     let (trained, summary) = train_run(cfg, data, progress, &mut |_| ControlFlow::Continue(()))?;
-    save_run(cfg, &trained, &summary, out, force)?;
+    write_run(dir, cfg, &trained, &summary)?;
     Ok(summary)
 }
 
@@ -89,12 +104,12 @@ pub fn train_run(
     Ok((trained, summary))
 }
 
-/// Writes a trained run into the run directory `out` (complete, or not at all).
+/// Writes a trained run into the run directory `out` (complete, or not at all; see
+/// [`RunWriter`]).
 pub fn save_run(cfg: &Config, trained: &Trained, summary: &Summary, out: &Path, force: bool) -> Result<()> {
     let writer = RunWriter::create(out, force)?;
-    write_run(&writer, cfg, trained, summary)?;
-    writer.finish()?;
-    Ok(())
+    let result = write_run(writer.dir(), cfg, trained, summary);
+    writer.complete(result)
 }
 
 /// The run directory of one seed of a multi-seed experiment.
@@ -102,8 +117,10 @@ pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
     out.join(format!("seed-{seed}"))
 }
 
-/// Trains every seed of `seeds` in parallel into `out/seed-N/`. Image data is shared by the
-/// seeds (`data`, or loaded once); addition samples depend on the seed and are made per seed.
+/// Trains every seed of `seeds` in parallel into `out/seed-N/`. `out` is one output (see
+/// [`RunWriter`]): it appears only when every seed is done, and a failed seed leaves none.
+/// Image data is shared by the seeds (`data`, or loaded once); addition samples depend on the
+/// seed and are made per seed.
 pub fn train_seeds(
     cfg: &Config,
     seeds: &[u64],
@@ -112,8 +129,21 @@ pub fn train_seeds(
     data: Option<&TaskData>,
     progress: &Progress,
 ) -> Result<Vec<Summary>> {
+    let writer = RunWriter::create(out, force)?;
+    let result = train_seeds_into(cfg, seeds, writer.dir(), data, progress);
+    writer.complete(result)
+}
+
+/// [`train_seeds`] into the existing directory `dir`.
+pub fn train_seeds_into(
+    cfg: &Config,
+    seeds: &[u64],
+    dir: &Path,
+    data: Option<&TaskData>,
+    progress: &Progress,
+) -> Result<Vec<Summary>> {
     for &seed in seeds {
-        check_free(&seed_dir(out, seed), force)?;
+        Config { seed, ..cfg.clone() }.validate()?;
     }
     let loaded = match (cfg.task.dataset(), data) {
         (Some(_), None) => Some(task_data(cfg)?),
@@ -124,25 +154,44 @@ pub fn train_seeds(
         .par_iter()
         .map(|&seed| {
             let cfg = Config { seed, ..cfg.clone() };
+            let run_dir = seed_dir(dir, seed);
+            std::fs::create_dir(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
             match shared {
-                Some(d) if cfg.task.dataset().is_some() => train_to_dir(&cfg, d, &seed_dir(out, seed), force, progress),
-                _ => train_to_dir(&cfg, &TaskData::addition(&cfg), &seed_dir(out, seed), force, progress),
+                Some(d) if cfg.task.dataset().is_some() => train_into(&cfg, d, &run_dir, progress),
+                _ => train_into(&cfg, &TaskData::addition(&cfg), &run_dir, progress),
             }
         })
         .collect()
 }
 
-/// `a..b` (end exclusive) or a comma list `0,3,7` of seeds.
+/// `a..b` (end exclusive) or a comma list `0,3,7` of seeds; at most [`limits::MAX_SEEDS`]
+/// seeds, each at most [`limits::MAX_SEED`].
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
     let bad = || Error::Invalid(format!("--seeds `{s}`: expected a range like 0..10 or a list like 0,1,2"));
-    if let Some((a, b)) = s.split_once("..") {
-        let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    let seed = |x: &str| -> Result<u64> {
+        let v: u64 = x.trim().parse().map_err(|_| bad())?;
+        limits::seed("--seeds", v)?;
+        Ok(v)
+    };
+    let seeds: Vec<u64> = if let Some((a, b)) = s.split_once("..") {
+        let (a, b) = (seed(a)?, b.trim().parse::<u64>().map_err(|_| bad())?);
         if a >= b {
             return Err(bad());
         }
-        return Ok((a..b).collect());
+        limits::at_most("--seeds", b - a, limits::MAX_SEEDS)?;
+        limits::seed("--seeds", b - 1)?;
+        (a..b).collect()
+    } else {
+        let list = s.split(',').map(seed).collect::<Result<Vec<u64>>>()?;
+        limits::at_most("--seeds", list.len() as u64, limits::MAX_SEEDS)?;
+        list
+    };
+    let mut sorted = seeds.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Error::Invalid(format!("--seeds `{s}`: a seed is listed twice")));
     }
-    s.split(',').map(|x| x.trim().parse().map_err(|_| bad())).collect()
+    Ok(seeds)
 }
 
 /// The particle file of an `organism particles` directory.
@@ -157,10 +206,57 @@ pub struct ParticlesRun {
     pub standalone: StandaloneConfig,
 }
 
+impl ParticlesRun {
+    /// `count` particles `[5, hidden, hidden, 1]`, checked by [`ParticlesRun::validate`].
+    pub fn new(
+        count: usize,
+        hidden: usize,
+        activation: Activation,
+        seed: u64,
+        standalone: StandaloneConfig,
+    ) -> Result<Self> {
+        limits::count("--hidden", hidden as u64, limits::MAX_HIDDEN)?;
+        let run = ParticlesRun {
+            count,
+            shape: ParticleShape::new(vec![5, hidden, hidden, 1], activation)?,
+            seed,
+            standalone,
+        };
+        run.validate()?;
+        Ok(run)
+    }
+
+    /// Bounds and ranges, named by the flags of `organism particles` (see [`limits`]).
+    pub fn validate(&self) -> Result<()> {
+        limits::count("--count", self.count as u64, u64::MAX)?;
+        limits::seed("--seed", self.seed)?;
+        let s = &self.standalone;
+        limits::at_most("--steps", s.steps as u64, limits::MAX_STEPS)?;
+        limits::count("--every", s.every as u64, u64::MAX)?;
+        limits::optimizer(["--lr", "--momentum", "--epsilon"], s.lr, s.momentum, s.epsilon)?;
+        let per_particle = 4 * self.shape.n_weights() as u128;
+        let mut e = limits::Estimate::default();
+        // Weights, gradients, optimizer state and the self-application buffers.
+        e.add("--count", "particles", (self.count as u128).saturating_mul(per_particle) * 5).add(
+            "--steps",
+            "class history",
+            (s.steps / s.every + 2) as u128 * 48,
+        );
+        e.check()
+    }
+}
+
 /// Self-trains `run.count` independent particles and writes `types.csv`,
 /// `particles.safetensors` and `summary.json` into `out`.
 pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &Progress) -> Result<serde_json::Value> {
+    run.validate()?;
     let writer = RunWriter::create(out, force)?;
+    let result = particles_into(run, writer.dir(), progress);
+    writer.complete(result)
+}
+
+/// [`particles_to_dir`] into the existing directory `dir`.
+fn particles_into(run: &ParticlesRun, dir: &Path, progress: &Progress) -> Result<serde_json::Value> {
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(run.seed);
     let mut particles = ParticleBatch::random(run.shape.clone(), run.count, &mut rng);
@@ -173,8 +269,8 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
             Class::ALL.iter().zip(counts).map(|(c, &n)| TypeRow { step: *step, class: c.name(), count: n })
         })
         .collect();
-    write_csv(&writer.path("types.csv"), &rows)?;
-    write_particles(&writer.path(PARTICLES), &particles)?;
+    write_csv(&dir.join("types.csv"), &rows)?;
+    write_particles(&dir.join(PARTICLES), &particles)?;
     let types = type_counts(&classify(&particles, run.standalone.epsilon));
     let summary = serde_json::json!({
         "types": types,
@@ -188,8 +284,7 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
         "epsilon": run.standalone.epsilon,
         "wall_seconds": start.elapsed().as_secs_f64(),
     });
-    write_json(&writer.path("summary.json"), &summary)?;
-    writer.finish()?;
+    write_json(&dir.join("summary.json"), &summary)?;
     Ok(summary)
 }
 
@@ -254,23 +349,28 @@ pub fn summarise_robustness(records: &[RobustnessRecord]) -> Vec<NoiseLevelSumma
 /// Runs the robustness test on the self-replicators of `from` and writes `robustness.csv` and
 /// `summary.json` into `out`.
 pub fn robustness_to_dir(from: &Path, test: &Robustness, out: &Path, force: bool) -> Result<serde_json::Value> {
+    test.validate()?;
+    check_free(out, force)?;
     let (particles, eps) = robustness_source(from)?;
-    let writer = RunWriter::create(out, force)?;
     let classes = classify(&particles, eps);
     let which = self_replicators(&classes);
-    let records = Robustness { eps, ..test.clone() }.run(&particles, &which);
-    write_csv(&writer.path("robustness.csv"), &records)?;
-    let summary = serde_json::json!({
-        "source": from.display().to_string(),
-        "particles": particles.len(),
-        "self_replicators_tested": which.len(),
-        "seeds": test.seeds,
-        "max_steps": test.max_steps,
-        "epsilon": eps,
-        "capped_runs": records.iter().filter(|r| r.capped).count(),
-        "levels": summarise_robustness(&records),
-    });
-    write_json(&writer.path("summary.json"), &summary)?;
-    writer.finish()?;
-    Ok(summary)
+    test.memory(particles.shape().n_weights(), which.len()).check()?;
+    let writer = RunWriter::create(out, force)?;
+    let result = (|| {
+        let records = Robustness { eps, ..test.clone() }.run(&particles, &which);
+        write_csv(&writer.path("robustness.csv"), &records)?;
+        let summary = serde_json::json!({
+            "source": from.display().to_string(),
+            "particles": particles.len(),
+            "self_replicators_tested": which.len(),
+            "seeds": test.seeds,
+            "max_steps": test.max_steps,
+            "epsilon": eps,
+            "capped_runs": records.iter().filter(|r| r.capped).count(),
+            "levels": summarise_robustness(&records),
+        });
+        write_json(&writer.path("summary.json"), &summary)?;
+        Ok(summary)
+    })();
+    writer.complete(result)
 }

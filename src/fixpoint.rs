@@ -127,6 +127,24 @@ pub struct RobustnessRecord {
 }
 
 impl Robustness {
+    /// Bounds on the sizes (named by their command-line flags), see [`crate::limits`].
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::limits;
+        limits::count("--levels", self.levels as u64, limits::MAX_LEVELS)?;
+        limits::count("--seeds", self.seeds, limits::MAX_NOISE_SEEDS)?;
+        limits::count("--max-steps", self.max_steps as u64, limits::MAX_STEPS)?;
+        limits::optimizer(["lr", "momentum", "--epsilon"], 1.0, 0.0, self.eps)
+    }
+
+    /// Memory of a test of `tested` particles of `n_weights` weights each: every clone twice
+    /// (current and next application) and its record.
+    pub fn memory(&self, n_weights: usize, tested: usize) -> crate::limits::Estimate {
+        let clones = crate::limits::product(&[self.seeds, self.levels as u64, tested as u64]);
+        let mut e = crate::limits::Estimate::default();
+        e.add("--seeds", "clones", clones.saturating_mul(8 * n_weights as u128 + 64));
+        e
+    }
+
     /// Runs the test (SPEC §6) on the particles `which` of `batch`: each clone gets `±noise·u`
     /// on every weight (u uniform in [0,1), fair sign), then is self-applied until it is `zero`
     /// or `divergent`. All clones advance together as one batch.

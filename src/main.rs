@@ -1,13 +1,13 @@
 //! `organism`: the command line. Parses, dispatches to the library, prints; no logic of its own.
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::TypedValueParser;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use organism::activation::Activation;
 use organism::analysis::{self, kind::Kind, open_runs, TestSets};
-use organism::config::{Config, PRESETS};
+use organism::config::{self, Config, Overrides, Task, PRESETS};
 use organism::data::{self, DatasetKind, LoadOptions};
 use organism::experiment::{self, ParticlesRun};
 use organism::fixpoint::{Robustness, EPSILON};
-use organism::particle::ParticleShape;
 use organism::progress::Progress;
 use organism::reproduce;
 use organism::schedule::StandaloneConfig;
@@ -17,6 +17,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "organism",
+    disable_help_subcommand = true,
     version,
     about = "Organism networks: neural networks whose every weight is a self-replicating particle network",
     long_about = "Organism networks (ONs) are dense networks whose every edge is a small particle network \
@@ -54,18 +55,15 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// The help of the program or of a command, e.g. `organism help train`.
+    Help {
+        /// A command, and a subcommand of it (e.g. `data fetch`).
+        command: Vec<String>,
+    },
 }
 
 #[derive(Args)]
-#[command(after_long_help = "Configuration keys (presets in presets/*.toml):\n  \
-seed, epochs, batch_size, self_train_steps, lr, momentum, validate_every, trajectory_every,\n  \
-warmup_accuracy (0 = off), epsilon,\n  \
-organism.{inputs, width, depth, outputs, residual_skip, activation = none|gelu},\n  \
-particle.{hidden, activation = none|tanh|gelu},\n  \
-data.{train_samples, test_samples, image_size, antialias, noise, dir, download},\n  \
-interaction.{kind = none|attack|melt, rate (per particle and batch), scope = cell|layer|organism}\n\n\
-Examples:\n  organism train --preset addition --seeds 0..10 --out runs/add\n  \
-organism train --preset mnist --set epochs=5 --set self_train_steps=10 --out runs/m")]
+#[command(after_long_help = train_help())]
 struct TrainArgs {
     /// Built-in preset to start from.
     #[arg(long, value_parser = preset_names())]
@@ -85,14 +83,13 @@ struct TrainArgs {
     /// Image data: a folder with the four IDX files (sets data.dir).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Image data set: mnist or fashion-mnist (sets task).
-    #[arg(long)]
-    dataset: Option<String>,
+    /// Image data set (sets task).
+    #[arg(long, value_parser = image_tasks())]
+    dataset: Option<Task>,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
-    /// Overwrite existing run directories.
-    #[arg(long)]
+    #[arg(long, help = FORCE)]
     force: bool,
 }
 
@@ -110,20 +107,25 @@ struct ParticlesArgs {
     /// Count classes every this many steps.
     #[arg(long, default_value_t = 10)]
     every: usize,
+    /// Seed of the particles' initialisation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Particle activation (the paper's are linear).
+    /// Particle activation: none (linear, the paper's), tanh or gelu.
     #[arg(long, default_value = "none")]
     activation: Activation,
+    /// SGD learning rate (positive).
     #[arg(long, default_value_t = 0.004)]
     lr: f32,
+    /// SGD momentum, in [0, 1).
     #[arg(long, default_value_t = 0.9)]
     momentum: f32,
+    /// ε of the fixpoint test that classifies the particles (positive).
     #[arg(long, default_value_t = EPSILON)]
     epsilon: f32,
+    /// Output directory.
     #[arg(long)]
     out: PathBuf,
-    #[arg(long)]
+    #[arg(long, help = FORCE)]
     force: bool,
 }
 
@@ -142,9 +144,10 @@ struct RobustnessArgs {
     /// Noise levels 10^0 … 10^-(levels-1).
     #[arg(long, default_value_t = 10)]
     levels: u32,
+    /// Output directory.
     #[arg(long)]
     out: PathBuf,
-    #[arg(long)]
+    #[arg(long, help = FORCE)]
     force: bool,
 }
 
@@ -178,6 +181,8 @@ struct AnalyzeArgs {
     /// pruning: draws of random pruning per sparsity.
     #[arg(long, default_value_t = 5)]
     random_draws: usize,
+    #[arg(long, help = FORCE)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -191,8 +196,7 @@ struct ReproduceArgs {
     /// A folder with the MNIST IDX files (else the cache, a download, or the bundled subset).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Overwrite an existing report directory.
-    #[arg(long)]
+    #[arg(long, help = FORCE)]
     force: bool,
 }
 
@@ -207,15 +211,61 @@ enum DataCommand {
     Info,
 }
 
+/// What `--force` may replace, the same for every command (the output rule of `run.rs`).
+const FORCE: &str = "Replace an existing output: only an empty directory or an earlier output of organism, \
+and only once the new one is complete";
+
 fn preset_names() -> Vec<&'static str> {
     PRESETS.iter().map(|(n, _)| *n).collect()
+}
+
+/// `--dataset` values: the image tasks, by name.
+fn image_tasks() -> impl TypedValueParser<Value = Task> {
+    let names: Vec<&str> = Task::ALL.iter().filter(|t| t.dataset().is_some()).map(|t| t.name()).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|s| *Task::ALL.iter().find(|t| t.name() == s).expect("a possible value"))
+}
+
+/// The long help of `train`: the configuration keys, listed from [`config::keys`].
+fn train_help() -> String {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for key in config::keys() {
+        let (group, name) = key.rsplit_once('.').map_or((String::new(), key.clone()), |(g, n)| (g.into(), n.into()));
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((group, vec![name])),
+        }
+    }
+    let lines: Vec<String> = groups
+        .into_iter()
+        .map(|(g, names)| if g.is_empty() { names.join(", ") } else { format!("{g}.{{{}}}", names.join(", ")) })
+        .collect();
+    format!(
+        "Configuration keys (presets in presets/*.toml; `--set KEY=VALUE`):\n  {}\n\n\
+         Values: task = {}, organism.activation = none|gelu, \
+         particle.activation = none|tanh|gelu, warmup_accuracy 0 = off,\n  \
+         interaction.kind = none|attack|melt, interaction.rate = probability per particle and batch, \
+         interaction.scope = cell|layer|organism.\n\n\
+         Examples:\n  organism train --preset addition --seeds 0..10 --out runs/add\n  \
+         organism train --preset mnist --set epochs=5 --set self_train_steps=10 --out runs/m",
+        lines.join(",\n  "),
+        Task::ALL.map(Task::name).join("|")
+    )
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: an error that already quotes its source does not repeat it.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -225,21 +275,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = Progress::default();
     match cli.command {
         Command::Train(a) => {
-            let mut sets = a.sets.clone();
-            if let Some(d) = &a.data {
-                sets.push(format!("data.dir={:?}", d.display().to_string()));
-            }
-            if let Some(kind) = &a.dataset {
-                let kind: DatasetKind = kind.parse()?;
-                sets.push(format!("task={:?}", kind.name()));
-            }
-            if let Some(seed) = a.seed {
-                sets.push(format!("seed={seed}"));
-            }
-            let cfg = Config::resolve(a.preset.as_deref(), a.config.as_deref(), &sets)?;
+            let overrides = Overrides { seed: a.seed, task: a.dataset, data_dir: a.data.clone() };
+            let cfg = Config::resolve_with(a.preset.as_deref(), a.config.as_deref(), &a.sets, &overrides)?;
             let summaries = match &a.seeds {
                 Some(s) => {
-                    experiment::train_seeds(&cfg, &experiment::parse_seeds(s)?, &a.out, a.force, None, &progress)?
+                    let seeds = experiment::parse_seeds(s)?;
+                    organism::run::check_free(&a.out, a.force)?;
+                    experiment::train_seeds(&cfg, &seeds, &a.out, a.force, None, &progress)?
                 }
                 None => {
                     organism::run::check_free(&a.out, a.force)?;
@@ -262,18 +304,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {}", a.out.display());
         }
         Command::Particles(a) => {
-            let run = ParticlesRun {
-                count: a.count,
-                shape: ParticleShape::new(vec![5, a.hidden, a.hidden, 1], a.activation)?,
-                seed: a.seed,
-                standalone: StandaloneConfig {
-                    steps: a.steps,
-                    every: a.every.max(1),
-                    lr: a.lr,
-                    momentum: a.momentum,
-                    epsilon: a.epsilon,
-                },
-            };
+            let standalone =
+                StandaloneConfig { steps: a.steps, every: a.every, lr: a.lr, momentum: a.momentum, epsilon: a.epsilon };
+            let run = ParticlesRun::new(a.count, a.hidden, a.activation, a.seed, standalone)?;
             let summary = experiment::particles_to_dir(&run, &a.out, a.force, &progress)?;
             println!("{}", serde_json::to_string(&summary["types"])?);
             println!("wrote {}", a.out.display());
@@ -289,6 +322,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Analyze(a) => {
             let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("analysis-{}", a.kind.name())));
+            organism::run::check_free(&out, a.force)?;
             let runs = open_runs(&a.runs)?;
             let opts = analysis::kind::Options {
                 standalone: a.standalone.clone(),
@@ -300,7 +334,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ..Default::default()
                 },
             };
-            let result = analysis::kind::analyze(a.kind, &runs, &TestSets::default(), &opts, &out)?;
+            let result = analysis::kind::analyze_to_dir(a.kind, &runs, &TestSets::default(), &opts, &out, a.force)?;
             for (name, s) in &result.findings {
                 println!("{name}: {:.6} ± {:.6} (n = {})", s.mean, s.sd, s.n);
             }
@@ -320,6 +354,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("- {claim}\n    measured: {measured}\n    {verdict}");
             }
             println!("total wall time {:.1} s; report in {}", outcome.wall_seconds, a.out.join("index.html").display());
+        }
+        Command::Help { command } => {
+            let mut cmd = Cli::command();
+            cmd.build();
+            for name in &command {
+                cmd = cmd
+                    .find_subcommand(name)
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("no command `{name}`; `organism --help` lists them"))?;
+            }
+            cmd.print_long_help()?;
         }
         Command::Data { command } => {
             let opts = LoadOptions { download: true, progress: true, ..LoadOptions::default() };

@@ -33,7 +33,19 @@ pub struct OrganismShape {
     pub outputs: usize,
     pub residual_skip: bool,
     /// Between layers: `none` or `gelu`.
+    #[serde(deserialize_with = "layer_activation")]
     pub activation: Activation,
+}
+
+/// The activation between organism layers: `none` or `gelu` (a message that offers only those).
+fn layer_activation<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Activation, D::Error> {
+    let name = String::deserialize(d)?;
+    match name.parse() {
+        Ok(a) if a != Activation::Tanh => Ok(a),
+        _ => Err(serde::de::Error::custom(format!(
+            "`{name}` is not an activation between organism layers (expected none or gelu)"
+        ))),
+    }
 }
 
 impl OrganismShape {

@@ -5,15 +5,15 @@
 use crate::analysis::kind::{analyze, Kind, Options as AnalysisOptions};
 use crate::analysis::pruning::Settings as PruningSettings;
 use crate::analysis::{open_runs, Analysis, Stat, TestSets};
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::experiment::{particles_to_dir, seed_dir, task_data, train_seeds, ParticlesRun};
 use crate::fixpoint::Robustness;
 use crate::progress::Progress;
 use crate::report::document::{Claim, Report, Section};
-use crate::run::{check_free, write_json, Summary};
+use crate::run::{check_free, write_json, RunWriter, Summary};
 use crate::schedule::{StandaloneConfig, TaskData};
-use crate::{Error, Result};
-use std::path::PathBuf;
+use crate::Result;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,11 +47,9 @@ fn experiments(opts: &Options, progress: &Progress) -> Result<Vec<Experiment>> {
         (if opts.quick { small } else { full }).iter().map(|s| s.to_string()).collect()
     };
     let addition = Config::resolve(Some("addition"), None, &quick(&[], &["epochs=30"]))?;
-    let mut sets = quick(&[], &["epochs=250", "trajectory_every=5", "validate_every=5"]);
-    if let Some(d) = &opts.data_dir {
-        sets.push(format!("data.dir={:?}", d.display().to_string()));
-    }
-    let mut mnist = Config::resolve(Some("mnist"), None, &sets)?;
+    let sets = quick(&[], &["epochs=250", "trajectory_every=5", "validate_every=5"]);
+    let data_dir = Overrides { data_dir: opts.data_dir.clone(), ..Overrides::default() };
+    let mut mnist = Config::resolve_with(Some("mnist"), None, &sets, &data_dir)?;
     progress.println("loading MNIST …");
     let data = Arc::new(task_data(&mnist)?);
     let mut mnist_notes = vec![format!("data: {}", data.description())];
@@ -102,19 +100,30 @@ pub struct Outcome {
     pub claims: Vec<(String, String, String, String)>,
 }
 
+/// Regenerates the paper into `opts.out`: one output (see [`RunWriter`]) that replaces an
+/// earlier report only once the new one is complete. The inputs are checked first.
 pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
     let start = Instant::now();
     check_free(&opts.out, opts.force)?;
-    if opts.force && opts.out.exists() {
-        std::fs::remove_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
-    }
+    let exps = experiments(opts, progress)?;
+    let writer = RunWriter::create(&opts.out, opts.force)?;
+    let result = reproduce_into(opts, &exps, writer.dir(), start, progress);
+    writer.complete(result)
+}
+
+fn reproduce_into(
+    opts: &Options,
+    exps: &[Experiment],
+    out: &Path,
+    start: Instant,
+    progress: &Progress,
+) -> Result<Outcome> {
     let mut stages = Vec::new();
     let mut stage = |name: String, t: Instant| {
         let secs = t.elapsed().as_secs_f64();
         progress.println(&format!("[{:>7.1} s] {name} done in {secs:.1} s", start.elapsed().as_secs_f64()));
         stages.push((name, secs));
     };
-    let exps = experiments(opts, progress)?;
     let tests = TestSets::default();
     let mut sections = Vec::new();
     let (robust, max_particles) = if opts.quick {
@@ -122,8 +131,8 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
     } else {
         (Robustness::default(), 100)
     };
-    for exp in &exps {
-        let runs_dir = opts.out.join("runs").join(exp.name);
+    for exp in exps {
+        let runs_dir = out.join("runs").join(exp.name);
         let t = Instant::now();
         progress.println(&format!("training {} ({} seeds, {} epochs) …", exp.name, exp.seeds.len(), exp.cfg.epochs));
         let summaries = train_seeds(&exp.cfg, &exp.seeds, &runs_dir, false, exp.data.as_deref(), progress)?;
@@ -136,7 +145,7 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
         // (10 to 100), self-trained as many steps as the organism's particles were.
         let t = Instant::now();
         let train_len = exp.data.as_ref().map(|d| d.train_len()).unwrap_or(exp.cfg.data.train_samples);
-        let standalone_dir = opts.out.join("runs").join(format!("standalone-{}", exp.name));
+        let standalone_dir = out.join("runs").join(format!("standalone-{}", exp.name));
         let sr = summaries[0].types.get("self_replicator").copied().unwrap_or(0);
         let steps = organism_self_train_steps(&exp.cfg, train_len);
         let particles = ParticlesRun {
@@ -172,8 +181,8 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
         let mut skipped = Vec::new();
         let image = exp.cfg.task.dataset().is_some();
         for kind in Kind::ALL.into_iter().filter(|k| k.applies_to(image)) {
-            let out = opts.out.join("analysis").join(exp.name).join(kind.name());
-            match analyze(kind, &runs, &tests, &aopts, &out) {
+            let dir = out.join("analysis").join(exp.name).join(kind.name());
+            match analyze(kind, &runs, &tests, &aopts, &dir) {
                 Ok(a) => analyses.push((kind.title().to_string(), a)),
                 Err(e) => skipped.push(format!("{}: {e}", kind.name())),
             }
@@ -200,7 +209,7 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
         claims: claims.clone(),
         sections,
     };
-    report.write(&opts.out)?;
+    report.write(out)?;
     let outcome = Outcome {
         stages,
         wall_seconds: start.elapsed().as_secs_f64(),
@@ -216,7 +225,7 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
             })
             .collect(),
     };
-    write_json(&opts.out.join("reproduce.json"), &outcome)?;
+    write_json(&out.join("reproduce.json"), &outcome)?;
     Ok(outcome)
 }
 

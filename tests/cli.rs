@@ -230,3 +230,39 @@ fn data_info_answers_offline() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("mnist") && text.contains("bundled"), "{text}");
 }
+
+#[test]
+fn train_help_lists_exactly_the_configuration_keys() {
+    let o = organism(&["train", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut listed: Vec<String> = Vec::new();
+    for line in help.lines().skip_while(|l| !l.starts_with("Configuration keys")).skip(1) {
+        let line = line.trim().trim_end_matches(',');
+        if line.is_empty() {
+            break;
+        }
+        match line.split_once(".{") {
+            Some((group, names)) => {
+                listed.extend(names.trim_end_matches('}').split(", ").map(|n| format!("{group}.{n}")))
+            }
+            None => listed.extend(line.split(", ").map(String::from)),
+        }
+    }
+    // The keys of a resolved configuration, as it serialises.
+    fn walk(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in v.as_table().unwrap() {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            if v.is_table() {
+                walk(v, &key, out)
+            } else {
+                out.push(key)
+            }
+        }
+    }
+    let cfg = organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap();
+    let mut keys = Vec::new();
+    walk(&toml::Value::try_from(&cfg).unwrap(), "", &mut keys);
+    listed.sort();
+    keys.sort();
+    assert_eq!(listed, keys, "{help}");
+}

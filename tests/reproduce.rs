@@ -47,4 +47,20 @@ fn quick_reproduction_writes_the_whole_report() {
     }
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert_eq!(html.matches("data:image/png;base64,").count(), figures.len());
+
+    // The report was written into a temporary sibling and swapped into place: no file of it
+    // names that temporary directory, and it carries the marker that lets `--force` replace it.
+    assert!(out.join(".organism-output").is_file());
+    let mut dirs = vec![out.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(!bytes.windows(9).any(|w| w == b".partial-"), "{} names a temporary path", path.display());
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@
 use super::{final_classes, Analysis, Stat};
 use crate::fixpoint::Class;
 use crate::report::plot::{connectivity, Connections, Edge, Figure};
+use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::{Error, Result};
 use serde::Serialize;
@@ -32,7 +33,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     let run = runs.first().ok_or_else(|| Error::Invalid("connectivity: no runs given".into()))?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut a = Analysis { kind: "connectivity".into(), ..Default::default() };
-    a.notes.push(format!("drawn for one run: {}", run.dir.display()));
+    a.notes.push(format!("drawn for one run: {}", shown(&run.dir).display()));
     if runs.len() > 1 {
         a.notes.push(format!("the other {} runs are not drawn", runs.len() - 1));
     }

@@ -10,6 +10,7 @@
 use super::{final_classes, Analysis, Stat, TestSets};
 use crate::fixpoint::{self_replicators, Class};
 use crate::organism::{metric, Dense};
+use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::schedule::{evaluate, Samples};
 use crate::{Error, Result};
@@ -82,7 +83,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     if let Some(r) = runs.iter().find(|r| r.config.task.metric_name() != metric_name) {
         return Err(Error::Invalid(format!(
             "{}: the dropout analysis compares runs of one task; this run measures {} where the first measures {}",
-            r.dir.display(),
+            shown(&r.dir).display(),
             r.config.task.metric_name(),
             metric_name
         )));
@@ -100,13 +101,13 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
         if k == 0 {
             a.notes.push(format!(
                 "{}: no PN_SR, so dropping them and pruning 0 weights leaves the organism whole",
-                run.dir.display()
+                shown(&run.dir).display()
             ));
         }
         if !run.organism.particles.shape().activation().is_identity() {
             a.notes.push(format!(
                 "{}: non-linear PNs; pruning acts on the dense network of extracted weights, an approximation",
-                run.dir.display()
+                shown(&run.dir).display()
             ));
         }
         let extracted = run.organism.extracted_weights();

@@ -10,6 +10,7 @@
 use super::{final_classes, require_image_task, Analysis, Stat, TestSets};
 use crate::fixpoint::Class;
 use crate::report::plot::{heatmaps, Figure, Heatmap};
+use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::{Error, Result};
 use serde::Serialize;
@@ -67,12 +68,15 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     if let Some(r) = runs.iter().find(|r| r.organism.shape.inputs != pixels) {
         return Err(Error::Invalid(format!(
             "{}: {} inputs where the first run has {pixels}; heatmaps need one image size",
-            r.dir.display(),
+            shown(&r.dir).display(),
             r.organism.shape.inputs
         )));
     }
     if side * side != pixels {
-        return Err(Error::Invalid(format!("{}: {pixels} inputs are not a square image", runs[0].dir.display())));
+        return Err(Error::Invalid(format!(
+            "{}: {pixels} inputs are not a square image",
+            shown(&runs[0].dir).display()
+        )));
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut a = Analysis { kind: "heatmap".into(), ..Default::default() };
@@ -99,7 +103,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
             Some(r) => corr.push(r),
             None => a.notes.push(format!(
                 "{}: the PN_SR count map is constant ({} per pixel), so it has no correlation; left out of border_correlation",
-                run.dir.display(),
+                shown(&run.dir).display(),
                 c_run[0]
             )),
         }
@@ -108,7 +112,8 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
         if total > 0.0 {
             border.push(c_run.iter().zip(&empty).filter(|(_, &e)| e).map(|(c, _)| c).sum::<f64>() / total);
         } else {
-            a.notes.push(format!("{}: no PN_SR in the first layer; left out of border_share", run.dir.display()));
+            a.notes
+                .push(format!("{}: no PN_SR in the first layer; left out of border_share", shown(&run.dir).display()));
         }
         empty_share.push(empty.iter().filter(|&&e| e).count() as f64 / pixels as f64);
     }

@@ -5,7 +5,9 @@ use super::{
     TestSets,
 };
 use crate::fixpoint::Robustness;
-use crate::run::Run;
+use crate::limits;
+use crate::run::shown;
+use crate::run::{resolve_output, Run, RunWriter};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -105,8 +107,54 @@ impl Default for Options {
     }
 }
 
-/// Runs analysis `kind` on `runs`, writing into `out`.
+/// Runs analysis `kind` on `runs` into the new output directory `out` (see [`RunWriter`]: an
+/// existing `out` is replaced only with `force`, and only once the analysis is complete). `out`
+/// may be neither inside a run directory nor contain one. The paths in the result name `out`.
+pub fn analyze_to_dir(
+    kind: Kind,
+    runs: &[Run],
+    tests: &TestSets,
+    opts: &Options,
+    out: &Path,
+    force: bool,
+) -> Result<Analysis> {
+    let target = resolve_output(out)?;
+    for run in runs {
+        let dir = std::fs::canonicalize(&run.dir).map_err(|e| Error::io(&run.dir, e))?;
+        if target.starts_with(&dir) || dir.starts_with(&target) {
+            return Err(Error::Invalid(format!(
+                "--out {}: would write into or over the run directory {}; choose another --out",
+                out.display(),
+                shown(&run.dir).display()
+            )));
+        }
+    }
+    let writer = RunWriter::create(out, force)?;
+    let result = analyze(kind, runs, tests, opts, writer.dir());
+    let tmp = writer.dir().to_path_buf();
+    let mut a = writer.complete(result)?;
+    let moved = |p: &PathBuf| p.strip_prefix(&tmp).map_or_else(|_| p.clone(), |rest| out.join(rest));
+    a.csv = a.csv.iter().map(moved).collect();
+    a.figures = a.figures.iter().map(moved).collect();
+    Ok(a)
+}
+
+/// Runs analysis `kind` on `runs`, writing into `out`. Runs of different tasks are refused.
 pub fn analyze(kind: Kind, runs: &[Run], tests: &TestSets, opts: &Options, out: &Path) -> Result<Analysis> {
+    if runs.iter().any(|r| r.config.task != runs[0].config.task) {
+        let each: Vec<String> =
+            runs.iter().map(|r| format!("{} ({})", shown(&r.dir).display(), r.config.task.name())).collect();
+        return Err(Error::Invalid(format!(
+            "runs of different tasks cannot be analysed together: {}",
+            each.join(", ")
+        )));
+    }
+    opts.robustness.validate()?;
+    limits::count("--max-particles", opts.max_particles as u64, u64::MAX)?;
+    if kind == Kind::Robustness {
+        let n_weights = runs[0].organism.particles.shape().n_weights();
+        opts.robustness.memory(n_weights, opts.max_particles).check()?;
+    }
     match kind {
         Kind::Types => types::analyze(runs, out),
         Kind::Curves => curves::analyze(runs, out),

@@ -31,7 +31,7 @@ pub mod types;
 use crate::config::Config;
 use crate::experiment::task_data;
 use crate::fixpoint::{classify, Class};
-use crate::run::Run;
+use crate::run::{shown, Run};
 use crate::schedule::{Samples, TaskData};
 use crate::{Error, Result};
 use serde::Serialize;
@@ -88,7 +88,7 @@ pub fn require_image_task(runs: &[Run], kind: &str) -> Result<()> {
     match runs.iter().find(|r| r.config.task.dataset().is_none()) {
         Some(r) => Err(Error::Invalid(format!(
             "{}: the `{kind}` analysis needs an image task, this run is `{}`",
-            r.dir.display(),
+            shown(&r.dir).display(),
             r.config.task.name()
         ))),
         None => Ok(()),

@@ -8,6 +8,7 @@
 
 use super::{add_figure, stem, Analysis, Stat, TestSets};
 use crate::report::plot::{box_plots, BoxGroup, Figure};
+use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::schedule::resubstitution_errors;
 use crate::{Error, Result};
@@ -41,7 +42,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
         if finite.len() < errors.len() {
             a.notes.push(format!(
                 "{}: {} of {} outputs are not finite and are left out",
-                run.dir.display(),
+                shown(&run.dir).display(),
                 errors.len() - finite.len(),
                 errors.len()
             ));
@@ -54,7 +55,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
             seed: run.config.seed,
             max_abs_error: max,
             mean_abs_error: mean,
-            run: run.dir.display().to_string(),
+            run: shown(&run.dir).display().to_string(),
         });
         samples.push(finite);
     }
@@ -96,7 +97,9 @@ fn labels(runs: &[Run]) -> Vec<String> {
             if unique {
                 format!("seed {}", r.config.seed)
             } else {
-                r.dir.file_name().map_or_else(|| r.dir.display().to_string(), |n| n.to_string_lossy().to_string())
+                r.dir
+                    .file_name()
+                    .map_or_else(|| shown(&r.dir).display().to_string(), |n| n.to_string_lossy().to_string())
             }
         })
         .collect()

@@ -13,6 +13,7 @@ use crate::experiment::robustness_source;
 use crate::fixpoint::{classify, self_replicators, Robustness, RobustnessRecord};
 use crate::particle::ParticleBatch;
 use crate::report::plot::{box_plots, power_of_ten, BoxGroup, Figure};
+use crate::run::shown;
 use crate::run::{write_csv, write_text, Run};
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -62,7 +63,7 @@ pub fn analyze(
         let classes = final_classes(run);
         sources.push(Source {
             kind: "organism",
-            name: run.dir.display().to_string(),
+            name: shown(&run.dir).display().to_string(),
             particles: run.organism.particles.clone(),
             which: self_replicators(&classes),
             found: 0,
@@ -74,7 +75,7 @@ pub fn analyze(
         let classes = classify(&particles, eps);
         sources.push(Source {
             kind: "standalone",
-            name: path.display().to_string(),
+            name: shown(path).display().to_string(),
             particles,
             which: self_replicators(&classes),
             found: 0,

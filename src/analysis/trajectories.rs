@@ -6,6 +6,7 @@
 use super::{evenly, final_classes, Analysis, Stat};
 use crate::fixpoint::Class;
 use crate::report::plot::{trajectories, Trajectories};
+use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::schedule::Trajectory;
 use crate::{Error, Result};
@@ -109,14 +110,14 @@ struct Row {
 fn first_trajectory<'a>(runs: &'a [Run], notes: &mut Vec<String>) -> Option<(&'a Run, Trajectory)> {
     for run in runs {
         match run.trajectory() {
-            None => notes.push(format!("{}: no trajectory.safetensors", run.dir.display())),
-            Some(Err(e)) => notes.push(format!("{}: trajectory unreadable ({e})", run.dir.display())),
+            None => notes.push(format!("{}: no trajectory.safetensors", shown(&run.dir).display())),
+            Some(Err(e)) => notes.push(format!("{}: trajectory unreadable ({e})", shown(&run.dir).display())),
             Some(Ok(t)) => {
                 let (n, p) = (run.organism.particles.len(), run.organism.particles.shape().n_weights());
                 if t.epochs.is_empty() || t.weights.len() != t.epochs.len() * n * p {
                     notes.push(format!(
                         "{}: trajectory of {} values does not fit {} epochs × {n} particles × {p} weights",
-                        run.dir.display(),
+                        shown(&run.dir).display(),
                         t.weights.len(),
                         t.epochs.len()
                     ));
@@ -138,7 +139,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
         return Ok(a);
     };
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    a.notes.push(format!("drawn for one run: {}", run.dir.display()));
+    a.notes.push(format!("drawn for one run: {}", shown(&run.dir).display()));
     let classes = final_classes(run);
     let (n, p) = (run.organism.particles.len(), run.organism.particles.shape().n_weights());
     let t_len = traj.epochs.len();

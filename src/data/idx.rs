@@ -61,7 +61,12 @@ fn parse<'a>(path: &Path, data: &'a [u8], magic: u32, what: &str) -> Result<(Vec
     }
     let dims: Vec<usize> = (1..=ndims).map(|i| word(i).expect("header checked") as usize).collect();
     let payload = &data[header_len..];
-    let expected: usize = dims.iter().product();
+    let Some(expected) = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+        return Err(Error::format(
+            path,
+            format!("header announces {dims:?}, more {what} than this machine can address"),
+        ));
+    };
     if payload.len() != expected {
         return Err(Error::format(
             path,
@@ -141,6 +146,12 @@ mod tests {
     fn trailing_bytes_are_rejected() {
         let err = parse_labels(Path::new("l"), &idx(LABELS_MAGIC, &[1], &[1, 2])).unwrap_err();
         assert!(err.to_string().contains("holds 2"), "{err}");
+    }
+
+    #[test]
+    fn overflowing_dimensions_are_rejected() {
+        let err = parse_images(Path::new("i"), &idx(IMAGES_MAGIC, &[u32::MAX; 3], &[])).unwrap_err();
+        assert!(err.to_string().contains("header announces"), "{err}");
     }
 
     #[test]

@@ -220,6 +220,14 @@ pub fn fetch(kind: DatasetKind, opts: &LoadOptions) -> Result<PathBuf> {
     let remote = opts.remote.clone().unwrap_or_else(|| Remote::official(kind));
     let dir = cache_dir(kind, opts)
         .ok_or_else(|| Error::Invalid(format!("no cache folder for downloads: set {CACHE_ENV}")))?;
+    if let Some(root) = env_cache_root().filter(|_| opts.cache_dir.is_none()) {
+        if !root.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{CACHE_ENV}={} is not a directory; create it first (it is never created for you) or unset it",
+                root.display()
+            )));
+        }
+    }
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let agent = agent();
     for (name, sha) in FILE_NAMES.iter().zip(&remote.sha256) {
@@ -269,12 +277,15 @@ pub fn info(opts: &LoadOptions) -> String {
 
 /// The cache folder of `kind`: `<root>/<kind>` (see the module doc for the root).
 pub(super) fn cache_dir(kind: DatasetKind, opts: &LoadOptions) -> Option<PathBuf> {
-    let root = opts
-        .cache_dir
-        .clone()
-        .or_else(|| std::env::var_os(CACHE_ENV).map(PathBuf::from))
-        .or_else(|| dirs::cache_dir().map(|d| d.join("organism")))?;
+    let root =
+        opts.cache_dir.clone().or_else(env_cache_root).or_else(|| dirs::cache_dir().map(|d| d.join("organism")))?;
     Some(root.join(kind.name()))
+}
+
+/// `$ORGANISM_DATA`, if set and not empty (an empty value is ignored: it must not mean the
+/// current directory).
+fn env_cache_root() -> Option<PathBuf> {
+    std::env::var_os(CACHE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 /// The local folders searched before downloading, labelled for messages.
