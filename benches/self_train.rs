@@ -18,14 +18,14 @@ const MOMENTUM: f32 = 0.9;
 fn self_train_step(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let batch = ParticleBatch::random(ParticleShape::standard(5).unwrap(), 1200, &mut rng);
-    let mut grads = vec![0.0; batch.weights().len()];
-    let opt = Sgd::new(LR, MOMENTUM, grads.len());
+    let mut ws = batch.workspace();
+    let opt = Sgd::new(LR, MOMENTUM, batch.weights().len());
     // Every iteration starts from the same particles (untimed clone), so thousands of
     // iterations do not train them into another regime (e.g. denormal weights).
     c.bench_function("self_train_step_1200_h5", |b| {
         b.iter_batched_ref(
             || (batch.clone(), opt.clone()),
-            |(batch, opt)| batch.self_train_step(opt, &mut grads),
+            |(batch, opt)| batch.self_train_step(opt, &mut ws)[0],
             BatchSize::SmallInput,
         )
     });
@@ -41,7 +41,7 @@ fn mnist_batch(c: &mut Criterion) {
     let x: Vec<f32> = (0..b * 225).map(|_| rng.gen::<f32>()).collect();
     let y: Vec<u8> = (0..b).map(|_| rng.gen_range(0..10)).collect();
     let n = org.particles.weights().len();
-    let mut grads = vec![0.0; n];
+    let mut ws = org.particles.workspace();
     let task_opt = Sgd::new(LR, MOMENTUM, n);
     c.bench_function("mnist_batch", |bench| {
         bench.iter_batched_ref(
@@ -49,7 +49,7 @@ fn mnist_batch(c: &mut Criterion) {
             |(org, task_opt)| {
                 let mut st_opt = Sgd::new(LR, MOMENTUM, n);
                 for _ in 0..self_train_steps {
-                    org.particles.self_train_step(&mut st_opt, &mut grads);
+                    org.particles.self_train_step(&mut st_opt, &mut ws);
                 }
                 let pass = org.task_pass(&x, Targets::Classes(&y), Path::Extracted);
                 task_opt.step(org.particles.weights_mut(), &pass.grads);

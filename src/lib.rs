@@ -16,6 +16,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod fixpoint;
+pub mod lanes;
 pub mod optim;
 pub mod organism;
 pub mod particle;

@@ -211,7 +211,7 @@ struct General<'a> {
 impl LayerMap for General<'_> {
     fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
-        let mut ev = Evaluator::new(self.particles.shape());
+        let mut ev = Evaluator::new(self.particles);
         for (x, y) in inp.chunks(i_n).zip(out.chunks_mut(o_n)) {
             for (c, yc) in y.iter_mut().enumerate() {
                 let first = self.offsets[l] + c * i_n;
@@ -223,7 +223,7 @@ impl LayerMap for General<'_> {
     fn backward(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let p = self.particles.shape().n_weights();
-        let mut ev = Evaluator::new(self.particles.shape());
+        let mut ev = Evaluator::new(self.particles);
         let mut dx = vec![0.0; i_n];
         for (r, (x, dy)) in inp.chunks(i_n).zip(dout.chunks(o_n)).enumerate() {
             dx.fill(0.0);

@@ -206,7 +206,7 @@ pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecor
     let path = organism.default_path();
     let n_weights = organism.particles.weights().len();
     let mut task_opt = Sgd::new(cfg.lr, cfg.momentum, n_weights);
-    let mut grads = vec![0.0; n_weights];
+    let mut workspace = organism.particles.workspace();
     let mut train_rng = rng(cfg.seed, Stream::Train);
     let mut warming_up = cfg.warmup_accuracy > 0.0;
     let mut trajectory = Trajectory::default();
@@ -230,7 +230,7 @@ pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecor
                 if !warming_up {
                     let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, n_weights);
                     for _ in 0..cfg.self_train_steps {
-                        let losses = organism.particles.self_train_step(&mut st_opt, &mut grads);
+                        let losses = organism.particles.self_train_step(&mut st_opt, &mut workspace);
                         st_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
                         st_n += 1;
                     }
@@ -271,8 +271,7 @@ pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecor
 /// Weight re-substitution (paper §IV-B, Fig. 5): the absolute difference, per output, between
 /// the organism evaluated PN by PN and the dense network of its extracted weights.
 pub fn resubstitution_errors(organism: &Organism, x: &[f32]) -> Vec<f32> {
-    let shape = organism.particles.shape().clone().with_general_path();
-    let general = ParticleBatch::from_weights(shape, organism.particles.weights().to_vec()).expect("same size");
+    let general = organism.particles.clone().with_general_path();
     let pn_by_pn = Organism::from_particles(organism.shape.clone(), general).expect("same shape");
     let a = pn_by_pn.forward(x, Path::General);
     let b = organism.forward(x, Path::Extracted);
@@ -289,10 +288,10 @@ pub fn self_train_particles(
 ) -> Vec<(usize, [usize; 5])> {
     let n = particles.weights().len();
     let mut opt = Sgd::new(cfg.lr, cfg.momentum, n);
-    let mut grads = vec![0.0; n];
+    let mut workspace = particles.workspace();
     let mut history = vec![(0, count(&classify(particles, cfg.epsilon)))];
     for step in 1..=cfg.steps {
-        particles.self_train_step(&mut opt, &mut grads);
+        particles.self_train_step(&mut opt, &mut workspace);
         if step % cfg.every == 0 || step == cfg.steps {
             history.push((step, count(&classify(particles, cfg.epsilon))));
         }
