@@ -18,6 +18,8 @@ pub trait Lanes:
     fn splat(x: f32) -> Self;
     /// `f` applied to every lane.
     fn map(self, f: impl Fn(f32) -> f32) -> Self;
+    /// `f` applied to every pair of lanes of `self` and `o`.
+    fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self;
 }
 
 impl Lanes for f32 {
@@ -28,6 +30,10 @@ impl Lanes for f32 {
     #[inline(always)]
     fn map(self, f: impl Fn(f32) -> f32) -> Self {
         f(self)
+    }
+    #[inline(always)]
+    fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+        f(self, o)
     }
 }
 
@@ -67,6 +73,10 @@ impl Lanes for F32s {
     #[inline(always)]
     fn map(self, f: impl Fn(f32) -> f32) -> Self {
         F32s(self.0.map(f))
+    }
+    #[inline(always)]
+    fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+        F32s(std::array::from_fn(|k| f(self.0[k], o.0[k])))
     }
 }
 

@@ -265,26 +265,27 @@ impl ParticleBatch {
     }
 }
 
-/// Evaluates single particles of one shape on the auxiliary input, with reusable scratch:
-/// the building block of the organism's general task path.
-pub struct Evaluator<'a> {
+/// Evaluates single particles (`L = f32`) or groups of [`LANES`] particles side by side
+/// (`L = F32s`) of a batch on the auxiliary input, with reusable scratch: the building block of
+/// the organism's general task path.
+pub struct Evaluator<'a, L = f32> {
     shape: &'a ParticleShape,
-    kernel: PnKernel<f32>,
+    kernel: PnKernel<L>,
 }
 
-impl<'a> Evaluator<'a> {
+impl<'a, L: Lanes> Evaluator<'a, L> {
     /// An evaluator for the particles of `batch`, on the batch's path.
     pub fn new(batch: &'a ParticleBatch) -> Self {
         Evaluator { shape: &batch.shape, kernel: PnKernel::new(&batch.shape, batch.path) }
     }
 
     /// forward: (w, x) -> PN_w(0, 0, 0, 0, x)
-    pub fn aux(&mut self, w: &[f32], x: f32) -> f32 {
+    pub fn aux(&mut self, w: &[L], x: L) -> L {
         kernel::aux_forward(&mut self.kernel, self.shape, w, x)
     }
 
     /// backward: (w, x, dout) -> grad += dout·∂PN/∂w; returns dout·∂PN/∂x
-    pub fn aux_backward(&mut self, w: &[f32], x: f32, dout: f32, grad: &mut [f32]) -> f32 {
+    pub fn aux_backward(&mut self, w: &[L], x: L, dout: L, grad: &mut [L]) -> L {
         kernel::aux_backward(&mut self.kernel, self.shape, w, x, dout, grad)
     }
 }

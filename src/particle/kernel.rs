@@ -114,7 +114,11 @@ impl<L: Lanes> Kernel<L> for General<L> {
                     s += w[off + o * inp + i] * self.delta[o];
                 }
                 // Hidden layers carry an activation; the network input does not.
-                self.delta_next[i] = if l > 0 { s * self.z[l * m + i].map(|v| act.derivative(v)) } else { s };
+                self.delta_next[i] = if l > 0 {
+                    s * self.z[l * m + i].zip_map(self.a[l * m + i], |z, a| act.derivative_at(z, a))
+                } else {
+                    s
+                };
             }
             std::mem::swap(&mut self.delta, &mut self.delta_next);
         }
