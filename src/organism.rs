@@ -148,7 +148,6 @@ impl<'a> Dense<'a> {
     }
 }
 
-
 // dots: a (NB rows of n), x (n) -> [a_j · x] for every row j, each summed in LANES interleaved
 // partial sums then the tail (the order of a one-row dot; NB rows at once share the loads of x
 // and keep NB·LANES independent sums in flight)
@@ -363,7 +362,7 @@ impl RowScratch {
         let block = |w: usize| vec![0.0; ROWS * w];
         let grad_len = if backward { (0..layers.len()).map(|l| map.grad_len(l)).sum() } else { 0 };
         RowScratch {
-            inputs: layers.iter().map(|&(i, _)| block(i)).collect(),
+            inputs: layers.iter().enumerate().map(|(l, &(i, _))| if l > 0 { block(i) } else { Vec::new() }).collect(),
             pre: layers.iter().map(|&(_, o)| block(o)).collect(),
             residual: block(shape.width),
             d_residual: block(shape.width),
@@ -412,7 +411,14 @@ fn chunk_forward(shape: &OrganismShape, map: &impl LayerMap, x: &[f32], y: &mut 
 
 // backward: x (rows × p), y (rows × q), targets -> s.grad = this chunk's ∂loss/∂weights
 // (s filled by chunk_forward on x)
-fn chunk_backward(shape: &OrganismShape, map: &impl LayerMap, x: &[f32], y: &[f32], loss: LossRows, s: &mut RowScratch) {
+fn chunk_backward(
+    shape: &OrganismShape,
+    map: &impl LayerMap,
+    x: &[f32],
+    y: &[f32],
+    loss: LossRows,
+    s: &mut RowScratch,
+) {
     let layers = shape.layers();
     let (rows, q) = (x.len() / shape.inputs, shape.outputs);
     loss_rows_backward(y, q, loss, &mut s.d[..rows * q]);

@@ -115,7 +115,10 @@ impl ParticleBatch {
     }
 
     fn check(&self, ws: &Workspace) {
-        assert!(ws.losses.len() == self.len() && ws.chunks.len() == self.len().div_ceil(CHUNK), "workspace of another batch");
+        assert!(
+            ws.losses.len() == self.len() && ws.chunks.len() == self.len().div_ceil(CHUNK),
+            "workspace of another batch"
+        );
     }
 
     /// `N_applier ◁ target` for one particle of the batch applied to any weight vector.
@@ -218,7 +221,9 @@ impl ParticleBatch {
             .zip(ws.losses.par_chunks_mut(CHUNK))
             .zip(buf.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks_mut(CHUNK * p)))
             .for_each(|((s, losses), (b, w))| {
-                for ((losses, b), w) in losses.chunks_mut(LANES).zip(b.chunks_mut(LANES * p)).zip(w.chunks_mut(LANES * p)) {
+                for ((losses, b), w) in
+                    losses.chunks_mut(LANES).zip(b.chunks_mut(LANES * p)).zip(w.chunks_mut(LANES * p))
+                {
                     gather(w, p, &mut s.w);
                     s.g.fill(F32s::default());
                     let loss = kernel::self_train_one(&mut s.kernel, shape, &s.w, &mut s.g);

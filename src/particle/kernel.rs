@@ -10,8 +10,8 @@
 //! ([`apply_one`], [`self_train_one`], [`aux_forward`], [`aux_backward`]) are written once over
 //! any kernel and any [`Lanes`] type.
 
-use crate::lanes::Lanes;
 use super::shape::{ParticleShape, Row};
+use crate::lanes::Lanes;
 
 /// How a batch evaluates its PNs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +66,12 @@ impl<L: Lanes> General<L> {
         let m = shape.max_width();
         let layers = shape.widths().len();
         let zero = L::splat(0.0);
-        General { z: vec![zero; layers * m], a: vec![zero; layers * m], delta: vec![zero; m], delta_next: vec![zero; m] }
+        General {
+            z: vec![zero; layers * m],
+            a: vec![zero; layers * m],
+            delta: vec![zero; m],
+            delta_next: vec![zero; m],
+        }
     }
 }
 
@@ -149,7 +154,12 @@ impl<L: Lanes> Collapsed<L> {
         let layers = shape.widths().len();
         let zero = L::splat(0.0);
         let n_in = shape.input_width();
-        Collapsed { a: vec![zero; n_in], g: vec![zero; n_in], left: vec![zero; layers * m], right: vec![zero; layers * m] }
+        Collapsed {
+            a: vec![zero; n_in],
+            g: vec![zero; n_in],
+            left: vec![zero; layers * m],
+            right: vec![zero; layers * m],
+        }
     }
 }
 
@@ -318,7 +328,14 @@ pub fn aux_forward<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &
 }
 
 /// Backward of [`aux_forward`]: `grad += dout·∂PN/∂w`; returns `dout·∂PN/∂x`.
-pub fn aux_backward<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], x: L, dout: L, grad: &mut [L]) -> L {
+pub fn aux_backward<L: Lanes>(
+    k: &mut impl Kernel<L>,
+    shape: &ParticleShape,
+    w: &[L],
+    x: L,
+    dout: L,
+    grad: &mut [L],
+) -> L {
     k.prepare(shape, w);
     k.forward(shape, w, Row::Aux(x));
     let dx = k.backward(shape, w, Row::Aux(x), dout, grad);

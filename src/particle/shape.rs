@@ -1,7 +1,7 @@
 //! The PN architecture and its positional encoding (paper §II, SPEC §1).
 
-use crate::lanes::Lanes;
 use crate::activation::Activation;
+use crate::lanes::Lanes;
 use crate::{Error, Result};
 
 /// The architecture shared by all particles of a batch, and its positional encoding.
