@@ -146,6 +146,14 @@ impl<'a> Dense<'a> {
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
         network_pass(self.shape, self, x, None).0
     }
+
+    /// Loss, output and `∂loss/∂weight` (one per dense weight, SPEC order) on `(x, targets)`:
+    /// the task pass of the dense network, and the first half of the organism's extracted path.
+    pub fn task_pass(&self, x: &[f32], targets: Targets) -> TaskPass {
+        let (output, pass) = network_pass(self.shape, self, x, Some(targets));
+        let (loss, grads) = pass.expect("targets given");
+        TaskPass { loss, output, grads }
+    }
 }
 
 // dots: a (NB rows of n), x (n) -> [a_j · x] for every row j, each summed in LANES interleaved
@@ -568,9 +576,9 @@ pub struct Organism {
 /// Result of one task forward/backward pass.
 pub struct TaskPass {
     pub loss: f32,
-    /// The organism's output, `B × q`.
+    /// The network's output, `B × q`.
     pub output: Vec<f32>,
-    /// `∂loss/∂w` of every particle, `n × P`.
+    /// `∂loss/∂w`: of every particle (`n × P`) for an organism, of every weight for [`Dense`].
     pub grads: Vec<f32>,
 }
 
@@ -630,13 +638,11 @@ impl Organism {
         match path {
             Path::Extracted => {
                 let weights = self.extracted_weights();
-                let dense = Dense::new(&self.shape, &weights);
-                let (output, pass) = network_pass(&self.shape, &dense, x, Some(targets));
-                let (loss, d_weights) = pass.expect("targets given");
+                let dense = Dense::new(&self.shape, &weights).task_pass(x, targets);
                 let mut grads = vec![0.0; self.particles.weights().len()];
                 let ones = vec![1.0; weights.len()];
-                self.particles.aux_backward(&ones, &d_weights, &mut grads);
-                TaskPass { loss, output, grads }
+                self.particles.aux_backward(&ones, &dense.grads, &mut grads);
+                TaskPass { loss: dense.loss, output: dense.output, grads }
             }
             Path::General => {
                 let general = self.general();
