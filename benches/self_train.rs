@@ -1,13 +1,23 @@
-//! Benchmarks of the training hot paths (run with `cargo bench --bench self_train`):
+//! Benchmarks of the training hot paths (`cargo bench --bench self_train`; `bench/compare` runs
+//! them beside the PyTorch peers of bench/peers/):
 //! - `self_train_step_1200_h5`: one combined self-train step (grads + SGD) of 1,200 linear
-//!   `[5, 5, 5, 1]` particles (authors' PyTorch: 0.34 s; target ≤ 2.3 ms on 2 cores);
+//!   `[5, 5, 5, 1]` particles; `self_train_step_1200_tanh`: the same with tanh PNs (general path);
 //! - `mnist_batch`: one MNIST batch on the authors' schedule: 10 self-train steps with a fresh
-//!   optimizer on the 1,200 particles of a `(225, 5, 3, 10)` GELU/residual organism, then one
-//!   task step on 2,000 images (extracted path, cross-entropy) (target ≤ 20 ms).
+//!   optimizer on the 1,200 particles of the `mnist` preset's `(225, 5, 3, 10)` GELU/residual
+//!   organism, then one task step on 2,000 images (extracted path, cross-entropy);
+//!   `mnist_task_pass`: the task pass alone;
+//! - `general_task_pass_tanh`: the task pass of that organism with tanh PNs, every PN evaluated on
+//!   every sample (general path), on 200 images;
+//! - full size, `(784, 64, 3, 10)` ≈ 55k particles: `full_self_train_step` and
+//!   `full_task_pass` (2,000 × 784 images);
+//! - one epoch's overheads on the `mnist` organism: `epoch_test_eval` (10,000 test images),
+//!   `epoch_classify` (the five classes of 1,200 particles), `epoch_trajectory` (one snapshot).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use organism::activation::Activation;
+use organism::fixpoint::{classify, EPSILON};
 use organism::optim::Sgd;
-use organism::organism::{Organism, Path, Targets};
+use organism::organism::{Organism, OrganismShape, Path, Targets};
 use organism::particle::{ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -15,33 +25,45 @@ use rand_chacha::ChaCha8Rng;
 const LR: f32 = 0.004;
 const MOMENTUM: f32 = 0.9;
 
-fn self_train_step(c: &mut Criterion) {
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let batch = ParticleBatch::random(ParticleShape::standard(5).unwrap(), 1200, &mut rng);
-    let mut grads = vec![0.0; batch.weights().len()];
-    let opt = Sgd::new(LR, MOMENTUM, grads.len());
-    // Every iteration starts from the same particles (untimed clone), so thousands of
-    // iterations do not train them into another regime (e.g. denormal weights).
-    c.bench_function("self_train_step_1200_h5", |b| {
+/// The `mnist` preset's organism: (225, 5, 3, 10), GELU, residual skip.
+fn mnist_shape() -> OrganismShape {
+    organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap().organism
+}
+
+fn images(b: usize, p: usize, rng: &mut impl Rng) -> (Vec<f32>, Vec<u8>) {
+    ((0..b * p).map(|_| rng.gen::<f32>()).collect(), (0..b).map(|_| rng.gen_range(0..10)).collect())
+}
+
+/// One self-train step of `batch`; every iteration starts from the same particles (untimed
+/// clone), so thousands of iterations do not train them into another regime (e.g. denormals).
+fn bench_self_train(c: &mut Criterion, name: &str, batch: &ParticleBatch) {
+    let mut ws = batch.workspace();
+    let opt = Sgd::new(LR, MOMENTUM, batch.weights().len());
+    c.bench_function(name, |b| {
         b.iter_batched_ref(
             || (batch.clone(), opt.clone()),
-            |(batch, opt)| batch.self_train_step(opt, &mut grads),
-            BatchSize::SmallInput,
+            |(batch, opt)| batch.self_train_step(opt, &mut ws)[0],
+            BatchSize::LargeInput,
         )
     });
 }
 
+fn self_train_step(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let linear = ParticleBatch::random(ParticleShape::standard(5).unwrap(), 1200, &mut rng);
+    bench_self_train(c, "self_train_step_1200_h5", &linear);
+    let tanh = ParticleShape::new(vec![5, 5, 5, 1], Activation::Tanh).unwrap();
+    bench_self_train(c, "self_train_step_1200_tanh", &ParticleBatch::random(tanh, 1200, &mut rng));
+}
+
 fn mnist_batch(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
-    // The `mnist` preset's organism: (225, 5, 3, 10), GELU, residual skip.
-    let shape = organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap().organism;
-    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
+    let org = Organism::new(mnist_shape(), ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
     assert_eq!(org.particles.len(), 1200);
     let (b, self_train_steps) = (2000, 10);
-    let x: Vec<f32> = (0..b * 225).map(|_| rng.gen::<f32>()).collect();
-    let y: Vec<u8> = (0..b).map(|_| rng.gen_range(0..10)).collect();
+    let (x, y) = images(b, 225, &mut rng);
     let n = org.particles.weights().len();
-    let mut grads = vec![0.0; n];
+    let mut ws = org.particles.workspace();
     let task_opt = Sgd::new(LR, MOMENTUM, n);
     c.bench_function("mnist_batch", |bench| {
         bench.iter_batched_ref(
@@ -49,7 +71,7 @@ fn mnist_batch(c: &mut Criterion) {
             |(org, task_opt)| {
                 let mut st_opt = Sgd::new(LR, MOMENTUM, n);
                 for _ in 0..self_train_steps {
-                    org.particles.self_train_step(&mut st_opt, &mut grads);
+                    org.particles.self_train_step(&mut st_opt, &mut ws);
                 }
                 let pass = org.task_pass(&x, Targets::Classes(&y), Path::Extracted);
                 task_opt.step(org.particles.weights_mut(), &pass.grads);
@@ -58,11 +80,38 @@ fn mnist_batch(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    // The task pass alone (forward, loss, backward through the extraction), for profiling.
     c.bench_function("mnist_task_pass", |bench| {
+        bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::Extracted).loss)
+    });
+
+    // One epoch's overheads (SPEC §3): test evaluation, classification, a trajectory snapshot.
+    let (test_x, _) = images(10_000, 225, &mut rng);
+    c.bench_function("epoch_test_eval", |bench| bench.iter(|| org.forward(&test_x, Path::Extracted)[0]));
+    c.bench_function("epoch_classify", |bench| bench.iter(|| classify(&org.particles, EPSILON).len()));
+    c.bench_function("epoch_trajectory", |bench| bench.iter(|| org.particles.weights().to_vec()));
+}
+
+fn general_task_pass(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let tanh = ParticleShape::new(vec![5, 5, 5, 1], Activation::Tanh).unwrap();
+    let org = Organism::new(mnist_shape(), tanh, &mut rng).unwrap();
+    let (x, y) = images(200, 225, &mut rng);
+    c.bench_function("general_task_pass_tanh", |bench| {
+        bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::General).loss)
+    });
+}
+
+fn full_size(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let shape = OrganismShape { inputs: 784, width: 64, ..mnist_shape() };
+    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
+    assert_eq!(org.particles.len(), 54_912);
+    bench_self_train(c, "full_self_train_step", &org.particles);
+    let (x, y) = images(2000, 784, &mut rng);
+    c.bench_function("full_task_pass", |bench| {
         bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::Extracted).loss)
     });
 }
 
-criterion_group!(benches, self_train_step, mnist_batch);
+criterion_group!(benches, self_train_step, mnist_batch, general_task_pass, full_size);
 criterion_main!(benches);

@@ -50,6 +50,18 @@ impl Activation {
     }
 }
 
+impl Activation {
+    /// backward: df/dz at pre-activation `z` whose activation `a = f(z)` is known (tanh then
+    /// needs no second evaluation; the value is the same)
+    #[inline]
+    pub fn derivative_at(self, z: f32, a: f32) -> f32 {
+        match self {
+            Activation::Tanh => 1.0 - a * a,
+            _ => self.derivative(z),
+        }
+    }
+}
+
 impl fmt::Display for Activation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -17,6 +17,7 @@ pub mod error;
 pub mod experiment;
 pub mod fixpoint;
 pub mod interaction;
+pub mod lanes;
 pub mod limits;
 pub mod optim;
 pub mod organism;

@@ -2,7 +2,10 @@
 //!
 //! The state is the caller's: a fresh [`Sgd`] has zero momentum, which is how the schedule
 //! restarts the self-train optimizer every batch (SPEC §3). The update is element-wise, so one
-//! optimizer over a batch of particles is the same as one optimizer per particle.
+//! optimizer over a batch of particles is the same as one optimizer per particle, and the
+//! particle kernels may apply it piece by piece, fused with the gradient ([`Sgd::update`]).
+
+use crate::lanes::Lanes;
 
 #[derive(Clone, Debug)]
 pub struct Sgd {
@@ -16,11 +19,24 @@ impl Sgd {
         Sgd { lr, momentum, buf: vec![0.0; n_weights] }
     }
 
+    /// One step of every weight.
     pub fn step(&mut self, weights: &mut [f32], grads: &[f32]) {
         assert_eq!(weights.len(), self.buf.len(), "optimizer built for another size");
+        assert_eq!(grads.len(), weights.len(), "one gradient per weight");
         for ((w, b), &g) in weights.iter_mut().zip(&mut self.buf).zip(grads) {
-            *b = self.momentum * *b + g;
-            *w -= self.lr * *b;
+            Self::update(self.lr, self.momentum, w, b, g);
         }
+    }
+
+    /// The momentum buffer, one value per weight, for fused updates.
+    pub fn buffer_mut(&mut self) -> &mut [f32] {
+        &mut self.buf
+    }
+
+    /// The update of one weight `w` (or lanes of weights) with momentum `b` and gradient `g`.
+    #[inline(always)]
+    pub fn update<L: Lanes>(lr: f32, momentum: f32, w: &mut L, b: &mut L, g: L) {
+        *b = L::splat(momentum) * *b + g;
+        *w = *w - L::splat(lr) * *b;
     }
 }

@@ -12,12 +12,12 @@
 //! - [`Path::General`]: each PN is evaluated on each sample; needed for non-linear PNs.
 
 use crate::activation::Activation;
+use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::particle::{Evaluator, ParticleBatch, ParticleShape};
 use crate::{Error, Result};
 use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 /// Samples per parallel work item of the task pass: fixed, so sums never depend on threads.
 const ROWS: usize = 64;
@@ -156,59 +156,98 @@ impl<'a> Dense<'a> {
 
     /// The network's output, `B × q`.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        network_forward(self.shape, self, x).output
+        network_pass(self.shape, self, x, None).0
     }
 
     /// Loss, output and `∂loss/∂weight` (one per dense weight, SPEC order) on `(x, targets)`:
     /// the task pass of the dense network, and the first half of the organism's extracted path.
     pub fn task_pass(&self, x: &[f32], targets: Targets) -> TaskPass {
-        let tape = network_forward(self.shape, self, x);
-        let (loss, dout) = loss_forward_backward(&tape.output, self.shape.outputs, targets);
-        let grads = network_backward(self.shape, self, &tape, &dout).concat();
-        TaskPass { loss, output: tape.output, grads }
+        let (output, pass) = network_pass(self.shape, self, x, Some(targets));
+        let (loss, grads) = pass.expect("targets given");
+        TaskPass { loss, output, grads }
     }
 }
 
-/// Lanes of the split accumulator in [`dot`].
-const LANES: usize = 8;
-
-// dot: a (n), b (n) -> Σ a·b, summed in LANES interleaved partial sums (vectorisable; the
-// order is fixed, so the result does not depend on threads)
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ac.zip(bc) {
-        for k in 0..LANES {
-            acc[k] += x[k] * y[k];
+// dots: a (NB rows of n), x (n) -> [a_j · x] for every row j, each summed in LANES interleaved
+// partial sums then the tail (the order of a one-row dot; NB rows at once share the loads of x
+// and keep NB·LANES independent sums in flight)
+#[inline(always)]
+fn dots<const NB: usize>(a: [&[f32]; NB], x: &[f32]) -> [f32; NB] {
+    let mut acc = [[0f32; LANES]; NB];
+    let n = x.len() / LANES * LANES;
+    for k in (0..n).step_by(LANES) {
+        let xk = &x[k..k + LANES];
+        for (acc, a) in acc.iter_mut().zip(&a) {
+            let ak = &a[k..k + LANES];
+            for l in 0..LANES {
+                acc[l] += ak[l] * xk[l];
+            }
         }
     }
-    acc.iter().sum::<f32>() + tail
+    std::array::from_fn(|j| {
+        let tail: f32 = a[j][n..].iter().zip(&x[n..]).map(|(a, x)| a * x).sum();
+        acc[j].iter().sum::<f32>() + tail
+    })
 }
+
+// grad_rows: dy (rows × out), x (rows × in), column o.. o+NB -> grad rows o.. (NB × in) += Σ_r
+// dy[r][o]·x[r], row after row (the order of one row at a time, NB·LANES sums in registers)
+#[inline(always)]
+fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x: &[f32]) {
+    let i_n = g.len() / NB;
+    for i0 in (0..i_n).step_by(LANES) {
+        let w = LANES.min(i_n - i0);
+        let mut acc = [[0f32; LANES]; NB];
+        for (j, acc) in acc.iter_mut().enumerate() {
+            acc[..w].copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + w]);
+        }
+        for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
+            let xr = &xr[i0..i0 + w];
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let d = dr[o + j];
+                for l in 0..w {
+                    acc[l] += d * xr[l];
+                }
+            }
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            g[j * i_n + i0..j * i_n + i0 + w].copy_from_slice(&acc[..w]);
+        }
+    }
+}
+
+/// Output rows of a layer handled together by the dense kernels.
+const BLOCK: usize = 4;
 
 impl LayerMap for Dense<'_> {
     // forward: x (rows × in), A (out × in) -> y = x Aᵀ (rows × out)
     fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
+        let full = o_n / BLOCK * BLOCK;
         for (x, y) in inp.chunks_exact(i_n).zip(out.chunks_exact_mut(o_n)) {
-            for (yc, row) in y.iter_mut().zip(a.chunks_exact(i_n)) {
-                *yc = dot(row, x);
+            for (yb, ab) in y[..full].chunks_exact_mut(BLOCK).zip(a.chunks_exact(BLOCK * i_n)) {
+                yb.copy_from_slice(&dots::<BLOCK>(std::array::from_fn(|j| &ab[j * i_n..(j + 1) * i_n]), x));
+            }
+            for (yc, row) in y[full..].iter_mut().zip(a[full * i_n..].chunks_exact(i_n)) {
+                *yc = dots::<1>([row], x)[0];
             }
         }
     }
 
     // backward: x (rows × in), dy (rows × out) -> grad (out × in) += dyᵀ x; dx = dy A (rows × in)
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
-        for (r, (x, dy)) in inp.chunks_exact(i_n).zip(dout.chunks_exact(o_n)).enumerate() {
-            for (&d, g) in dy.iter().zip(grad.chunks_exact_mut(i_n)) {
-                g.iter_mut().zip(x).for_each(|(g, &x)| *g += d * x);
-            }
-            if let Some(dinp) = dinp.as_deref_mut() {
-                let dx = &mut dinp[r * i_n..(r + 1) * i_n];
+        let full = o_n / BLOCK * BLOCK;
+        for (k, g) in grad[..full * i_n].chunks_exact_mut(BLOCK * i_n).enumerate() {
+            grad_rows::<BLOCK>(g, k * BLOCK, o_n, dout, inp);
+        }
+        for (o, g) in (full..).zip(grad[full * i_n..].chunks_exact_mut(i_n)) {
+            grad_rows::<1>(g, o, o_n, dout, inp);
+        }
+        if let Some(dinp) = dinp {
+            for (dx, dy) in dinp.chunks_exact_mut(i_n).zip(dout.chunks_exact(o_n)) {
                 dx.fill(0.0);
                 for (&d, row) in dy.iter().zip(a.chunks_exact(i_n)) {
                     dx.iter_mut().zip(row).for_each(|(dx, &w)| *dx += d * w);
@@ -222,41 +261,95 @@ impl LayerMap for Dense<'_> {
     }
 }
 
-/// The ON evaluated PN by PN, sample by sample.
+/// The ON evaluated PN by PN, sample by sample, [`LANES`] edges of a cell at once.
 struct General<'a> {
     particles: &'a ParticleBatch,
     dims: Vec<(usize, usize)>,
     offsets: Vec<usize>,
+    /// Every cell's particles in groups of [`LANES`] edges, side by side: layer `l`, cell `c`,
+    /// group `k` is the `P` lanes at `(soa_start[l] + c·groups + k)·P`.
+    soa: Vec<F32s>,
+    soa_start: Vec<usize>,
+}
+
+impl<'a> General<'a> {
+    fn new(shape: &OrganismShape, particles: &'a ParticleBatch) -> Self {
+        let (dims, offsets) = (shape.layers(), layer_offsets(shape));
+        let p = particles.shape().n_weights();
+        let (mut soa, mut soa_start) = (Vec::new(), Vec::new());
+        for (l, &(i_n, o_n)) in dims.iter().enumerate() {
+            soa_start.push(soa.len() / p);
+            for c in 0..o_n {
+                let cell = &particles.weights()[(offsets[l] + c * i_n) * p..(offsets[l] + (c + 1) * i_n) * p];
+                for group in cell.chunks(LANES * p) {
+                    let start = soa.len();
+                    soa.resize(start + p, F32s::default());
+                    gather(group, p, &mut soa[start..]);
+                }
+            }
+        }
+        General { particles, dims, offsets, soa, soa_start }
+    }
+
+    /// The lanes of group `k` of cell `c` of layer `l`, with `groups` groups per cell.
+    fn group(&self, l: usize, c: usize, groups: usize, k: usize) -> &[F32s] {
+        let p = self.particles.shape().n_weights();
+        let g = self.soa_start[l] + c * groups + k;
+        &self.soa[g * p..(g + 1) * p]
+    }
+}
+
+/// Up to [`LANES`] values into lanes (the rest zero).
+fn lanes_of(x: &[f32]) -> F32s {
+    let mut v = F32s::default();
+    v.0[..x.len()].copy_from_slice(x);
+    v
 }
 
 impl LayerMap for General<'_> {
+    // forward: x (rows × in) -> y[c] = Σ_e PN_{l,c,e}(0, 0, 0, 0, x[e]) (rows × out)
     fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
-        let mut ev = Evaluator::new(self.particles.shape());
+        let groups = i_n.div_ceil(LANES);
+        let mut ev = Evaluator::<F32s>::new(self.particles);
+        let mut each = vec![0.0; i_n];
         for (x, y) in inp.chunks(i_n).zip(out.chunks_mut(o_n)) {
             for (c, yc) in y.iter_mut().enumerate() {
-                let first = self.offsets[l] + c * i_n;
-                *yc = (0..i_n).map(|e| ev.aux(self.particles.particle(first + e), x[e])).sum();
+                for (k, (xe, ye)) in x.chunks(LANES).zip(each.chunks_mut(LANES)).enumerate() {
+                    let v = ev.aux(self.group(l, c, groups, k), lanes_of(xe));
+                    ye.copy_from_slice(&v.0[..ye.len()]);
+                }
+                *yc = each.iter().sum();
             }
         }
     }
 
+    // backward: x (rows × in), dy (rows × out) -> grad (particles × P) += Σ_rows ∂loss/∂w;
+    // dx[e] = Σ_c dy[c]·∂PN_{l,c,e}/∂x[e]
     fn backward(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let p = self.particles.shape().n_weights();
-        let mut ev = Evaluator::new(self.particles.shape());
+        let groups = i_n.div_ceil(LANES);
+        let mut ev = Evaluator::<F32s>::new(self.particles);
+        // The layer's gradient as lanes, group by group, then back to particles.
+        let mut g = vec![F32s::default(); o_n * groups * p];
         let mut dx = vec![0.0; i_n];
         for (r, (x, dy)) in inp.chunks(i_n).zip(dout.chunks(o_n)).enumerate() {
             dx.fill(0.0);
             for (c, &d) in dy.iter().enumerate() {
-                for e in 0..i_n {
-                    let k = c * i_n + e;
-                    let w = self.particles.particle(self.offsets[l] + k);
-                    dx[e] += ev.aux_backward(w, x[e], d, &mut grad[k * p..(k + 1) * p]);
+                for (k, (xe, dxe)) in x.chunks(LANES).zip(dx.chunks_mut(LANES)).enumerate() {
+                    let gk = &mut g[(c * groups + k) * p..(c * groups + k + 1) * p];
+                    let v = ev.aux_backward(self.group(l, c, groups, k), lanes_of(xe), F32s::splat(d), gk);
+                    dxe.iter_mut().zip(v.0).for_each(|(a, b)| *a += b);
                 }
             }
             if let Some(dinp) = dinp.as_deref_mut() {
                 dinp[r * i_n..(r + 1) * i_n].copy_from_slice(&dx);
+            }
+        }
+        for (c, cell) in grad.chunks_mut(i_n * p).enumerate() {
+            for (k, block) in cell.chunks_mut(LANES * p).enumerate() {
+                scatter(&g[(c * groups + k) * p..(c * groups + k + 1) * p], p, block);
             }
         }
     }
@@ -266,91 +359,148 @@ impl LayerMap for General<'_> {
     }
 }
 
-/// What the backward pass needs from the forward pass.
-struct Tape<'x> {
-    /// Input of every layer, `B × in` (the first one is the caller's `x`, borrowed).
-    inputs: Vec<Cow<'x, [f32]>>,
-    /// Every layer's output after the residual add, before the activation, `B × out`.
+/// Scratch of one chunk of [`ROWS`] samples: every layer's input and pre-activation, the
+/// gradient flowing back, and the chunk's share of the weight gradient. Allocated once per pass.
+struct RowScratch {
+    /// Input of layers 1.. (layer 0 reads the caller's `x`), `rows × in` each.
+    inputs: Vec<Vec<f32>>,
+    /// Every layer's output after the residual add, before the activation, `rows × out`.
     pre: Vec<Vec<f32>>,
-    output: Vec<f32>,
+    residual: Vec<f32>,
+    d_residual: Vec<f32>,
+    /// `∂loss/∂(layer output)` and `∂loss/∂(layer input)`.
+    d: Vec<f32>,
+    din: Vec<f32>,
+    /// The chunk's gradient, every layer's block in turn.
+    grad: Vec<f32>,
 }
 
-/// Rows of `a` (each `width` long) in fixed chunks of [`ROWS`], in parallel.
-fn rows_par<'x>(a: &'x [f32], width: usize) -> rayon::slice::Chunks<'x, f32> {
-    a.par_chunks(ROWS * width)
+impl RowScratch {
+    fn new(shape: &OrganismShape, map: &impl LayerMap, backward: bool) -> Self {
+        let layers = shape.layers();
+        let widest = layers.iter().map(|&(i, o)| i.max(o)).max().unwrap();
+        let block = |w: usize| vec![0.0; ROWS * w];
+        let grad_len = if backward { (0..layers.len()).map(|l| map.grad_len(l)).sum() } else { 0 };
+        RowScratch {
+            inputs: layers.iter().enumerate().map(|(l, &(i, _))| if l > 0 { block(i) } else { Vec::new() }).collect(),
+            pre: layers.iter().map(|&(_, o)| block(o)).collect(),
+            residual: block(shape.width),
+            d_residual: block(shape.width),
+            d: block(widest),
+            din: block(widest),
+            grad: vec![0.0; grad_len],
+        }
+    }
 }
 
-// forward: x (B × p) -> Tape with output (B × q); SPEC §2's residual skip and activation
-fn network_forward<'x>(shape: &OrganismShape, map: &impl LayerMap, x: &'x [f32]) -> Tape<'x> {
+/// The loss of the chunk of outputs being passed back, and where its per-row terms go.
+struct LossRows<'a> {
+    targets: Targets<'a>,
+    /// Rows of the whole batch (`B`), for the mean.
+    batch: usize,
+    terms: &'a mut [f32],
+}
+
+// forward: x (rows × p) -> y (rows × q), keeping what backward needs in s; SPEC §2's residual
+// skip and activation
+fn chunk_forward(shape: &OrganismShape, map: &impl LayerMap, x: &[f32], y: &mut [f32], s: &mut RowScratch) {
     let layers = shape.layers();
-    let b = x.len() / shape.inputs;
-    let mut t = Cow::Borrowed(x);
-    let mut residual: Option<Vec<f32>> = None;
-    let (mut inputs, mut pre) = (Vec::new(), Vec::new());
+    let rows = x.len() / shape.inputs;
+    let mut residual = false;
     for (l, &(i_n, o_n)) in layers.iter().enumerate() {
         let skip = shape.residual_skip && shape.is_hidden(l);
+        let (before, after) = s.inputs.split_at_mut(l + 1);
+        let t = if l == 0 { x } else { &before[l][..rows * i_n] };
         if skip && l % 2 == 1 {
-            residual = Some(t.to_vec());
+            s.residual[..t.len()].copy_from_slice(t);
+            residual = true;
         }
-        let mut y = vec![0.0; b * o_n];
-        y.par_chunks_mut(ROWS * o_n).zip(rows_par(&t, i_n)).for_each(|(out, inp)| map.forward(l, inp, out));
-        if skip && l % 2 == 0 {
-            if let Some(r) = &residual {
-                y.iter_mut().zip(r).for_each(|(v, r)| *v += r);
-            }
+        let pre = &mut s.pre[l][..rows * o_n];
+        map.forward(l, t, pre);
+        if skip && l % 2 == 0 && residual {
+            pre.iter_mut().zip(&s.residual).for_each(|(v, r)| *v += r);
         }
-        inputs.push(std::mem::take(&mut t));
-        t = Cow::Owned(if l + 1 < layers.len() {
-            y.iter().map(|&v| shape.activation.forward(v)).collect()
+        let next = if l + 1 < layers.len() { &mut after[0][..rows * o_n] } else { &mut *y };
+        if l + 1 < layers.len() {
+            next.iter_mut().zip(pre.iter()).for_each(|(a, &z)| *a = shape.activation.forward(z));
         } else {
-            y.clone()
-        });
-        pre.push(y);
+            next.copy_from_slice(pre);
+        }
     }
-    Tape { inputs, pre, output: t.into_owned() }
 }
 
-// backward: tape, dout (B × q) -> one gradient block per layer (LayerMap::grad_len each)
-fn network_backward(shape: &OrganismShape, map: &impl LayerMap, tape: &Tape, dout: &[f32]) -> Vec<Vec<f32>> {
+// backward: x (rows × p), y (rows × q), targets -> s.grad = this chunk's ∂loss/∂weights
+// (s filled by chunk_forward on x)
+fn chunk_backward(
+    shape: &OrganismShape,
+    map: &impl LayerMap,
+    x: &[f32],
+    y: &[f32],
+    loss: LossRows,
+    s: &mut RowScratch,
+) {
     let layers = shape.layers();
-    let mut grads = vec![Vec::new(); layers.len()];
-    let mut dt = dout.to_vec();
-    let mut d_residual: Option<Vec<f32>> = None;
+    let (rows, q) = (x.len() / shape.inputs, shape.outputs);
+    loss_rows_backward(y, q, loss, &mut s.d[..rows * q]);
+    s.grad.fill(0.0);
+    let mut end = s.grad.len();
+    let mut d_residual = false;
     for (l, &(i_n, o_n)) in layers.iter().enumerate().rev() {
         let skip = shape.residual_skip && shape.is_hidden(l);
+        let d = &mut s.d[..rows * o_n];
         if l + 1 < layers.len() {
-            dt.iter_mut().zip(&tape.pre[l]).for_each(|(d, &z)| *d *= shape.activation.derivative(z));
+            d.iter_mut().zip(&s.pre[l]).for_each(|(d, &z)| *d *= shape.activation.derivative(z));
         }
         if skip && l % 2 == 0 {
-            d_residual = Some(dt.clone());
+            s.d_residual[..d.len()].copy_from_slice(d);
+            d_residual = true;
         }
+        let start = end - map.grad_len(l);
+        let inp = if l == 0 { x } else { &s.inputs[l][..rows * i_n] };
         // The network input needs no gradient.
-        let mut din = if l > 0 { vec![0.0; tape.inputs[l].len()] } else { Vec::new() };
-        let grad_block = |(inp, dy): (&[f32], &[f32]), dx: Option<&mut [f32]>| {
-            let mut g = vec![0.0; map.grad_len(l)];
-            map.backward(l, inp, dy, dx, &mut g);
-            g
-        };
-        // Each chunk of rows sums its own gradient block; blocks are added in chunk order.
-        let rows = rows_par(&tape.inputs[l], i_n).zip(rows_par(&dt, o_n));
-        let partial: Vec<Vec<f32>> = if l > 0 {
-            din.par_chunks_mut(ROWS * i_n).zip(rows).map(|(dx, r)| grad_block(r, Some(dx))).collect()
-        } else {
-            rows.map(|r| grad_block(r, None)).collect()
-        };
-        let mut g = vec![0.0; map.grad_len(l)];
-        for part in &partial {
-            g.iter_mut().zip(part).for_each(|(a, b)| *a += b);
-        }
-        grads[l] = g;
-        if skip && l % 2 == 1 {
-            if let Some(dr) = d_residual.take() {
-                din.iter_mut().zip(&dr).for_each(|(a, b)| *a += b);
+        let din = if l > 0 { Some(&mut s.din[..rows * i_n]) } else { None };
+        map.backward(l, inp, d, din, &mut s.grad[start..end]);
+        end = start;
+        if l > 0 {
+            if skip && l % 2 == 1 && std::mem::take(&mut d_residual) {
+                s.din[..rows * i_n].iter_mut().zip(&s.d_residual).for_each(|(a, b)| *a += b);
             }
+            std::mem::swap(&mut s.d, &mut s.din);
         }
-        dt = din;
     }
-    grads
+}
+
+/// Output and (with targets) loss and gradient of one pass over the batch `x` (`B × p`): chunks
+/// of [`ROWS`] samples run forward and backward in parallel while their rows are in cache; the
+/// chunks' gradients are added in chunk order, so the result does not depend on threads.
+fn network_pass(
+    shape: &OrganismShape,
+    map: &impl LayerMap,
+    x: &[f32],
+    targets: Option<Targets>,
+) -> (Vec<f32>, Option<(f32, Vec<f32>)>) {
+    let (p, q) = (shape.inputs, shape.outputs);
+    let b = x.len() / p;
+    let mut y = vec![0.0; b * q];
+    let mut scratch: Vec<RowScratch> =
+        (0..b.div_ceil(ROWS)).map(|_| RowScratch::new(shape, map, targets.is_some())).collect();
+    let mut terms = vec![0.0; b];
+    let chunks = x.par_chunks(ROWS * p).zip(y.par_chunks_mut(ROWS * q)).zip(scratch.par_iter_mut());
+    chunks.zip(terms.par_chunks_mut(ROWS)).enumerate().for_each(|(c, (((x, y), s), terms))| {
+        chunk_forward(shape, map, x, y, s);
+        if let Some(t) = targets {
+            let rows = c * ROWS..c * ROWS + terms.len();
+            chunk_backward(shape, map, x, y, LossRows { targets: t.rows(rows, q), batch: b, terms }, s);
+        }
+    });
+    let grads = targets.map(|t| {
+        let mut g = vec![0.0; scratch.first().map_or(0, |s| s.grad.len())];
+        for s in &scratch {
+            g.iter_mut().zip(&s.grad).for_each(|(a, b)| *a += b);
+        }
+        (loss_total(&y, t, &terms), g)
+    });
+    (y, grads)
 }
 
 /// Task targets: `B × q` values (regression) or `B` class indices (classification).
@@ -360,28 +510,49 @@ pub enum Targets<'a> {
     Classes(&'a [u8]),
 }
 
-/// Loss and `∂loss/∂output` of outputs `y` (`B × q`), SPEC §2.
-pub fn loss_forward_backward(y: &[f32], q: usize, targets: Targets) -> (f32, Vec<f32>) {
-    match targets {
+impl<'a> Targets<'a> {
+    /// The targets of samples `rows`.
+    fn rows(self, rows: std::ops::Range<usize>, q: usize) -> Targets<'a> {
+        match self {
+            Targets::Values(t) => Targets::Values(&t[rows.start * q..rows.end * q]),
+            Targets::Classes(t) => Targets::Classes(&t[rows]),
+        }
+    }
+}
+
+// loss backward: y (rows × q) -> dout (rows × q) = ∂loss/∂y of the batch's mean loss (SPEC §2);
+// cross-entropy keeps each row's loss term in loss.terms
+fn loss_rows_backward(y: &[f32], q: usize, loss: LossRows, dout: &mut [f32]) {
+    match loss.targets {
         Targets::Values(t) => {
-            let n = y.len() as f32;
-            let loss = y.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / n;
-            (loss, y.iter().zip(t).map(|(a, b)| 2.0 * (a - b) / n).collect())
+            let n = (loss.batch * q) as f32;
+            dout.iter_mut().zip(y.iter().zip(t)).for_each(|(d, (a, b))| *d = 2.0 * (a - b) / n);
         }
         Targets::Classes(t) => {
-            let b = t.len() as f32;
-            let mut grad = vec![0.0; y.len()];
-            let mut loss = 0.0;
-            for ((logits, g), &k) in y.chunks(q).zip(grad.chunks_mut(q)).zip(t) {
+            let b = loss.batch as f32;
+            for (((logits, g), &k), term) in y.chunks(q).zip(dout.chunks_mut(q)).zip(t).zip(loss.terms.iter_mut()) {
                 let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
                 let sum: f32 = logits.iter().map(|v| (v - max).exp()).sum();
-                loss += sum.ln() + max - logits[k as usize];
+                *term = sum.ln() + max - logits[k as usize];
                 for (j, gj) in g.iter_mut().enumerate() {
                     let p = (logits[j] - max).exp() / sum;
                     *gj = (p - if j == k as usize { 1.0 } else { 0.0 }) / b;
                 }
             }
-            (loss / b, grad)
+        }
+    }
+}
+
+/// The batch's loss from its outputs `y` and the rows' cross-entropy terms.
+fn loss_total(y: &[f32], targets: Targets, terms: &[f32]) -> f32 {
+    match targets {
+        Targets::Values(t) => y.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / y.len() as f32,
+        Targets::Classes(t) => {
+            let mut loss = 0.0;
+            for term in terms {
+                loss += term;
+            }
+            loss / t.len() as f32
         }
     }
 }
@@ -465,18 +636,17 @@ impl Organism {
     pub fn forward(&self, x: &[f32], path: Path) -> Vec<f32> {
         match path {
             Path::Extracted => Dense::new(&self.shape, &self.extracted_weights()).forward(x),
-            Path::General => network_forward(&self.shape, &self.general(), x).output,
+            Path::General => network_pass(&self.shape, &self.general(), x, None).0,
         }
     }
 
     fn general(&self) -> General<'_> {
-        General { particles: &self.particles, dims: self.shape.layers(), offsets: layer_offsets(&self.shape) }
+        General::new(&self.shape, &self.particles)
     }
 
     /// Loss, output and particle gradients of the task on `(x, targets)`. [`Path::Extracted`]
     /// is exact for linear PNs only; [`Organism::default_path`] picks the right one.
     pub fn task_pass(&self, x: &[f32], targets: Targets, path: Path) -> TaskPass {
-        let q = self.shape.outputs;
         match path {
             Path::Extracted => {
                 let weights = self.extracted_weights();
@@ -488,10 +658,9 @@ impl Organism {
             }
             Path::General => {
                 let general = self.general();
-                let tape = network_forward(&self.shape, &general, x);
-                let (loss, dout) = loss_forward_backward(&tape.output, q, targets);
-                let grads = network_backward(&self.shape, &general, &tape, &dout).concat();
-                TaskPass { loss, output: tape.output, grads }
+                let (output, pass) = network_pass(&self.shape, &general, x, Some(targets));
+                let (loss, grads) = pass.expect("targets given");
+                TaskPass { loss, output, grads }
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::fixpoint::{classify, count, Class};
 use crate::interaction::{draw_events, interact, scope_ranges};
 use crate::optim::Sgd;
 use crate::organism::{metric, Dense, Organism, OrganismShape, Path, Targets};
-use crate::particle::ParticleBatch;
+use crate::particle::{ParticleBatch, Workspace};
 use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -233,7 +233,7 @@ fn organism_step(
     cfg: &Config,
     self_train: usize,
     task_opt: &mut Sgd,
-    grads: &mut [f32],
+    workspace: &mut Workspace,
     keep: Option<&[bool]>,
 ) -> StepRecord {
     let p = organism.particles.shape().n_weights();
@@ -243,9 +243,9 @@ fn organism_step(
         }
     };
     let mut self_train_loss_sum = 0.0;
-    let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, grads.len());
+    let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, organism.particles.weights().len());
     for _ in 0..self_train {
-        let losses = organism.particles.self_train_step(&mut st_opt, grads);
+        let losses = organism.particles.self_train_step(&mut st_opt, workspace);
         self_train_loss_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
         hold(organism);
     }
@@ -279,12 +279,12 @@ pub fn fine_tune(net: Pruned, keep: &[bool], cfg: &Config, data: &TaskData, epoc
     match net {
         Pruned::Organism(organism) => {
             let n = organism.particles.weights().len();
-            let (mut opt, mut grads) = (Sgd::new(cfg.lr, cfg.momentum, n), vec![0.0; n]);
+            let (mut opt, mut workspace) = (Sgd::new(cfg.lr, cfg.momentum, n), organism.particles.workspace());
             let p = organism.particles.shape().n_weights();
             hold_at_zero(organism.particles.weights_mut(), p, keep);
             for _ in 0..epochs {
                 for batch in &data.epoch(cfg.batch_size, rng) {
-                    organism_step(organism, batch, cfg, cfg.self_train_steps, &mut opt, &mut grads, Some(keep));
+                    organism_step(organism, batch, cfg, cfg.self_train_steps, &mut opt, &mut workspace, Some(keep));
                 }
             }
         }
@@ -318,7 +318,7 @@ pub fn train_until(
     let mut organism = Organism::new(cfg.organism.clone(), cfg.particle_shape(), &mut rng(cfg.seed, Stream::Init))?;
     let n_weights = organism.particles.weights().len();
     let mut task_opt = Sgd::new(cfg.lr, cfg.momentum, n_weights);
-    let mut grads = vec![0.0; n_weights];
+    let mut workspace = organism.particles.workspace();
     let mut train_rng = rng(cfg.seed, Stream::Train);
     let mut interaction_rng = rng(cfg.seed, Stream::Interaction);
     let scopes = scope_ranges(&cfg.organism, cfg.interaction.scope);
@@ -347,7 +347,7 @@ pub fn train_until(
                     interact(&mut organism.particles, cfg.interaction.kind, &events);
                 }
                 let self_train = if warming_up { 0 } else { cfg.self_train_steps };
-                let step = organism_step(&mut organism, batch, cfg, self_train, &mut task_opt, &mut grads, None);
+                let step = organism_step(&mut organism, batch, cfg, self_train, &mut task_opt, &mut workspace, None);
                 st_sum += step.self_train_loss_sum;
                 st_n += self_train;
                 loss_sum += step.task_loss as f64;
@@ -386,8 +386,7 @@ pub fn train_until(
 /// Weight re-substitution (paper §IV-B, Fig. 5): the absolute difference, per output, between
 /// the organism evaluated PN by PN and the dense network of its extracted weights.
 pub fn resubstitution_errors(organism: &Organism, x: &[f32]) -> Vec<f32> {
-    let shape = organism.particles.shape().clone().with_general_path();
-    let general = ParticleBatch::from_weights(shape, organism.particles.weights().to_vec()).expect("same size");
+    let general = organism.particles.clone().with_general_path();
     let pn_by_pn = Organism::from_particles(organism.shape.clone(), general).expect("same shape");
     let a = pn_by_pn.forward(x, Path::General);
     let b = organism.forward(x, Path::Extracted);
@@ -404,10 +403,10 @@ pub fn self_train_particles(
 ) -> Vec<(usize, [usize; 5])> {
     let n = particles.weights().len();
     let mut opt = Sgd::new(cfg.lr, cfg.momentum, n);
-    let mut grads = vec![0.0; n];
+    let mut workspace = particles.workspace();
     let mut history = vec![(0, count(&classify(particles, cfg.epsilon)))];
     for step in 1..=cfg.steps {
-        particles.self_train_step(&mut opt, &mut grads);
+        particles.self_train_step(&mut opt, &mut workspace);
         if step % cfg.every == 0 || step == cfg.steps {
             history.push((step, count(&classify(particles, cfg.epsilon))));
         }

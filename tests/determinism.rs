@@ -25,16 +25,19 @@ fn run() -> Outcome {
     let mut floats = Vec::new();
 
     // Self-training of 1,000 linear particles (collapsed path) and of non-linear ones.
-    for shape in [
-        ParticleShape::standard(5).unwrap(),
-        ParticleShape::new(vec![5, 4, 4, 1], Activation::Tanh).unwrap(),
-        ParticleShape::standard(3).unwrap().with_general_path(),
+    for (shape, general) in [
+        (ParticleShape::standard(5).unwrap(), false),
+        (ParticleShape::new(vec![5, 4, 4, 1], Activation::Tanh).unwrap(), false),
+        (ParticleShape::standard(3).unwrap(), true),
     ] {
         let mut batch = ParticleBatch::random(shape, 1000, &mut rng);
-        let mut grads = vec![0.0; batch.weights().len()];
-        let mut opt = Sgd::new(0.004, 0.9, grads.len());
+        if general {
+            batch = batch.with_general_path();
+        }
+        let mut ws = batch.workspace();
+        let mut opt = Sgd::new(0.004, 0.9, batch.weights().len());
         for _ in 0..5 {
-            floats.push(bits(&batch.self_train_step(&mut opt, &mut grads)));
+            floats.push(bits(batch.self_train_step(&mut opt, &mut ws)));
         }
         floats.push(bits(batch.weights()));
         floats.push(bits(batch.self_applied().weights()));
@@ -43,10 +46,10 @@ fn run() -> Outcome {
 
     // Classification of a batch with a few trained replicators among random particles.
     let mut batch = ParticleBatch::random(ParticleShape::standard(2).unwrap(), 300, &mut rng);
-    let mut grads = vec![0.0; batch.weights().len()];
-    let mut opt = Sgd::new(0.004, 0.9, grads.len());
+    let mut ws = batch.workspace();
+    let mut opt = Sgd::new(0.004, 0.9, batch.weights().len());
     for _ in 0..2000 {
-        batch.self_train_step(&mut opt, &mut grads);
+        batch.self_train_step(&mut opt, &mut ws);
     }
     let classes = classify(&batch, EPSILON);
 

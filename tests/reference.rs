@@ -85,9 +85,9 @@ fn particle_golden_files() {
         let snapshots = st["weights_after_step"].as_object().unwrap();
         let mut trained = batch.clone();
         let mut opt = Sgd::new(lr, momentum, shape.n_weights());
-        let mut grads = vec![0.0; shape.n_weights()];
+        let mut ws = trained.workspace();
         for (step, want) in losses.iter().enumerate() {
-            let got = trained.self_train_step(&mut opt, &mut grads)[0];
+            let got = trained.self_train_step(&mut opt, &mut ws)[0];
             assert_close(&format!("{name} self_train loss before step {}", step + 1), &[got], &[*want], 5e-4, 1e-12);
             if let Some(w) = snapshots.get(&(step + 1).to_string()) {
                 assert_close(
@@ -134,7 +134,7 @@ fn organism_golden_files() {
         let org = Organism::from_particles(shape.clone(), particles.clone()).unwrap();
         let general = Organism::from_particles(
             shape.clone(),
-            ParticleBatch::from_weights(pshape.with_general_path(), flat(&f["particle_weights"])).unwrap(),
+            ParticleBatch::from_weights(pshape, flat(&f["particle_weights"])).unwrap().with_general_path(),
         )
         .unwrap();
 

@@ -1,0 +1,101 @@
+//! Structure of arrays across particles: [`LANES`] particles side by side.
+//!
+//! Every kernel is written once over a [`Lanes`] type: `f32` for one particle, [`F32s`] for
+//! [`LANES`] particles at once. The operations are applied lane by lane in the same order as for
+//! one particle, so every lane's result is bitwise the one-particle result; the compiler turns
+//! the lane loops into SIMD instructions.
+
+use std::ops::{Add, AddAssign, Div, Mul, Sub};
+
+/// Particles per SIMD group.
+pub const LANES: usize = 8;
+
+/// A number, or [`LANES`] numbers operated on lane by lane.
+pub trait Lanes:
+    Copy + Send + Sync + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + AddAssign
+{
+    /// The same value in every lane.
+    fn splat(x: f32) -> Self;
+    /// `f` applied to every lane.
+    fn map(self, f: impl Fn(f32) -> f32) -> Self;
+    /// `f` applied to every pair of lanes of `self` and `o`.
+    fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self;
+}
+
+impl Lanes for f32 {
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn map(self, f: impl Fn(f32) -> f32) -> Self {
+        f(self)
+    }
+    #[inline(always)]
+    fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+        f(self, o)
+    }
+}
+
+/// [`LANES`] values of one quantity, one per particle of a group.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C, align(32))]
+pub struct F32s(pub [f32; LANES]);
+
+macro_rules! lanewise {
+    ($trait:ident, $method:ident, $op:tt) => {
+        impl $trait for F32s {
+            type Output = F32s;
+            #[inline(always)]
+            fn $method(self, o: F32s) -> F32s {
+                F32s(std::array::from_fn(|k| self.0[k] $op o.0[k]))
+            }
+        }
+    };
+}
+lanewise!(Add, add, +);
+lanewise!(Sub, sub, -);
+lanewise!(Mul, mul, *);
+lanewise!(Div, div, /);
+
+impl AddAssign for F32s {
+    #[inline(always)]
+    fn add_assign(&mut self, o: F32s) {
+        *self = *self + o;
+    }
+}
+
+impl Lanes for F32s {
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        F32s([x; LANES])
+    }
+    #[inline(always)]
+    fn map(self, f: impl Fn(f32) -> f32) -> Self {
+        F32s(self.0.map(f))
+    }
+    #[inline(always)]
+    fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+        F32s(std::array::from_fn(|k| f(self.0[k], o.0[k])))
+    }
+}
+
+/// `rows × LANES` lanes ← up to [`LANES`] consecutive blocks of `rows` values (missing blocks
+/// read as zero): particles side by side.
+pub fn gather(blocks: &[f32], rows: usize, out: &mut [F32s]) {
+    out.fill(F32s::default());
+    for (lane, block) in blocks.chunks_exact(rows).enumerate() {
+        for (o, &v) in out.iter_mut().zip(block) {
+            o.0[lane] = v;
+        }
+    }
+}
+
+/// The inverse of [`gather`]: lanes back into as many blocks of `rows` as `blocks` holds.
+pub fn scatter(lanes: &[F32s], rows: usize, blocks: &mut [f32]) {
+    for (lane, block) in blocks.chunks_exact_mut(rows).enumerate() {
+        for (b, l) in block.iter_mut().zip(lanes) {
+            *b = l.0[lane];
+        }
+    }
+}

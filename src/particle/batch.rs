@@ -1,0 +1,296 @@
+//! All particles of one shape in one contiguous buffer, and the paper's operations over all of
+//! them at once.
+//!
+//! Every operation runs in parallel over fixed chunks of [`CHUNK`] particles, and inside a chunk
+//! over groups of [`LANES`] particles side by side (structure of arrays, so the kernels are SIMD
+//! across particles). Each particle's result depends only on its own weights and is computed in
+//! the same order as alone, so results are bitwise identical for any number of threads.
+//! Scratch lives in a [`Workspace`]: one block per chunk, allocated once per operation or kept by
+//! the caller across steps (llm.c style).
+
+use super::kernel::{self, PnKernel, PnPath};
+use super::shape::ParticleShape;
+use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
+use crate::optim::Sgd;
+use crate::{Error, Result};
+use rand::Rng;
+use rayon::prelude::*;
+
+/// Particles per parallel work item: fixed, so chunking never depends on the thread count.
+pub const CHUNK: usize = 64;
+
+/// `n` particles of one shape in one contiguous `n × P` buffer, in a fixed order.
+#[derive(Clone, Debug)]
+pub struct ParticleBatch {
+    shape: ParticleShape,
+    weights: Vec<f32>,
+    path: PnPath,
+}
+
+/// Scratch of one chunk: the kernel and one group's weights, targets, gradients and momenta
+/// as lanes.
+#[derive(Clone, Debug)]
+struct Scratch {
+    kernel: PnKernel<F32s>,
+    w: Vec<F32s>,
+    t: Vec<F32s>,
+    g: Vec<F32s>,
+}
+
+/// Scratch for the operations of one batch: one block per chunk of particles plus the
+/// per-particle losses of a self-train step. Build it once with [`ParticleBatch::workspace`]
+/// and pass it to every [`ParticleBatch::self_train_step`].
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    chunks: Vec<Scratch>,
+    losses: Vec<f32>,
+}
+
+impl ParticleBatch {
+    /// `n` particles initialised like a torch `nn.Linear(bias=False)`: each weight uniform in
+    /// `±1/√fan_in` of its layer.
+    pub fn random(shape: ParticleShape, n: usize, rng: &mut impl Rng) -> Self {
+        let mut weights = Vec::with_capacity(n * shape.n_weights());
+        for _ in 0..n {
+            for pair in shape.widths().windows(2) {
+                let bound = 1.0 / (pair[0] as f32).sqrt();
+                weights.extend((0..pair[0] * pair[1]).map(|_| rng.gen_range(-bound..bound)));
+            }
+        }
+        let path = PnPath::fastest(&shape);
+        ParticleBatch { shape, weights, path }
+    }
+
+    /// Particles from a flat `n × P` buffer.
+    pub fn from_weights(shape: ParticleShape, weights: Vec<f32>) -> Result<Self> {
+        let p = shape.n_weights();
+        if !weights.len().is_multiple_of(p) {
+            return Err(Error::Invalid(format!(
+                "{} weights are not a whole number of particles of {p} weights",
+                weights.len()
+            )));
+        }
+        let path = PnPath::fastest(&shape);
+        Ok(ParticleBatch { shape, weights, path })
+    }
+
+    /// The same particles, always evaluated on the general (layer-by-layer) path (for checks
+    /// that both paths agree, and the PN-by-PN organism of re-substitution).
+    pub fn with_general_path(mut self) -> Self {
+        self.path = PnPath::General;
+        self
+    }
+
+    pub fn shape(&self) -> &ParticleShape {
+        &self.shape
+    }
+    /// The path this batch's PNs are evaluated on.
+    pub fn path(&self) -> PnPath {
+        self.path
+    }
+    pub fn len(&self) -> usize {
+        self.weights.len() / self.shape.n_weights()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+    pub fn weights_mut(&mut self) -> &mut [f32] {
+        &mut self.weights
+    }
+    pub fn particle(&self, i: usize) -> &[f32] {
+        let p = self.shape.n_weights();
+        &self.weights[i * p..(i + 1) * p]
+    }
+
+    /// Scratch for every operation on this batch (or another of the same shape, path and size).
+    pub fn workspace(&self) -> Workspace {
+        let p = self.shape.n_weights();
+        let zero = vec![F32s::default(); p];
+        let scratch =
+            Scratch { kernel: PnKernel::new(&self.shape, self.path), w: zero.clone(), t: zero.clone(), g: zero };
+        Workspace { chunks: vec![scratch; self.len().div_ceil(CHUNK)], losses: vec![0.0; self.len()] }
+    }
+
+    fn check(&self, ws: &Workspace) {
+        assert!(
+            ws.losses.len() == self.len() && ws.chunks.len() == self.len().div_ceil(CHUNK),
+            "workspace of another batch"
+        );
+    }
+
+    /// `N_applier ◁ target` for one particle of the batch applied to any weight vector.
+    pub fn apply(&self, applier: usize, target: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; target.len()];
+        let mut k = PnKernel::<f32>::new(&self.shape, self.path);
+        kernel::apply_one(&mut k, &self.shape, self.particle(applier), target, &mut out);
+        out
+    }
+
+    /// Every particle applied to the matching particle of `targets`: `N_n ◁ M_n`.
+    pub fn apply_pairwise(&self, targets: &ParticleBatch) -> ParticleBatch {
+        assert_eq!(self.weights.len(), targets.weights.len(), "batches of different sizes");
+        let p = self.shape.n_weights();
+        let mut ws = self.workspace();
+        let mut out = vec![0.0; self.weights.len()];
+        let shape = &self.shape;
+        ws.chunks
+            .par_iter_mut()
+            .zip(out.par_chunks_mut(CHUNK * p))
+            .zip(self.weights.par_chunks(CHUNK * p).zip(targets.weights.par_chunks(CHUNK * p)))
+            .for_each(|((s, out), (w, t))| {
+                for ((out, w), t) in out.chunks_mut(LANES * p).zip(w.chunks(LANES * p)).zip(t.chunks(LANES * p)) {
+                    gather(w, p, &mut s.w);
+                    gather(t, p, &mut s.t);
+                    kernel::apply_one(&mut s.kernel, shape, &s.w, &s.t, &mut s.g);
+                    scatter(&s.g, p, out);
+                }
+            });
+        ParticleBatch { shape: self.shape.clone(), weights: out, path: self.path }
+    }
+
+    /// Self-application `N ◁ N` of every particle, into a new batch.
+    pub fn self_applied(&self) -> ParticleBatch {
+        self.apply_pairwise(self)
+    }
+
+    /// Self-application in place: every particle's weights become `N ◁ N`.
+    pub fn self_apply(&mut self) {
+        self.weights = self.self_applied().weights;
+    }
+
+    /// Auxiliary application `PN_n(0, 0, 0, 0, x)` (Def. 6) of every particle.
+    pub fn aux_apply(&self, x: f32) -> Vec<f32> {
+        let p = self.shape.n_weights();
+        let mut ws = self.workspace();
+        let mut out = vec![0.0; self.len()];
+        let shape = &self.shape;
+        ws.chunks.par_iter_mut().zip(out.par_chunks_mut(CHUNK)).zip(self.weights.par_chunks(CHUNK * p)).for_each(
+            |((s, out), w)| {
+                for (out, w) in out.chunks_mut(LANES).zip(w.chunks(LANES * p)) {
+                    gather(w, p, &mut s.w);
+                    let y = kernel::aux_forward(&mut s.kernel, shape, &s.w, F32s::splat(x));
+                    out.copy_from_slice(&y.0[..out.len()]);
+                }
+            },
+        );
+        out
+    }
+
+    /// The extracted weights `PN_n(0, 0, 0, 0, 1)` (paper §IV-B).
+    pub fn extract(&self) -> Vec<f32> {
+        self.aux_apply(1.0)
+    }
+
+    /// Self-training loss of every particle; gradients written into `grads` (`n × P`).
+    pub fn self_train_grads(&self, grads: &mut [f32]) -> Vec<f32> {
+        let p = self.shape.n_weights();
+        assert_eq!(grads.len(), self.weights.len(), "self_train_grads: grads must be n × P");
+        let mut ws = self.workspace();
+        let shape = &self.shape;
+        ws.chunks
+            .par_iter_mut()
+            .zip(ws.losses.par_chunks_mut(CHUNK))
+            .zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p)))
+            .for_each(|((s, losses), (g, w))| {
+                for ((losses, g), w) in losses.chunks_mut(LANES).zip(g.chunks_mut(LANES * p)).zip(w.chunks(LANES * p)) {
+                    gather(w, p, &mut s.w);
+                    s.g.fill(F32s::default());
+                    let loss = kernel::self_train_one(&mut s.kernel, shape, &s.w, &mut s.g);
+                    scatter(&s.g, p, g);
+                    losses.copy_from_slice(&loss.0[..losses.len()]);
+                }
+            });
+        ws.losses
+    }
+
+    /// One self-training step of every particle (Def. 5) with `opt`, gradient and update fused
+    /// group by group; returns each particle's loss before the step. `ws` comes from
+    /// [`ParticleBatch::workspace`]; nothing is allocated.
+    pub fn self_train_step<'w>(&mut self, opt: &mut Sgd, ws: &'w mut Workspace) -> &'w [f32] {
+        let p = self.shape.n_weights();
+        self.check(ws);
+        let (lr, mu) = (opt.lr, opt.momentum);
+        let buf = opt.buffer_mut();
+        assert_eq!(buf.len(), self.weights.len(), "optimizer built for another size");
+        let shape = &self.shape;
+        ws.chunks
+            .par_iter_mut()
+            .zip(ws.losses.par_chunks_mut(CHUNK))
+            .zip(buf.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks_mut(CHUNK * p)))
+            .for_each(|((s, losses), (b, w))| {
+                for ((losses, b), w) in
+                    losses.chunks_mut(LANES).zip(b.chunks_mut(LANES * p)).zip(w.chunks_mut(LANES * p))
+                {
+                    gather(w, p, &mut s.w);
+                    s.g.fill(F32s::default());
+                    let loss = kernel::self_train_one(&mut s.kernel, shape, &s.w, &mut s.g);
+                    losses.copy_from_slice(&loss.0[..losses.len()]);
+                    // The momentum goes through the target lanes.
+                    gather(b, p, &mut s.t);
+                    for ((w, b), &g) in s.w.iter_mut().zip(s.t.iter_mut()).zip(&s.g) {
+                        Sgd::update(lr, mu, w, b, g);
+                    }
+                    scatter(&s.w, p, w);
+                    scatter(&s.t, p, b);
+                }
+            });
+        &ws.losses
+    }
+
+    /// Task-pass support: for each particle `n`, `dout[n]` is `∂loss/∂PN_n(0,0,0,0,x[n])`;
+    /// adds `∂loss/∂w` into `grads` (`n × P`) and returns `∂loss/∂x` per particle.
+    pub fn aux_backward(&self, x: &[f32], dout: &[f32], grads: &mut [f32]) -> Vec<f32> {
+        let p = self.shape.n_weights();
+        assert_eq!(grads.len(), self.weights.len(), "aux_backward: grads must be n × P");
+        assert!(x.len() == self.len() && dout.len() == self.len(), "aux_backward: one x and dout per particle");
+        let mut ws = self.workspace();
+        let mut dx = vec![0.0; self.len()];
+        let shape = &self.shape;
+        ws.chunks
+            .par_iter_mut()
+            .zip(dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(dout.par_chunks(CHUNK))))
+            .zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p)))
+            .for_each(|((s, (dx, (x, dout))), (g, w))| {
+                let groups = dx.chunks_mut(LANES).zip(x.chunks(LANES)).zip(dout.chunks(LANES));
+                for ((((dx, x), dout), g), w) in groups.zip(g.chunks_mut(LANES * p)).zip(w.chunks(LANES * p)) {
+                    gather(w, p, &mut s.w);
+                    gather(g, p, &mut s.g);
+                    let (mut xs, mut ds) = (F32s::default(), F32s::default());
+                    xs.0[..x.len()].copy_from_slice(x);
+                    ds.0[..dout.len()].copy_from_slice(dout);
+                    let d = kernel::aux_backward(&mut s.kernel, shape, &s.w, xs, ds, &mut s.g);
+                    scatter(&s.g, p, g);
+                    dx.copy_from_slice(&d.0[..dx.len()]);
+                }
+            });
+        dx
+    }
+}
+
+/// Evaluates single particles (`L = f32`) or groups of [`LANES`] particles side by side
+/// (`L = F32s`) of a batch on the auxiliary input, with reusable scratch: the building block of
+/// the organism's general task path.
+pub struct Evaluator<'a, L = f32> {
+    shape: &'a ParticleShape,
+    kernel: PnKernel<L>,
+}
+
+impl<'a, L: Lanes> Evaluator<'a, L> {
+    /// An evaluator for the particles of `batch`, on the batch's path.
+    pub fn new(batch: &'a ParticleBatch) -> Self {
+        Evaluator { shape: &batch.shape, kernel: PnKernel::new(&batch.shape, batch.path) }
+    }
+
+    /// forward: (w, x) -> PN_w(0, 0, 0, 0, x)
+    pub fn aux(&mut self, w: &[L], x: L) -> L {
+        kernel::aux_forward(&mut self.kernel, self.shape, w, x)
+    }
+
+    /// backward: (w, x, dout) -> grad += dout·∂PN/∂w; returns dout·∂PN/∂x
+    pub fn aux_backward(&mut self, w: &[L], x: L, dout: L, grad: &mut [L]) -> L {
+        kernel::aux_backward(&mut self.kernel, self.shape, w, x, dout, grad)
+    }
+}

@@ -1,0 +1,344 @@
+//! One PN's passes, written once as a [`Kernel`]: `prepare` → per-row `forward`/`backward` →
+//! `finish`, implemented by the two evaluation paths.
+//!
+//! - [`General`] runs the net layer by layer on each input row (any activation);
+//! - [`Collapsed`], valid for linear PNs only: the whole net is the row vector
+//!   `a = M_{L-1}···M_1·M_0`, so `PN(x) = a·x` (SPEC §2's extracted-weight identity,
+//!   generalised to every input). Tests check that both paths agree.
+//!
+//! [`PnKernel`] is the one place that picks a path. The operations of the paper
+//! ([`apply_one`], [`self_train_one`], [`aux_forward`], [`aux_backward`]) are written once over
+//! any kernel and any [`Lanes`] type.
+
+use super::shape::{ParticleShape, Row};
+use crate::lanes::Lanes;
+
+/// How a batch evaluates its PNs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PnPath {
+    /// `PN(x) = a·x` with `a` the product of the layers; linear PNs only.
+    Collapsed,
+    /// Layer by layer; any activation.
+    General,
+}
+
+impl PnPath {
+    /// The fastest exact path for `shape`: collapsed for linear PNs.
+    pub fn fastest(shape: &ParticleShape) -> PnPath {
+        if shape.activation().is_identity() {
+            PnPath::Collapsed
+        } else {
+            PnPath::General
+        }
+    }
+}
+
+/// One PN's forward and backward passes on a sequence of rows, for lanes of type `L`.
+/// `w` is the PN's weight vector (`P` lanes) and stays the same from `prepare` to `finish`.
+pub trait Kernel<L: Lanes> {
+    /// prepare: w -> state for the rows to come (clears any held-back gradient)
+    fn prepare(&mut self, shape: &ParticleShape, w: &[L]);
+    /// forward: row -> PN_w(row); keeps what `backward` needs for this row
+    fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L;
+    /// backward: dout (∂loss/∂PN(row), row last forwarded) -> grad (P) += ∂loss/∂w, now or at
+    /// `finish`; returns `∂loss/∂x` of the auxiliary input slot
+    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L;
+    /// finish: grad (P) += the gradient held back since `prepare`
+    fn finish(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// General path.
+
+/// Layer-by-layer evaluation; scratch sized for one shape.
+#[derive(Clone, Debug)]
+pub struct General<L> {
+    /// Pre-activations of every layer, one block of `max_width` per layer.
+    z: Vec<L>,
+    /// Activations, layer input first.
+    a: Vec<L>,
+    delta: Vec<L>,
+    delta_next: Vec<L>,
+}
+
+impl<L: Lanes> General<L> {
+    pub fn new(shape: &ParticleShape) -> Self {
+        let m = shape.max_width();
+        let layers = shape.widths().len();
+        let zero = L::splat(0.0);
+        General {
+            z: vec![zero; layers * m],
+            a: vec![zero; layers * m],
+            delta: vec![zero; m],
+            delta_next: vec![zero; m],
+        }
+    }
+}
+
+impl<L: Lanes> Kernel<L> for General<L> {
+    fn prepare(&mut self, _: &ParticleShape, _: &[L]) {}
+
+    // forward: x (input width) -> scalar; keeps every layer's pre-activation in z, activation in a
+    fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L {
+        let m = shape.max_width();
+        let last = shape.n_layers() - 1;
+        let act = shape.activation();
+        shape.input_row(row, &mut self.a[..shape.input_width()]);
+        for l in 0..=last {
+            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
+            let mat = &w[shape.offset(l)..shape.offset(l + 1)];
+            for o in 0..out {
+                let mut s = L::splat(0.0);
+                for i in 0..inp {
+                    s += mat[o * inp + i] * self.a[l * m + i];
+                }
+                self.z[(l + 1) * m + o] = s;
+                self.a[(l + 1) * m + o] = if l == last { s } else { s.map(|v| act.forward(v)) };
+            }
+        }
+        self.a[(last + 1) * m]
+    }
+
+    // backward: dout -> grad += dPN/dw · dout; returns dPN/dx[aux slot] · dout
+    fn backward(&mut self, shape: &ParticleShape, w: &[L], _: Row<L>, dout: L, grad: &mut [L]) -> L {
+        let m = shape.max_width();
+        let act = shape.activation();
+        self.delta[0] = dout;
+        for l in (0..shape.n_layers()).rev() {
+            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
+            let off = shape.offset(l);
+            for o in 0..out {
+                let d = self.delta[o];
+                for i in 0..inp {
+                    grad[off + o * inp + i] += d * self.a[l * m + i];
+                }
+            }
+            for i in 0..inp {
+                let mut s = L::splat(0.0);
+                for o in 0..out {
+                    s += w[off + o * inp + i] * self.delta[o];
+                }
+                // Hidden layers carry an activation; the network input does not.
+                self.delta_next[i] = if l > 0 {
+                    s * self.z[l * m + i].zip_map(self.a[l * m + i], |z, a| act.derivative_at(z, a))
+                } else {
+                    s
+                };
+            }
+            std::mem::swap(&mut self.delta, &mut self.delta_next);
+        }
+        self.delta[shape.aux_slot()]
+    }
+
+    fn finish(&mut self, _: &ParticleShape, _: &[L], _: &mut [L]) {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collapsed path (linear PNs).
+
+/// `PN(x) = a·x`: per-row work is one short dot product; the gradient with respect to `a` is
+/// held back and chained through the layers once, at `finish`.
+#[derive(Clone, Debug)]
+pub struct Collapsed<L> {
+    /// `a = M_{L-1}···M_0`, a row vector over the inputs, and `∂loss/∂a`.
+    a: Vec<L>,
+    g: Vec<L>,
+    /// Left products `U_l` and right vectors `d_l`, one block of `max_width` per layer.
+    left: Vec<L>,
+    right: Vec<L>,
+}
+
+impl<L: Lanes> Collapsed<L> {
+    pub fn new(shape: &ParticleShape) -> Self {
+        let m = shape.max_width();
+        let layers = shape.widths().len();
+        let zero = L::splat(0.0);
+        let n_in = shape.input_width();
+        Collapsed {
+            a: vec![zero; n_in],
+            g: vec![zero; n_in],
+            left: vec![zero; layers * m],
+            right: vec![zero; layers * m],
+        }
+    }
+}
+
+impl<L: Lanes> Kernel<L> for Collapsed<L> {
+    // prepare: w -> a = M_{L-1}···M_0; g = 0
+    fn prepare(&mut self, shape: &ParticleShape, w: &[L]) {
+        let m = shape.max_width();
+        let n_layers = shape.n_layers();
+        // left[l] = U_l = M_{L-1}···M_{l+1}, a row vector over layer l's outputs; U_{L-1} = [1].
+        self.left[(n_layers - 1) * m] = L::splat(1.0);
+        for l in (0..n_layers).rev() {
+            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
+            let mat = &w[shape.offset(l)..shape.offset(l + 1)];
+            // U_{l-1} = U_l · M_l (1 × in), written into left[l-1], or into a for l = 0
+            let (lower, upper) = self.left.split_at_mut(l * m);
+            let u = &upper[..out];
+            let target = if l == 0 { &mut self.a[..inp] } else { &mut lower[(l - 1) * m..(l - 1) * m + inp] };
+            target.fill(L::splat(0.0));
+            for (&uo, row) in u.iter().zip(mat.chunks_exact(inp)) {
+                target.iter_mut().zip(row).for_each(|(t, &a)| *t += uo * a);
+            }
+        }
+        self.g.fill(L::splat(0.0));
+    }
+
+    // forward: row -> a·row over the row's non-zero inputs, in input order
+    #[inline]
+    fn forward(&mut self, shape: &ParticleShape, _: &[L], row: Row<L>) -> L {
+        let a = &self.a;
+        match row {
+            Row::Weight { i, v } => {
+                let p = shape.position(i);
+                a[0] * v + a[1] * L::splat(p[0]) + a[2] * L::splat(p[1]) + a[3] * L::splat(p[2])
+            }
+            Row::Aux(x) => a[shape.aux_slot()] * x,
+        }
+    }
+
+    // backward: dout -> g += dout·row (held back); returns dout·a[aux slot]
+    #[inline]
+    fn backward(&mut self, shape: &ParticleShape, _: &[L], row: Row<L>, dout: L, _: &mut [L]) -> L {
+        let g = &mut self.g;
+        match row {
+            Row::Weight { i, v } => {
+                let p = shape.position(i);
+                g[0] += dout * v;
+                g[1] += dout * L::splat(p[0]);
+                g[2] += dout * L::splat(p[1]);
+                g[3] += dout * L::splat(p[2]);
+            }
+            Row::Aux(x) => g[shape.aux_slot()] += dout * x,
+        }
+        dout * self.a[shape.aux_slot()]
+    }
+
+    // finish: g -> grad += outer(U_l, d_l) per layer, with d_0 = g, d_{l+1} = M_l d_l
+    fn finish(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) {
+        let m = shape.max_width();
+        let n_layers = shape.n_layers();
+        self.right[..self.g.len()].copy_from_slice(&self.g);
+        for l in 0..n_layers {
+            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
+            let (off, end) = (shape.offset(l), shape.offset(l + 1));
+            let u = &self.left[l * m..l * m + out];
+            // d_l (in) and d_{l+1} (out) live in consecutive blocks of right
+            let (lower, upper) = self.right.split_at_mut((l + 1) * m);
+            let d = &lower[l * m..l * m + inp];
+            let rows = w[off..end].chunks_exact(inp).zip(grad[off..end].chunks_exact_mut(inp));
+            for (o, ((row, grad_row), &uo)) in rows.zip(u).enumerate() {
+                // grad row o += U_l[o] · d_l; d_{l+1}[o] = M_l[o] · d_l
+                let mut s = L::splat(0.0);
+                for ((gr, &a), &di) in grad_row.iter_mut().zip(row).zip(d) {
+                    *gr += uo * di;
+                    s += a * di;
+                }
+                if l + 1 < n_layers {
+                    upper[o] = s;
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The path chosen once.
+
+/// The kernel of a path: the one place that branches on collapsibility.
+#[derive(Clone, Debug)]
+pub enum PnKernel<L> {
+    Collapsed(Collapsed<L>),
+    General(General<L>),
+}
+
+impl<L: Lanes> PnKernel<L> {
+    pub fn new(shape: &ParticleShape, path: PnPath) -> Self {
+        match path {
+            PnPath::Collapsed => PnKernel::Collapsed(Collapsed::new(shape)),
+            PnPath::General => PnKernel::General(General::new(shape)),
+        }
+    }
+}
+
+impl<L: Lanes> Kernel<L> for PnKernel<L> {
+    #[inline]
+    fn prepare(&mut self, shape: &ParticleShape, w: &[L]) {
+        match self {
+            PnKernel::Collapsed(k) => k.prepare(shape, w),
+            PnKernel::General(k) => k.prepare(shape, w),
+        }
+    }
+    #[inline]
+    fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L {
+        match self {
+            PnKernel::Collapsed(k) => k.forward(shape, w, row),
+            PnKernel::General(k) => k.forward(shape, w, row),
+        }
+    }
+    #[inline]
+    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L {
+        match self {
+            PnKernel::Collapsed(k) => k.backward(shape, w, row, dout, grad),
+            PnKernel::General(k) => k.backward(shape, w, row, dout, grad),
+        }
+    }
+    #[inline]
+    fn finish(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) {
+        match self {
+            PnKernel::Collapsed(k) => k.finish(shape, w, grad),
+            PnKernel::General(k) => k.finish(shape, w, grad),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operations of the paper, for one particle (or one group of lanes).
+
+/// `out = N ◁ M` (Def. 2/6): `N(row_i(M))` for every weight `i` of `target`.
+pub fn apply_one<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, applier: &[L], target: &[L], out: &mut [L]) {
+    k.prepare(shape, applier);
+    for (i, (o, &v)) in out.iter_mut().zip(target).enumerate() {
+        *o = k.forward(shape, applier, Row::Weight { i, v });
+    }
+}
+
+/// Self-training loss (Def. 5) of one particle, and its gradient added into `grad`:
+/// `mean_i (N(row_i) − v_i)²` with rows and targets held constant.
+pub fn self_train_one<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], grad: &mut [L]) -> L {
+    let p = L::splat(w.len() as f32);
+    let scale = L::splat(2.0 / w.len() as f32);
+    let mut loss = L::splat(0.0);
+    k.prepare(shape, w);
+    for (i, &v) in w.iter().enumerate() {
+        let row = Row::Weight { i, v };
+        let r = k.forward(shape, w, row) - v;
+        loss += r * r;
+        k.backward(shape, w, row, scale * r, grad);
+    }
+    k.finish(shape, w, grad);
+    loss / p
+}
+
+/// `PN(0, 0, 0, 0, x)` (Def. 6) of one particle.
+pub fn aux_forward<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], x: L) -> L {
+    k.prepare(shape, w);
+    k.forward(shape, w, Row::Aux(x))
+}
+
+/// Backward of [`aux_forward`]: `grad += dout·∂PN/∂w`; returns `dout·∂PN/∂x`.
+pub fn aux_backward<L: Lanes>(
+    k: &mut impl Kernel<L>,
+    shape: &ParticleShape,
+    w: &[L],
+    x: L,
+    dout: L,
+    grad: &mut [L],
+) -> L {
+    k.prepare(shape, w);
+    k.forward(shape, w, Row::Aux(x));
+    let dx = k.backward(shape, w, Row::Aux(x), dout, grad);
+    k.finish(shape, w, grad);
+    dx
+}
