@@ -2,14 +2,17 @@
 //! parallel), and the run directories it writes. The CLI's `train` and `reproduce` use it.
 
 use crate::config::Config;
-use crate::data::{self, LoadOptions};
-use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord, EPSILON};
+use crate::data::task::TaskData;
+use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord};
+use crate::organism::resubstitution_errors;
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
-    finite, read_particles, type_counts, write_csv, write_json, write_particles, write_run, Run, RunWriter, Summary,
+    finite, robustness_source, type_counts, write_csv, write_json, write_particles, write_run, MetricsRow, RunWriter,
+    Summary, Trajectory, PARTICLES,
 };
-use crate::schedule::{resubstitution_errors, self_train_particles, train, StandaloneConfig, TaskData};
+use crate::train::schedule::keeps_weights;
+use crate::train::{self_train_particles, train, EpochRecord, StandaloneConfig};
 use crate::{Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -18,20 +21,20 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The task data of `cfg`: addition samples, or the image data set (found, downloaded or the
-/// bundled subset, see [`data::load`]).
-pub fn task_data(cfg: &Config) -> Result<TaskData> {
-    match cfg.task.dataset() {
-        None => Ok(TaskData::addition(cfg)),
-        Some(kind) => {
-            let opts = LoadOptions {
-                data_dir: (!cfg.data.dir.is_empty()).then(|| PathBuf::from(&cfg.data.dir)),
-                download: cfg.data.download,
-                progress: true,
-                ..LoadOptions::default()
-            };
-            Ok(TaskData::images(cfg, &data::load(kind, &opts)?))
-        }
+/// The `metrics.csv` row of an epoch: empty cells where a value was not measured.
+fn metrics_row(r: &EpochRecord) -> MetricsRow {
+    let c = |k: usize| r.counts.map(|c| c[k]);
+    MetricsRow {
+        epoch: r.epoch,
+        self_train_loss: finite(r.self_train_loss),
+        task_loss: finite(r.task_loss),
+        train_metric: finite(r.train_metric),
+        test_metric: finite(r.test_metric),
+        divergent: c(0),
+        zero: c(1),
+        self_replicator: c(2),
+        second_order: c(3),
+        other: c(4),
     }
 }
 
@@ -41,7 +44,12 @@ pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, prog
     let start = Instant::now();
     let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
     let metric = cfg.task.metric_name();
-    let trained = train(cfg, data, &mut |r| {
+    let mut trajectory = Trajectory::default();
+    let trained = train(cfg, data, &mut |r, organism| {
+        if keeps_weights(cfg, r.epoch) {
+            trajectory.epochs.push(r.epoch);
+            trajectory.weights.extend_from_slice(organism.particles.weights());
+        }
         bar.set_position(r.epoch as u64);
         bar.set_message(format!(
             "self-train {:.3e}  task {:.3e}  test {metric} {:.4e}",
@@ -68,7 +76,8 @@ pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, prog
         dataset: data.description(),
         wall_seconds: start.elapsed().as_secs_f64(),
     };
-    write_run(&writer, cfg, &trained, &summary)?;
+    let rows: Vec<MetricsRow> = trained.records.iter().map(metrics_row).collect();
+    write_run(&writer, cfg, &trained.organism, &rows, &trajectory, &summary)?;
     writer.finish()?;
     Ok(summary)
 }
@@ -92,7 +101,7 @@ pub fn train_seeds(
         crate::run::check_free(&seed_dir(out, seed), force)?;
     }
     let loaded = match (cfg.task.dataset(), data) {
-        (Some(_), None) => Some(task_data(cfg)?),
+        (Some(_), None) => Some(TaskData::load(cfg)?),
         _ => None,
     };
     let shared = data.or(loaded.as_ref());
@@ -120,9 +129,6 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
     }
     s.split(',').map(|x| x.trim().parse().map_err(|_| bad())).collect()
 }
-
-/// The particle file of an `organism particles` directory.
-const PARTICLES: &str = "particles.safetensors";
 
 /// Settings of `organism particles`: a population of standalone self-trained particles.
 #[derive(Clone, Debug)]
@@ -174,26 +180,6 @@ struct TypeRow {
     step: usize,
     class: &'static str,
     count: usize,
-}
-
-/// The particles a robustness test reads, with the ε to classify them by: a particle or organism
-/// `.safetensors` file (default ε), a directory written by `organism particles` (ε from its
-/// `summary.json`), or a run directory (its `organism.safetensors`, the run's ε).
-pub fn robustness_source(from: &Path) -> Result<(ParticleBatch, f32)> {
-    let population = from.join(PARTICLES);
-    if from.is_dir() && population.is_file() {
-        let eps = std::fs::read(from.join("summary.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["epsilon"].as_f64())
-            .map_or(EPSILON, |e| e as f32);
-        Ok((read_particles(&population)?.0, eps))
-    } else if from.is_dir() {
-        let run = Run::open(from)?;
-        Ok((run.organism.particles, run.config.epsilon))
-    } else {
-        Ok((read_particles(from)?.0, EPSILON))
-    }
 }
 
 /// Per-noise-level means of a robustness test.

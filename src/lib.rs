@@ -23,6 +23,6 @@ pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod run;
-pub mod schedule;
+pub mod train;
 
 pub use error::{Error, Result};

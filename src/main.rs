@@ -4,13 +4,14 @@ use clap::{Args, Parser, Subcommand};
 use organism::activation::Activation;
 use organism::analysis::{self, kind::Kind, open_runs, TestSets};
 use organism::config::{Config, PRESETS};
+use organism::data::task::TaskData;
 use organism::data::{self, DatasetKind, LoadOptions};
 use organism::experiment::{self, ParticlesRun};
 use organism::fixpoint::{Robustness, EPSILON};
 use organism::particle::ParticleShape;
 use organism::progress::Progress;
 use organism::reproduce;
-use organism::schedule::StandaloneConfig;
+use organism::train::StandaloneConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -234,7 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => {
                     organism::run::check_free(&a.out, a.force)?;
-                    let data = experiment::task_data(&cfg)?;
+                    let data = TaskData::load(&cfg)?;
                     vec![experiment::train_to_dir(&cfg, &data, &a.out, a.force, &progress)?]
                 }
             };

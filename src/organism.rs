@@ -12,6 +12,7 @@
 //! - [`Path::General`]: each PN is evaluated on each sample; needed for non-linear PNs.
 
 use crate::activation::Activation;
+use crate::data::task::Labels;
 use crate::particle::{Evaluator, ParticleBatch, ParticleShape};
 use crate::{Error, Result};
 use rand::Rng;
@@ -339,6 +340,15 @@ pub enum Targets<'a> {
     Classes(&'a [u8]),
 }
 
+impl<'a> From<&'a Labels> for Targets<'a> {
+    fn from(labels: &'a Labels) -> Self {
+        match labels {
+            Labels::Values(v) => Targets::Values(v),
+            Labels::Classes(c) => Targets::Classes(c),
+        }
+    }
+}
+
 /// Loss and `∂loss/∂output` of outputs `y` (`B × q`), SPEC §2.
 pub fn loss_forward_backward(y: &[f32], q: usize, targets: Targets) -> (f32, Vec<f32>) {
     match targets {
@@ -482,4 +492,15 @@ impl Organism {
     pub fn self_train_grads(&self, grads: &mut [f32]) -> f32 {
         self.particles.self_train_grads(grads).iter().sum()
     }
+}
+
+/// Weight re-substitution (paper §IV-B, Fig. 5): the absolute difference, per output, between
+/// the organism evaluated PN by PN and the dense network of its extracted weights.
+pub fn resubstitution_errors(organism: &Organism, x: &[f32]) -> Vec<f32> {
+    let shape = organism.particles.shape().clone().with_general_path();
+    let general = ParticleBatch::from_weights(shape, organism.particles.weights().to_vec()).expect("same size");
+    let pn_by_pn = Organism::from_particles(organism.shape.clone(), general).expect("same shape");
+    let a = pn_by_pn.forward(x, Path::General);
+    let b = organism.forward(x, Path::Extracted);
+    a.iter().zip(&b).map(|(a, b)| (a - b).abs()).collect()
 }

@@ -5,12 +5,13 @@
 use crate::analysis::kind::{analyze, Kind, Options as AnalysisOptions};
 use crate::analysis::{open_runs, Analysis, Stat, TestSets};
 use crate::config::Config;
-use crate::experiment::{particles_to_dir, seed_dir, task_data, train_seeds, ParticlesRun};
+use crate::data::task::TaskData;
+use crate::experiment::{particles_to_dir, seed_dir, train_seeds, ParticlesRun};
 use crate::fixpoint::Robustness;
 use crate::progress::Progress;
 use crate::report::document::{Claim, Report, Section};
 use crate::run::{check_free, write_json, Summary};
-use crate::schedule::{StandaloneConfig, TaskData};
+use crate::train::StandaloneConfig;
 use crate::{Error, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,7 +53,7 @@ fn experiments(opts: &Options, progress: &Progress) -> Result<Vec<Experiment>> {
     }
     let mut mnist = Config::resolve(Some("mnist"), None, &sets)?;
     progress.println("loading MNIST …");
-    let data = Arc::new(task_data(&mnist)?);
+    let data = Arc::new(TaskData::load(&mnist)?);
     let mut mnist_notes = vec![format!("data: {}", data.description())];
     let steps_per_epoch = data.train_len().div_ceil(mnist.batch_size);
     if !opts.quick && steps_per_epoch * mnist.epochs < PAPER_MNIST_TASK_STEPS {

@@ -13,10 +13,9 @@
 
 use crate::activation::Activation;
 use crate::config::Config;
-use crate::fixpoint::Class;
+use crate::fixpoint::{Class, EPSILON};
 use crate::organism::{Organism, OrganismShape};
 use crate::particle::{ParticleBatch, ParticleShape};
-use crate::schedule::{EpochRecord, Trajectory};
 use crate::{Error, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
@@ -29,6 +28,15 @@ pub const METRICS: &str = "metrics.csv";
 pub const ORGANISM: &str = "organism.safetensors";
 pub const TRAJECTORY: &str = "trajectory.safetensors";
 pub const SUMMARY: &str = "summary.json";
+/// The particle file of an `organism particles` directory.
+pub const PARTICLES: &str = "particles.safetensors";
+
+/// Every particle's weights at some epochs (Fig. 12): `epochs.len() × n × P`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trajectory {
+    pub epochs: Vec<usize>,
+    pub weights: Vec<f32>,
+}
 
 /// The headline numbers of a run (`summary.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -159,24 +167,6 @@ pub struct MetricsRow {
     pub other: Option<usize>,
 }
 
-impl From<&EpochRecord> for MetricsRow {
-    fn from(r: &EpochRecord) -> Self {
-        let c = |k: usize| r.counts.map(|c| c[k]);
-        MetricsRow {
-            epoch: r.epoch,
-            self_train_loss: finite(r.self_train_loss),
-            task_loss: finite(r.task_loss),
-            train_metric: finite(r.train_metric),
-            test_metric: finite(r.test_metric),
-            divergent: c(0),
-            zero: c(1),
-            self_replicator: c(2),
-            second_order: c(3),
-            other: c(4),
-        }
-    }
-}
-
 impl MetricsRow {
     /// Class counts in [`Class::ALL`] order, if counted.
     pub fn counts(&self) -> Option<[usize; 5]> {
@@ -248,15 +238,16 @@ pub fn write_trajectory(path: &Path, t: &Trajectory, n: usize, p: usize) -> Resu
 pub fn write_run(
     writer: &RunWriter,
     cfg: &Config,
-    trained: &crate::schedule::Trained,
+    organism: &Organism,
+    rows: &[MetricsRow],
+    trajectory: &Trajectory,
     summary: &Summary,
 ) -> Result<()> {
     write_text(&writer.path(CONFIG), &cfg.to_toml())?;
-    let rows: Vec<MetricsRow> = trained.records.iter().map(MetricsRow::from).collect();
-    write_csv(&writer.path(METRICS), &rows)?;
-    write_organism(&writer.path(ORGANISM), &trained.organism)?;
-    let p = &trained.organism.particles;
-    write_trajectory(&writer.path(TRAJECTORY), &trained.trajectory, p.len(), p.shape().n_weights())?;
+    write_csv(&writer.path(METRICS), rows)?;
+    write_organism(&writer.path(ORGANISM), organism)?;
+    let p = &organism.particles;
+    write_trajectory(&writer.path(TRAJECTORY), trajectory, p.len(), p.shape().n_weights())?;
     write_json(&writer.path(SUMMARY), summary)
 }
 
@@ -376,5 +367,25 @@ impl Run {
     pub fn trajectory(&self) -> Option<Result<Trajectory>> {
         let path = self.dir.join(TRAJECTORY);
         path.is_file().then(|| read_trajectory(&path))
+    }
+}
+
+/// The particles a robustness test reads, with the ε to classify them by: a particle or organism
+/// `.safetensors` file (default ε), a directory written by `organism particles` (ε from its
+/// `summary.json`), or a run directory (its `organism.safetensors`, the run's ε).
+pub fn robustness_source(from: &Path) -> Result<(ParticleBatch, f32)> {
+    let population = from.join(PARTICLES);
+    if from.is_dir() && population.is_file() {
+        let eps = std::fs::read(from.join(SUMMARY))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["epsilon"].as_f64())
+            .map_or(EPSILON, |e| e as f32);
+        Ok((read_particles(&population)?.0, eps))
+    } else if from.is_dir() {
+        let run = Run::open(from)?;
+        Ok((run.organism.particles, run.config.epsilon))
+    } else {
+        Ok((read_particles(from)?.0, EPSILON))
     }
 }

@@ -24,10 +24,9 @@ pub mod trajectories;
 pub mod types;
 
 use crate::config::Config;
-use crate::experiment::task_data;
+use crate::data::task::{Samples, TaskData};
 use crate::fixpoint::{classify, Class};
 use crate::run::Run;
-use crate::schedule::{Samples, TaskData};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -113,7 +112,7 @@ impl TestSets {
         if let Some((_, d)) = cache.iter().find(|(c, _)| same_data(c, &key)) {
             return Ok(d.test().clone());
         }
-        let data = std::sync::Arc::new(task_data(&key)?);
+        let data = std::sync::Arc::new(TaskData::load(&key)?);
         cache.push((key, data.clone()));
         Ok(data.test().clone())
     }

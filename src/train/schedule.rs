@@ -1,0 +1,237 @@
+//! The alternating training schedule (paper §IV/V, SPEC §3).
+//!
+//! Per batch: `k` combined self-train steps of all particles with a fresh optimizer, then one
+//! task step with the run's persistent optimizer. Optionally, task steps only until an epoch's
+//! training accuracy reaches a threshold (warm-up). Classes are counted every
+//! `validate_every` epochs and at the end; weights are kept every `trajectory_every` epochs.
+//!
+//! A [`Trainer`] runs one epoch at a time; between epochs its whole state is a [`TrainState`]
+//! (the self-train optimizer is fresh every batch, so it has none there), which is what a
+//! checkpoint stores to resume a run bit for bit.
+
+use crate::config::Config;
+use crate::data::task::{stream_rng, Samples, Stream, TaskData};
+use crate::fixpoint::{classify, count, Class};
+use crate::optim::Sgd;
+use crate::organism::{metric, Organism, Path};
+use crate::particle::ParticleBatch;
+use crate::{Error, Result};
+use rand_chacha::ChaCha8Rng;
+
+/// What one epoch did. Epoch 0 is the untrained organism (losses NaN).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Combined self-train loss (sum over particles), mean over the epoch's self-train steps.
+    pub self_train_loss: f32,
+    /// Task loss, mean over the epoch's batches (before each step).
+    pub task_loss: f32,
+    /// Task metric on the training batches (before each step), and on the test set after the
+    /// epoch.
+    pub train_metric: f32,
+    pub test_metric: f32,
+    /// Class counts in [`Class::ALL`] order, on counted epochs.
+    pub counts: Option<[usize; 5]>,
+}
+
+/// Test metric of `organism` on `samples`.
+pub fn evaluate(organism: &Organism, samples: &Samples) -> f32 {
+    let y = organism.forward(&samples.x, organism.default_path());
+    metric(&y, organism.shape.outputs, (&samples.y).into())
+}
+
+/// Does the run keep every particle's weights after `epoch` (Fig. 12)? Every
+/// `trajectory_every` epochs and at the end.
+pub fn keeps_weights(cfg: &Config, epoch: usize) -> bool {
+    epoch % cfg.trajectory_every == 0 || epoch == cfg.epochs
+}
+
+/// How many epochs [`keeps_weights`] keeps.
+pub fn kept_epochs(cfg: &Config) -> usize {
+    cfg.epochs / cfg.trajectory_every + 1 + usize::from(cfg.epochs % cfg.trajectory_every != 0)
+}
+
+/// A run between two epochs: everything the next epoch depends on besides config and data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState {
+    /// The epoch to run next (0 = the untrained organism is still to be evaluated).
+    pub next_epoch: usize,
+    /// Still in the warm-up (task steps only)?
+    pub warming_up: bool,
+    /// Position of the training stream ([`Stream::Train`] of the seed), in 32-bit words.
+    pub rng_word_pos: u128,
+    /// Every particle's weights, `n × P`.
+    pub weights: Vec<f32>,
+    /// The task optimizer's momentum, `n × P`.
+    pub task_momentum: Vec<f32>,
+}
+
+/// The schedule of `cfg` on `data`, one epoch at a time.
+pub struct Trainer<'a> {
+    cfg: &'a Config,
+    data: &'a TaskData,
+    organism: Organism,
+    path: Path,
+    task_opt: Sgd,
+    grads: Vec<f32>,
+    rng: ChaCha8Rng,
+    warming_up: bool,
+    next_epoch: usize,
+    classes: Vec<Class>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A fresh run: the organism initialised from the seed's [`Stream::Init`].
+    pub fn new(cfg: &'a Config, data: &'a TaskData) -> Result<Self> {
+        cfg.validate()?;
+        let organism =
+            Organism::new(cfg.organism.clone(), cfg.particle_shape(), &mut stream_rng(cfg.seed, Stream::Init))?;
+        let n_weights = organism.particles.weights().len();
+        Ok(Trainer {
+            cfg,
+            data,
+            path: organism.default_path(),
+            organism,
+            task_opt: Sgd::new(cfg.lr, cfg.momentum, n_weights),
+            grads: vec![0.0; n_weights],
+            rng: stream_rng(cfg.seed, Stream::Train),
+            warming_up: cfg.warmup_accuracy > 0.0,
+            next_epoch: 0,
+            classes: Vec::new(),
+        })
+    }
+
+    /// A run continued from `state` (see [`Trainer::state`]); it goes on exactly as the
+    /// uninterrupted run would have.
+    pub fn resume(cfg: &'a Config, data: &'a TaskData, state: TrainState) -> Result<Self> {
+        let mut t = Trainer::new(cfg, data)?;
+        let n = t.grads.len();
+        if state.weights.len() != n || state.task_momentum.len() != n || state.next_epoch > cfg.epochs + 1 {
+            return Err(Error::Invalid(format!(
+                "checkpoint does not fit the configuration ({} weights and epoch {} for {n} weights and {} epochs)",
+                state.weights.len(),
+                state.next_epoch,
+                cfg.epochs
+            )));
+        }
+        let particles = ParticleBatch::from_weights(cfg.particle_shape(), state.weights)?;
+        t.organism = Organism::from_particles(cfg.organism.clone(), particles)?;
+        t.task_opt = Sgd::with_momentum_buffer(cfg.lr, cfg.momentum, state.task_momentum);
+        t.rng.set_word_pos(state.rng_word_pos);
+        t.warming_up = state.warming_up;
+        t.next_epoch = state.next_epoch;
+        Ok(t)
+    }
+
+    /// The run's state now, between two epochs.
+    pub fn state(&self) -> TrainState {
+        TrainState {
+            next_epoch: self.next_epoch,
+            warming_up: self.warming_up,
+            rng_word_pos: self.rng.get_word_pos(),
+            weights: self.organism.particles.weights().to_vec(),
+            task_momentum: self.task_opt.momentum_buffer().to_vec(),
+        }
+    }
+
+    /// The epoch to run next.
+    pub fn next_epoch(&self) -> usize {
+        self.next_epoch
+    }
+
+    /// Has the last epoch run?
+    pub fn finished(&self) -> bool {
+        self.next_epoch > self.cfg.epochs
+    }
+
+    pub fn organism(&self) -> &Organism {
+        &self.organism
+    }
+
+    pub fn into_organism(self) -> Organism {
+        self.organism
+    }
+
+    /// The classes of the last counted epoch (all particles; empty before the first count of
+    /// this process). The last epoch is always counted.
+    pub fn classes(&self) -> &[Class] {
+        &self.classes
+    }
+
+    /// Runs the next epoch (epoch 0 only evaluates the untrained organism).
+    pub fn run_epoch(&mut self) -> EpochRecord {
+        let (cfg, epoch) = (self.cfg, self.next_epoch);
+        let mut record = EpochRecord {
+            epoch,
+            self_train_loss: f32::NAN,
+            task_loss: f32::NAN,
+            train_metric: f32::NAN,
+            test_metric: f32::NAN,
+            counts: None,
+        };
+        if epoch > 0 {
+            let (mut st_sum, mut st_n, mut loss_sum, mut metric_sum) = (0.0f64, 0usize, 0.0f64, 0.0f64);
+            let batches = self.data.epoch(cfg.batch_size, &mut self.rng);
+            for batch in &batches {
+                if !self.warming_up {
+                    let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, self.grads.len());
+                    for _ in 0..cfg.self_train_steps {
+                        let losses = self.organism.particles.self_train_step(&mut st_opt, &mut self.grads);
+                        st_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
+                        st_n += 1;
+                    }
+                }
+                let pass = self.organism.task_pass(&batch.x, (&batch.y).into(), self.path);
+                loss_sum += pass.loss as f64;
+                metric_sum += metric(&pass.output, cfg.organism.outputs, (&batch.y).into()) as f64;
+                self.task_opt.step(self.organism.particles.weights_mut(), &pass.grads);
+            }
+            let nb = batches.len().max(1) as f64;
+            record.self_train_loss = if st_n > 0 { (st_sum / st_n as f64) as f32 } else { f32::NAN };
+            record.task_loss = (loss_sum / nb) as f32;
+            record.train_metric = (metric_sum / nb) as f32;
+            if self.warming_up && record.train_metric >= cfg.warmup_accuracy {
+                self.warming_up = false;
+            }
+        }
+        record.test_metric = evaluate(&self.organism, self.data.test());
+        if epoch % cfg.validate_every == 0 || epoch == cfg.epochs {
+            self.classes = classify(&self.organism.particles, cfg.epsilon);
+            record.counts = Some(count(&self.classes));
+        }
+        self.next_epoch += 1;
+        record
+    }
+}
+
+/// The first counted epoch at which every particle was a self-replicator (counts in
+/// [`Class::ALL`] order), if any.
+pub fn first_all_replicators(epoch: usize, counts: Option<[usize; 5]>) -> Option<usize> {
+    let all_sr = counts.is_some_and(|c| c[2] > 0 && c[2] == c.iter().sum::<usize>());
+    all_sr.then_some(epoch)
+}
+
+/// A trained organism and its history.
+pub struct Trained {
+    pub organism: Organism,
+    pub records: Vec<EpochRecord>,
+    pub classes: Vec<Class>,
+    /// First epoch at which every particle was a self-replicator, if any.
+    pub first_all_replicators: Option<usize>,
+}
+
+/// Trains an organism as `cfg` says on `data`; `on_epoch` sees every epoch's record and the
+/// organism after it.
+pub fn train(cfg: &Config, data: &TaskData, on_epoch: &mut dyn FnMut(&EpochRecord, &Organism)) -> Result<Trained> {
+    let mut trainer = Trainer::new(cfg, data)?;
+    let mut records = Vec::new();
+    let mut first = None;
+    while !trainer.finished() {
+        let record = trainer.run_epoch();
+        on_epoch(&record, trainer.organism());
+        first = first.or(first_all_replicators(record.epoch, record.counts));
+        records.push(record);
+    }
+    let classes = trainer.classes().to_vec();
+    Ok(Trained { organism: trainer.into_organism(), records, classes, first_all_replicators: first })
+}
