@@ -43,12 +43,12 @@ pub fn evaluate(organism: &Organism, samples: &Samples) -> f32 {
 /// Does the run keep every particle's weights after `epoch` (Fig. 12)? Every
 /// `trajectory_every` epochs and at the end.
 pub fn keeps_weights(cfg: &Config, epoch: usize) -> bool {
-    epoch % cfg.trajectory_every == 0 || epoch == cfg.epochs
+    epoch.is_multiple_of(cfg.trajectory_every) || epoch == cfg.epochs
 }
 
 /// How many epochs [`keeps_weights`] keeps.
 pub fn kept_epochs(cfg: &Config) -> usize {
-    cfg.epochs / cfg.trajectory_every + 1 + usize::from(cfg.epochs % cfg.trajectory_every != 0)
+    cfg.epochs / cfg.trajectory_every + 1 + usize::from(!cfg.epochs.is_multiple_of(cfg.trajectory_every))
 }
 
 /// A run between two epochs: everything the next epoch depends on besides config and data.
