@@ -1,6 +1,7 @@
 //! One experiment end to end: data for a configuration, training (one seed or several in
 //! parallel), and the run directories it writes. The CLI's `train` and `reproduce` use it.
 
+use crate::checkpoint::{write_atomic, Checkpoint, MetricsWriter, TrajectoryWriter, CHECKPOINT};
 use crate::config::Config;
 use crate::data::task::TaskData;
 use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord};
@@ -8,11 +9,11 @@ use crate::organism::resubstitution_errors;
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
-    finite, robustness_source, type_counts, write_csv, write_json, write_particles, write_run, MetricsRow, RunWriter,
-    Summary, Trajectory, PARTICLES,
+    finite, robustness_source, type_counts, write_csv, write_json, write_organism, write_particles, MetricsRow,
+    RunWriter, Summary, CONFIG, METRICS, ORGANISM, PARTICLES, SUMMARY, TIMING, TRAJECTORY,
 };
-use crate::train::schedule::keeps_weights;
-use crate::train::{self_train_particles, train, EpochRecord, StandaloneConfig};
+use crate::train::schedule::{first_all_replicators, keeps_weights, kept_epochs};
+use crate::train::{self_train_particles, EpochRecord, StandaloneConfig, TrainState, Trainer};
 use crate::{Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -38,27 +39,127 @@ fn metrics_row(r: &EpochRecord) -> MetricsRow {
     }
 }
 
+/// How often `organism train` writes a checkpoint by default, in epochs (`--checkpoint-every`).
+pub const CHECKPOINT_EVERY: usize = 10;
+
 /// Trains `cfg` on `data` and writes the run directory `out`; returns its summary.
 pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, progress: &Progress) -> Result<Summary> {
+    train_to_dir_with(cfg, data, out, force, CHECKPOINT_EVERY, progress)
+}
+
+/// [`train_to_dir`] with a checkpoint every `checkpoint_every` epochs (0 = never).
+pub fn train_to_dir_with(
+    cfg: &Config,
+    data: &TaskData,
+    out: &Path,
+    force: bool,
+    checkpoint_every: usize,
+    progress: &Progress,
+) -> Result<Summary> {
     let writer = RunWriter::create(out, force)?;
+    write_atomic(&writer.path(CONFIG), cfg.to_toml().as_bytes())?;
+    train_in(cfg, data, writer, None, checkpoint_every, progress)
+}
+
+/// Continues the run a killed `organism train --out OUT` left behind, from its last
+/// checkpoint (or from the start if it had none yet), with the configuration it was started
+/// with; `None` if there is nothing to continue. The finished run directory is byte for byte
+/// the one an uninterrupted run writes (except `timing.json`).
+pub fn resume_dir(out: &Path, force: bool, checkpoint_every: usize, progress: &Progress) -> Result<Option<Summary>> {
+    let Some(writer) = RunWriter::resume(out, force)? else { return Ok(None) };
+    let cfg = Config::resolve(None, Some(&writer.path(CONFIG)), &[])?;
+    let data = TaskData::load(&cfg)?;
+    let checkpoint = writer.path(CHECKPOINT);
+    let checkpoint = if checkpoint.is_file() { Some(Checkpoint::read(&checkpoint)?) } else { None };
+    train_in(&cfg, &data, writer, checkpoint, checkpoint_every, progress).map(Some)
+}
+
+/// Trains into the partial directory of `writer` (which holds `config.toml`), from
+/// `checkpoint` if given, writing a checkpoint every `checkpoint_every` epochs (0 = never);
+/// then moves the finished directory into place.
+fn train_in(
+    cfg: &Config,
+    data: &TaskData,
+    writer: RunWriter,
+    checkpoint: Option<Checkpoint>,
+    checkpoint_every: usize,
+    progress: &Progress,
+) -> Result<Summary> {
     let start = Instant::now();
-    let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
-    let metric = cfg.task.metric_name();
-    let mut trajectory = Trajectory::default();
-    let trained = train(cfg, data, &mut |r, organism| {
-        if keeps_weights(cfg, r.epoch) {
-            trajectory.epochs.push(r.epoch);
-            trajectory.weights.extend_from_slice(organism.particles.weights());
+    let (n, p) = (cfg.organism.n_particles(), cfg.particle_shape().n_weights());
+    let (metrics_path, trajectory_path) = (writer.path(METRICS), writer.path(TRAJECTORY));
+    let kept = kept_epochs(cfg);
+    let (mut trainer, mut metrics, mut trajectory, mut first_all, wall_before) = match checkpoint {
+        None => (
+            Trainer::new(cfg, data)?,
+            MetricsWriter::create(&metrics_path)?,
+            TrajectoryWriter::create(
+                &trajectory_path,
+                kept,
+                (0..=cfg.epochs).filter(|&e| keeps_weights(cfg, e)),
+                n,
+                p,
+            )?,
+            None,
+            0.0,
+        ),
+        Some(c) => {
+            let state = TrainState {
+                next_epoch: c.next_epoch,
+                warming_up: c.warming_up,
+                rng_word_pos: c.rng_word_pos,
+                weights: c.weights,
+                task_momentum: c.task_momentum,
+            };
+            (
+                Trainer::resume(cfg, data, state)?,
+                MetricsWriter::reopen(&metrics_path, c.metrics_bytes)?,
+                TrajectoryWriter::reopen(&trajectory_path, kept, c.trajectory_rows, n, p)?,
+                c.first_all_replicators,
+                c.wall_seconds,
+            )
         }
+    };
+    let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
+    bar.set_position(trainer.next_epoch() as u64);
+    let metric = cfg.task.metric_name();
+    let mut last = None;
+    while !trainer.finished() {
+        let r = trainer.run_epoch();
+        metrics.push(&metrics_row(&r))?;
+        if keeps_weights(cfg, r.epoch) {
+            trajectory.push(trainer.organism().particles.weights())?;
+        }
+        first_all = first_all.or(first_all_replicators(r.epoch, r.counts));
         bar.set_position(r.epoch as u64);
         bar.set_message(format!(
             "self-train {:.3e}  task {:.3e}  test {metric} {:.4e}",
             r.self_train_loss, r.task_loss, r.test_metric
         ));
-    })?;
+        if checkpoint_every > 0 && !trainer.finished() && trainer.next_epoch().is_multiple_of(checkpoint_every) {
+            let state = trainer.state();
+            let c = Checkpoint {
+                next_epoch: state.next_epoch,
+                warming_up: state.warming_up,
+                rng_word_pos: state.rng_word_pos,
+                weights: state.weights,
+                task_momentum: state.task_momentum,
+                metrics_bytes: metrics.flush()?,
+                trajectory_rows: trajectory.flush()?,
+                first_all_replicators: first_all,
+                wall_seconds: wall_before + start.elapsed().as_secs_f64(),
+            };
+            c.write(&writer.path(CHECKPOINT))?;
+        }
+        last = Some(r);
+    }
     bar.finish();
-    let resub = resubstitution_errors(&trained.organism, &data.test().x);
-    let last = trained.records.last().expect("epoch 0 is always recorded");
+    let last = last.ok_or_else(|| Error::Invalid("the checkpoint is of a finished run".into()))?;
+    metrics.flush()?;
+    trajectory.finish()?;
+    let classes = trainer.classes().to_vec();
+    let organism = trainer.into_organism();
+    let resub = resubstitution_errors(&organism, &data.test().x);
     let summary = Summary {
         preset: cfg.preset.clone(),
         task: cfg.task.name().to_string(),
@@ -67,17 +168,22 @@ pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, prog
         metric_name: cfg.task.metric_name().to_string(),
         test_metric: finite(last.test_metric),
         train_metric: finite(last.train_metric),
-        types: type_counts(&trained.classes),
-        n_particles: trained.classes.len(),
+        types: type_counts(&classes),
+        n_particles: classes.len(),
         self_train_loss: finite(last.self_train_loss),
         task_loss: finite(last.task_loss),
         resubstitution_max_abs_diff: finite(resub.iter().cloned().fold(0.0, f32::max)),
-        first_all_self_replicators_epoch: trained.first_all_replicators,
+        first_all_self_replicators_epoch: first_all,
         dataset: data.description(),
-        wall_seconds: start.elapsed().as_secs_f64(),
+        wall_seconds: wall_before + start.elapsed().as_secs_f64(),
     };
-    let rows: Vec<MetricsRow> = trained.records.iter().map(metrics_row).collect();
-    write_run(&writer, cfg, &trained.organism, &rows, &trajectory, &summary)?;
+    write_organism(&writer.path(ORGANISM), &organism)?;
+    write_json(&writer.path(SUMMARY), &summary)?;
+    write_json(&writer.path(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
+    let checkpoint = writer.path(CHECKPOINT);
+    if checkpoint.is_file() {
+        std::fs::remove_file(&checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
+    }
     writer.finish()?;
     Ok(summary)
 }
@@ -168,9 +274,9 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
         "lr": run.standalone.lr,
         "momentum": run.standalone.momentum,
         "epsilon": run.standalone.epsilon,
-        "wall_seconds": start.elapsed().as_secs_f64(),
     });
-    write_json(&writer.path("summary.json"), &summary)?;
+    write_json(&writer.path(SUMMARY), &summary)?;
+    write_json(&writer.path(TIMING), &serde_json::json!({ "wall_seconds": start.elapsed().as_secs_f64() }))?;
     writer.finish()?;
     Ok(summary)
 }

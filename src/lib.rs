@@ -11,6 +11,7 @@
 
 pub mod activation;
 pub mod analysis;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;

@@ -89,11 +89,19 @@ struct TrainArgs {
     #[arg(long)]
     dataset: Option<String>,
     /// Output directory.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
     /// Overwrite existing run directories.
     #[arg(long)]
     force: bool,
+    /// Continue the single run a killed `organism train --out DIR` left behind, from its last
+    /// checkpoint, with the configuration it was started with. The finished DIR is byte for
+    /// byte what an uninterrupted run writes (except timing.json).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "config", "sets", "seed", "seeds", "data", "dataset", "out"])]
+    resume: Option<PathBuf>,
+    /// Write a checkpoint (in the unfinished run directory) every this many epochs; 0 = never.
+    #[arg(long, value_name = "N", default_value_t = experiment::CHECKPOINT_EVERY)]
+    checkpoint_every: usize,
 }
 
 #[derive(Args)]
@@ -228,15 +236,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(seed) = a.seed {
                 sets.push(format!("seed={seed}"));
             }
+            if let Some(dir) = &a.resume {
+                match experiment::resume_dir(dir, a.force, a.checkpoint_every, &progress)? {
+                    Some(s) => println!("seed {}: finished ({:.1} s in all)", s.seed, s.wall_seconds),
+                    None if dir.join(organism::run::SUMMARY).is_file() => {
+                        println!("{} is already complete", dir.display())
+                    }
+                    None => {
+                        return Err(organism::Error::Invalid(format!("nothing to resume for {}", dir.display())).into())
+                    }
+                }
+                println!("wrote {}", dir.display());
+                return Ok(());
+            }
+            let out = a.out.as_ref().expect("clap requires --out without --resume");
             let cfg = Config::resolve(a.preset.as_deref(), a.config.as_deref(), &sets)?;
             let summaries = match &a.seeds {
-                Some(s) => {
-                    experiment::train_seeds(&cfg, &experiment::parse_seeds(s)?, &a.out, a.force, None, &progress)?
-                }
+                Some(s) => experiment::train_seeds(&cfg, &experiment::parse_seeds(s)?, out, a.force, None, &progress)?,
                 None => {
-                    organism::run::check_free(&a.out, a.force)?;
+                    organism::run::check_free(out, a.force)?;
                     let data = TaskData::load(&cfg)?;
-                    vec![experiment::train_to_dir(&cfg, &data, &a.out, a.force, &progress)?]
+                    vec![experiment::train_to_dir_with(&cfg, &data, out, a.force, a.checkpoint_every, &progress)?]
                 }
             };
             for s in summaries {
@@ -251,7 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     s.wall_seconds
                 );
             }
-            println!("wrote {}", a.out.display());
+            println!("wrote {}", out.display());
         }
         Command::Particles(a) => {
             let run = ParticlesRun {
