@@ -61,8 +61,9 @@ fn parse<'a>(path: &Path, data: &'a [u8], magic: u32, what: &str) -> Result<(Vec
     }
     let dims: Vec<usize> = (1..=ndims).map(|i| word(i).expect("header checked") as usize).collect();
     let payload = &data[header_len..];
-    let expected: usize = dims.iter().product();
-    if payload.len() != expected {
+    let expected = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if expected != Some(payload.len()) {
+        let expected = expected.map_or("more than 2^64".to_string(), |n| n.to_string());
         return Err(Error::format(
             path,
             format!("header announces {dims:?} = {expected} bytes of {what} but the file holds {}", payload.len()),
