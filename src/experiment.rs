@@ -6,38 +6,23 @@ use crate::config::Config;
 use crate::data::task::TaskData;
 use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord};
 use crate::organism::resubstitution_errors;
+use crate::organism::Organism;
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
-    finite, robustness_source, type_counts, write_csv, write_json, write_organism, write_particles, MetricsRow,
-    RunWriter, Summary, CONFIG, METRICS, ORGANISM, PARTICLES, SUMMARY, TIMING, TRAJECTORY,
+    check_free, finite, robustness_source, type_counts, write_csv, write_json, write_organism, write_particles,
+    MetricsRow, RunWriter, Summary, CONFIG, METRICS, ORGANISM, PARTICLES, SUMMARY, TIMING, TRAJECTORY,
 };
 use crate::train::schedule::{first_all_replicators, keeps_weights, kept_epochs};
-use crate::train::{self_train_particles, EpochRecord, StandaloneConfig, TrainState, Trainer};
+use crate::train::{self_train_particles, train_until, EpochRecord, StandaloneConfig, TrainState, Trained, Trainer};
 use crate::{Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// The `metrics.csv` row of an epoch: empty cells where a value was not measured.
-fn metrics_row(r: &EpochRecord) -> MetricsRow {
-    let c = |k: usize| r.counts.map(|c| c[k]);
-    MetricsRow {
-        epoch: r.epoch,
-        self_train_loss: finite(r.self_train_loss),
-        task_loss: finite(r.task_loss),
-        train_metric: finite(r.train_metric),
-        test_metric: finite(r.test_metric),
-        divergent: c(0),
-        zero: c(1),
-        self_replicator: c(2),
-        second_order: c(3),
-        other: c(4),
-    }
-}
 
 /// How often `organism train` writes a checkpoint by default, in epochs (`--checkpoint-every`).
 pub const CHECKPOINT_EVERY: usize = 10;
@@ -126,7 +111,7 @@ fn train_in(
     let mut last = None;
     while !trainer.finished() {
         let r = trainer.run_epoch();
-        metrics.push(&metrics_row(&r))?;
+        metrics.push(&MetricsRow::from(&r))?;
         if keeps_weights(cfg, r.epoch) {
             trajectory.push(trainer.organism().particles.weights())?;
         }
@@ -159,24 +144,8 @@ fn train_in(
     trajectory.finish()?;
     let classes = trainer.classes().to_vec();
     let organism = trainer.into_organism();
-    let resub = resubstitution_errors(&organism, &data.test().x);
-    let summary = Summary {
-        preset: cfg.preset.clone(),
-        task: cfg.task.name().to_string(),
-        seed: cfg.seed,
-        epochs: cfg.epochs,
-        metric_name: cfg.task.metric_name().to_string(),
-        test_metric: finite(last.test_metric),
-        train_metric: finite(last.train_metric),
-        types: type_counts(&classes),
-        n_particles: classes.len(),
-        self_train_loss: finite(last.self_train_loss),
-        task_loss: finite(last.task_loss),
-        resubstitution_max_abs_diff: finite(resub.iter().cloned().fold(0.0, f32::max)),
-        first_all_self_replicators_epoch: first_all,
-        dataset: data.description(),
-        wall_seconds: wall_before + start.elapsed().as_secs_f64(),
-    };
+    let summary =
+        summarise(cfg, data, &organism, &classes, &last, first_all, wall_before + start.elapsed().as_secs_f64());
     write_organism(&writer.path(ORGANISM), &organism)?;
     write_json(&writer.path(SUMMARY), &summary)?;
     write_json(&writer.path(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
@@ -186,6 +155,80 @@ fn train_in(
     }
     writer.finish()?;
     Ok(summary)
+}
+
+/// The summary of a run that ended with `last`.
+fn summarise(
+    cfg: &Config,
+    data: &TaskData,
+    organism: &Organism,
+    classes: &[Class],
+    last: &EpochRecord,
+    first_all: Option<usize>,
+    wall_seconds: f64,
+) -> Summary {
+    let resub = resubstitution_errors(organism, &data.test().x);
+    Summary {
+        preset: cfg.preset.clone(),
+        task: cfg.task.name().to_string(),
+        seed: cfg.seed,
+        epochs: cfg.epochs,
+        metric_name: cfg.task.metric_name().to_string(),
+        test_metric: finite(last.test_metric),
+        train_metric: finite(last.train_metric),
+        types: type_counts(classes),
+        n_particles: classes.len(),
+        self_train_loss: finite(last.self_train_loss),
+        task_loss: finite(last.task_loss),
+        resubstitution_max_abs_diff: finite(resub.iter().cloned().fold(0.0, f32::max)),
+        first_all_self_replicators_epoch: first_all,
+        dataset: data.description(),
+        wall_seconds,
+    }
+}
+
+/// Trains `cfg` on `data` in memory, with a progress bar; `on_epoch` sees every epoch and may
+/// stop the run ([`Error::Interrupted`]). Returns the trained organism and its summary.
+pub fn train_run(
+    cfg: &Config,
+    data: &TaskData,
+    progress: &Progress,
+    on_epoch: &mut dyn FnMut(&EpochRecord) -> ControlFlow<()>,
+) -> Result<(Trained, Summary)> {
+    let start = Instant::now();
+    let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
+    let trained = train_until(cfg, data, &mut |r, _| {
+        bar.set_position(r.epoch as u64);
+        on_epoch(r)
+    })?;
+    bar.finish();
+    let last = trained.records.last().expect("epoch 0 is always recorded");
+    let (organism, classes) = (&trained.organism, &trained.classes);
+    let summary =
+        summarise(cfg, data, organism, classes, last, trained.first_all_replicators, start.elapsed().as_secs_f64());
+    Ok((trained, summary))
+}
+
+/// Writes a run trained in memory into the run directory `out` (complete, or not at all): the
+/// same files, byte for byte, as [`train_to_dir`] writes.
+pub fn save_run(cfg: &Config, trained: &Trained, summary: &Summary, out: &Path, force: bool) -> Result<()> {
+    let writer = RunWriter::create(out, force)?;
+    write_atomic(&writer.path(CONFIG), cfg.to_toml().as_bytes())?;
+    let rows: Vec<MetricsRow> = trained.records.iter().map(MetricsRow::from).collect();
+    write_csv(&writer.path(METRICS), &rows)?;
+    let p = &trained.organism.particles;
+    let (n, w, t) = (p.len(), p.shape().n_weights(), &trained.trajectory);
+    let mut trajectory =
+        TrajectoryWriter::create(&writer.path(TRAJECTORY), t.epochs.len(), t.epochs.iter().copied(), n, w)?;
+    for row in t.weights.chunks(n * w) {
+        trajectory.push(row)?;
+    }
+    trajectory.finish()?;
+    write_organism(&writer.path(ORGANISM), &trained.organism)?;
+    write_json(&writer.path(SUMMARY), summary)?;
+    write_json(&writer.path(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
+    writer.finish()?;
+    Ok(())
 }
 
 /// The run directory of one seed of a multi-seed experiment.
@@ -204,7 +247,7 @@ pub fn train_seeds(
     progress: &Progress,
 ) -> Result<Vec<Summary>> {
     for &seed in seeds {
-        crate::run::check_free(&seed_dir(out, seed), force)?;
+        check_free(&seed_dir(out, seed), force)?;
     }
     let loaded = match (cfg.task.dataset(), data) {
         (Some(_), None) => Some(TaskData::load(cfg)?),

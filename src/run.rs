@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::fixpoint::{Class, EPSILON};
 use crate::organism::{Organism, OrganismShape};
 use crate::particle::{ParticleBatch, ParticleShape};
+use crate::train::{EpochRecord, Trained, Trajectory};
 use crate::{Error, Result};
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
@@ -32,13 +33,6 @@ pub const SUMMARY: &str = "summary.json";
 pub const TIMING: &str = "timing.json";
 /// The particle file of an `organism particles` directory.
 pub const PARTICLES: &str = "particles.safetensors";
-
-/// Every particle's weights at some epochs (Fig. 12): `epochs.len() × n × P`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Trajectory {
-    pub epochs: Vec<usize>,
-    pub weights: Vec<f32>,
-}
 
 /// The headline numbers of a run (`summary.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -208,6 +202,39 @@ pub struct MetricsRow {
     pub self_replicator: Option<usize>,
     pub second_order: Option<usize>,
     pub other: Option<usize>,
+}
+
+impl From<&EpochRecord> for MetricsRow {
+    fn from(r: &EpochRecord) -> Self {
+        let c = |k: usize| r.counts.map(|c| c[k]);
+        MetricsRow {
+            epoch: r.epoch,
+            self_train_loss: finite(r.self_train_loss),
+            task_loss: finite(r.task_loss),
+            train_metric: finite(r.train_metric),
+            test_metric: finite(r.test_metric),
+            divergent: c(0),
+            zero: c(1),
+            self_replicator: c(2),
+            second_order: c(3),
+            other: c(4),
+        }
+    }
+}
+
+impl From<&MetricsRow> for EpochRecord {
+    /// Back from the file: an empty cell is NaN (never measured, or not finite).
+    fn from(r: &MetricsRow) -> Self {
+        let v = |x: Option<f32>| x.unwrap_or(f32::NAN);
+        EpochRecord {
+            epoch: r.epoch,
+            self_train_loss: v(r.self_train_loss),
+            task_loss: v(r.task_loss),
+            train_metric: v(r.train_metric),
+            test_metric: v(r.test_metric),
+            counts: r.counts(),
+        }
+    }
 }
 
 impl MetricsRow {
@@ -425,6 +452,20 @@ impl Run {
     pub fn trajectory(&self) -> Option<Result<Trajectory>> {
         let path = self.dir.join(TRAJECTORY);
         path.is_file().then(|| read_trajectory(&path))
+    }
+
+    /// The run as training left it: its records, final classes (counted again with the run's
+    /// ε, as training counted them) and trajectory. Written again with [`write_run`], it gives
+    /// the same files.
+    pub fn into_trained(self) -> Result<Trained> {
+        let trajectory = self.trajectory().transpose()?.unwrap_or_default();
+        Ok(Trained {
+            classes: crate::fixpoint::classify(&self.organism.particles, self.config.epsilon),
+            records: self.metrics.iter().map(EpochRecord::from).collect(),
+            trajectory,
+            first_all_replicators: self.summary.first_all_self_replicators_epoch,
+            organism: self.organism,
+        })
     }
 }
 

@@ -6,8 +6,8 @@
 use super::{evenly, final_classes, Analysis, Stat};
 use crate::fixpoint::Class;
 use crate::report::plot::{trajectories, Trajectories};
-use crate::run::Trajectory;
 use crate::run::{write_csv, Run};
+use crate::train::Trajectory;
 use crate::{Error, Result};
 use nalgebra::{DMatrix, SymmetricEigen};
 use serde::Serialize;

@@ -111,8 +111,12 @@ impl TaskData {
     /// noise is drawn from a fixed seed, so every seed of an experiment sees the same test set.
     pub fn images(cfg: &Config, dataset: &Dataset) -> TaskData {
         let size = cfg.data.image_size;
-        let train = dataset.train.resized(size, size, cfg.data.antialias);
-        let test = dataset.test.resized(size, size, cfg.data.antialias);
+        // RGB data for a grey-scale task is converted by luminance first.
+        let prepare = |set: &ImageSet| match cfg.task.channels() {
+            1 if set.channels == 3 => set.luminance().resized(size, size, cfg.data.antialias),
+            _ => set.resized(size, size, cfg.data.antialias),
+        };
+        let (train, test) = (prepare(&dataset.train), prepare(&dataset.test));
         let mut x = test.images;
         add_noise(&mut x, cfg.data.noise, &mut stream_rng(0, Stream::Test));
         TaskData::Images {

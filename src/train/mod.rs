@@ -4,5 +4,7 @@
 pub mod schedule;
 pub mod standalone;
 
-pub use schedule::{evaluate, train, EpochRecord, TrainState, Trained, Trainer};
+pub use schedule::{
+    evaluate, fine_tune, train, train_until, EpochRecord, Pruned, TrainState, Trained, Trainer, Trajectory,
+};
 pub use standalone::{self_train_particles, StandaloneConfig};

@@ -13,10 +13,11 @@ use crate::config::Config;
 use crate::data::task::{stream_rng, Samples, Stream, TaskData};
 use crate::fixpoint::{classify, count, Class};
 use crate::optim::Sgd;
-use crate::organism::{metric, Organism, Path};
+use crate::organism::{metric, Dense, Organism, OrganismShape};
 use crate::particle::ParticleBatch;
 use crate::{Error, Result};
 use rand_chacha::ChaCha8Rng;
+use std::ops::ControlFlow;
 
 /// What one epoch did. Epoch 0 is the untrained organism (losses NaN).
 #[derive(Clone, Debug, PartialEq)]
@@ -51,6 +52,100 @@ pub fn kept_epochs(cfg: &Config) -> usize {
     cfg.epochs / cfg.trajectory_every + 1 + usize::from(!cfg.epochs.is_multiple_of(cfg.trajectory_every))
 }
 
+/// What one batch's step measured.
+struct StepRecord {
+    /// Sum over the self-train steps of the combined self-train loss.
+    self_train_loss_sum: f64,
+    /// Task loss and metric on the batch, before the task step.
+    task_loss: f32,
+    metric: f32,
+}
+
+/// Zeroes the weights of every particle (or dense weight, `p = 1`) that `keep` drops.
+fn hold_at_zero(weights: &mut [f32], p: usize, keep: &[bool]) {
+    for (w, &k) in weights.chunks_mut(p).zip(keep) {
+        if !k {
+            w.fill(0.0);
+        }
+    }
+}
+
+/// One batch of the schedule (SPEC §3): `self_train` combined self-train steps with a fresh
+/// optimizer, then one task step with the persistent `task_opt`. Particles that `keep` drops
+/// (if given) are held at zero after every step: pruned particles frozen at zero ("self-pruning").
+fn organism_step(
+    organism: &mut Organism,
+    batch: &Samples,
+    cfg: &Config,
+    self_train: usize,
+    task_opt: &mut Sgd,
+    grads: &mut [f32],
+    keep: Option<&[bool]>,
+) -> StepRecord {
+    let p = organism.particles.shape().n_weights();
+    let hold = |o: &mut Organism| {
+        if let Some(keep) = keep {
+            hold_at_zero(o.particles.weights_mut(), p, keep);
+        }
+    };
+    let mut self_train_loss_sum = 0.0;
+    let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, grads.len());
+    for _ in 0..self_train {
+        let losses = organism.particles.self_train_step(&mut st_opt, grads);
+        self_train_loss_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
+        hold(organism);
+    }
+    let pass = organism.task_pass(&batch.x, (&batch.y).into(), organism.default_path());
+    let metric = metric(&pass.output, cfg.organism.outputs, (&batch.y).into());
+    task_opt.step(organism.particles.weights_mut(), &pass.grads);
+    hold(organism);
+    StepRecord { self_train_loss_sum, task_loss: pass.loss, metric }
+}
+
+/// One task step of the dense network `weights` on `batch` with `opt`, pruned weights
+/// (`keep[i] == false`) held at zero: their gradient is masked and their value re-zeroed.
+fn dense_step(shape: &OrganismShape, weights: &mut [f32], batch: &Samples, opt: &mut Sgd, keep: &[bool]) {
+    let mut pass = Dense::new(shape, weights).task_pass(&batch.x, (&batch.y).into());
+    hold_at_zero(&mut pass.grads, 1, keep);
+    opt.step(weights, &pass.grads);
+    hold_at_zero(weights, 1, keep);
+}
+
+/// A pruned network to fine-tune: an organism (trained on with the full schedule, its pruned
+/// particles frozen at zero) or the dense network of extracted weights (task steps only).
+pub enum Pruned<'a> {
+    Organism(&'a mut Organism),
+    Dense { shape: &'a OrganismShape, weights: &'a mut [f32] },
+}
+
+/// Trains a pruned network on for `epochs` epochs of `data` with `cfg`'s batch size and SGD,
+/// a fresh task optimizer, and pruned weights (`keep[i] == false`, one per particle = dense
+/// weight) held at zero. Batch order and noise are drawn from `rng`.
+pub fn fine_tune(net: Pruned, keep: &[bool], cfg: &Config, data: &TaskData, epochs: usize, rng: &mut ChaCha8Rng) {
+    match net {
+        Pruned::Organism(organism) => {
+            let n = organism.particles.weights().len();
+            let (mut opt, mut grads) = (Sgd::new(cfg.lr, cfg.momentum, n), vec![0.0; n]);
+            let p = organism.particles.shape().n_weights();
+            hold_at_zero(organism.particles.weights_mut(), p, keep);
+            for _ in 0..epochs {
+                for batch in &data.epoch(cfg.batch_size, rng) {
+                    organism_step(organism, batch, cfg, cfg.self_train_steps, &mut opt, &mut grads, Some(keep));
+                }
+            }
+        }
+        Pruned::Dense { shape, weights } => {
+            let mut opt = Sgd::new(cfg.lr, cfg.momentum, weights.len());
+            hold_at_zero(weights, 1, keep);
+            for _ in 0..epochs {
+                for batch in &data.epoch(cfg.batch_size, rng) {
+                    dense_step(shape, weights, batch, &mut opt, keep);
+                }
+            }
+        }
+    }
+}
+
 /// A run between two epochs: everything the next epoch depends on besides config and data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainState {
@@ -71,7 +166,6 @@ pub struct Trainer<'a> {
     cfg: &'a Config,
     data: &'a TaskData,
     organism: Organism,
-    path: Path,
     task_opt: Sgd,
     grads: Vec<f32>,
     rng: ChaCha8Rng,
@@ -90,7 +184,6 @@ impl<'a> Trainer<'a> {
         Ok(Trainer {
             cfg,
             data,
-            path: organism.default_path(),
             organism,
             task_opt: Sgd::new(cfg.lr, cfg.momentum, n_weights),
             grads: vec![0.0; n_weights],
@@ -173,18 +266,20 @@ impl<'a> Trainer<'a> {
             let (mut st_sum, mut st_n, mut loss_sum, mut metric_sum) = (0.0f64, 0usize, 0.0f64, 0.0f64);
             let batches = self.data.epoch(cfg.batch_size, &mut self.rng);
             for batch in &batches {
-                if !self.warming_up {
-                    let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, self.grads.len());
-                    for _ in 0..cfg.self_train_steps {
-                        let losses = self.organism.particles.self_train_step(&mut st_opt, &mut self.grads);
-                        st_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
-                        st_n += 1;
-                    }
-                }
-                let pass = self.organism.task_pass(&batch.x, (&batch.y).into(), self.path);
-                loss_sum += pass.loss as f64;
-                metric_sum += metric(&pass.output, cfg.organism.outputs, (&batch.y).into()) as f64;
-                self.task_opt.step(self.organism.particles.weights_mut(), &pass.grads);
+                let self_train = if self.warming_up { 0 } else { cfg.self_train_steps };
+                let step = organism_step(
+                    &mut self.organism,
+                    batch,
+                    cfg,
+                    self_train,
+                    &mut self.task_opt,
+                    &mut self.grads,
+                    None,
+                );
+                st_sum += step.self_train_loss_sum;
+                st_n += self_train;
+                loss_sum += step.task_loss as f64;
+                metric_sum += step.metric as f64;
             }
             let nb = batches.len().max(1) as f64;
             record.self_train_loss = if st_n > 0 { (st_sum / st_n as f64) as f32 } else { f32::NAN };
@@ -211,11 +306,21 @@ pub fn first_all_replicators(epoch: usize, counts: Option<[usize; 5]>) -> Option
     all_sr.then_some(epoch)
 }
 
-/// A trained organism and its history.
+/// Every particle's weights at some epochs (Fig. 12): `epochs.len() × n × P`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trajectory {
+    pub epochs: Vec<usize>,
+    pub weights: Vec<f32>,
+}
+
+/// A trained organism and its history, in memory (the command line streams the history to
+/// disk instead, see [`crate::checkpoint`]).
 pub struct Trained {
     pub organism: Organism,
     pub records: Vec<EpochRecord>,
     pub classes: Vec<Class>,
+    /// Every particle's weights at the epochs [`keeps_weights`] keeps.
+    pub trajectory: Trajectory,
     /// First epoch at which every particle was a self-replicator, if any.
     pub first_all_replicators: Option<usize>,
 }
@@ -223,15 +328,34 @@ pub struct Trained {
 /// Trains an organism as `cfg` says on `data`; `on_epoch` sees every epoch's record and the
 /// organism after it.
 pub fn train(cfg: &Config, data: &TaskData, on_epoch: &mut dyn FnMut(&EpochRecord, &Organism)) -> Result<Trained> {
+    train_until(cfg, data, &mut |r, o| {
+        on_epoch(r, o);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`train`], stopped with [`Error::Interrupted`] when `on_epoch` breaks (Ctrl-C in Python).
+pub fn train_until(
+    cfg: &Config,
+    data: &TaskData,
+    on_epoch: &mut dyn FnMut(&EpochRecord, &Organism) -> ControlFlow<()>,
+) -> Result<Trained> {
     let mut trainer = Trainer::new(cfg, data)?;
     let mut records = Vec::new();
+    let mut trajectory = Trajectory::default();
     let mut first = None;
     while !trainer.finished() {
         let record = trainer.run_epoch();
-        on_epoch(&record, trainer.organism());
+        if keeps_weights(cfg, record.epoch) {
+            trajectory.epochs.push(record.epoch);
+            trajectory.weights.extend_from_slice(trainer.organism().particles.weights());
+        }
+        if on_epoch(&record, trainer.organism()).is_break() {
+            return Err(Error::Interrupted { epoch: record.epoch });
+        }
         first = first.or(first_all_replicators(record.epoch, record.counts));
         records.push(record);
     }
     let classes = trainer.classes().to_vec();
-    Ok(Trained { organism: trainer.into_organism(), records, classes, first_all_replicators: first })
+    Ok(Trained { organism: trainer.into_organism(), records, classes, trajectory, first_all_replicators: first })
 }
