@@ -163,7 +163,7 @@ fn analysis_measures_every_method_and_drops_the_replicators_first() {
     let metric: f64 = row.rsplit(',').next().unwrap().parse().unwrap();
     let test = f.data.test();
     let y = Dense::new(&shape, &weights).forward(&test.x);
-    let acc = organism::organism::metric(&y, 10, test.y.as_targets()) as f64;
+    let acc = organism::organism::metric(&y, 10, (&test.y).into()) as f64;
     assert!((acc - metric).abs() < 1e-9, "{acc} vs {metric}");
 }
 
