@@ -180,11 +180,22 @@ impl Config {
         sets: &[String],
         overrides: &Overrides,
     ) -> Result<Config> {
+        let text = match file {
+            Some(path) => Some((path, std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?)),
+            None => None,
+        };
+        Config::resolve_text(preset, text.as_ref().map(|(p, t)| (*p, t.as_str())), sets, overrides)
+    }
+
+    /// [`Config::resolve_with`] with the configuration file's text given as `(path, text)`.
+    pub fn resolve_text(
+        preset: Option<&str>,
+        file: Option<(&Path, &str)>,
+        sets: &[String],
+        overrides: &Overrides,
+    ) -> Result<Config> {
         let file_table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-                Some(toml::from_str::<Table>(&text).map_err(|e| Error::format(path, e.to_string()))?)
-            }
+            Some((path, text)) => Some(toml::from_str::<Table>(text).map_err(|e| Error::format(path, e.to_string()))?),
             None => None,
         };
         let from_file = file_table.as_ref().and_then(|t| t.get("preset")).and_then(Value::as_str);

@@ -2,19 +2,21 @@
 //! parallel), and the run directories it writes. The CLI's `train` and `reproduce` use it.
 
 use crate::activation::Activation;
+use crate::checkpoint::{write_atomic, Checkpoint, MetricsWriter, TrajectoryWriter, CHECKPOINT};
 use crate::config::Config;
-use crate::data::{self, LoadOptions};
-use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord, EPSILON};
+use crate::data::task::TaskData;
+use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord};
 use crate::limits;
+use crate::organism::resubstitution_errors;
+use crate::organism::Organism;
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
-    check_free, finite, read_particles, type_counts, write_csv, write_json, write_particles, write_run, Run, RunWriter,
-    Summary,
+    check_free, finite, robustness_source, type_counts, write_csv, write_json, write_organism, write_particles,
+    MetricsRow, RunWriter, Summary, CONFIG, METRICS, ORGANISM, PARTICLES, SUMMARY, TIMING, TRAJECTORY,
 };
-use crate::schedule::{
-    resubstitution_errors, self_train_particles, train_until, EpochRecord, StandaloneConfig, TaskData, Trained,
-};
+use crate::train::schedule::{first_all_replicators, keeps_weights, kept_epochs};
+use crate::train::{self_train_particles, train_until, EpochRecord, StandaloneConfig, TrainState, Trained, Trainer};
 use crate::{Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,42 +26,169 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The task data of `cfg`: addition samples, or the image data set (found, downloaded or the
-/// bundled subset, see [`data::load`]).
-pub fn task_data(cfg: &Config) -> Result<TaskData> {
-    match cfg.task.dataset() {
-        None => Ok(TaskData::addition(cfg)),
-        Some(kind) => {
-            let opts = LoadOptions {
-                data_dir: (!cfg.data.dir.as_os_str().is_empty()).then(|| cfg.data.dir.clone()),
-                download: cfg.data.download,
-                progress: true,
-                ..LoadOptions::default()
-            };
-            let dataset = data::load(kind, &opts)?;
-            for (split, set) in [("training", &dataset.train), ("test", &dataset.test)] {
-                if set.is_empty() {
-                    return Err(Error::Invalid(format!("{}: the {split} set has no images", dataset.description)));
-                }
-            }
-            Ok(TaskData::images(cfg, &dataset))
-        }
-    }
-}
+/// How often `organism train` writes a checkpoint by default, in epochs (`--checkpoint-every`).
+pub const CHECKPOINT_EVERY: usize = 10;
 
 /// Trains `cfg` on `data` and writes the run directory `out` (see [`RunWriter`] for the rule
 /// on existing outputs); returns its summary.
 pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, progress: &Progress) -> Result<Summary> {
+    train_to_dir_with(cfg, data, out, force, CHECKPOINT_EVERY, progress)
+}
+
+/// [`train_to_dir`] with a checkpoint every `checkpoint_every` epochs (0 = never).
+pub fn train_to_dir_with(
+    cfg: &Config,
+    data: &TaskData,
+    out: &Path,
+    force: bool,
+    checkpoint_every: usize,
+    progress: &Progress,
+) -> Result<Summary> {
     let writer = RunWriter::create(out, force)?;
-    let result = train_into(cfg, data, writer.dir(), progress);
+    let result = write_atomic(&writer.path(CONFIG), cfg.to_toml().as_bytes());
+    let result = result.and_then(|_| train_in(cfg, data, &writer, None, checkpoint_every, progress));
     writer.complete(result)
 }
 
-/// Trains `cfg` on `data` and writes the run's files into the existing directory `dir`.
-fn train_into(cfg: &Config, data: &TaskData, dir: &Path, progress: &Progress) -> Result<Summary> {
-    let (trained, summary) = train_run(cfg, data, progress, &mut |_| ControlFlow::Continue(()))?;
-    write_run(dir, cfg, &trained, &summary)?;
+/// Continues the run a killed `organism train --out OUT` left behind, from its last
+/// checkpoint (or from the start if it had none yet), with the configuration it was started
+/// with; `None` if there is nothing to continue. The finished run directory is byte for byte
+/// the one an uninterrupted run writes (except `timing.json`).
+pub fn resume_dir(out: &Path, force: bool, checkpoint_every: usize, progress: &Progress) -> Result<Option<Summary>> {
+    let Some(writer) = RunWriter::resume(out, force)? else { return Ok(None) };
+    let cfg = Config::resolve(None, Some(&writer.path(CONFIG)), &[])?;
+    let data = TaskData::load(&cfg)?;
+    let checkpoint = writer.path(CHECKPOINT);
+    let checkpoint = if checkpoint.is_file() { Some(Checkpoint::read(&checkpoint)?) } else { None };
+    let result = train_in(&cfg, &data, &writer, checkpoint, checkpoint_every, progress);
+    writer.complete(result).map(Some)
+}
+
+/// Trains into the partial directory of `writer` (which holds `config.toml`), from
+/// `checkpoint` if given, writing a checkpoint every `checkpoint_every` epochs (0 = never).
+/// The caller moves the finished directory into place.
+fn train_in(
+    cfg: &Config,
+    data: &TaskData,
+    writer: &RunWriter,
+    checkpoint: Option<Checkpoint>,
+    checkpoint_every: usize,
+    progress: &Progress,
+) -> Result<Summary> {
+    let start = Instant::now();
+    let (n, p) = (cfg.organism.n_particles(), cfg.particle_shape().n_weights());
+    let (metrics_path, trajectory_path) = (writer.path(METRICS), writer.path(TRAJECTORY));
+    let kept = kept_epochs(cfg);
+    let (mut trainer, mut metrics, mut trajectory, mut first_all, wall_before) = match checkpoint {
+        None => (
+            Trainer::new(cfg, data)?,
+            MetricsWriter::create(&metrics_path)?,
+            TrajectoryWriter::create(
+                &trajectory_path,
+                kept,
+                (0..=cfg.epochs).filter(|&e| keeps_weights(cfg, e)),
+                n,
+                p,
+            )?,
+            None,
+            0.0,
+        ),
+        Some(c) => {
+            let state = TrainState {
+                next_epoch: c.next_epoch,
+                warming_up: c.warming_up,
+                rng_word_pos: c.rng_word_pos,
+                weights: c.weights,
+                task_momentum: c.task_momentum,
+            };
+            (
+                Trainer::resume(cfg, data, state)?,
+                MetricsWriter::reopen(&metrics_path, c.metrics_bytes)?,
+                TrajectoryWriter::reopen(&trajectory_path, kept, c.trajectory_rows, n, p)?,
+                c.first_all_replicators,
+                c.wall_seconds,
+            )
+        }
+    };
+    let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
+    bar.set_position(trainer.next_epoch() as u64);
+    let metric = cfg.task.metric_name();
+    let mut last = None;
+    while !trainer.finished() {
+        let r = trainer.run_epoch();
+        metrics.push(&MetricsRow::from(&r))?;
+        if keeps_weights(cfg, r.epoch) {
+            trajectory.push(trainer.organism().particles.weights())?;
+        }
+        first_all = first_all.or(first_all_replicators(r.epoch, r.counts));
+        bar.set_position(r.epoch as u64);
+        bar.set_message(format!(
+            "self-train {:.3e}  task {:.3e}  test {metric} {:.4e}",
+            r.self_train_loss, r.task_loss, r.test_metric
+        ));
+        if checkpoint_every > 0 && !trainer.finished() && trainer.next_epoch().is_multiple_of(checkpoint_every) {
+            let state = trainer.state();
+            let c = Checkpoint {
+                next_epoch: state.next_epoch,
+                warming_up: state.warming_up,
+                rng_word_pos: state.rng_word_pos,
+                weights: state.weights,
+                task_momentum: state.task_momentum,
+                metrics_bytes: metrics.flush()?,
+                trajectory_rows: trajectory.flush()?,
+                first_all_replicators: first_all,
+                wall_seconds: wall_before + start.elapsed().as_secs_f64(),
+            };
+            c.write(&writer.path(CHECKPOINT))?;
+        }
+        last = Some(r);
+    }
+    bar.finish();
+    let last = last.ok_or_else(|| Error::Invalid("the checkpoint is of a finished run".into()))?;
+    metrics.flush()?;
+    trajectory.finish()?;
+    let classes = trainer.classes().to_vec();
+    let organism = trainer.into_organism();
+    let summary =
+        summarise(cfg, data, &organism, &classes, &last, first_all, wall_before + start.elapsed().as_secs_f64());
+    write_organism(&writer.path(ORGANISM), &organism)?;
+    write_json(&writer.path(SUMMARY), &summary)?;
+    write_json(&writer.path(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
+    let checkpoint = writer.path(CHECKPOINT);
+    if checkpoint.is_file() {
+        std::fs::remove_file(&checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
+    }
     Ok(summary)
+}
+
+/// The summary of a run that ended with `last`.
+fn summarise(
+    cfg: &Config,
+    data: &TaskData,
+    organism: &Organism,
+    classes: &[Class],
+    last: &EpochRecord,
+    first_all: Option<usize>,
+    wall_seconds: f64,
+) -> Summary {
+    let resub = resubstitution_errors(organism, &data.test().x);
+    Summary {
+        preset: cfg.preset.clone(),
+        task: cfg.task.name().to_string(),
+        seed: cfg.seed,
+        epochs: cfg.epochs,
+        metric_name: cfg.task.metric_name().to_string(),
+        test_metric: finite(last.test_metric),
+        train_metric: finite(last.train_metric),
+        types: type_counts(classes),
+        n_particles: classes.len(),
+        self_train_loss: finite(last.self_train_loss),
+        task_loss: finite(last.task_loss),
+        resubstitution_max_abs_diff: finite(resub.iter().cloned().fold(0.0, f32::max)),
+        first_all_self_replicators_epoch: first_all,
+        dataset: data.description(),
+        wall_seconds,
+    }
 }
 
 /// Trains `cfg` on `data` in memory, with a progress bar; `on_epoch` sees every epoch and may
@@ -72,44 +201,50 @@ pub fn train_run(
 ) -> Result<(Trained, Summary)> {
     let start = Instant::now();
     let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
-    let metric = cfg.task.metric_name();
-    let trained = train_until(cfg, data, &mut |r| {
+    let trained = train_until(cfg, data, &mut |r, _| {
         bar.set_position(r.epoch as u64);
-        bar.set_message(format!(
-            "self-train {:.3e}  task {:.3e}  test {metric} {:.4e}",
-            r.self_train_loss, r.task_loss, r.test_metric
-        ));
         on_epoch(r)
     })?;
     bar.finish();
-    let resub = resubstitution_errors(&trained.organism, &data.test().x);
     let last = trained.records.last().expect("epoch 0 is always recorded");
-    let summary = Summary {
-        preset: cfg.preset.clone(),
-        task: cfg.task.name().to_string(),
-        seed: cfg.seed,
-        epochs: cfg.epochs,
-        metric_name: cfg.task.metric_name().to_string(),
-        test_metric: finite(last.test_metric),
-        train_metric: finite(last.train_metric),
-        types: type_counts(&trained.classes),
-        n_particles: trained.classes.len(),
-        self_train_loss: finite(last.self_train_loss),
-        task_loss: finite(last.task_loss),
-        resubstitution_max_abs_diff: finite(resub.iter().cloned().fold(0.0, f32::max)),
-        first_all_self_replicators_epoch: trained.first_all_replicators,
-        dataset: data.description(),
-        wall_seconds: start.elapsed().as_secs_f64(),
-    };
+    let (organism, classes) = (&trained.organism, &trained.classes);
+    let summary =
+        summarise(cfg, data, organism, classes, last, trained.first_all_replicators, start.elapsed().as_secs_f64());
     Ok((trained, summary))
 }
 
-/// Writes a trained run into the run directory `out` (complete, or not at all; see
-/// [`RunWriter`]).
+/// Writes a run trained in memory into the run directory `out` (complete, or not at all): the
+/// same files, byte for byte, as [`train_to_dir`] writes.
 pub fn save_run(cfg: &Config, trained: &Trained, summary: &Summary, out: &Path, force: bool) -> Result<()> {
     let writer = RunWriter::create(out, force)?;
     let result = write_run(writer.dir(), cfg, trained, summary);
     writer.complete(result)
+}
+
+/// Trains `cfg` on `data` in memory and writes the run's files into the existing directory
+/// `dir` (the seed folders of a multi-seed run).
+fn train_into(cfg: &Config, data: &TaskData, dir: &Path, progress: &Progress) -> Result<Summary> {
+    let (trained, summary) = train_run(cfg, data, progress, &mut |_| ControlFlow::Continue(()))?;
+    write_run(dir, cfg, &trained, &summary)?;
+    Ok(summary)
+}
+
+/// The files of a run trained in memory, into the directory `dir`.
+fn write_run(dir: &Path, cfg: &Config, trained: &Trained, summary: &Summary) -> Result<()> {
+    write_atomic(&dir.join(CONFIG), cfg.to_toml().as_bytes())?;
+    let rows: Vec<MetricsRow> = trained.records.iter().map(MetricsRow::from).collect();
+    write_csv(&dir.join(METRICS), &rows)?;
+    let p = &trained.organism.particles;
+    let (n, w, t) = (p.len(), p.shape().n_weights(), &trained.trajectory);
+    let mut trajectory =
+        TrajectoryWriter::create(&dir.join(TRAJECTORY), t.epochs.len(), t.epochs.iter().copied(), n, w)?;
+    for row in t.weights.chunks(n * w) {
+        trajectory.push(row)?;
+    }
+    trajectory.finish()?;
+    write_organism(&dir.join(ORGANISM), &trained.organism)?;
+    write_json(&dir.join(SUMMARY), summary)?;
+    write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))
 }
 
 /// The run directory of one seed of a multi-seed experiment.
@@ -146,7 +281,7 @@ pub fn train_seeds_into(
         Config { seed, ..cfg.clone() }.validate()?;
     }
     let loaded = match (cfg.task.dataset(), data) {
-        (Some(_), None) => Some(task_data(cfg)?),
+        (Some(_), None) => Some(TaskData::load(cfg)?),
         _ => None,
     };
     let shared = data.or(loaded.as_ref());
@@ -193,9 +328,6 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
     }
     Ok(seeds)
 }
-
-/// The particle file of an `organism particles` directory.
-const PARTICLES: &str = "particles.safetensors";
 
 /// Settings of `organism particles`: a population of standalone self-trained particles.
 #[derive(Clone, Debug)]
@@ -282,9 +414,9 @@ fn particles_into(run: &ParticlesRun, dir: &Path, progress: &Progress) -> Result
         "lr": run.standalone.lr,
         "momentum": run.standalone.momentum,
         "epsilon": run.standalone.epsilon,
-        "wall_seconds": start.elapsed().as_secs_f64(),
     });
-    write_json(&dir.join("summary.json"), &summary)?;
+    write_json(&dir.join(SUMMARY), &summary)?;
+    write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": start.elapsed().as_secs_f64() }))?;
     Ok(summary)
 }
 
@@ -293,26 +425,6 @@ struct TypeRow {
     step: usize,
     class: &'static str,
     count: usize,
-}
-
-/// The particles a robustness test reads, with the ε to classify them by: a particle or organism
-/// `.safetensors` file (default ε), a directory written by `organism particles` (ε from its
-/// `summary.json`), or a run directory (its `organism.safetensors`, the run's ε).
-pub fn robustness_source(from: &Path) -> Result<(ParticleBatch, f32)> {
-    let population = from.join(PARTICLES);
-    if from.is_dir() && population.is_file() {
-        let eps = std::fs::read(from.join("summary.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["epsilon"].as_f64())
-            .map_or(EPSILON, |e| e as f32);
-        Ok((read_particles(&population)?.0, eps))
-    } else if from.is_dir() {
-        let run = Run::open(from)?;
-        Ok((run.organism.particles, run.config.epsilon))
-    } else {
-        Ok((read_particles(from)?.0, EPSILON))
-    }
 }
 
 /// Per-noise-level means of a robustness test.

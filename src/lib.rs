@@ -11,6 +11,7 @@
 
 pub mod activation;
 pub mod analysis;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -26,6 +27,6 @@ pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod run;
-pub mod schedule;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -5,12 +5,13 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use organism::activation::Activation;
 use organism::analysis::{self, kind::Kind, open_runs, TestSets};
 use organism::config::{self, Config, Overrides, Task, PRESETS};
+use organism::data::task::TaskData;
 use organism::data::{self, DatasetKind, LoadOptions};
 use organism::experiment::{self, ParticlesRun};
 use organism::fixpoint::{Robustness, EPSILON};
 use organism::progress::Progress;
 use organism::reproduce;
-use organism::schedule::StandaloneConfig;
+use organism::train::StandaloneConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -87,10 +88,18 @@ struct TrainArgs {
     #[arg(long, value_parser = image_tasks())]
     dataset: Option<Task>,
     /// Output directory.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
     #[arg(long, help = FORCE)]
     force: bool,
+    /// Continue the single run a killed `organism train --out DIR` left behind, from its last
+    /// checkpoint, with the configuration it was started with. The finished DIR is byte for
+    /// byte what an uninterrupted run writes (except timing.json).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "config", "sets", "seed", "seeds", "data", "dataset", "out"])]
+    resume: Option<PathBuf>,
+    /// Write a checkpoint (in the unfinished run directory) every this many epochs; 0 = never.
+    #[arg(long, value_name = "N", default_value_t = experiment::CHECKPOINT_EVERY)]
+    checkpoint_every: usize,
 }
 
 #[derive(Args)]
@@ -275,18 +284,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = Progress::default();
     match cli.command {
         Command::Train(a) => {
+            if let Some(dir) = &a.resume {
+                match experiment::resume_dir(dir, a.force, a.checkpoint_every, &progress)? {
+                    Some(s) => println!("seed {}: finished ({:.1} s in all)", s.seed, s.wall_seconds),
+                    None if dir.join(organism::run::SUMMARY).is_file() => {
+                        println!("{} is already complete", dir.display())
+                    }
+                    None => {
+                        return Err(organism::Error::Invalid(format!("nothing to resume for {}", dir.display())).into())
+                    }
+                }
+                println!("wrote {}", dir.display());
+                return Ok(());
+            }
+            let out = a.out.as_ref().expect("clap requires --out without --resume");
             let overrides = Overrides { seed: a.seed, task: a.dataset, data_dir: a.data.clone() };
             let cfg = Config::resolve_with(a.preset.as_deref(), a.config.as_deref(), &a.sets, &overrides)?;
             let summaries = match &a.seeds {
                 Some(s) => {
                     let seeds = experiment::parse_seeds(s)?;
-                    organism::run::check_free(&a.out, a.force)?;
-                    experiment::train_seeds(&cfg, &seeds, &a.out, a.force, None, &progress)?
+                    organism::run::check_free(out, a.force)?;
+                    experiment::train_seeds(&cfg, &seeds, out, a.force, None, &progress)?
                 }
                 None => {
-                    organism::run::check_free(&a.out, a.force)?;
-                    let data = experiment::task_data(&cfg)?;
-                    vec![experiment::train_to_dir(&cfg, &data, &a.out, a.force, &progress)?]
+                    organism::run::check_free(out, a.force)?;
+                    let data = TaskData::load(&cfg)?;
+                    vec![experiment::train_to_dir_with(&cfg, &data, out, a.force, a.checkpoint_every, &progress)?]
                 }
             };
             for s in summaries {
@@ -301,7 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     s.wall_seconds
                 );
             }
-            println!("wrote {}", a.out.display());
+            println!("wrote {}", out.display());
         }
         Command::Particles(a) => {
             let standalone =

@@ -19,6 +19,17 @@ impl Sgd {
         Sgd { lr, momentum, buf: vec![0.0; n_weights] }
     }
 
+    /// An optimizer whose momentum buffer is `buf` (one value per weight), e.g. from a
+    /// checkpoint.
+    pub fn with_momentum_buffer(lr: f32, momentum: f32, buf: Vec<f32>) -> Self {
+        Sgd { lr, momentum, buf }
+    }
+
+    /// The momentum buffer `b`, one value per weight.
+    pub fn momentum_buffer(&self) -> &[f32] {
+        &self.buf
+    }
+
     /// One step of every weight.
     pub fn step(&mut self, weights: &mut [f32], grads: &[f32]) {
         assert_eq!(weights.len(), self.buf.len(), "optimizer built for another size");

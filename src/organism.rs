@@ -12,6 +12,7 @@
 //! - [`Path::General`]: each PN is evaluated on each sample; needed for non-linear PNs.
 
 use crate::activation::Activation;
+use crate::data::task::Labels;
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::particle::{Evaluator, ParticleBatch, ParticleShape};
 use crate::{Error, Result};
@@ -520,6 +521,15 @@ impl<'a> Targets<'a> {
     }
 }
 
+impl<'a> From<&'a Labels> for Targets<'a> {
+    fn from(labels: &'a Labels) -> Self {
+        match labels {
+            Labels::Values(v) => Targets::Values(v),
+            Labels::Classes(c) => Targets::Classes(c),
+        }
+    }
+}
+
 // loss backward: y (rows × q) -> dout (rows × q) = ∂loss/∂y of the batch's mean loss (SPEC §2);
 // cross-entropy keeps each row's loss term in loss.terms
 fn loss_rows_backward(y: &[f32], q: usize, loss: LossRows, dout: &mut [f32]) {
@@ -669,4 +679,14 @@ impl Organism {
     pub fn self_train_grads(&self, grads: &mut [f32]) -> f32 {
         self.particles.self_train_grads(grads).iter().sum()
     }
+}
+
+/// Weight re-substitution (paper §IV-B, Fig. 5): the absolute difference, per output, between
+/// the organism evaluated PN by PN and the dense network of its extracted weights.
+pub fn resubstitution_errors(organism: &Organism, x: &[f32]) -> Vec<f32> {
+    let general = organism.particles.clone().with_general_path();
+    let pn_by_pn = Organism::from_particles(organism.shape.clone(), general).expect("same shape");
+    let a = pn_by_pn.forward(x, Path::General);
+    let b = organism.forward(x, Path::Extracted);
+    a.iter().zip(&b).map(|(a, b)| (a - b).abs()).collect()
 }

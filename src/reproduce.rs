@@ -6,12 +6,13 @@ use crate::analysis::kind::{analyze, Kind, Options as AnalysisOptions};
 use crate::analysis::pruning::Settings as PruningSettings;
 use crate::analysis::{open_runs, Analysis, Stat, TestSets};
 use crate::config::{Config, Overrides};
-use crate::experiment::{particles_to_dir, seed_dir, task_data, train_seeds, ParticlesRun};
+use crate::data::task::TaskData;
+use crate::experiment::{particles_to_dir, seed_dir, train_seeds, ParticlesRun};
 use crate::fixpoint::Robustness;
 use crate::progress::Progress;
 use crate::report::document::{Claim, Report, Section};
 use crate::run::{check_free, write_json, RunWriter, Summary};
-use crate::schedule::{StandaloneConfig, TaskData};
+use crate::train::StandaloneConfig;
 use crate::Result;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,7 +52,7 @@ fn experiments(opts: &Options, progress: &Progress) -> Result<Vec<Experiment>> {
     let data_dir = Overrides { data_dir: opts.data_dir.clone(), ..Overrides::default() };
     let mut mnist = Config::resolve_with(Some("mnist"), None, &sets, &data_dir)?;
     progress.println("loading MNIST …");
-    let data = Arc::new(task_data(&mnist)?);
+    let data = Arc::new(TaskData::load(&mnist)?);
     let mut mnist_notes = vec![format!("data: {}", data.description())];
     let steps_per_epoch = data.train_len().div_ceil(mnist.batch_size);
     if !opts.quick && steps_per_epoch * mnist.epochs < PAPER_MNIST_TASK_STEPS {

@@ -14,15 +14,15 @@
 
 use crate::activation::Activation;
 use crate::config::Config;
-use crate::fixpoint::Class;
+use crate::fixpoint::{Class, EPSILON};
 use crate::organism::{Organism, OrganismShape};
 use crate::particle::{ParticleBatch, ParticleShape};
-use crate::schedule::{EpochRecord, Trained, Trajectory};
+use crate::train::{EpochRecord, Trained, Trajectory};
 use crate::{Error, Result};
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const CONFIG: &str = "config.toml";
@@ -30,6 +30,10 @@ pub const METRICS: &str = "metrics.csv";
 pub const ORGANISM: &str = "organism.safetensors";
 pub const TRAJECTORY: &str = "trajectory.safetensors";
 pub const SUMMARY: &str = "summary.json";
+/// Wall time of a run: the one file that differs between identical runs.
+pub const TIMING: &str = "timing.json";
+/// The particle file of an `organism particles` directory.
+pub const PARTICLES: &str = "particles.safetensors";
 
 /// The headline numbers of a run (`summary.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,6 +53,9 @@ pub struct Summary {
     pub resubstitution_max_abs_diff: Option<f32>,
     pub first_all_self_replicators_epoch: Option<usize>,
     pub dataset: String,
+    /// Training time; written to `timing.json`, not here, so that `summary.json` is the same
+    /// bytes for the same configuration and seed.
+    #[serde(skip)]
     pub wall_seconds: f64,
 }
 
@@ -117,6 +124,48 @@ impl RunWriter {
     }
 
     /// Where file `file` of the output is written (inside the temporary directory).
+
+    /// Takes over the partial directory a killed run left for `target` (`.NAME.partial-PID`
+    /// beside it, with its `config.toml`), renaming it to this process's; `None` if there is
+    /// none. A partial directory whose process still runs is refused; of several, the most
+    /// recently modified is taken.
+    pub fn resume(target: &Path, force: bool) -> Result<Option<Self>> {
+        let resolved = resolve_output(target)?;
+        let parent = resolved.parent().expect("a resolved output has a parent").to_path_buf();
+        let name = resolved.file_name().expect("a resolved output has a name").to_string_lossy().to_string();
+        let prefix = format!(".{name}{PARTIAL}");
+        let Ok(entries) = std::fs::read_dir(&parent) else { return Ok(None) };
+        let mut found: Option<(std::time::SystemTime, PathBuf)> = None;
+        for entry in entries.flatten() {
+            let file_name = entry.file_name().to_string_lossy().to_string();
+            let Some(pid) = file_name.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else { continue };
+            let dir = entry.path();
+            if !dir.join(CONFIG).is_file() {
+                continue;
+            }
+            if pid != std::process::id() && process_alive(pid) {
+                return Err(Error::Invalid(format!("{} is still being written by process {pid}", target.display())));
+            }
+            let modified = std::fs::metadata(&dir).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            if found.as_ref().is_none_or(|(t, _)| modified > *t) {
+                found = Some((modified, dir));
+            }
+        }
+        let Some((_, old)) = found else { return Ok(None) };
+        let tmp = parent.join(format!("{prefix}{}", std::process::id()));
+        if old != tmp {
+            std::fs::rename(&old, &tmp).map_err(|e| Error::io(&old, e))?;
+        }
+        Ok(Some(RunWriter {
+            shown: target.to_path_buf(),
+            target: resolved,
+            tmp,
+            force,
+            created: Vec::new(),
+            done: false,
+        }))
+    }
+
     pub fn path(&self, file: &str) -> PathBuf {
         self.tmp.join(file)
     }
@@ -312,7 +361,7 @@ pub fn check_free(dir: &Path, force: bool) -> Result<()> {
 }
 
 /// Removes the temporary siblings `.NAME.partial-PID` of dead processes in `parent` (those
-/// carrying the [`MARKER`]; others are reported), and restores or removes `.NAME.replaced-PID`
+/// carrying the [`MARKER`]; others, and killed training runs that can be resumed, are reported), and restores or removes `.NAME.replaced-PID`
 /// left by a swap that was killed half-way.
 fn clean_stale(parent: &Path, name: &str) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(parent) else { return Ok(()) };
@@ -333,6 +382,14 @@ fn clean_stale(parent: &Path, name: &str) -> Result<()> {
         let path = entry.path();
         if !path.join(MARKER).is_file() {
             eprintln!("note: {} looks like a leftover of organism but has no {MARKER}; left alone", path.display());
+            continue;
+        }
+        if kind == PARTIAL && path.join(CONFIG).is_file() {
+            eprintln!(
+                "note: {} is a killed run; continue it with `organism train --resume {}` (left alone)",
+                path.display(),
+                parent.join(base).display()
+            );
             continue;
         }
         let target = parent.join(base);
@@ -447,37 +504,78 @@ impl MetricsRow {
     }
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
+pub(crate) fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn particle_metadata(shape: &ParticleShape) -> HashMap<String, String> {
-    HashMap::from([
+/// One tensor of a safetensors file (dtype `F32` or `I64`, little-endian).
+pub(crate) struct TensorSpec<'a> {
+    pub name: &'a str,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+}
+
+#[derive(Serialize)]
+struct TensorEntry {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data_offsets: [usize; 2],
+}
+
+/// The safetensors header (8-byte length, then JSON padded with spaces to a multiple of 8) of
+/// `tensors`, laid out one after the other in the order given. Keys are sorted
+/// (`BTreeMap`), so identical inputs give identical bytes (the `safetensors` crate writes its
+/// metadata from a `HashMap`, in random order).
+pub(crate) fn safetensors_header(tensors: &[TensorSpec], meta: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut header = BTreeMap::new();
+    header.insert("__metadata__".to_string(), serde_json::to_value(meta).expect("strings"));
+    let mut offset = 0;
+    for t in tensors {
+        let size = t.shape.iter().product::<usize>() * t.dtype.size();
+        let entry = TensorEntry { dtype: t.dtype, shape: t.shape.clone(), data_offsets: [offset, offset + size] };
+        header.insert(t.name.to_string(), serde_json::to_value(entry).expect("numbers"));
+        offset += size;
+    }
+    let mut json = serde_json::to_vec(&header).expect("a JSON map");
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend(json);
+    out
+}
+
+/// Writes a safetensors file of `tensors` with their bytes, byte for byte the same for the same
+/// input. Tensors of 8-byte types come first so every tensor is aligned.
+fn write_safetensors(path: &Path, tensors: &[(TensorSpec, &[u8])], meta: BTreeMap<String, String>) -> Result<()> {
+    let specs: Vec<TensorSpec> =
+        tensors.iter().map(|(t, _)| TensorSpec { name: t.name, dtype: t.dtype, shape: t.shape.clone() }).collect();
+    let mut bytes = safetensors_header(&specs, &meta);
+    for (_, data) in tensors {
+        bytes.extend_from_slice(data);
+    }
+    write_bytes(path, &bytes)
+}
+
+pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+fn particle_metadata(shape: &ParticleShape) -> BTreeMap<String, String> {
+    BTreeMap::from([
         ("particle_widths".to_string(), serde_json::to_string(shape.widths()).unwrap()),
         ("particle_activation".to_string(), shape.activation().to_string()),
     ])
 }
 
-fn write_safetensors(
-    path: &Path,
-    tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)>,
-    meta: HashMap<String, String>,
-) -> Result<()> {
-    let views: Vec<(String, TensorView)> = tensors
-        .iter()
-        .map(|(name, dtype, shape, bytes)| {
-            (name.to_string(), TensorView::new(*dtype, shape.clone(), bytes).expect("consistent tensor"))
-        })
-        .collect();
-    safetensors::serialize_to_file(views, &Some(meta), path).map_err(|e| Error::format(path, e.to_string()))
+/// `weights [n, P]` of a particle batch.
+fn weights_tensor(p: &ParticleBatch) -> TensorSpec<'static> {
+    TensorSpec { name: "weights", dtype: Dtype::F32, shape: vec![p.len(), p.shape().n_weights()] }
 }
 
 /// A standalone population of particles (`format = "particles"`).
 pub fn write_particles(path: &Path, particles: &ParticleBatch) -> Result<()> {
     let mut meta = particle_metadata(particles.shape());
     meta.insert("format".into(), "particles".into());
-    let shape = vec![particles.len(), particles.shape().n_weights()];
-    write_safetensors(path, vec![("weights", Dtype::F32, shape, f32_bytes(particles.weights()))], meta)
+    write_safetensors(path, &[(weights_tensor(particles), &f32_bytes(particles.weights()))], meta)
 }
 
 /// An organism's particles with its shape (`format = "organism"`).
@@ -487,36 +585,7 @@ pub fn write_organism(path: &Path, organism: &Organism) -> Result<()> {
     meta.insert("organism".into(), serde_json::to_string(&organism.shape).unwrap());
     meta.insert("particle_names".into(), serde_json::to_string(&organism.shape.particle_names()).unwrap());
     let p = &organism.particles;
-    write_safetensors(
-        path,
-        vec![("weights", Dtype::F32, vec![p.len(), p.shape().n_weights()], f32_bytes(p.weights()))],
-        meta,
-    )
-}
-
-/// Every particle's weights at every kept epoch.
-pub fn write_trajectory(path: &Path, t: &Trajectory, n: usize, p: usize) -> Result<()> {
-    let epochs: Vec<u8> = t.epochs.iter().flat_map(|&e| (e as i64).to_le_bytes()).collect();
-    write_safetensors(
-        path,
-        vec![
-            ("weights", Dtype::F32, vec![t.epochs.len(), n, p], f32_bytes(&t.weights)),
-            ("epochs", Dtype::I64, vec![t.epochs.len()], epochs),
-        ],
-        HashMap::from([("format".to_string(), "trajectory".to_string())]),
-    )
-}
-
-/// Writes a whole run directory.
-pub fn write_run(dir: &Path, cfg: &Config, trained: &Trained, summary: &Summary) -> Result<()> {
-    write_marker(dir)?;
-    write_text(&dir.join(CONFIG), &cfg.to_toml())?;
-    let rows: Vec<MetricsRow> = trained.records.iter().map(MetricsRow::from).collect();
-    write_csv(&dir.join(METRICS), &rows)?;
-    write_organism(&dir.join(ORGANISM), &trained.organism)?;
-    let p = &trained.organism.particles;
-    write_trajectory(&dir.join(TRAJECTORY), &trained.trajectory, p.len(), p.shape().n_weights())?;
-    write_json(&dir.join(SUMMARY), summary)
+    write_safetensors(path, &[(weights_tensor(p), &f32_bytes(p.weights()))], meta)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,11 +606,15 @@ fn f32_tensor(path: &Path, st: &SafeTensors, name: &str, rank: usize) -> Result<
 
 /// Particles from a particle or organism file, with the organism's shape if it is one.
 pub fn read_particles(path: &Path) -> Result<(ParticleBatch, Option<OrganismShape>)> {
-    let bytes = read_bytes(path)?;
+    parse_particles(path, &read_bytes(path)?)
+}
+
+/// [`read_particles`] of the file content `bytes` (`path` names it in errors).
+pub fn parse_particles(path: &Path, bytes: &[u8]) -> Result<(ParticleBatch, Option<OrganismShape>)> {
     let (_, meta) =
-        SafeTensors::read_metadata(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
+        SafeTensors::read_metadata(bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
     let st =
-        SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
+        SafeTensors::deserialize(bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
     let format = meta.get("format").map(String::as_str).unwrap_or("");
     if format != "particles" && format != "organism" {
@@ -588,9 +661,13 @@ pub fn read_particles(path: &Path) -> Result<(ParticleBatch, Option<OrganismShap
 
 /// Reads a trajectory file.
 pub fn read_trajectory(path: &Path) -> Result<Trajectory> {
-    let bytes = read_bytes(path)?;
+    parse_trajectory(path, &read_bytes(path)?)
+}
+
+/// [`read_trajectory`] of the file content `bytes` (`path` names it in errors).
+pub fn parse_trajectory(path: &Path, bytes: &[u8]) -> Result<Trajectory> {
     let st =
-        SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
+        SafeTensors::deserialize(bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
     let (_, weights) = f32_tensor(path, &st, "weights", 3)?;
     let e = st.tensor("epochs").map_err(|_| Error::format(path, "no tensor `epochs`"))?;
     let epochs = e.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as usize).collect();
@@ -649,5 +726,25 @@ impl Run {
             first_all_replicators: self.summary.first_all_self_replicators_epoch,
             organism: self.organism,
         })
+    }
+}
+
+/// The particles a robustness test reads, with the ε to classify them by: a particle or organism
+/// `.safetensors` file (default ε), a directory written by `organism particles` (ε from its
+/// `summary.json`), or a run directory (its `organism.safetensors`, the run's ε).
+pub fn robustness_source(from: &Path) -> Result<(ParticleBatch, f32)> {
+    let population = from.join(PARTICLES);
+    if from.is_dir() && population.is_file() {
+        let eps = std::fs::read(from.join(SUMMARY))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["epsilon"].as_f64())
+            .map_or(EPSILON, |e| e as f32);
+        Ok((read_particles(&population)?.0, eps))
+    } else if from.is_dir() {
+        let run = Run::open(from)?;
+        Ok((run.organism.particles, run.config.epsilon))
+    } else {
+        Ok((read_particles(from)?.0, EPSILON))
     }
 }

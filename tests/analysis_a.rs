@@ -7,12 +7,13 @@
 use organism::activation::Activation;
 use organism::analysis::{self, open_runs, Analysis, TestSets};
 use organism::config::Config;
+use organism::data::task::TaskData;
 use organism::experiment::{particles_to_dir, train_to_dir, ParticlesRun};
 use organism::fixpoint::Robustness;
 use organism::particle::ParticleShape;
 use organism::progress::Progress;
 use organism::run::Run;
-use organism::schedule::{StandaloneConfig, TaskData};
+use organism::train::StandaloneConfig;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -5,10 +5,10 @@ use std::sync::{Arc, OnceLock};
 
 use organism::analysis::{connectivity, dropout, heatmap, open_runs, trajectories, Analysis, TestSets};
 use organism::config::Config;
-use organism::experiment::{task_data, train_to_dir};
+use organism::data::task::TaskData;
+use organism::experiment::train_to_dir;
 use organism::progress::Progress;
 use organism::run::Run;
-use organism::schedule::TaskData;
 
 /// Two addition runs and one image run, trained once for all tests.
 struct Runs {
@@ -33,7 +33,7 @@ fn runs() -> &'static Runs {
         let data_dir = format!("data.dir={:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"));
         let sets = ["epochs=4".into(), "batch_size=100".into(), data_dir, "data.download=false".into()];
         let cfg = Config::resolve(Some("mnist"), None, &sets).unwrap();
-        let data = Arc::new(task_data(&cfg).unwrap());
+        let data = Arc::new(TaskData::load(&cfg).unwrap());
         let image = dir.path().join("mnist");
         train_to_dir(&cfg, &data, &image, false, &Progress::hidden()).unwrap();
         let tests = TestSets::default();

@@ -34,7 +34,9 @@ fn train_writes_a_complete_run_directory() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    for f in ["config.toml", "metrics.csv", "organism.safetensors", "trajectory.safetensors", "summary.json"] {
+    for f in
+        ["config.toml", "metrics.csv", "organism.safetensors", "trajectory.safetensors", "summary.json", "timing.json"]
+    {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
@@ -48,10 +50,12 @@ fn train_writes_a_complete_run_directory() {
         "self_train_loss",
         "task_loss",
         "resubstitution_max_abs_diff",
-        "wall_seconds",
     ] {
         assert!(summary.get(key).is_some(), "summary.json lacks {key}");
     }
+    assert!(summary.get("wall_seconds").is_none(), "wall time is in timing.json, not summary.json");
+    let timing: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("timing.json")).unwrap()).unwrap();
+    assert!(timing["wall_seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(summary["seed"], 3);
     assert_eq!(summary["epochs"], 4);
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();

@@ -106,16 +106,16 @@ fn bitwise_identical_for_1_2_and_3_threads() {
 #[test]
 fn training_is_bitwise_identical_for_1_and_2_threads() {
     use organism::config::Config;
-    use organism::experiment::task_data;
-    use organism::schedule::train;
+    use organism::data::task::TaskData;
+    use organism::train::train;
     let data_dir = format!("data.dir={:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"));
     let sets = ["epochs=2".into(), "batch_size=1000".into(), "data.download=false".into(), data_dir];
     let cfg = Config::resolve(Some("mnist"), None, &sets).unwrap();
-    let data = task_data(&cfg).unwrap();
+    let data = TaskData::load(&cfg).unwrap();
     let go = |threads| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let t = train(&cfg, &data, &mut |_| {}).unwrap();
+            let t = train(&cfg, &data, &mut |_, _| {}).unwrap();
             let metrics: Vec<u32> = t
                 .records
                 .iter()

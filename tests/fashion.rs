@@ -3,7 +3,7 @@
 
 use organism::config::Config;
 use organism::data::source::DEBIAN_FASHION_DIR;
-use organism::experiment::task_data;
+use organism::data::task::TaskData;
 
 #[test]
 fn debian_fashion_mnist_loads_through_the_preset() {
@@ -12,7 +12,7 @@ fn debian_fashion_mnist_loads_through_the_preset() {
         return;
     }
     let cfg = Config::resolve(Some("fashion-mnist"), None, &["data.download=false".into()]).unwrap();
-    let data = task_data(&cfg).unwrap();
+    let data = TaskData::load(&cfg).unwrap();
     assert!(
         data.description().contains(DEBIAN_FASHION_DIR) || data.description().contains("cache"),
         "{}",

@@ -7,12 +7,13 @@ use std::sync::{Arc, OnceLock};
 use organism::analysis::pruning::{self, ci95, curve_score, pn_sr_order, read_masked_dense, write_masked_dense};
 use organism::analysis::{open_runs, Stat, TestSets};
 use organism::config::Config;
-use organism::experiment::{task_data, train_to_dir};
+use organism::data::task::TaskData;
+use organism::experiment::train_to_dir;
 use organism::fixpoint::{classify, Class};
 use organism::organism::Dense;
 use organism::progress::Progress;
 use organism::run::Run;
-use organism::schedule::{fine_tune, Pruned, TaskData};
+use organism::train::{fine_tune, Pruned};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -37,7 +38,7 @@ fn fixture() -> &'static Fixture {
             "data.download=false".into(),
         ];
         let cfg = Config::resolve(Some("mnist"), None, &sets).unwrap();
-        let data = Arc::new(task_data(&cfg).unwrap());
+        let data = Arc::new(TaskData::load(&cfg).unwrap());
         let run = dir.path().join("mnist");
         train_to_dir(&cfg, &data, &run, false, &Progress::hidden()).unwrap();
         Fixture { _dir: dir, run, cfg, data }
@@ -162,7 +163,7 @@ fn analysis_measures_every_method_and_drops_the_replicators_first() {
     let metric: f64 = row.rsplit(',').next().unwrap().parse().unwrap();
     let test = f.data.test();
     let y = Dense::new(&shape, &weights).forward(&test.x);
-    let acc = organism::organism::metric(&y, 10, test.y.as_targets()) as f64;
+    let acc = organism::organism::metric(&y, 10, (&test.y).into()) as f64;
     assert!((acc - metric).abs() < 1e-9, "{acc} vs {metric}");
 }
 

@@ -1,9 +1,12 @@
 //! The training schedule (SPEC §3): warm-up, counted epochs, and a run that diverges.
 
 use organism::config::Config;
-use organism::experiment::task_data;
+use organism::data::task::TaskData;
+use organism::experiment::train_to_dir;
 use organism::fixpoint::Class;
-use organism::schedule::{train, TaskData};
+use organism::progress::Progress;
+use organism::run::read_trajectory;
+use organism::train::train;
 
 fn mnist(sets: &[&str]) -> Config {
     let data_dir = format!("data.dir={:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"));
@@ -15,7 +18,7 @@ fn mnist(sets: &[&str]) -> Config {
 #[test]
 fn warm_up_trains_the_task_alone_until_the_threshold() {
     let cfg = mnist(&["epochs=12", "batch_size=100", "warmup_accuracy=0.125"]);
-    let t = train(&cfg, &task_data(&cfg).unwrap(), &mut |_| {}).unwrap();
+    let t = train(&cfg, &TaskData::load(&cfg).unwrap(), &mut |_, _| {}).unwrap();
     let warm: Vec<bool> = t.records[1..].iter().map(|r| r.self_train_loss.is_nan()).collect();
     assert!(warm[0], "the first epoch is a warm-up epoch");
     // Once an epoch reaches the threshold, self-training starts and never stops again.
@@ -27,16 +30,28 @@ fn warm_up_trains_the_task_alone_until_the_threshold() {
 #[test]
 fn classes_are_counted_every_validate_every_epochs_and_at_the_end() {
     let cfg = Config::resolve(Some("addition"), None, &["epochs=7".into(), "validate_every=3".into()]).unwrap();
-    let t = train(&cfg, &TaskData::addition(&cfg), &mut |_| {}).unwrap();
+    let t = train(&cfg, &TaskData::addition(&cfg), &mut |_, _| {}).unwrap();
     let counted: Vec<usize> = t.records.iter().filter(|r| r.counts.is_some()).map(|r| r.epoch).collect();
     assert_eq!(counted, [0, 3, 6, 7]);
-    assert_eq!(t.trajectory.epochs, (0..=7).collect::<Vec<_>>());
+}
+
+#[test]
+fn weights_are_kept_every_trajectory_every_epochs_and_at_the_end() {
+    let cfg = Config::resolve(Some("addition"), None, &["epochs=7".into(), "trajectory_every=3".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train_to_dir(&cfg, &TaskData::addition(&cfg), &out, false, &Progress::hidden()).unwrap();
+    let t = read_trajectory(&out.join("trajectory.safetensors")).unwrap();
+    assert_eq!(t.epochs, [0, 3, 6, 7]);
+    let last = organism::run::Run::open(&out).unwrap().organism.particles.weights().to_vec();
+    assert_eq!(t.weights.len(), 4 * last.len());
+    assert_eq!(&t.weights[3 * last.len()..], &last[..], "the last row is the final organism");
 }
 
 #[test]
 fn a_diverging_run_keeps_going_and_reports_divergent_particles() {
     let cfg = Config::resolve(Some("addition"), None, &["epochs=3".into(), "lr=1e6".into()]).unwrap();
-    let t = train(&cfg, &TaskData::addition(&cfg), &mut |_| {}).unwrap();
+    let t = train(&cfg, &TaskData::addition(&cfg), &mut |_, _| {}).unwrap();
     assert_eq!(t.records.len(), 4);
     assert!(t.classes.contains(&Class::Divergent), "{:?}", t.classes);
 }

@@ -11,12 +11,13 @@ use numpy::ndarray::{ArrayView2, ArrayView3};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use organism::activation::Activation;
 use organism::analysis::{self, kind::Kind, TestSets};
+use organism::data::task::TaskData;
 use organism::experiment;
 use organism::fixpoint::{self, Class, Robustness, EPSILON};
 use organism::particle::{ParticleBatch, ParticleShape};
 use organism::progress::Progress;
 use organism::run::{MetricsRow, Summary};
-use organism::schedule::{self_train_particles, EpochRecord, StandaloneConfig, Trained};
+use organism::train::{self_train_particles, EpochRecord, StandaloneConfig, Trained};
 use organism::{config, Error};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -183,7 +184,7 @@ fn train(
     };
     let mut stopped: Option<PyErr> = None;
     let result = py.detach(|| {
-        let data = experiment::task_data(&cfg)?;
+        let data = TaskData::load(&cfg)?;
         experiment::train_run(&cfg, &data, &bars, &mut |r| {
             // Ctrl-C: Python's SIGINT handler only sets a flag; check it once per epoch.
             Python::attach(|py| {

@@ -8,11 +8,12 @@
 //! dense network of extracted weights (paper §IV-B), which equals the organism for linear PNs.
 
 use super::{final_classes, Analysis, Stat, TestSets};
+use crate::data::task::Samples;
 use crate::fixpoint::{self_replicators, Class};
 use crate::organism::{metric, Dense};
 use crate::run::shown;
 use crate::run::{write_csv, Run};
-use crate::schedule::{evaluate, Samples};
+use crate::train::evaluate;
 use crate::{Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -52,7 +53,7 @@ fn without(run: &Run, which: &[usize], test: &Samples) -> f64 {
 fn dense_metric(run: &Run, weights: &[f32], test: &Samples) -> f64 {
     let shape = &run.organism.shape;
     let y = Dense::new(shape, weights).forward(&test.x);
-    metric(&y, shape.outputs, test.y.as_targets()) as f64
+    metric(&y, shape.outputs, (&test.y).into()) as f64
 }
 
 /// Indices of the `k` smallest |w| (NaN counts as largest; ties by index).

@@ -15,7 +15,7 @@
 //! | `pruning` | beyond the paper (§VII) | [`pruning`] |
 //!
 //! The pruning study is the one analysis that trains: it fine-tunes pruned networks with the
-//! schedule's own step ([`crate::schedule::fine_tune`]).
+//! schedule's own step ([`crate::train::fine_tune`]).
 
 pub mod connectivity;
 pub mod curves;
@@ -29,10 +29,9 @@ pub mod trajectories;
 pub mod types;
 
 use crate::config::Config;
-use crate::experiment::task_data;
+use crate::data::task::{Samples, TaskData};
 use crate::fixpoint::{classify, Class};
 use crate::run::{shown, Run};
-use crate::schedule::{Samples, TaskData};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -124,7 +123,7 @@ impl TestSets {
         if let Some((_, d)) = cache.iter().find(|(c, _)| same_data(c, &key)) {
             return Ok(d.clone());
         }
-        let data = std::sync::Arc::new(task_data(&key)?);
+        let data = std::sync::Arc::new(TaskData::load(&key)?);
         cache.push((key, data.clone()));
         Ok(data)
     }

@@ -33,12 +33,13 @@
 
 use super::{add_figure, final_classes, require_image_task, stem, Analysis, Stat, TestSets};
 use crate::config::Config;
+use crate::data::task::{Samples, TaskData};
 use crate::fixpoint::Class;
 use crate::organism::{metric, Dense, OrganismShape};
 use crate::particle::ParticleBatch;
 use crate::report::plot::{lines_with_bands, Panel, Series};
 use crate::run::{write_csv, write_json, Run};
-use crate::schedule::{evaluate, fine_tune, Pruned, Samples, TaskData};
+use crate::train::{evaluate, fine_tune, Pruned};
 use crate::{Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -168,7 +169,7 @@ fn masked(weights: &[f32], keep: &[bool]) -> Vec<f32> {
 
 fn dense_metric(shape: &OrganismShape, weights: &[f32], test: &Samples) -> f64 {
     let y = Dense::new(shape, weights).forward(&test.x);
-    metric(&y, shape.outputs, test.y.as_targets()) as f64
+    metric(&y, shape.outputs, (&test.y).into()) as f64
 }
 
 /// A fixed random stream per run seed, method and level.

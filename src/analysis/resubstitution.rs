@@ -7,10 +7,10 @@
 //! log axis). Findings: `max_abs_error`, `mean_abs_error` (per run, then over runs).
 
 use super::{add_figure, stem, Analysis, Stat, TestSets};
+use crate::organism::resubstitution_errors;
 use crate::report::plot::{box_plots, BoxGroup, Figure};
 use crate::run::shown;
 use crate::run::{write_csv, Run};
-use crate::schedule::resubstitution_errors;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::Path;

@@ -9,11 +9,10 @@
 //! given, the same three prefixed `standalone_`; each over all clones of all noise levels.
 
 use super::{add_figure, evenly, final_classes, stem, Analysis, Stat};
-use crate::experiment::robustness_source;
 use crate::fixpoint::{classify, self_replicators, Robustness, RobustnessRecord};
 use crate::particle::ParticleBatch;
 use crate::report::plot::{box_plots, power_of_ten, BoxGroup, Figure};
-use crate::run::shown;
+use crate::run::{robustness_source, shown};
 use crate::run::{write_csv, write_text, Run};
 use crate::{Error, Result};
 use rayon::prelude::*;

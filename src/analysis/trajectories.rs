@@ -8,7 +8,7 @@ use crate::fixpoint::Class;
 use crate::report::plot::{trajectories, Trajectories};
 use crate::run::shown;
 use crate::run::{write_csv, Run};
-use crate::schedule::Trajectory;
+use crate::train::Trajectory;
 use crate::{Error, Result};
 use nalgebra::{DMatrix, SymmetricEigen};
 use serde::Serialize;

@@ -3,12 +3,14 @@
 //! [`load`] finds the four standard IDX files (see [`source`] for where it looks and how it
 //! downloads), [`idx`] reads them into [`ImageSet`]s with pixels in [0, 1], and
 //! [`ImageSet::resized`] shrinks them to the 15×15 inputs of the paper (see [`resize`]).
-//! [`shuffled_batches`] draws the seeded mini-batch order the training loop uses.
+//! [`shuffled_batches`] draws the seeded mini-batch order the training loop uses, and [`task`]
+//! prepares a task's data (with the training noise) as the organism sees it.
 
 pub mod cifar;
 pub mod idx;
 pub mod resize;
 pub mod source;
+pub mod task;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -16,7 +18,6 @@ use std::str::FromStr;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
-use rand_distr::{Distribution, Normal};
 
 pub use source::{fetch, info, load, Remote};
 
@@ -133,16 +134,6 @@ impl ImageSet {
             .collect();
         ImageSet { images, labels: self.labels.clone(), channels: 1, rows: self.rows, cols: self.cols }
     }
-
-    /// Adds independent Gaussian noise N(0, σ²) to every pixel (SPEC §4: σ = 1e-4); the pixels
-    /// are not clipped, as in the paper's code.
-    ///
-    /// # Panics
-    /// If `sigma` is negative or not finite.
-    pub fn add_noise(&mut self, sigma: f32, rng: &mut impl Rng) {
-        let normal = Normal::new(0.0, sigma).expect("noise sigma must be finite and >= 0");
-        self.images.iter_mut().for_each(|x| *x += normal.sample(rng));
-    }
 }
 
 /// A training and a test set, with where they came from.
@@ -214,16 +205,5 @@ mod tests {
         assert_eq!(all, (0..10).collect::<Vec<_>>());
         assert_eq!(draw(1), batches);
         assert_ne!(draw(2), batches);
-    }
-
-    #[test]
-    fn noise_has_the_requested_spread() {
-        let mut set = ImageSet { images: vec![0.5; 20_000], labels: vec![0; 20_000], channels: 1, rows: 1, cols: 1 };
-        set.add_noise(1e-4, &mut ChaCha8Rng::seed_from_u64(0));
-        let n = set.images.len() as f64;
-        let mean = set.images.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-        let sd = (set.images.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n).sqrt();
-        assert!((mean - 0.5).abs() < 5e-6, "{mean}");
-        assert!((sd - 1e-4).abs() < 5e-6, "{sd}");
     }
 }

@@ -1,0 +1,233 @@
+//! Streamed run files and checkpoints: what lets a killed `organism train` continue where it
+//! stopped (`--resume`), and a long run write its trajectory without holding it in memory.
+//!
+//! While a run trains, its partial directory (see [`crate::run::RunWriter`]) holds
+//! `config.toml`, the rows of `metrics.csv` and `trajectory.safetensors` written so far (the
+//! trajectory's header is written first: its number of rows is known from the configuration),
+//! and every `--checkpoint-every` epochs a [`Checkpoint`]: the particles, the task optimizer's
+//! momentum (the self-train optimizer is fresh every batch, so between epochs it has no state),
+//! the position of the training random stream, and how many bytes of `metrics.csv` and rows of
+//! the trajectory belong to it. Resuming cuts both files back to those lengths and goes on;
+//! the finished files are byte for byte those of an uninterrupted run.
+
+use crate::run::{f32_bytes, safetensors_header, MetricsRow, TensorSpec};
+use crate::{Error, Result};
+use safetensors::tensor::Dtype;
+use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The checkpoint file inside a partial run directory.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// A run between two epochs, as stored in [`CHECKPOINT`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// The epoch to run next.
+    pub next_epoch: usize,
+    pub warming_up: bool,
+    /// Position of the training random stream, in 32-bit words.
+    pub rng_word_pos: u128,
+    /// Every particle's weights and the task optimizer's momentum, `n × P` each.
+    pub weights: Vec<f32>,
+    pub task_momentum: Vec<f32>,
+    /// Length of `metrics.csv` and rows of the trajectory written up to `next_epoch`.
+    pub metrics_bytes: u64,
+    pub trajectory_rows: usize,
+    pub first_all_replicators: Option<usize>,
+    /// Training time so far, over every process that worked on the run.
+    pub wall_seconds: f64,
+}
+
+/// The scalar part of a checkpoint, kept as JSON in the file's metadata.
+#[derive(Serialize, Deserialize)]
+struct State {
+    next_epoch: usize,
+    warming_up: bool,
+    /// A decimal string: JSON numbers are not exact beyond 2^53.
+    rng_word_pos: String,
+    metrics_bytes: u64,
+    trajectory_rows: usize,
+    first_all_replicators: Option<usize>,
+    wall_seconds: f64,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::io(path, e)
+}
+
+/// Writes `bytes` to `path` atomically: into a temporary file beside it, then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+impl Checkpoint {
+    /// Writes the checkpoint to `path` atomically (a kill leaves the previous one intact).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let state = State {
+            next_epoch: self.next_epoch,
+            warming_up: self.warming_up,
+            rng_word_pos: self.rng_word_pos.to_string(),
+            metrics_bytes: self.metrics_bytes,
+            trajectory_rows: self.trajectory_rows,
+            first_all_replicators: self.first_all_replicators,
+            wall_seconds: self.wall_seconds,
+        };
+        let meta = BTreeMap::from([
+            ("format".to_string(), "checkpoint".to_string()),
+            ("state".to_string(), serde_json::to_string(&state).expect("plain numbers")),
+        ]);
+        let spec = |name| TensorSpec { name, dtype: Dtype::F32, shape: vec![self.weights.len()] };
+        let mut bytes = safetensors_header(&[spec("weights"), spec("task_momentum")], &meta);
+        bytes.extend(f32_bytes(&self.weights));
+        bytes.extend(f32_bytes(&self.task_momentum));
+        write_atomic(path, &bytes)
+    }
+
+    /// Reads a checkpoint written by [`Checkpoint::write`].
+    pub fn read(path: &Path) -> Result<Checkpoint> {
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        let bad = |what: String| Error::format(path, format!("not a checkpoint ({what})"));
+        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+        let state: State = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("state"))
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| bad("no `state` metadata".into()))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+        let tensor = |name: &str| -> Result<Vec<f32>> {
+            let t = st.tensor(name).map_err(|_| bad(format!("no tensor `{name}`")))?;
+            if t.dtype() != Dtype::F32 {
+                return Err(bad(format!("`{name}` is not f32")));
+            }
+            Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        };
+        Ok(Checkpoint {
+            next_epoch: state.next_epoch,
+            warming_up: state.warming_up,
+            rng_word_pos: state.rng_word_pos.parse().map_err(|_| bad("`rng_word_pos`".into()))?,
+            weights: tensor("weights")?,
+            task_momentum: tensor("task_momentum")?,
+            metrics_bytes: state.metrics_bytes,
+            trajectory_rows: state.trajectory_rows,
+            first_all_replicators: state.first_all_replicators,
+            wall_seconds: state.wall_seconds,
+        })
+    }
+}
+
+/// `metrics.csv`, one row per epoch as it ends.
+pub struct MetricsWriter {
+    csv: csv::Writer<File>,
+    path: PathBuf,
+}
+
+impl MetricsWriter {
+    /// A new file (the header goes before the first row).
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = File::create(path).map_err(io(path))?;
+        Ok(MetricsWriter { csv: csv::Writer::from_writer(file), path: path.to_path_buf() })
+    }
+
+    /// The file of a checkpoint: cut back to its first `bytes` bytes, continued after them.
+    pub fn reopen(path: &Path, bytes: u64) -> Result<Self> {
+        let mut file = OpenOptions::new().write(true).open(path).map_err(io(path))?;
+        file.set_len(bytes).and_then(|_| file.seek(SeekFrom::End(0))).map_err(io(path))?;
+        let csv = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        Ok(MetricsWriter { csv, path: path.to_path_buf() })
+    }
+
+    pub fn push(&mut self, row: &MetricsRow) -> Result<()> {
+        self.csv.serialize(row).map_err(|e| Error::format(&self.path, e.to_string()))
+    }
+
+    /// Writes everything out; returns the file's length.
+    pub fn flush(&mut self) -> Result<u64> {
+        self.csv.flush().map_err(io(&self.path))?;
+        let file = self.csv.get_ref();
+        file.sync_data().and_then(|_| file.metadata()).map(|m| m.len()).map_err(io(&self.path))
+    }
+}
+
+/// `trajectory.safetensors` written row by row: `epochs [T]` (i64) then `weights [T, n, P]`
+/// (f32), with the header first since `T` is known before training.
+pub struct TrajectoryWriter {
+    file: BufWriter<File>,
+    path: PathBuf,
+    rows: usize,
+    total: usize,
+    row_len: usize,
+}
+
+impl TrajectoryWriter {
+    fn header(total: usize, n: usize, p: usize) -> Vec<u8> {
+        let meta = BTreeMap::from([("format".to_string(), "trajectory".to_string())]);
+        safetensors_header(
+            &[
+                TensorSpec { name: "epochs", dtype: Dtype::I64, shape: vec![total] },
+                TensorSpec { name: "weights", dtype: Dtype::F32, shape: vec![total, n, p] },
+            ],
+            &meta,
+        )
+    }
+
+    /// A new file for the kept `epochs` (exactly `total` of them) of `n` particles of `p`
+    /// weights.
+    pub fn create(path: &Path, total: usize, epochs: impl Iterator<Item = usize>, n: usize, p: usize) -> Result<Self> {
+        let mut file = BufWriter::new(File::create(path).map_err(io(path))?);
+        file.write_all(&Self::header(total, n, p)).map_err(io(path))?;
+        let mut written = 0;
+        for e in epochs.take(total) {
+            file.write_all(&(e as i64).to_le_bytes()).map_err(io(path))?;
+            written += 1;
+        }
+        if written != total {
+            return Err(Error::Invalid(format!("{}: {written} kept epochs, expected {total}", path.display())));
+        }
+        Ok(TrajectoryWriter { file, path: path.to_path_buf(), rows: 0, total, row_len: n * p })
+    }
+
+    /// The file of a checkpoint: cut back to its first `rows` rows, continued after them.
+    pub fn reopen(path: &Path, total: usize, rows: usize, n: usize, p: usize) -> Result<Self> {
+        let len = Self::header(total, n, p).len() + 8 * total + rows * n * p * 4;
+        let mut file = OpenOptions::new().write(true).open(path).map_err(io(path))?;
+        file.set_len(len as u64).and_then(|_| file.seek(SeekFrom::End(0))).map_err(io(path))?;
+        Ok(TrajectoryWriter { file: BufWriter::new(file), path: path.to_path_buf(), rows, total, row_len: n * p })
+    }
+
+    /// Appends one row, every particle's weights (`n × P`).
+    pub fn push(&mut self, weights: &[f32]) -> Result<()> {
+        if weights.len() != self.row_len || self.rows == self.total {
+            return Err(Error::Invalid(format!("{}: a row that does not fit", self.path.display())));
+        }
+        for w in weights {
+            self.file.write_all(&w.to_le_bytes()).map_err(io(&self.path))?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Writes everything out; returns the number of rows.
+    pub fn flush(&mut self) -> Result<usize> {
+        self.file.flush().and_then(|_| self.file.get_ref().sync_data()).map_err(io(&self.path))?;
+        Ok(self.rows)
+    }
+
+    /// Checks that every row was written.
+    pub fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        if self.rows != self.total {
+            return Err(Error::Invalid(format!("{}: {} of {} rows", self.path.display(), self.rows, self.total)));
+        }
+        Ok(())
+    }
+}

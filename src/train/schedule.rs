@@ -1,0 +1,375 @@
+//! The alternating training schedule (paper §IV/V, SPEC §3).
+//!
+//! Per batch: `k` combined self-train steps of all particles with a fresh optimizer, then one
+//! task step with the run's persistent optimizer. Optionally, task steps only until an epoch's
+//! training accuracy reaches a threshold (warm-up). Classes are counted every
+//! `validate_every` epochs and at the end; weights are kept every `trajectory_every` epochs.
+//!
+//! A [`Trainer`] runs one epoch at a time; between epochs its whole state is a [`TrainState`]
+//! (the self-train optimizer is fresh every batch, so it has none there), which is what a
+//! checkpoint stores to resume a run bit for bit.
+
+use crate::config::Config;
+use crate::data::task::{stream_rng, Samples, Stream, TaskData};
+use crate::fixpoint::{classify, count, Class};
+use crate::interaction::{draw_events, interact, scope_ranges};
+use crate::optim::Sgd;
+use crate::organism::{metric, Dense, Organism, OrganismShape};
+use crate::particle::{ParticleBatch, Workspace};
+use crate::{Error, Result};
+use rand_chacha::ChaCha8Rng;
+use std::ops::ControlFlow;
+
+/// What one epoch did. Epoch 0 is the untrained organism (losses NaN).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Combined self-train loss (sum over particles), mean over the epoch's self-train steps.
+    pub self_train_loss: f32,
+    /// Task loss, mean over the epoch's batches (before each step).
+    pub task_loss: f32,
+    /// Task metric on the training batches (before each step), and on the test set after the
+    /// epoch.
+    pub train_metric: f32,
+    pub test_metric: f32,
+    /// Class counts in [`Class::ALL`] order, on counted epochs.
+    pub counts: Option<[usize; 5]>,
+}
+
+/// Test metric of `organism` on `samples`.
+pub fn evaluate(organism: &Organism, samples: &Samples) -> f32 {
+    let y = organism.forward(&samples.x, organism.default_path());
+    metric(&y, organism.shape.outputs, (&samples.y).into())
+}
+
+/// Does the run keep every particle's weights after `epoch` (Fig. 12)? Every
+/// `trajectory_every` epochs and at the end.
+pub fn keeps_weights(cfg: &Config, epoch: usize) -> bool {
+    epoch.is_multiple_of(cfg.trajectory_every) || epoch == cfg.epochs
+}
+
+/// How many epochs [`keeps_weights`] keeps.
+pub fn kept_epochs(cfg: &Config) -> usize {
+    cfg.epochs / cfg.trajectory_every + 1 + usize::from(!cfg.epochs.is_multiple_of(cfg.trajectory_every))
+}
+
+/// What one batch's step measured.
+struct StepRecord {
+    /// Sum over the self-train steps of the combined self-train loss.
+    self_train_loss_sum: f64,
+    /// Task loss and metric on the batch, before the task step.
+    task_loss: f32,
+    metric: f32,
+}
+
+/// Zeroes the weights of every particle (or dense weight, `p = 1`) that `keep` drops.
+fn hold_at_zero(weights: &mut [f32], p: usize, keep: &[bool]) {
+    for (w, &k) in weights.chunks_mut(p).zip(keep) {
+        if !k {
+            w.fill(0.0);
+        }
+    }
+}
+
+/// One batch of the schedule (SPEC §3): `self_train` combined self-train steps with a fresh
+/// optimizer, then one task step with the persistent `task_opt`. Particles that `keep` drops
+/// (if given) are held at zero after every step: pruned particles frozen at zero ("self-pruning").
+fn organism_step(
+    organism: &mut Organism,
+    batch: &Samples,
+    cfg: &Config,
+    self_train: usize,
+    task_opt: &mut Sgd,
+    workspace: &mut Workspace,
+    keep: Option<&[bool]>,
+) -> StepRecord {
+    let p = organism.particles.shape().n_weights();
+    let hold = |o: &mut Organism| {
+        if let Some(keep) = keep {
+            hold_at_zero(o.particles.weights_mut(), p, keep);
+        }
+    };
+    let mut self_train_loss_sum = 0.0;
+    let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, organism.particles.weights().len());
+    for _ in 0..self_train {
+        let losses = organism.particles.self_train_step(&mut st_opt, workspace);
+        self_train_loss_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
+        hold(organism);
+    }
+    let pass = organism.task_pass(&batch.x, (&batch.y).into(), organism.default_path());
+    let metric = metric(&pass.output, cfg.organism.outputs, (&batch.y).into());
+    task_opt.step(organism.particles.weights_mut(), &pass.grads);
+    hold(organism);
+    StepRecord { self_train_loss_sum, task_loss: pass.loss, metric }
+}
+
+/// One task step of the dense network `weights` on `batch` with `opt`, pruned weights
+/// (`keep[i] == false`) held at zero: their gradient is masked and their value re-zeroed.
+fn dense_step(shape: &OrganismShape, weights: &mut [f32], batch: &Samples, opt: &mut Sgd, keep: &[bool]) {
+    let mut pass = Dense::new(shape, weights).task_pass(&batch.x, (&batch.y).into());
+    hold_at_zero(&mut pass.grads, 1, keep);
+    opt.step(weights, &pass.grads);
+    hold_at_zero(weights, 1, keep);
+}
+
+/// A pruned network to fine-tune: an organism (trained on with the full schedule, its pruned
+/// particles frozen at zero) or the dense network of extracted weights (task steps only).
+pub enum Pruned<'a> {
+    Organism(&'a mut Organism),
+    Dense { shape: &'a OrganismShape, weights: &'a mut [f32] },
+}
+
+/// Trains a pruned network on for `epochs` epochs of `data` with `cfg`'s batch size and SGD,
+/// a fresh task optimizer, and pruned weights (`keep[i] == false`, one per particle = dense
+/// weight) held at zero. Batch order and noise are drawn from `rng`.
+pub fn fine_tune(net: Pruned, keep: &[bool], cfg: &Config, data: &TaskData, epochs: usize, rng: &mut ChaCha8Rng) {
+    match net {
+        Pruned::Organism(organism) => {
+            let n = organism.particles.weights().len();
+            let (mut opt, mut workspace) = (Sgd::new(cfg.lr, cfg.momentum, n), organism.particles.workspace());
+            let p = organism.particles.shape().n_weights();
+            hold_at_zero(organism.particles.weights_mut(), p, keep);
+            for _ in 0..epochs {
+                for batch in &data.epoch(cfg.batch_size, rng) {
+                    organism_step(organism, batch, cfg, cfg.self_train_steps, &mut opt, &mut workspace, Some(keep));
+                }
+            }
+        }
+        Pruned::Dense { shape, weights } => {
+            let mut opt = Sgd::new(cfg.lr, cfg.momentum, weights.len());
+            hold_at_zero(weights, 1, keep);
+            for _ in 0..epochs {
+                for batch in &data.epoch(cfg.batch_size, rng) {
+                    dense_step(shape, weights, batch, &mut opt, keep);
+                }
+            }
+        }
+    }
+}
+
+/// A run between two epochs: everything the next epoch depends on besides config and data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState {
+    /// The epoch to run next (0 = the untrained organism is still to be evaluated).
+    pub next_epoch: usize,
+    /// Still in the warm-up (task steps only)?
+    pub warming_up: bool,
+    /// Position of the training stream ([`Stream::Train`] of the seed), in 32-bit words.
+    pub rng_word_pos: u128,
+    /// Every particle's weights, `n × P`.
+    pub weights: Vec<f32>,
+    /// The task optimizer's momentum, `n × P`.
+    pub task_momentum: Vec<f32>,
+}
+
+/// The schedule of `cfg` on `data`, one epoch at a time.
+pub struct Trainer<'a> {
+    cfg: &'a Config,
+    data: &'a TaskData,
+    organism: Organism,
+    task_opt: Sgd,
+    workspace: Workspace,
+    rng: ChaCha8Rng,
+    warming_up: bool,
+    next_epoch: usize,
+    classes: Vec<Class>,
+    /// `[start, end)` of every particle's interaction scope.
+    scopes: Vec<(usize, usize)>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A fresh run: the organism initialised from the seed's [`Stream::Init`].
+    pub fn new(cfg: &'a Config, data: &'a TaskData) -> Result<Self> {
+        cfg.validate()?;
+        let organism =
+            Organism::new(cfg.organism.clone(), cfg.particle_shape(), &mut stream_rng(cfg.seed, Stream::Init))?;
+        let n_weights = organism.particles.weights().len();
+        let workspace = organism.particles.workspace();
+        Ok(Trainer {
+            cfg,
+            data,
+            organism,
+            task_opt: Sgd::new(cfg.lr, cfg.momentum, n_weights),
+            workspace,
+            rng: stream_rng(cfg.seed, Stream::Train),
+            warming_up: cfg.warmup_accuracy > 0.0,
+            next_epoch: 0,
+            classes: Vec::new(),
+            scopes: scope_ranges(&cfg.organism, cfg.interaction.scope),
+        })
+    }
+
+    /// A run continued from `state` (see [`Trainer::state`]); it goes on exactly as the
+    /// uninterrupted run would have.
+    pub fn resume(cfg: &'a Config, data: &'a TaskData, state: TrainState) -> Result<Self> {
+        let mut t = Trainer::new(cfg, data)?;
+        let n = t.organism.particles.weights().len();
+        if state.weights.len() != n || state.task_momentum.len() != n || state.next_epoch > cfg.epochs + 1 {
+            return Err(Error::Invalid(format!(
+                "checkpoint does not fit the configuration ({} weights and epoch {} for {n} weights and {} epochs)",
+                state.weights.len(),
+                state.next_epoch,
+                cfg.epochs
+            )));
+        }
+        let particles = ParticleBatch::from_weights(cfg.particle_shape(), state.weights)?;
+        t.organism = Organism::from_particles(cfg.organism.clone(), particles)?;
+        t.task_opt = Sgd::with_momentum_buffer(cfg.lr, cfg.momentum, state.task_momentum);
+        t.rng.set_word_pos(state.rng_word_pos);
+        t.warming_up = state.warming_up;
+        t.next_epoch = state.next_epoch;
+        Ok(t)
+    }
+
+    /// The run's state now, between two epochs.
+    pub fn state(&self) -> TrainState {
+        TrainState {
+            next_epoch: self.next_epoch,
+            warming_up: self.warming_up,
+            rng_word_pos: self.rng.get_word_pos(),
+            weights: self.organism.particles.weights().to_vec(),
+            task_momentum: self.task_opt.momentum_buffer().to_vec(),
+        }
+    }
+
+    /// The epoch to run next.
+    pub fn next_epoch(&self) -> usize {
+        self.next_epoch
+    }
+
+    /// Has the last epoch run?
+    pub fn finished(&self) -> bool {
+        self.next_epoch > self.cfg.epochs
+    }
+
+    pub fn organism(&self) -> &Organism {
+        &self.organism
+    }
+
+    pub fn into_organism(self) -> Organism {
+        self.organism
+    }
+
+    /// The classes of the last counted epoch (all particles; empty before the first count of
+    /// this process). The last epoch is always counted.
+    pub fn classes(&self) -> &[Class] {
+        &self.classes
+    }
+
+    /// Runs the next epoch (epoch 0 only evaluates the untrained organism).
+    pub fn run_epoch(&mut self) -> EpochRecord {
+        let (cfg, epoch) = (self.cfg, self.next_epoch);
+        let mut record = EpochRecord {
+            epoch,
+            self_train_loss: f32::NAN,
+            task_loss: f32::NAN,
+            train_metric: f32::NAN,
+            test_metric: f32::NAN,
+            counts: None,
+        };
+        if epoch > 0 {
+            let (mut st_sum, mut st_n, mut loss_sum, mut metric_sum) = (0.0f64, 0usize, 0.0f64, 0.0f64);
+            let batches = self.data.epoch(cfg.batch_size, &mut self.rng);
+            // Each epoch draws its interactions from its own window of the stream, so a resumed
+            // run needs no state for them.
+            let mut interaction_rng = stream_rng(cfg.seed, Stream::Interaction);
+            interaction_rng.set_word_pos((epoch as u128) << 40);
+            let p = self.organism.particles.shape().n_weights();
+            for batch in &batches {
+                if !self.warming_up {
+                    let events = draw_events(&cfg.interaction, &self.scopes, p, &mut interaction_rng);
+                    interact(&mut self.organism.particles, cfg.interaction.kind, &events);
+                }
+                let self_train = if self.warming_up { 0 } else { cfg.self_train_steps };
+                let step = organism_step(
+                    &mut self.organism,
+                    batch,
+                    cfg,
+                    self_train,
+                    &mut self.task_opt,
+                    &mut self.workspace,
+                    None,
+                );
+                st_sum += step.self_train_loss_sum;
+                st_n += self_train;
+                loss_sum += step.task_loss as f64;
+                metric_sum += step.metric as f64;
+            }
+            let nb = batches.len().max(1) as f64;
+            record.self_train_loss = if st_n > 0 { (st_sum / st_n as f64) as f32 } else { f32::NAN };
+            record.task_loss = (loss_sum / nb) as f32;
+            record.train_metric = (metric_sum / nb) as f32;
+            if self.warming_up && record.train_metric >= cfg.warmup_accuracy {
+                self.warming_up = false;
+            }
+        }
+        record.test_metric = evaluate(&self.organism, self.data.test());
+        if epoch % cfg.validate_every == 0 || epoch == cfg.epochs {
+            self.classes = classify(&self.organism.particles, cfg.epsilon);
+            record.counts = Some(count(&self.classes));
+        }
+        self.next_epoch += 1;
+        record
+    }
+}
+
+/// The first counted epoch at which every particle was a self-replicator (counts in
+/// [`Class::ALL`] order), if any.
+pub fn first_all_replicators(epoch: usize, counts: Option<[usize; 5]>) -> Option<usize> {
+    let all_sr = counts.is_some_and(|c| c[2] > 0 && c[2] == c.iter().sum::<usize>());
+    all_sr.then_some(epoch)
+}
+
+/// Every particle's weights at some epochs (Fig. 12): `epochs.len() × n × P`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trajectory {
+    pub epochs: Vec<usize>,
+    pub weights: Vec<f32>,
+}
+
+/// A trained organism and its history, in memory (the command line streams the history to
+/// disk instead, see [`crate::checkpoint`]).
+pub struct Trained {
+    pub organism: Organism,
+    pub records: Vec<EpochRecord>,
+    pub classes: Vec<Class>,
+    /// Every particle's weights at the epochs [`keeps_weights`] keeps.
+    pub trajectory: Trajectory,
+    /// First epoch at which every particle was a self-replicator, if any.
+    pub first_all_replicators: Option<usize>,
+}
+
+/// Trains an organism as `cfg` says on `data`; `on_epoch` sees every epoch's record and the
+/// organism after it.
+pub fn train(cfg: &Config, data: &TaskData, on_epoch: &mut dyn FnMut(&EpochRecord, &Organism)) -> Result<Trained> {
+    train_until(cfg, data, &mut |r, o| {
+        on_epoch(r, o);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`train`], stopped with [`Error::Interrupted`] when `on_epoch` breaks (Ctrl-C in Python).
+pub fn train_until(
+    cfg: &Config,
+    data: &TaskData,
+    on_epoch: &mut dyn FnMut(&EpochRecord, &Organism) -> ControlFlow<()>,
+) -> Result<Trained> {
+    let mut trainer = Trainer::new(cfg, data)?;
+    let mut records = Vec::new();
+    let mut trajectory = Trajectory::default();
+    let mut first = None;
+    while !trainer.finished() {
+        let record = trainer.run_epoch();
+        if keeps_weights(cfg, record.epoch) {
+            trajectory.epochs.push(record.epoch);
+            trajectory.weights.extend_from_slice(trainer.organism().particles.weights());
+        }
+        if on_epoch(&record, trainer.organism()).is_break() {
+            return Err(Error::Interrupted { epoch: record.epoch });
+        }
+        first = first.or(first_all_replicators(record.epoch, record.counts));
+        records.push(record);
+    }
+    let classes = trainer.classes().to_vec();
+    Ok(Trained { organism: trainer.into_organism(), records, classes, trajectory, first_all_replicators: first })
+}

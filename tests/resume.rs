@@ -1,0 +1,163 @@
+//! Byte-reproducible outputs and resuming a killed run, through the binary as a user runs it:
+//! every file a run writes (except `timing.json`, the wall time) is the same bytes for the same
+//! configuration and seed, for 1, 2 or 3 threads, and after any number of `kill -9` and
+//! `organism train --resume`.
+
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_organism");
+
+/// Every file of a run directory but `timing.json`, by name.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().to_string(), e.path()))
+        .filter(|(name, _)| name != "timing.json")
+        .map(|(name, path)| (name, std::fs::read(path).unwrap()))
+        .collect()
+}
+
+fn run(args: &[&str], threads: usize) {
+    let o = Command::new(BIN).args(args).env("RAYON_NUM_THREADS", threads.to_string()).output().unwrap();
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn mnist_args(out: &Path, epochs: usize) -> Vec<String> {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
+    [
+        "train",
+        "--preset",
+        "mnist",
+        "--seed",
+        "1",
+        "--data",
+        data,
+        "--set",
+        "batch_size=1000",
+        "--set",
+        "trajectory_every=2",
+        "--set",
+        "validate_every=3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("epochs={epochs}")].into_iter().flat_map(|e| ["--set".to_string(), e]))
+    .chain(["--out".to_string(), out.display().to_string()])
+    .collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn every_file_is_the_same_bytes_for_1_2_and_3_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen: Vec<(String, BTreeMap<String, Vec<u8>>)> = Vec::new();
+    for threads in [1, 2, 3] {
+        let add = dir.path().join(format!("add-{threads}"));
+        run(
+            &["train", "--preset", "addition", "--seed", "2", "--set", "epochs=5", "--out", add.to_str().unwrap()],
+            threads,
+        );
+        let mnist = dir.path().join(format!("mnist-{threads}"));
+        run(&strs(&mnist_args(&mnist, 2)), threads);
+        let particles = dir.path().join(format!("particles-{threads}"));
+        run(
+            &["particles", "--count", "300", "--steps", "50", "--seed", "4", "--out", particles.to_str().unwrap()],
+            threads,
+        );
+        for (kind, d) in [("addition", add), ("mnist", mnist), ("particles", particles)] {
+            let f = files(&d);
+            assert!(f.len() >= 3, "{kind}: {:?}", f.keys());
+            match seen.iter().find(|(k, _)| k == kind) {
+                None => seen.push((kind.to_string(), f)),
+                Some((_, first)) => {
+                    assert_eq!(first.keys().collect::<Vec<_>>(), f.keys().collect::<Vec<_>>(), "{kind}");
+                    for (name, bytes) in first {
+                        assert!(f[name] == *bytes, "{kind}: {name} differs between 1 and {threads} threads");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A small MNIST run (bundled subset) killed with SIGKILL at random moments and resumed each
+/// time ends byte for byte as the uninterrupted run.
+#[test]
+fn a_run_killed_at_random_moments_and_resumed_is_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let epochs = 10;
+    let reference = dir.path().join("reference");
+    run(&strs(&mnist_args(&reference, epochs)), 2);
+    let expected = files(&reference);
+
+    let out = dir.path().join("killed");
+    let mut args = mnist_args(&out, epochs);
+    args.extend(["--checkpoint-every".to_string(), "2".to_string()]);
+    let mut rng = rand::thread_rng();
+    let mut kills = Vec::new();
+    while !out.join("summary.json").is_file() {
+        let mut cmd = Command::new(BIN);
+        // Killed before it wrote its configuration, a run has nothing to resume: start it again.
+        if partials(dir.path()).iter().any(|p| p.join("config.toml").is_file()) {
+            cmd.args(["train", "--resume", out.to_str().unwrap(), "--checkpoint-every", "2"]);
+        } else {
+            cmd.args(strs(&args));
+        }
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        // A random moment within the first 1.5 s of this process, at most four kills in all.
+        let after = rng.gen_range(50..1500);
+        let deadline = Instant::now() + Duration::from_millis(after);
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline && kills.len() < 4 {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        match finished {
+            Some(status) => assert!(status.success(), "the run failed after kills at {kills:?} ms"),
+            None => {
+                child.kill().unwrap(); // SIGKILL on Unix
+                child.wait().unwrap();
+                kills.push(after);
+            }
+        }
+    }
+    assert!(!kills.is_empty(), "the run was never killed");
+    let got = files(&out);
+    assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    for (name, bytes) in &expected {
+        assert!(got[name] == *bytes, "{name} differs after kills at {kills:?} ms");
+    }
+    // No resumable partial directory is left beside the finished run.
+    let left: Vec<_> = partials(dir.path()).into_iter().filter(|p| p.join("config.toml").exists()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The partial directories in `dir`.
+fn partials(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".partial-"))
+        .collect()
+}
+
+#[test]
+fn resume_without_a_killed_run_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("none");
+    let o = Command::new(BIN).args(["train", "--resume", out.to_str().unwrap()]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to resume"), "{}", String::from_utf8_lossy(&o.stderr));
+}
