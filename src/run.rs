@@ -206,7 +206,35 @@ fn write_safetensors(
             (name.to_string(), TensorView::new(*dtype, shape.clone(), bytes).expect("consistent tensor"))
         })
         .collect();
-    safetensors::serialize_to_file(views, &Some(meta), path).map_err(|e| Error::format(path, e.to_string()))
+    let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| Error::format(path, e.to_string()))?;
+    std::fs::write(path, sorted_header(&bytes)).map_err(|e| Error::io(path, e))
+}
+
+/// A safetensors file with its header's keys in sorted order. The crate writes the metadata
+/// from a `HashMap`, whose order changes from process to process; a run must have the same
+/// bytes wherever it ran (a sweep task locally or on a cluster node).
+fn sorted_header(bytes: &[u8]) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("a header length")) as usize;
+    let header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors writes a JSON header");
+    let header: BTreeMap<&String, serde_json::Value> = header
+        .iter()
+        .map(|(k, v)| {
+            let v = match v.as_object() {
+                Some(o) => serde_json::to_value(o.iter().collect::<BTreeMap<_, _>>()).expect("JSON"),
+                None => v.clone(),
+            };
+            (k, v)
+        })
+        .collect();
+    let mut json = serde_json::to_vec(&header).expect("JSON");
+    // The data must stay 8-byte aligned: pad the header with spaces, as safetensors does.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 /// A standalone population of particles (`format = "particles"`).
