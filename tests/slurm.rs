@@ -25,10 +25,14 @@ fn command(program: &str) -> Command {
 
 /// Whether a cluster answers; fails under CI=true when none does.
 fn cluster() -> bool {
-    let why = match command("sinfo").args(["-h", "-o", "%a %D"]).output() {
-        Ok(o) if o.status.success() && !o.stdout.is_empty() => return true,
-        Ok(o) => format!("sinfo failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
-        Err(e) => format!("sinfo not found ({e})"),
+    // Without a configuration file, sinfo would retry for a minute before giving up.
+    let conf = slurm_conf().unwrap_or_else(|| PathBuf::from("/etc/slurm/slurm.conf"));
+    let sinfo = || command("sinfo").args(["-h", "-o", "%a %D"]).output();
+    let why = match conf.is_file().then(sinfo) {
+        None => format!("no {}", conf.display()),
+        Some(Ok(o)) if o.status.success() && !o.stdout.is_empty() => return true,
+        Some(Ok(o)) => format!("sinfo failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Some(Err(e)) => format!("sinfo not found ({e})"),
     };
     let why = format!("no Slurm cluster reachable ({why}); start one with `scripts/slurm-local start`");
     if std::env::var("CI").is_ok_and(|v| v == "true") {

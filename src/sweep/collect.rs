@@ -68,7 +68,9 @@ pub fn collect(sweep: &Sweep, out: &Path, force: bool) -> Result<Collected> {
         let mut row = vec![task_name(*i)];
         row.extend(task.values.iter().map(show_value));
         row.extend([task.seed.to_string(), s.metric_name.clone()]);
-        row.extend([s.test_metric, s.train_metric, s.task_loss, s.self_train_loss, s.resubstitution_max_abs_diff].map(cell));
+        row.extend(
+            [s.test_metric, s.train_metric, s.task_loss, s.self_train_loss, s.resubstitution_max_abs_diff].map(cell),
+        );
         row.push(s.n_particles.to_string());
         for class in ["divergent", "zero", "self_replicator", "second_order", "other"] {
             row.push(s.types.get(class).copied().unwrap_or(0).to_string());
@@ -102,7 +104,10 @@ pub fn collect(sweep: &Sweep, out: &Path, force: bool) -> Result<Collected> {
         claims: Vec::new(),
         sections: vec![Section {
             title: "Results by swept key".into(),
-            notes: missing.iter().map(|i| format!("not done: task {} ({})", task_name(*i), sweep.describe(*i))).collect(),
+            notes: missing
+                .iter()
+                .map(|i| format!("not done: task {} ({})", task_name(*i), sweep.describe(*i)))
+                .collect(),
             config_toml: sweep_file,
             analyses,
             skipped: Vec::new(),
@@ -135,13 +140,17 @@ fn summary_figure(sweep: &Sweep, done: &[(usize, Summary)], k: usize, key: &str,
         }
     }
     let numeric = values.iter().all(|v| v.is_number());
-    let mut points: Vec<(f64, &serde_json::Value)> =
-        values.iter().enumerate().map(|(j, v)| (if numeric { v.as_f64().unwrap_or(f64::NAN) } else { j as f64 }, v)).collect();
+    let mut points: Vec<(f64, &serde_json::Value)> = values
+        .iter()
+        .enumerate()
+        .map(|(j, v)| (if numeric { v.as_f64().unwrap_or(f64::NAN) } else { j as f64 }, v))
+        .collect();
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
     let x: Vec<f64> = points.iter().map(|p| p.0).collect();
     let mut analysis = Analysis { kind: "sweep".into(), ..Analysis::default() };
     let metric = done.first().map_or("metric".to_string(), |(_, s)| s.metric_name.clone());
-    let measures: [(&str, fn(&Summary) -> f64); 2] = [
+    type Measure = fn(&Summary) -> f64;
+    let measures: [(&str, Measure); 2] = [
         ("test_metric", |s| s.test_metric.map_or(f64::NAN, f64::from)),
         ("share_self_replicators", share_self_replicators),
     ];
@@ -160,7 +169,11 @@ fn summary_figure(sweep: &Sweep, done: &[(usize, Summary)], k: usize, key: &str,
             analysis.findings.insert(format!("{name} at {key} = {}", show_value(value)), stat);
         }
         let y_label = if name == "test_metric" { format!("test {metric}") } else { "share of self-replicators".into() };
-        panels.push(Panel { y_label, log_y: name == "test_metric" && metric == "mae", series: vec![Series::new("mean ± 95 % CI", mean, half)] });
+        panels.push(Panel {
+            y_label,
+            log_y: name == "test_metric" && metric == "mae",
+            series: vec![Series::new("mean ± 95 % CI", mean, half)],
+        });
     }
     let x_label = if numeric {
         key.to_string()
@@ -186,8 +199,8 @@ pub fn ci95_half_width(s: &Stat) -> f64 {
 /// the Cornish–Fisher expansion around the normal quantile (error < 1e-4 there).
 fn t975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
-        2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
     ];
     if (1..=30).contains(&df) {
         return TABLE[df - 1];

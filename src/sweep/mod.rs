@@ -73,7 +73,10 @@ impl Sweep {
     pub fn open(dir: &Path) -> Result<Sweep> {
         let path = dir.join(MANIFEST);
         let bytes = std::fs::read(&path).map_err(|e| {
-            Error::Invalid(format!("{}: not a sweep directory (make one with `organism sweep plan`): {e}", dir.display()))
+            Error::Invalid(format!(
+                "{}: not a sweep directory (make one with `organism sweep plan`): {e}",
+                dir.display()
+            ))
         })?;
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::format(&path, e.to_string()))?;
         if manifest.format != FORMAT {

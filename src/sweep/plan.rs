@@ -72,7 +72,10 @@ pub fn plan(file: &Path) -> Result<Plan> {
     // Axes: (keys, rows of values), one per grid key, one per zip table.
     let mut axes: Vec<(Vec<String>, Vec<Vec<Value>>)> = Vec::new();
     for (key, value) in flatten(&sweep.grid, "") {
-        axes.push((vec![key.clone()], list(&key, value).map_err(|m| bad(&key, m))?.into_iter().map(|v| vec![v]).collect()));
+        axes.push((
+            vec![key.clone()],
+            list(&key, value).map_err(|m| bad(&key, m))?.into_iter().map(|v| vec![v]).collect(),
+        ));
     }
     for zip in &sweep.zip {
         let columns: Vec<(String, Vec<Value>)> = flatten(zip, "")
@@ -198,7 +201,10 @@ mod tests {
         assert_eq!(p.configs.len(), 3 * 2 * 2);
         let c = &p.configs[7]; // hidden index 1, zip index 1, seed index 1
         assert_eq!((c.particle.hidden, c.batch_size, c.lr, c.seed, c.epochs), (3, 20, 0.2, 1, 2));
-        assert_eq!(p.manifest.tasks[7].values, vec![serde_json::json!(3), serde_json::json!(20), serde_json::json!(0.2)]);
+        assert_eq!(
+            p.manifest.tasks[7].values,
+            vec![serde_json::json!(3), serde_json::json!(20), serde_json::json!(0.2)]
+        );
     }
 
     #[test]

@@ -41,7 +41,12 @@ pub fn array_script(sweep: &Sweep, indices: &[usize], opts: &Options, exe: &Path
     let dir = plain(&sweep.dir, "the sweep directory")?;
     let exe = plain(exe, "the organism binary")?;
     let mut s = String::from("#!/bin/bash\n");
-    let _ = writeln!(s, "# organism sweep {dir}: {} of {} tasks, written by `organism sweep slurm`", indices.len(), sweep.len());
+    let _ = writeln!(
+        s,
+        "# organism sweep {dir}: {} of {} tasks, written by `organism sweep slurm`",
+        indices.len(),
+        sweep.len()
+    );
     let _ = writeln!(s, "#SBATCH --job-name=organism-sweep");
     let k = opts.parallel.unwrap_or(indices.len()).clamp(1, indices.len().max(1));
     let _ = writeln!(s, "#SBATCH --array={}%{k}", ranges(indices));
@@ -95,7 +100,11 @@ pub fn submit(sweep: &Sweep, sub: &Submission) -> Result<String> {
         .output()
         .map_err(|e| Error::Invalid(format!("sbatch: {e} (is Slurm installed and on PATH?)")))?;
     if !out.status.success() {
-        return Err(Error::Invalid(format!("sbatch {}: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(Error::Invalid(format!(
+            "sbatch {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let job = stdout.trim().split(';').next().unwrap_or_default().to_string();
@@ -159,7 +168,9 @@ fn plain(path: &Path, what: &str) -> Result<String> {
     let abs: PathBuf = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
     let s = abs.to_str().ok_or_else(|| Error::Invalid(format!("{what} {}: not UTF-8", abs.display())))?;
     if s.chars().any(|c| c.is_whitespace() || "'\"$`\\;&|<>()#*?".contains(c)) {
-        return Err(Error::Invalid(format!("{what} {s}: a path for a Slurm script must not contain spaces or shell characters")));
+        return Err(Error::Invalid(format!(
+            "{what} {s}: a path for a Slurm script must not contain spaces or shell characters"
+        )));
     }
     Ok(s.to_string())
 }
