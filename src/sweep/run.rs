@@ -3,7 +3,7 @@
 //! ([`crate::experiment::train_to_dir`]) into the task's run directory.
 
 use super::claim::{Claim, HEARTBEAT};
-use super::{task_name, Sweep};
+use super::{task_name, Sweep, TaskState};
 use crate::config::Config;
 use crate::experiment::{task_data, train_to_dir};
 use crate::progress::Progress;
@@ -26,7 +26,11 @@ pub enum Outcome {
 pub fn run_task(sweep: &Sweep, index: usize, progress: &Progress) -> Result<Outcome> {
     sweep.task(index)?;
     let Some(claim) = Claim::take(sweep, index)? else {
-        return Ok(Outcome::Skipped(format!("task {}: {:?}", task_name(index), super::claim::state(sweep, index))));
+        let why = match super::claim::state(sweep, index) {
+            TaskState::Running { host, pid } => format!("running on {host} (pid {pid})"),
+            _ => "done".into(),
+        };
+        return Ok(Outcome::Skipped(format!("task {}: {why}, skipped", task_name(index))));
     };
     let (stop, beats) = mpsc::channel::<()>();
     let claim = &claim;
