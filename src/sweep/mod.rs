@@ -85,6 +85,13 @@ impl Sweep {
         if manifest.tasks.iter().enumerate().any(|(i, t)| t.index != i) {
             return Err(Error::format(&path, "tasks are not numbered 0, 1, 2, …"));
         }
+        let keys = manifest.keys().len();
+        if let Some(t) = manifest.tasks.iter().find(|t| t.values.len() != keys) {
+            return Err(Error::format(
+                &path,
+                format!("task {} has {} values for {keys} keys", t.index, t.values.len()),
+            ));
+        }
         let dir = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
         Ok(Sweep { dir, manifest })
     }
