@@ -7,7 +7,8 @@
 //! - [`organism`]: the ON, its task pass on both paths and weight extraction (§III, SPEC §2);
 //! - [`optim`]: SGD with momentum;
 //! - [`data`]: the addition task and the MNIST family (SPEC §4);
-//! - [`report`]: figures, HTML and Markdown.
+//! - [`report`]: figures, HTML and Markdown;
+//! - [`sweep`]: grids of configurations × seeds, run locally or as a Slurm job array.
 
 pub mod activation;
 pub mod analysis;
@@ -27,6 +28,7 @@ pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod run;
+pub mod sweep;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -51,6 +51,16 @@ enum Command {
     /// particle population for the robustness comparison, runs every analysis and writes a
     /// self-contained HTML report and a Markdown report with the claims table.
     Reproduce(ReproduceArgs),
+    /// Grids of configurations × seeds: plan, run locally or on Slurm, status, collect.
+    ///
+    /// `organism sweep plan sweeps/addition-hidden.toml --out sw` expands a sweep file into
+    /// numbered tasks (every configuration checked first); `sweep run sw` or `sweep slurm sw`
+    /// runs them; `sweep status sw` says where they stand; `sweep collect sw` writes the table
+    /// and figures.
+    Sweep {
+        #[command(subcommand)]
+        command: SweepCommand,
+    },
     /// Find, download or describe the image data sets.
     Data {
         #[command(subcommand)]
@@ -207,6 +217,63 @@ struct ReproduceArgs {
     data: Option<PathBuf>,
     #[arg(long, help = FORCE)]
     force: bool,
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Expand a sweep file into a sweep directory of numbered tasks (nothing runs yet).
+    Plan {
+        /// The sweep file (TOML: preset or config, seeds, [set], [grid], [[zip]]).
+        file: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run the tasks that are not done (or one task) on this machine.
+    Run {
+        dir: PathBuf,
+        /// Tasks trained at once.
+        #[arg(long, default_value_t = 1, conflicts_with = "task")]
+        jobs: usize,
+        /// Run only this task (what a Slurm array element calls).
+        #[arg(long)]
+        task: Option<usize>,
+    },
+    /// Write a Slurm job-array script (one task per element) and submit it with sbatch.
+    Slurm {
+        dir: PathBuf,
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per task, e.g. 1:00:00.
+        #[arg(long)]
+        time: Option<String>,
+        /// CPUs per task.
+        #[arg(long)]
+        cpus: Option<u32>,
+        /// Memory per task, e.g. 2G.
+        #[arg(long)]
+        mem: Option<String>,
+        /// At most this many array elements at once (default: all).
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Submit only the tasks that are pending or failed and not queued.
+        #[arg(long)]
+        missing: bool,
+        /// Print the script; submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Done, running, failed and pending tasks, with each failure's last error line.
+    Status { dir: PathBuf },
+    /// Write results.csv, wall_times.csv, a figure per swept key and index.html.
+    Collect {
+        dir: PathBuf,
+        /// Output directory (default: DIR/collect).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing output directory.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -389,6 +456,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             cmd.print_long_help()?;
         }
+        Command::Sweep { command } => sweep(command, &progress)?,
         Command::Data { command } => {
             let opts = LoadOptions { download: true, progress: true, ..LoadOptions::default() };
             match command {
@@ -398,6 +466,69 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 DataCommand::Info => print!("{}", data::info(&opts)),
             }
+        }
+    }
+    Ok(())
+}
+
+fn sweep(command: SweepCommand, progress: &Progress) -> anyhow::Result<()> {
+    use organism::sweep::{self, collect, plan, run::Outcome, slurm, Sweep};
+    match command {
+        SweepCommand::Plan { file, out } => {
+            let p = plan::plan(&file)?;
+            plan::write(&file, &p, &out)?;
+            println!("{} tasks ({} seeds each); wrote {}", p.configs.len(), p.manifest.seeds.len(), out.display());
+        }
+        SweepCommand::Run { dir, jobs, task } => {
+            let sw = Sweep::open(&dir)?;
+            let say = |i: usize, r: &organism::Result<Outcome>| match r {
+                Ok(Outcome::Ran(s)) => println!(
+                    "task {} ({}): test {} {:.4e} ({:.1} s)",
+                    sweep::task_name(i),
+                    sw.describe(i),
+                    s.metric_name,
+                    s.test_metric.unwrap_or(f32::NAN),
+                    s.wall_seconds
+                ),
+                Ok(Outcome::Skipped(why)) => println!("{why}"),
+                Err(e) => eprintln!("task {} ({}) failed: {e}", sweep::task_name(i), sw.describe(i)),
+            };
+            match task {
+                Some(i) => {
+                    let r = sweep::run::run_task(&sw, i, progress);
+                    say(i, &r);
+                    r?;
+                }
+                None => {
+                    let hidden = Progress::hidden();
+                    let (ran, failed) = sweep::run::run_all(&sw, jobs, &hidden, &say)?;
+                    println!("ran {ran} tasks, {} failed", failed.len());
+                    anyhow::ensure!(failed.is_empty(), "{} tasks failed (see `organism sweep status`)", failed.len());
+                }
+            }
+        }
+        SweepCommand::Slurm { dir, partition, time, cpus, mem, parallel, missing, dry_run } => {
+            let sw = Sweep::open(&dir)?;
+            let opts = slurm::Options { partition, time, cpus, mem, parallel, missing };
+            let sub = slurm::prepare(&sw, &opts, &std::env::current_exe()?)?;
+            if sub.indices.is_empty() {
+                println!("nothing to submit: every task is done, running or queued");
+            } else if dry_run {
+                print!("{}", sub.script);
+            } else {
+                let job = slurm::submit(&sw, &sub)?;
+                println!("submitted job {job}: array {}", slurm::ranges(&sub.indices));
+            }
+        }
+        SweepCommand::Status { dir } => print!("{}", sweep::status(&Sweep::open(&dir)?)),
+        SweepCommand::Collect { dir, out, force } => {
+            let sw = Sweep::open(&dir)?;
+            let out = out.unwrap_or_else(|| sw.dir.join("collect"));
+            let c = collect::collect(&sw, &out, force)?;
+            if !c.missing.is_empty() {
+                eprintln!("note: {} tasks are not done and are not in the table", c.missing.len());
+            }
+            println!("{} tasks; wrote {}", c.rows, c.dir.display());
         }
     }
     Ok(())

@@ -77,7 +77,9 @@ impl Report {
         for p in &self.intro {
             let _ = writeln!(s, "{p}\n");
         }
-        s.push_str("## Claims of the paper\n\n| claim | paper | measured here | verdict |\n|---|---|---|---|\n");
+        if !self.claims.is_empty() {
+            s.push_str("## Claims of the paper\n\n| claim | paper | measured here | verdict |\n|---|---|---|---|\n");
+        }
         for c in &self.claims {
             let _ = writeln!(s, "| {} | {} | {} | {} |", c.claim, c.paper, c.measured, c.verdict());
         }
@@ -131,7 +133,10 @@ img{{max-width:100%;border:1px solid #ddd;margin:.5em 0}}pre{{background:#f6f6f6
         for p in &self.intro {
             let _ = writeln!(s, "<p>{}</p>", escape(p));
         }
-        s.push_str("<h2>Claims of the paper</h2>\n<table><tr><th>claim</th><th>paper</th><th>measured here</th><th>verdict</th></tr>\n");
+        // A report without claims (a sweep's) has no claims table.
+        if !self.claims.is_empty() {
+            s.push_str("<h2>Claims of the paper</h2>\n<table><tr><th>claim</th><th>paper</th><th>measured here</th><th>verdict</th></tr>\n");
+        }
         for c in &self.claims {
             let class = match c.holds {
                 Some(true) => "holds",
@@ -147,7 +152,9 @@ img{{max-width:100%;border:1px solid #ddd;margin:.5em 0}}pre{{background:#f6f6f6
                 c.verdict()
             );
         }
-        s.push_str("</table>\n");
+        if !self.claims.is_empty() {
+            s.push_str("</table>\n");
+        }
         for sec in &self.sections {
             let _ = writeln!(s, "<h2>{}</h2>\n<ul>", escape(&sec.title));
             for n in &sec.notes {
