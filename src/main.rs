@@ -287,13 +287,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 max_particles: a.max_particles,
             };
             let result = analysis::kind::analyze(a.kind, &runs, &TestSets::default(), &opts, &out)?;
+            organism::plot::draw_all(&result.figures)?;
             for (name, s) in &result.findings {
                 println!("{name}: {:.6} ± {:.6} (n = {})", s.mean, s.sd, s.n);
             }
             for n in &result.notes {
                 println!("note: {n}");
             }
-            for f in result.csv.iter().chain(&result.figures) {
+            let figures = result.figures.iter().flat_map(|f| [f.png(), f.svg()]);
+            for f in result.csv.iter().cloned().chain(figures) {
                 println!("wrote {}", f.display());
             }
         }

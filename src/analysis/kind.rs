@@ -47,17 +47,18 @@ impl Kind {
         }
     }
 
-    /// What the analysis shows, with the paper's figures.
+    /// What the analysis shows (the paper's figure number depends on the task: see
+    /// [`super::paper_figure`]).
     pub fn title(self) -> &'static str {
         match self {
-            Kind::Types => "Particle classes over training (Fig. 2, 9)",
-            Kind::Curves => "Losses and task metric (Fig. 3, 6)",
-            Kind::Robustness => "Robustness of self-replicators to noise (Fig. 4, 7)",
-            Kind::Resubstitution => "Weight re-substitution error (Fig. 5)",
-            Kind::Dropout => "Specialist dropout vs pruning (Fig. 8)",
-            Kind::Heatmap => "Where the self-replicators sit (Fig. 10)",
-            Kind::Connectivity => "Connectivity per class (Fig. 11)",
-            Kind::Trajectories => "PCA weight trajectories (Fig. 12)",
+            Kind::Types => "Particle classes over training",
+            Kind::Curves => "Losses and task metric",
+            Kind::Robustness => "Robustness of self-replicators to noise",
+            Kind::Resubstitution => "Weight re-substitution error",
+            Kind::Dropout => "Specialist dropout vs pruning",
+            Kind::Heatmap => "Where the self-replicators sit",
+            Kind::Connectivity => "Connectivity per class",
+            Kind::Trajectories => "PCA weight trajectories",
         }
     }
 
