@@ -45,12 +45,14 @@ impl Connectivity {
         let first = edges().flat_map(|e| [e.layer_from, e.layer_to]).min().unwrap_or(0);
         let last = edges().flat_map(|e| [e.layer_from, e.layer_to]).max().unwrap_or(1);
         let layers: Vec<String> = (first..=last).map(|l| l.to_string().replace('-', "−")).collect();
-        let height = if self.panels.len() > 1 { 600 } else { 650 };
-        render!(stem, (WIDTH, height), |root| {
+        render!(stem, (WIDTH, 600), |root| {
             let area = titled(root, title)?;
             if self.panels.is_empty() {
                 return note(&area, "no data");
             }
+            // A lone panel keeps the width of one of two.
+            let side = if self.panels.len() == 1 { WIDTH as i32 / 4 } else { 0 };
+            let area = area.margin(0, 0, side, side);
             let x_axis = Axis::categories(&layers);
             let y_axis = Axis::linear(-0.02, 1.02);
             for (i, (panel, area)) in self.panels.iter().zip(area.split_evenly((1, self.panels.len()))).enumerate() {

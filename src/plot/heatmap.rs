@@ -35,7 +35,7 @@ pub struct Heatmaps {
 /// Side of a grid's square plot area, in pixels.
 const SIDE: u32 = 300;
 /// Width of a colour bar with its ticks and name.
-const BAR: u32 = 125;
+const BAR: u32 = 115;
 const MARGIN: u32 = 10;
 const PANEL_TITLE: u32 = 40;
 
@@ -111,7 +111,7 @@ where
         .margin(MARGIN)
         .margin_left(0)
         .x_label_area_size(X_LABEL_AREA)
-        .set_label_area_size(LabelAreaPosition::Right, BAR - 30 - MARGIN)
+        .set_label_area_size(LabelAreaPosition::Right, BAR - 40 - MARGIN)
         .build_cartesian_2d(Axis::linear(0.0, 1.0), axis.clone())?;
     chart
         .configure_mesh()

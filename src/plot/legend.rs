@@ -6,26 +6,33 @@ use plotters::prelude::*;
 
 use super::style::{FONT, LEGEND_SIZE};
 
-/// Of the four corners of a chart, the one with the fewest of `points` (each given as shares
-/// `(x, y)` of the axes, 0 to 1) within a box of 45 % × 35 % of the chart; ties go to the
-/// upper right, upper left, lower right, lower left in that order.
+/// Of nine places in a chart (corners first, then the middles of the sides, then the centre),
+/// the first with the fewest of `points` (each given as shares `(x, y)` of the axes, 0 to 1)
+/// within a box of 45 % × 35 % of the chart there.
 pub fn best_corner(points: impl Iterator<Item = (f64, f64)>) -> SeriesLabelPosition {
-    let mut counts = [0usize; 4];
+    use SeriesLabelPosition::*;
+    // (place, x range, y range) of the box a legend there covers.
+    let (left, centre, right) = ((0.0, 0.45), (0.275, 0.725), (0.55, 1.0));
+    let (low, middle, high) = ((0.0, 0.35), (0.325, 0.675), (0.65, 1.0));
+    let places = [
+        (UpperRight, right, high),
+        (UpperLeft, left, high),
+        (LowerRight, right, low),
+        (LowerLeft, left, low),
+        (MiddleRight, right, middle),
+        (MiddleLeft, left, middle),
+        (UpperMiddle, centre, high),
+        (LowerMiddle, centre, low),
+        (MiddleMiddle, centre, middle),
+    ];
+    let mut counts = [0usize; 9];
     for (x, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
-        let (left, right, low, high) = (x <= 0.45, x >= 0.55, y <= 0.35, y >= 0.65);
-        counts[0] += (right && high) as usize;
-        counts[1] += (left && high) as usize;
-        counts[2] += (right && low) as usize;
-        counts[3] += (left && low) as usize;
+        for (count, (_, (x0, x1), (y0, y1))) in counts.iter_mut().zip(&places) {
+            *count += (*x0 <= x && x <= *x1 && *y0 <= y && y <= *y1) as usize;
+        }
     }
-    let best = (0..4).min_by_key(|&k| counts[k]).unwrap_or(0);
-    [
-        SeriesLabelPosition::UpperRight,
-        SeriesLabelPosition::UpperLeft,
-        SeriesLabelPosition::LowerRight,
-        SeriesLabelPosition::LowerLeft,
-    ][best]
-        .clone()
+    let best = (0..places.len()).min_by_key(|&k| counts[k]).unwrap_or(0);
+    places[best].0.clone()
 }
 
 /// A filled swatch for a legend entry at `(x, y)`.

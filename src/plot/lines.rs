@@ -80,7 +80,9 @@ impl Lines {
 /// The panel's y axis: its fixed range, or the span of its lines and bands.
 fn y_axis(panel: &Panel) -> Axis {
     if let Some((lo, hi)) = panel.y_range {
-        return if panel.log_y { Axis::of([lo, hi].into_iter(), true) } else { Axis::linear(lo, hi) };
+        // A little room, so that lines at the ends of the range stay visible.
+        let pad = 0.02 * (hi - lo);
+        return if panel.log_y { Axis::of([lo, hi].into_iter(), true) } else { Axis::linear(lo - pad, hi + pad) };
     }
     let values = panel.series.iter().flat_map(|s| {
         let band = s.band.iter().flat_map(|(lo, hi)| lo.iter().chain(hi));

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -33,37 +34,39 @@ impl Trajectories {
             if self.panels.is_empty() {
                 return note(&area, "no data");
             }
+            // A lone panel keeps the width of one of two.
+            let side = if self.panels.len() == 1 { WIDTH as i32 / 4 } else { 0 };
+            let area = area.margin(0, 0, side, side);
             for (panel, area) in self.panels.iter().zip(area.split_evenly((1, self.panels.len()))) {
                 let points =
                     || panel.lines.iter().flatten().filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite());
-                let pc1 = Axis::of(points().map(|p| p.0), false).range();
-                let pc2 = Axis::of(points().map(|p| p.1), false).range();
+                let pc1 = Axis::of(points().map(|p| p.0), false);
+                let pc2 = Axis::of(points().map(|p| p.1), false);
                 let last = points().map(|p| p.2).fold(1.0, f64::max);
-                let time = 0.0..(1.0 + last).log10();
+                let time = time_axis(last);
+                let (x_axis, z_axis) = (thin(&pc1), thin(&pc2));
                 let mut chart = ChartBuilder::on(&area)
                     .caption(&panel.title, (FONT, PANEL_TITLE_SIZE))
                     .margin(30)
-                    .build_cartesian_3d(pc1.clone(), time.clone(), pc2.clone())?;
+                    .build_cartesian_3d(x_axis.clone(), time.clone(), z_axis.clone())?;
                 chart.with_projection(|mut p| {
                     p.yaw = 0.6;
                     p.pitch = 0.35;
-                    p.scale = 0.78;
+                    p.scale = 0.85;
                     p.into_matrix()
                 });
-                let tick = |v: &f64| format_value(*v);
-                let epoch_tick = |v: &f64| format_value((10f64.powf(*v) - 1.0).round());
+                let (x_label, y_label, z_label) =
+                    (|v: &f64| x_axis.format_ext(v), |v: &f64| time.format_ext(v), |v: &f64| z_axis.format_ext(v));
                 chart
                     .configure_axes()
                     .label_style((FONT, TICK_SIZE))
-                    .x_formatter(&tick)
-                    .y_formatter(&epoch_tick)
-                    .z_formatter(&tick)
-                    .x_labels(3)
-                    .y_labels(5)
-                    .z_labels(3)
+                    .x_formatter(&x_label)
+                    .y_formatter(&y_label)
+                    .z_formatter(&z_label)
                     .max_light_lines(1)
                     .light_grid_style(BLACK.mix(0.05))
                     .draw()?;
+                let (pc1, time, pc2) = (pc1.lo..pc1.hi, time.lo..time.hi, pc2.lo..pc2.hi);
                 // Axis names at the outer corners, pushed (in pixels) clear of the tick labels.
                 let name = |text: &str, at, offset: (i32, i32), h| {
                     let style = TextStyle::from((FONT, AXIS_LABEL_SIZE).into_font()).pos(Pos::new(h, VPos::Center));
@@ -71,8 +74,8 @@ impl Trajectories {
                 };
                 chart.draw_series([
                     name("PC1", (pc1.end, time.start, pc2.start), (28, 8), HPos::Left),
-                    name(&self.time_label, (pc1.start, time.end, pc2.start), (0, -22), HPos::Center),
-                    name("PC2", (pc1.start, time.start, pc2.end), (-30, 8), HPos::Right),
+                    name(&self.time_label, (pc1.start, time.end, pc2.end), (-8, -24), HPos::Right),
+                    name("PC2", (pc1.start, time.start, pc2.end), (-12, 30), HPos::Right),
                 ])?;
                 for (i, line) in panel.lines.iter().enumerate() {
                     let colour = Colour::nth(i).rgb();
@@ -87,4 +90,25 @@ impl Trajectories {
             Ok(())
         })
     }
+}
+
+/// The time axis on a log(1 + t) scale from 0 to `last`, ticks at 0, 1, 10, 100, …
+fn time_axis(last: f64) -> Axis {
+    let hi = (1.0 + last).log10();
+    let ticks = [0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5]
+        .into_iter()
+        .map(|t: f64| ((1.0 + t).log10(), format_value(t)))
+        .filter(|(at, _)| *at <= hi)
+        .collect();
+    Axis { lo: 0.0, hi, log: false, ticks }
+}
+
+/// The ticks of a PC axis away from its ends (where the labels of two axes meet at a corner of
+/// the 3-D box), every other one when there are many.
+fn thin(axis: &Axis) -> Axis {
+    let margin = 0.12 * (axis.hi - axis.lo);
+    let inner: Vec<(f64, String)> =
+        axis.ticks.iter().filter(|t| t.0 > axis.lo + margin && t.0 < axis.hi - margin).cloned().collect();
+    let ticks = inner.iter().step_by(if inner.len() > 4 { 2 } else { 1 }).cloned().collect();
+    Axis { ticks, ..axis.clone() }
 }
