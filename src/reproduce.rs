@@ -165,7 +165,8 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
         for kind in Kind::ALL.into_iter().filter(|k| k.applies_to(image)) {
             let out = opts.out.join("analysis").join(exp.name).join(kind.name());
             // The analysis computes; its figures are drawn here.
-            match analyze(kind, &runs, &tests, &aopts, &out).and_then(|a| crate::plot::draw_all(&a.figures).map(|()| a)) {
+            match analyze(kind, &runs, &tests, &aopts, &out).and_then(|a| crate::plot::draw_all(&a.figures).map(|()| a))
+            {
                 Ok(a) => {
                     let heading = match crate::analysis::paper_figure(kind, image) {
                         Some(n) => format!("{} (Fig. {n})", kind.title()),

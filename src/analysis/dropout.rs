@@ -151,12 +151,15 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
             })
             .collect();
         let unit = if metric_name == "accuracy" { "accuracy" } else { "MAE" };
-        let chart =
-            Chart::Bars(Bars { x_label: String::new(), y_label: format!("test {unit} (mean ± sd)"), bars });
+        let chart = Chart::Bars(Bars { x_label: String::new(), y_label: format!("test {unit} (mean ± sd)"), bars });
         let title = figure_title(
             Kind::Dropout,
             runs,
-            &format!("Specialist dropout vs pruning ({}): {:.1} % of weights zeroed", describe(runs), 100.0 * share_stat.mean),
+            &format!(
+                "Specialist dropout vs pruning ({}): {:.1} % of weights zeroed",
+                describe(runs),
+                100.0 * share_stat.mean
+            ),
         );
         let n = runs.len();
         let caption = format!(

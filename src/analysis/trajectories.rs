@@ -6,7 +6,7 @@
 use super::kind::Kind;
 use super::{evenly, figure, figure_title, final_classes, run_label, Analysis, Stat};
 use crate::fixpoint::Class;
-use crate::plot::{Chart, TrajectoryPanel, Trajectories};
+use crate::plot::{Chart, Trajectories, TrajectoryPanel};
 use crate::run::{write_csv, Run};
 use crate::schedule::Trajectory;
 use crate::{Error, Result};

@@ -88,16 +88,15 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
 
     // Classes never present are left out of the figure, except the paper's two: PN_SR and the
     // bulk of PN_F.
-    let (shown, absent): (Vec<(Class, Series)>, Vec<(Class, Series)>) =
-        Class::ALL.into_iter().zip(series).partition(|(c, s)| {
-            *c == Class::SelfReplicator || *c == Class::Other || s.y.iter().any(|&m| m.is_finite() && m > 0.0)
-        });
+    type Classes = Vec<(Class, Series)>;
+    let (mut shown, absent): (Classes, Classes) = Class::ALL.into_iter().zip(series).partition(|(c, s)| {
+        *c == Class::SelfReplicator || *c == Class::Other || s.y.iter().any(|&m| m.is_finite() && m > 0.0)
+    });
     if !absent.is_empty() {
         let names: Vec<&str> = absent.iter().map(|(c, _)| class_label(*c)).collect();
         a.notes.push(format!("never present, left out of the figure: {}", names.join(", ")));
     }
     // PN_SR first, as in the paper's legend.
-    let mut shown: Vec<(Class, Series)> = shown;
     shown.sort_by_key(|(c, _)| *c != Class::SelfReplicator);
     let n = runs.len();
     let spread = if n > 1 { "mean over seeds, band ± sd clipped to 0–100 %" } else { "one seed, no band" };
@@ -117,7 +116,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
          PN_SR: ε-fixpoints of self-application (ε = {}); PN_F: every other particle.",
         runs[0].organism.particles.len(),
         if n == 1 { "" } else { "s" },
-        runs[0].config.epsilon
+        crate::plot::style::format_value(runs[0].config.epsilon as f64)
     );
     a.figures.push(figure(out, "types", title, caption, chart));
 

@@ -58,9 +58,13 @@ impl Bars {
                 let (low, high) = (bar.mean - sd, bar.mean + sd);
                 if sd > 0.0 {
                     chart.draw_series(
-                        [vec![(x, low), (x, high)], vec![(x - 0.08, low), (x + 0.08, low)], vec![(x - 0.08, high), (x + 0.08, high)]]
-                            .into_iter()
-                            .map(|points| PathElement::new(points, BLACK.stroke_width(2))),
+                        [
+                            vec![(x, low), (x, high)],
+                            vec![(x - 0.08, low), (x + 0.08, low)],
+                            vec![(x - 0.08, high), (x + 0.08, high)],
+                        ]
+                        .into_iter()
+                        .map(|points| PathElement::new(points, BLACK.stroke_width(2))),
                     )?;
                 }
                 // The values, spread evenly across the middle of the bar.
@@ -70,7 +74,9 @@ impl Bars {
                     Circle::new((x + dx, v), 5, ShapeStyle::from(&BLACK).stroke_width(2))
                 }))?;
                 let above = bar.points.iter().copied().filter(|v| v.is_finite()).fold(high.max(bar.mean), f64::max);
-                chart.draw_series([EmptyElement::at((x, above)) + Text::new(format_value(bar.mean), (0, -8), value.clone())])?;
+                chart.draw_series([
+                    EmptyElement::at((x, above)) + Text::new(format_value(bar.mean), (0, -8), value.clone())
+                ])?;
             }
             Ok(())
         })

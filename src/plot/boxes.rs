@@ -37,7 +37,10 @@ impl Boxes {
     pub(crate) fn draw(&self, stem: &Path, title: &str) -> Result<()> {
         let n = self.categories.len();
         if let Some(g) = self.groups.iter().find(|g| g.samples.len() != n) {
-            return Err(invalid(stem, format!("box group `{}` has {} sample sets for {n} categories", g.name, g.samples.len())));
+            return Err(invalid(
+                stem,
+                format!("box group `{}` has {} sample sets for {n} categories", g.name, g.samples.len()),
+            ));
         }
         if !(self.notes.is_empty() || self.notes.len() == n) {
             return Err(invalid(stem, format!("{} notes for {n} categories", self.notes.len())));
@@ -52,7 +55,11 @@ impl Boxes {
             let x_axis = Axis::categories(&self.categories);
             let y = Axis::of(all(), self.log_y);
             // Head room for the notes.
-            let y = if self.log_y { Axis::logarithmic(y.lo as i32, y.hi as i32 + 1) } else { Axis::of(all().chain([y.hi * 1.12]), false) };
+            let y = if self.log_y {
+                Axis::logarithmic(y.lo as i32, y.hi as i32 + 1)
+            } else {
+                Axis::of(all().chain([y.hi * 1.12]), false)
+            };
             let labels = Labels { title: "", x: &self.x_label, y: &self.y_label };
             let mut chart = cartesian(&area, labels, &x_axis, &y, y_label_area(&[&y]))?;
             let width = 0.7 / self.groups.len().max(1) as f64;
@@ -65,7 +72,8 @@ impl Boxes {
                     let centre = c as f64 - 0.35 + (g as f64 + 0.5) * width;
                     let (left, right) = (centre - 0.4 * width, centre + 0.4 * width);
                     let m = |v: f64| v;
-                    let boxes = chart.draw_series(outlined([(left, m(stats.q1)), (right, m(stats.q3))], colour, 0.35))?;
+                    let boxes =
+                        chart.draw_series(outlined([(left, m(stats.q1)), (right, m(stats.q3))], colour, 0.35))?;
                     if c == 0 {
                         boxes.label(group.name.clone()).legend(legend::swatch(colour));
                     }
@@ -78,12 +86,17 @@ impl Boxes {
                         .into_iter()
                         .map(|points| PathElement::new(points, BLACK.stroke_width(2))),
                     )?;
-                    chart.draw_series(stats.outliers.iter().map(|&v| Circle::new((centre, m(v)), 3, colour.stroke_width(1))))?;
+                    chart.draw_series(
+                        stats.outliers.iter().map(|&v| Circle::new((centre, m(v)), 3, colour.stroke_width(1))),
+                    )?;
                 }
             }
             let text = TextStyle::from((FONT, TICK_SIZE).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
             chart.draw_series(
-                self.notes.iter().enumerate().map(|(c, t)| EmptyElement::at((c as f64, y.hi)) + Text::new(t.clone(), (0, 6), text.clone())),
+                self.notes
+                    .iter()
+                    .enumerate()
+                    .map(|(c, t)| EmptyElement::at((c as f64, y.hi)) + Text::new(t.clone(), (0, 6), text.clone())),
             )?;
             if self.groups.len() > 1 {
                 legend::draw(&mut chart, plotters::chart::SeriesLabelPosition::LowerRight)?;

@@ -56,7 +56,8 @@ impl Connectivity {
             let x_axis = Axis::categories(&layers);
             let y_axis = Axis::linear(-0.02, 1.02);
             for (i, (panel, area)) in self.panels.iter().zip(area.split_evenly((1, self.panels.len()))).enumerate() {
-                let labels = Labels { title: &panel.title, x: &self.x_label, y: if i == 0 { &self.y_label } else { "" } };
+                let labels =
+                    Labels { title: &panel.title, x: &self.x_label, y: if i == 0 { &self.y_label } else { "" } };
                 let mut chart = cartesian(&area, labels, &x_axis, &y_axis, y_label_area(&[&y_axis]))?;
                 let alpha = (100.0 / panel.edges.len().max(1) as f64).clamp(0.06, 0.7);
                 let style = panel.colour.unwrap_or(Colour::nth(i)).rgb().mix(alpha).stroke_width(2);

@@ -42,7 +42,10 @@ const PANEL_TITLE: u32 = 40;
 impl Heatmaps {
     pub(crate) fn draw(&self, stem: &Path, title: &str) -> Result<()> {
         if let Some(m) = self.maps.iter().find(|m| m.values.len() != m.rows * m.cols) {
-            return Err(invalid(stem, format!("heatmap `{}` has {} values for {}×{} cells", m.title, m.values.len(), m.rows, m.cols)));
+            return Err(invalid(
+                stem,
+                format!("heatmap `{}` has {} values for {}×{} cells", m.title, m.values.len(), m.rows, m.cols),
+            ));
         }
         let y_axes: Vec<Axis> = self.maps.iter().map(|m| Axis::cells(m.rows, true)).collect();
         let y_area = y_label_area(&y_axes.iter().collect::<Vec<_>>());
@@ -57,8 +60,11 @@ impl Heatmaps {
                 return note(&area, "no data");
             }
             for (k, (map, y_axis)) in self.maps.iter().zip(&y_axes).enumerate() {
-                let panel = area.clone().shrink(((k as u32 * panel_width) as i32, 0), (panel_width, PANEL_TITLE + chart_height));
-                let style = TextStyle::from((FONT, PANEL_TITLE_SIZE).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+                let panel = area
+                    .clone()
+                    .shrink(((k as u32 * panel_width) as i32, 0), (panel_width, PANEL_TITLE + chart_height));
+                let style =
+                    TextStyle::from((FONT, PANEL_TITLE_SIZE).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
                 panel.draw_text(&map.title, &style, ((panel_width / 2) as i32, (PANEL_TITLE / 2) as i32))?;
                 let body = panel.shrink((0, PANEL_TITLE as i32), (panel_width, chart_height));
                 let (grid_area, bar_area) = body.split_horizontally(2 * MARGIN + y_area + SIDE);

@@ -48,7 +48,10 @@ impl Intervals {
     pub(crate) fn draw(&self, stem: &Path, title: &str) -> Result<()> {
         let n = self.categories.len();
         if let Some(g) = self.panels.iter().flat_map(|p| &p.groups).find(|g| g.points.len() != n) {
-            return Err(invalid(stem, format!("group `{}` has {} intervals for {n} categories", g.name, g.points.len())));
+            return Err(invalid(
+                stem,
+                format!("group `{}` has {} intervals for {n} categories", g.name, g.points.len()),
+            ));
         }
         render!(stem, (WIDTH, 620), |root| {
             let area = titled(root, title)?;
@@ -57,7 +60,8 @@ impl Intervals {
             }
             let x_axis = Axis::categories(&self.categories);
             for (panel, area) in self.panels.iter().zip(area.split_evenly((1, self.panels.len()))) {
-                let values = panel.groups.iter().flat_map(|g| g.points.iter().flatten()).flat_map(|p| [p.lo, p.mean, p.hi]);
+                let values =
+                    panel.groups.iter().flat_map(|g| g.points.iter().flatten()).flat_map(|p| [p.lo, p.mean, p.hi]);
                 let y = Axis::of(values.chain(if panel.log_y { None } else { Some(0.0) }), panel.log_y);
                 let labels = Labels { title: &panel.title, x: &self.x_label, y: &panel.y_label };
                 let mut chart = cartesian(&area, labels, &x_axis, &y, y_label_area(&[&y]))?;
@@ -72,13 +76,21 @@ impl Intervals {
                         .enumerate()
                         .filter_map(|(c, p)| p.filter(|p| p.mean.is_finite()).map(|p| (at(c), p)))
                         .collect();
-                    let whiskers = shown.iter().filter(|(_, p)| p.lo.is_finite() && p.hi.is_finite()).flat_map(|&(x, p)| {
-                        let (lo, hi) = (y.map(p.lo), y.map(p.hi));
-                        let cap = 0.25 * width;
-                        [vec![(x, lo), (x, hi)], vec![(x - cap, lo), (x + cap, lo)], vec![(x - cap, hi), (x + cap, hi)]]
-                    });
+                    let whiskers =
+                        shown.iter().filter(|(_, p)| p.lo.is_finite() && p.hi.is_finite()).flat_map(|&(x, p)| {
+                            let (lo, hi) = (y.map(p.lo), y.map(p.hi));
+                            let cap = 0.25 * width;
+                            [
+                                vec![(x, lo), (x, hi)],
+                                vec![(x - cap, lo), (x + cap, lo)],
+                                vec![(x - cap, hi), (x + cap, hi)],
+                            ]
+                        });
                     chart.draw_series(whiskers.map(|points| PathElement::new(points, colour.stroke_width(2))))?;
-                    chart.draw_series(LineSeries::new(shown.iter().map(|&(x, p)| (x, y.map(p.mean))), colour.mix(0.5).stroke_width(1)))?;
+                    chart.draw_series(LineSeries::new(
+                        shown.iter().map(|&(x, p)| (x, y.map(p.mean))),
+                        colour.mix(0.5).stroke_width(1),
+                    ))?;
                     chart
                         .draw_series(shown.iter().map(|&(x, p)| Circle::new((x, y.map(p.mean)), 5, colour.filled())))?
                         .label(group.name.clone())

@@ -45,7 +45,12 @@ impl Lines {
             if s.y.len() != self.x.len() || !band_ok {
                 return Err(invalid(
                     stem,
-                    format!("series `{}` has {} values (or a band of another length) for {} x values", s.name, s.y.len(), self.x.len()),
+                    format!(
+                        "series `{}` has {} values (or a band of another length) for {} x values",
+                        s.name,
+                        s.y.len(),
+                        self.x.len()
+                    ),
                 ));
             }
         }
@@ -93,13 +98,20 @@ fn y_axis(panel: &Panel) -> Axis {
 
 /// A series' band, then its line on top; points with a non-finite value are left out (on a log
 /// axis, also values ≤ 0).
-fn draw_series<DB: DrawingBackend>(chart: &mut Chart2d<DB>, y: &Axis, x: &[f64], s: &Series, colour: RGBColor) -> DrawResult
+fn draw_series<DB: DrawingBackend>(
+    chart: &mut Chart2d<DB>,
+    y: &Axis,
+    x: &[f64],
+    s: &Series,
+    colour: RGBColor,
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
     let drawable = |v: f64| v.is_finite() && (!y.log || v > 0.0);
     if let Some((lower, upper)) = &s.band {
-        let keep: Vec<usize> = (0..x.len()).filter(|&i| x[i].is_finite() && drawable(lower[i]) && drawable(upper[i])).collect();
+        let keep: Vec<usize> =
+            (0..x.len()).filter(|&i| x[i].is_finite() && drawable(lower[i]) && drawable(upper[i])).collect();
         let mut outline: Vec<(f64, f64)> = keep.iter().map(|&i| (x[i], y.map(upper[i]))).collect();
         outline.extend(keep.iter().rev().map(|&i| (x[i], y.map(lower[i]))));
         chart.draw_series([Polygon::new(outline, colour.mix(0.22).filled())])?;

@@ -38,7 +38,7 @@ pub use heatmap::{Heatmap, Heatmaps};
 pub use intervals::{Interval, IntervalGroup, IntervalPanel, Intervals};
 pub use lines::{Lines, Panel, Series};
 pub use style::Colour;
-pub use trajectories::{TrajectoryPanel, Trajectories};
+pub use trajectories::{Trajectories, TrajectoryPanel};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -109,13 +109,13 @@ pub fn draw_all(figures: &[Figure]) -> Result<()> {
 macro_rules! render {
     ($stem:expr, $size:expr, |$root:ident| $body:expr) => {
         $crate::plot::write_both(
-            $stem,
-            $size,
-            |$root: &plotters::drawing::DrawingArea<plotters::prelude::BitMapBackend, plotters::coord::Shift>|
-             -> $crate::plot::DrawResult { $body },
-            |$root: &plotters::drawing::DrawingArea<plotters::prelude::SVGBackend, plotters::coord::Shift>|
-             -> $crate::plot::DrawResult { $body },
-        )
+                    $stem,
+                    $size,
+                    |$root: &plotters::drawing::DrawingArea<plotters::prelude::BitMapBackend, plotters::coord::Shift>|
+                     -> $crate::plot::DrawResult { $body },
+                    |$root: &plotters::drawing::DrawingArea<plotters::prelude::SVGBackend, plotters::coord::Shift>|
+                     -> $crate::plot::DrawResult { $body },
+                )
     };
 }
 pub(crate) use render;

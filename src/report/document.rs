@@ -69,11 +69,8 @@ fn fmt_stat(name: &str, s: &Stat) -> String {
 
 /// An anchor name from a title: lower-case letters and digits joined by `-`.
 fn slug(title: &str) -> String {
-    let words: Vec<String> = title
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .collect();
+    let words: Vec<String> =
+        title.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect();
     words.join("-")
 }
 
@@ -88,7 +85,8 @@ fn data_url(figure: &Figure) -> Result<String> {
     let read = |p: PathBuf| std::fs::read(&p).map_err(|e| Error::io(&p, e));
     let png = read(figure.png())?;
     let svg = read(figure.svg()).unwrap_or_default();
-    let (mime, bytes) = if !svg.is_empty() && svg.len() < png.len() { ("image/svg+xml", svg) } else { ("image/png", png) };
+    let (mime, bytes) =
+        if !svg.is_empty() && svg.len() < png.len() { ("image/svg+xml", svg) } else { ("image/png", png) };
     Ok(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
 }
 
@@ -176,7 +174,9 @@ nav ol{{margin:.2em 0}}ul.facts li{{margin:.1em 0}}\
             let _ = writeln!(s, "<p>{}</p>", escape(p));
         }
         let anchors = self.anchors();
-        s.push_str("<nav id=\"contents\"><h2>Contents</h2>\n<ol><li><a href=\"#claims\">Claims of the paper</a></li>\n");
+        s.push_str(
+            "<nav id=\"contents\"><h2>Contents</h2>\n<ol><li><a href=\"#claims\">Claims of the paper</a></li>\n",
+        );
         for (sec, (id, ids)) in self.sections.iter().zip(&anchors) {
             let _ = write!(s, "<li><a href=\"#{id}\">{}</a><ol>", escape(&sec.title));
             for ((heading, _), aid) in sec.analyses.iter().zip(ids) {
