@@ -149,7 +149,8 @@ struct RobustnessArgs {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// types, curves, robustness, resubstitution, dropout, heatmap, connectivity or trajectories.
+    /// types, curves, robustness, resubstitution, dropout, heatmap, connectivity, trajectories or
+    /// pruning.
     kind: Kind,
     /// Run directories (seeds of one experiment).
     #[arg(required = true)]
@@ -169,6 +170,13 @@ struct AnalyzeArgs {
     /// robustness: at most this many self-replicators per run.
     #[arg(long, default_value_t = 100)]
     max_particles: usize,
+    /// pruning: epochs of fine-tuning (self-pruning, L1 + fine-tuning, each iterative round,
+    /// lottery ticket).
+    #[arg(long, default_value_t = 10)]
+    fine_tune_epochs: usize,
+    /// pruning: draws of random pruning per sparsity.
+    #[arg(long, default_value_t = 5)]
+    random_draws: usize,
 }
 
 #[derive(Args)]
@@ -285,6 +293,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 standalone: a.standalone.clone(),
                 robustness: Robustness { seeds: a.seeds, max_steps: a.max_steps, ..Robustness::default() },
                 max_particles: a.max_particles,
+                pruning: analysis::pruning::Settings {
+                    fine_tune_epochs: a.fine_tune_epochs,
+                    random_draws: a.random_draws,
+                    ..Default::default()
+                },
             };
             let result = analysis::kind::analyze(a.kind, &runs, &TestSets::default(), &opts, &out)?;
             organism::plot::draw_all(&result.figures)?;

@@ -1,7 +1,8 @@
 //! The analyses by name, for `organism analyze <kind>` and `organism reproduce`.
 
 use super::{
-    connectivity, curves, dropout, heatmap, resubstitution, robustness, trajectories, types, Analysis, TestSets,
+    connectivity, curves, dropout, heatmap, pruning, resubstitution, robustness, trajectories, types, Analysis,
+    TestSets,
 };
 use crate::fixpoint::Robustness;
 use crate::run::Run;
@@ -20,10 +21,11 @@ pub enum Kind {
     Heatmap,
     Connectivity,
     Trajectories,
+    Pruning,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Types,
         Kind::Curves,
         Kind::Robustness,
@@ -32,6 +34,7 @@ impl Kind {
         Kind::Heatmap,
         Kind::Connectivity,
         Kind::Trajectories,
+        Kind::Pruning,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Heatmap => "heatmap",
             Kind::Connectivity => "connectivity",
             Kind::Trajectories => "trajectories",
+            Kind::Pruning => "pruning",
         }
     }
 
@@ -59,12 +63,13 @@ impl Kind {
             Kind::Heatmap => "Where the self-replicators sit",
             Kind::Connectivity => "Connectivity per class",
             Kind::Trajectories => "PCA weight trajectories",
+            Kind::Pruning => "Pruning study: accuracy vs sparsity (beyond the paper, §VII)",
         }
     }
 
     /// Whether the analysis applies to runs of this kind of task.
     pub fn applies_to(self, image_task: bool) -> bool {
-        self != Kind::Heatmap || image_task
+        !matches!(self, Kind::Heatmap | Kind::Pruning) || image_task
     }
 }
 
@@ -87,11 +92,17 @@ pub struct Options {
     pub robustness: Robustness,
     /// At most this many self-replicators per run in the robustness test.
     pub max_particles: usize,
+    pub pruning: pruning::Settings,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { standalone: Vec::new(), robustness: Robustness::default(), max_particles: 100 }
+        Options {
+            standalone: Vec::new(),
+            robustness: Robustness::default(),
+            max_particles: 100,
+            pruning: pruning::Settings::default(),
+        }
     }
 }
 
@@ -106,5 +117,6 @@ pub fn analyze(kind: Kind, runs: &[Run], tests: &TestSets, opts: &Options, out: 
         Kind::Heatmap => heatmap::analyze(runs, tests, out),
         Kind::Connectivity => connectivity::analyze(runs, out),
         Kind::Trajectories => trajectories::analyze(runs, out),
+        Kind::Pruning => pruning::analyze(runs, tests, &opts.pruning, out),
     }
 }
