@@ -7,7 +7,9 @@
 //! - [`organism`]: the ON, its task pass on both paths and weight extraction (§III, SPEC §2);
 //! - [`optim`]: SGD with momentum;
 //! - [`data`]: the addition task and the MNIST family (SPEC §4);
-//! - [`report`]: figures, HTML and Markdown;
+//! - [`analysis`]: the paper's analyses, numbers and figure specifications (SPEC §6);
+//! - [`plot`]: charts drawn from plain numbers (PNG and SVG), one file per chart kind;
+//! - [`report`]: the claims table and the report (HTML and Markdown);
 //! - [`sweep`]: grids of configurations × seeds, run locally or as a Slurm job array.
 
 pub mod activation;
@@ -24,6 +26,7 @@ pub mod limits;
 pub mod optim;
 pub mod organism;
 pub mod particle;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod reproduce;

@@ -431,7 +431,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for n in &result.notes {
                 println!("note: {n}");
             }
-            for f in result.csv.iter().chain(&result.figures) {
+            let figures = result.figures.iter().flat_map(|f| [f.png(), f.svg()]);
+            for f in result.csv.iter().cloned().chain(figures) {
                 println!("wrote {}", f.display());
             }
         }

@@ -124,6 +124,7 @@ fn reproduce_into(
         let secs = t.elapsed().as_secs_f64();
         progress.println(&format!("[{:>7.1} s] {name} done in {secs:.1} s", start.elapsed().as_secs_f64()));
         stages.push((name, secs));
+        secs
     };
     let tests = TestSets::default();
     let mut sections = Vec::new();
@@ -137,7 +138,7 @@ fn reproduce_into(
         let t = Instant::now();
         progress.println(&format!("training {} ({} seeds, {} epochs) …", exp.name, exp.seeds.len(), exp.cfg.epochs));
         let summaries = train_seeds(&exp.cfg, &exp.seeds, &runs_dir, false, exp.data.as_deref(), progress)?;
-        stage(format!("train {}", exp.name), t);
+        let train_secs = stage(format!("train {}", exp.name), t);
         if let Some(d) = &exp.data {
             tests.insert(&exp.cfg, d.clone());
         }
@@ -162,7 +163,7 @@ fn reproduce_into(
             },
         };
         particles_to_dir(&particles, &standalone_dir, false, progress)?;
-        stage(format!("standalone particles for {}", exp.name), t);
+        let standalone_secs = stage(format!("standalone particles for {}", exp.name), t);
 
         let t = Instant::now();
         let dirs: Vec<PathBuf> = exp.seeds.iter().map(|&s| seed_dir(&runs_dir, s)).collect();
@@ -183,13 +184,29 @@ fn reproduce_into(
         let image = exp.cfg.task.dataset().is_some();
         for kind in Kind::ALL.into_iter().filter(|k| k.applies_to(image)) {
             let dir = out.join("analysis").join(exp.name).join(kind.name());
-            match analyze(kind, &runs, &tests, &aopts, &dir) {
-                Ok(a) => analyses.push((kind.title().to_string(), a)),
+            // The analysis computes; its figures are drawn here.
+            match analyze(kind, &runs, &tests, &aopts, &dir).and_then(|a| crate::plot::draw_all(&a.figures).map(|()| a))
+            {
+                Ok(a) => {
+                    let heading = match crate::analysis::paper_figure(kind, image) {
+                        Some(n) => format!("{} (Fig. {n})", kind.title()),
+                        None => kind.title().to_string(),
+                    };
+                    analyses.push((heading, a))
+                }
                 Err(e) => skipped.push(format!("{}: {e}", kind.name())),
             }
         }
-        stage(format!("analyses of {}", exp.name), t);
-        sections.push(section(exp, &summaries, analyses, skipped));
+        let analysis_secs = stage(format!("analyses of {}", exp.name), t);
+        let mut sec = section(exp, &summaries, analyses, skipped);
+        sec.notes.push(format!(
+            "wall time {}: training {} (the seeds in parallel), standalone particles {}, analyses and figures {}",
+            seconds(train_secs + standalone_secs + analysis_secs),
+            seconds(train_secs),
+            seconds(standalone_secs),
+            seconds(analysis_secs)
+        ));
+        sections.push(sec);
     }
 
     let claims = claims(&sections);
@@ -202,9 +219,9 @@ fn reproduce_into(
              a claim that does not hold is a finding, not a bug."
                 .into(),
             format!(
-                "Mode: {}. Total wall time {wall:.1} s ({}).",
+                "Mode: {}. Total wall time {}; each experiment's section gives its own.",
                 if opts.quick { "quick (few epochs and seeds: a first look, not a reproduction)" } else { "full" },
-                stages.iter().map(|(n, s)| format!("{n} {s:.1} s")).collect::<Vec<_>>().join(", ")
+                seconds(wall)
             ),
         ],
         claims: claims.clone(),
@@ -238,21 +255,33 @@ fn section(
 ) -> Section {
     let mut notes = exp.notes.clone();
     notes.push(format!(
-        "{} seeds ({}), {} epochs; training wall time per seed: {}",
+        "{} seeds ({}), {} epochs; training time per seed {}",
         exp.seeds.len(),
         exp.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
         exp.cfg.epochs,
-        summaries.iter().map(|s| format!("{:.1} s", s.wall_seconds)).collect::<Vec<_>>().join(", ")
+        summaries.iter().map(|s| seconds(s.wall_seconds)).collect::<Vec<_>>().join(", ")
     ));
     notes.push(format!("runs: runs/{}/seed-N/ (config.toml, metrics.csv, *.safetensors, summary.json)", exp.name));
     let cfg = Config { seed: exp.seeds[0], ..exp.cfg.clone() };
     Section { title: exp.title.to_string(), notes, config_toml: cfg.to_toml(), analyses, skipped }
 }
 
+/// A duration for people: `0.4 s`, `12 s`, `2 min 04 s`.
+fn seconds(s: f64) -> String {
+    if s < 10.0 {
+        format!("{s:.1} s")
+    } else if s < 60.0 {
+        format!("{s:.0} s")
+    } else {
+        let whole = s.round() as u64;
+        format!("{} min {:02} s", whole / 60, whole % 60)
+    }
+}
+
 /// A finding of `kind` in the section at `index`.
 fn finding(sections: &[Section], index: usize, kind: Kind, name: &str) -> Option<Stat> {
     let sec = sections.get(index)?;
-    let (_, a) = sec.analyses.iter().find(|(h, _)| h == kind.title())?;
+    let (_, a) = sec.analyses.iter().find(|(_, a)| a.kind == kind.name())?;
     a.findings.get(name).copied().filter(|s| s.n > 0 && s.mean.is_finite())
 }
 

@@ -49,8 +49,10 @@ fn assert_files(a: &Analysis, header: &str, min_rows: usize) {
     assert_eq!(lines.next(), Some(header), "{}", a.csv[0].display());
     assert!(lines.count() >= min_rows, "{}: fewer than {min_rows} rows", a.csv[0].display());
     assert!(!a.figures.is_empty());
-    for png in &a.figures {
-        let bytes = std::fs::read(png).unwrap();
+    // The analysis specifies its figures; drawing them is the caller's part.
+    organism::plot::draw_all(&a.figures).unwrap();
+    for png in a.figures.iter().map(|f| f.png()) {
+        let bytes = std::fs::read(&png).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", png.display());
         assert!(png.with_extension("svg").is_file(), "{}", png.display());
     }
@@ -69,7 +71,7 @@ fn types_counts_classes_per_epoch() {
     let a = analysis::types::analyze(&open(), out.path()).unwrap();
     assert_eq!(a.kind, "types");
     // Epochs 0..=3, five classes each.
-    assert_files(&a, "epoch,class,mean,sd", 4 * 5);
+    assert_files(&a, "epoch,class,mean,sd,share_mean,share_sd", 4 * 5);
     assert_finite(&a, &["share_self_replicators", "all_self_replicators"]);
     assert!(a.findings.contains_key("first_all_sr_epoch"));
     let share = a.findings["share_self_replicators"];
@@ -91,7 +93,7 @@ fn curves_average_losses_and_metrics() {
     let out = tempfile::tempdir().unwrap();
     let a = analysis::curves::analyze(&open(), out.path()).unwrap();
     assert_eq!(a.kind, "curves");
-    assert_files(&a, "epoch,series,mean,sd", 3 * 4);
+    assert_files(&a, "epoch,series,mean,sd,line,lower,upper", 3 * 4);
     assert_finite(&a, &["test_metric", "train_metric", "self_train_loss", "task_loss"]);
     assert_eq!(a.findings["test_metric"].n, 2);
 }
@@ -101,7 +103,7 @@ fn resubstitution_errors_are_tiny() {
     let out = tempfile::tempdir().unwrap();
     let a = analysis::resubstitution::analyze(&open(), &TestSets::default(), out.path()).unwrap();
     assert_eq!(a.kind, "resubstitution");
-    assert_files(&a, "seed,max_abs_error,mean_abs_error,run", 2);
+    assert_files(&a, "seed,max_abs_error,mean_abs_error,exact_zeros,outputs,run", 2);
     assert_finite(&a, &["max_abs_error", "mean_abs_error"]);
     assert!(a.findings["max_abs_error"].mean < 1e-3, "{:?}", a.findings);
 }

@@ -54,8 +54,10 @@ fn assert_files(a: &Analysis) {
         assert!(text.lines().count() > 1, "{} has no rows", csv.display());
     }
     assert!(!a.figures.is_empty());
-    for png in &a.figures {
-        let bytes = std::fs::read(png).unwrap();
+    // The analysis specifies its figures; drawing them is the caller's part.
+    organism::plot::draw_all(&a.figures).unwrap();
+    for png in a.figures.iter().map(|f| f.png()) {
+        let bytes = std::fs::read(&png).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         assert!(png.with_extension("svg").is_file(), "no SVG beside {}", png.display());
     }
@@ -154,7 +156,7 @@ fn trajectories_per_layer() {
     let a = trajectories::analyze(&open(&r.addition), out.path()).unwrap();
     assert_files(&a);
     assert_eq!(a.figures.len(), 3);
-    assert!(a.figures[2].ends_with("trajectories_layer2.png"));
+    assert!(a.figures[2].png().ends_with("trajectories_layer2.png"));
     assert_findings(&a, &["explained_variance_layer0", "explained_variance_layer1", "explained_variance_layer2"]);
     for s in a.findings.values() {
         assert!(s.mean > 0.0 && s.mean <= 1.0 + 1e-9);

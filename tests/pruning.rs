@@ -145,6 +145,7 @@ fn analysis_measures_every_method_and_drops_the_replicators_first() {
     for name in ["curve_pn_sr", "curve_l1", "curve_self_pruning", "curve_lottery", "curve_difference_pn_sr_l1"] {
         assert!(a.findings.contains_key(name), "{name} missing: {:?}", a.findings.keys());
     }
+    organism::plot::draw_all(&a.figures).unwrap();
     assert!(out.path().join("pruning.png").is_file() && out.path().join("pruning.svg").is_file());
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("pruning.json")).unwrap()).unwrap();

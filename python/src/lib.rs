@@ -617,7 +617,9 @@ fn analyze<'py>(
     let result = py
         .detach(|| {
             let runs = analysis::open_runs(&runs)?;
-            analysis::kind::analyze(kind, &runs, &TestSets::default(), &opts, &out)
+            let result = analysis::kind::analyze(kind, &runs, &TestSets::default(), &opts, &out)?;
+            organism::plot::draw_all(&result.figures)?;
+            Ok::<_, organism::Error>(result)
         })
         .map_err(py_err)?;
     let d = PyDict::new(py);
@@ -627,7 +629,8 @@ fn analyze<'py>(
     }
     d.set_item("findings", findings)?;
     d.set_item("notes", PyList::new(py, &result.notes)?)?;
-    let files: Vec<String> = result.csv.iter().chain(&result.figures).map(|p| p.display().to_string()).collect();
+    let figures = result.figures.iter().flat_map(|f| [f.png(), f.svg()]);
+    let files: Vec<String> = result.csv.iter().cloned().chain(figures).map(|p| p.display().to_string()).collect();
     d.set_item("files", files)?;
     Ok(d)
 }

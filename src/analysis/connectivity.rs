@@ -1,10 +1,12 @@
 //! Connectivity per particle group (paper Fig. 11, SPEC §6), for one run: each particle is a line
 //! from its input unit (layer l − 1, layer −1 being the organism's input) to its output unit
-//! (layer l), unit positions normalised to [0, 1]; one panel for the PN_SR, one for the PN_F.
+//! (layer l), unit positions normalised to [0, 1]; one panel for the PN_SR, one for the PN_F (a
+//! group without particles gets a note instead of an empty panel).
 
-use super::{final_classes, Analysis, Stat};
+use super::kind::Kind;
+use super::{class_colour, figure, figure_title, final_classes, run_label, Analysis, Stat};
 use crate::fixpoint::Class;
-use crate::report::plot::{connectivity, Connections, Edge, Figure};
+use crate::plot::{Chart, Connections, Connectivity, Edge};
 use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::{Error, Result};
@@ -28,7 +30,7 @@ fn position(i: usize, n: usize) -> f64 {
     }
 }
 
-/// Fig. 11 for the first of `runs`; writes `connectivity.csv` and `connectivity.png`/`.svg`.
+/// Fig. 11 for the first of `runs`; writes `connectivity.csv` and specifies `connectivity.png`/`.svg`.
 pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     let run = runs.first().ok_or_else(|| Error::Invalid("connectivity: no runs given".into()))?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
@@ -65,24 +67,29 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     a.csv.push(csv);
 
     let (n_sr, n_f) = (sr.len(), f.len());
-    let panels = [
-        Connections { title: format!("self_replicator (PN_SR, {n_sr})"), edges: sr },
-        Connections { title: format!("other (PN_F, {n_f})"), edges: f },
-    ];
-    let stem = super::stem(out, "connectivity");
+    let mut panels = Vec::new();
+    for (name, class, edges) in [("PN_SR", Class::SelfReplicator, sr), ("PN_F", Class::Other, f)] {
+        if edges.is_empty() {
+            a.notes.push(format!("no {name} in this run: its panel is left out"));
+        } else {
+            let title = format!("{name} ({})", edges.len());
+            panels.push(Connections { title, colour: Some(class_colour(class)), edges });
+        }
+    }
     let name = run_label(run);
-    let fig =
-        Figure::new(format!("Connectivity per particle group ({name}; layer −1 = input)"), "layer", "unit position");
-    connectivity(&stem, &fig, &panels)?;
-    super::add_figure(&mut a, &stem);
+    let title = figure_title(Kind::Connectivity, runs, &format!("Connectivity per particle group ({name})"));
+    let caption = format!(
+        "Each particle of run {name} as a line from the unit it reads (layer l − 1; layer −1 is the organism's \
+         input) to the unit it feeds (layer l), unit positions scaled to 0–1: {n_sr} PN_SR and {n_f} PN_F."
+    );
+    let chart = Chart::Connectivity(Connectivity {
+        x_label: "layer (−1 = input)".into(),
+        y_label: "unit position (0–1)".into(),
+        panels,
+    });
+    a.figures.push(figure(out, "connectivity", title, caption, chart));
     for (l, (s, n)) in per_layer.into_iter().enumerate() {
         a.findings.insert(format!("sr_share_layer_{l}"), Stat::of(&[s as f64 / n.max(1) as f64]));
     }
     Ok(a)
-}
-
-/// The run's directory as its last two path components, e.g. `add/seed-0`.
-fn run_label(run: &Run) -> String {
-    let parts: Vec<String> = run.dir.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
-    parts[parts.len().saturating_sub(2)..].join("/")
 }

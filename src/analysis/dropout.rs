@@ -7,10 +7,12 @@
 //! whole contribution) is 0; the organism is then evaluated as in training. Pruning works on the
 //! dense network of extracted weights (paper §IV-B), which equals the organism for linear PNs.
 
-use super::{final_classes, Analysis, Stat, TestSets};
+use super::kind::Kind;
+use super::{describe, figure, figure_title, final_classes, Analysis, Stat, TestSets};
 use crate::data::task::Samples;
 use crate::fixpoint::{self_replicators, Class};
 use crate::organism::{metric, Dense};
+use crate::plot::{Bar, Bars, Chart, Colour};
 use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::train::evaluate;
@@ -21,13 +23,13 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The variants, in CSV and figure order: `(csv name, bar label)`.
-const VARIANTS: [(&str, &str); 5] = [
-    ("whole", "whole organism"),
-    ("drop_sr", "PN_SR dropped"),
-    ("drop_f", "PN_F dropped"),
-    ("l1", "L1 pruning"),
-    ("random", "random pruning"),
+/// The variants, in CSV and figure order: `(csv name, bar label, colour)`.
+const VARIANTS: [(&str, &str, Colour); 5] = [
+    ("whole", "whole organism", Colour::Grey),
+    ("drop_sr", "PN_SR dropped", Colour::Orange),
+    ("drop_f", "PN_F dropped", Colour::Blue),
+    ("l1", "L1 pruning", Colour::Green),
+    ("random", "random pruning", Colour::Purple),
 ];
 
 #[derive(Serialize, Default)]
@@ -73,7 +75,8 @@ fn zeroed(weights: &[f32], which: &[usize]) -> Vec<f32> {
     w
 }
 
-/// Fig. 8 over `runs`; writes `dropout.csv` and `dropout.png`/`.svg` into `out`.
+/// Fig. 8 over `runs`; writes `dropout.csv` into `out` and specifies `dropout.png`/`.svg`, unless
+/// every particle of every run is a PN_SR (then the variants are degenerate: a note, no figure).
 pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     if runs.is_empty() {
         return Err(Error::Invalid("dropout: no runs given".into()));
@@ -119,7 +122,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
         let mut rng = ChaCha8Rng::seed_from_u64(run.config.seed);
         let random_idx = rand::seq::index::sample(&mut rng, n, k).into_vec();
         let random = dense_metric(run, &zeroed(&extracted, &random_idx), &test);
-        for ((variant, _), (value, zeroed)) in
+        for ((variant, _, _), (value, zeroed)) in
             VARIANTS.iter().zip([(whole, 0), (drop_sr, k), (drop_f, f.len()), (l1, k), (random, k)])
         {
             rows.push(Row { seed: run.config.seed, variant, n_zeroed: zeroed, metric: value });
@@ -133,26 +136,44 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     write_csv(&csv, &rows)?;
     a.csv.push(csv);
 
-    let bars: Vec<crate::report::plot::Bar> = VARIANTS
-        .iter()
-        .map(|(v, label)| {
-            let s = Stat::of(&per_variant[v]);
-            crate::report::plot::Bar { label: label.to_string(), mean: s.mean, sd: s.sd }
-        })
-        .collect();
-    let stem = super::stem(out, "dropout");
     let share_stat = Stat::of(&share);
-    let title = format!(
-        "Specialist dropout, {} run{}: PN_SR / L1 / random zero {:.1} % of weights",
-        runs.len(),
-        if runs.len() == 1 { "" } else { "s" },
-        100.0 * share_stat.mean
-    );
-    let y_label = format!("test {metric_name} (mean ± sd)");
-    crate::report::plot::bars(&stem, &crate::report::plot::Figure::new(title, "variant", y_label), &bars, false)?;
-    super::add_figure(&mut a, &stem);
+    if share.iter().all(|&s| s == 1.0) {
+        a.notes.push(
+            "no figure: every particle is a PN_SR, so dropping PN_SR and pruning as many weights zero the whole \
+             organism and there are no PN_F to drop"
+                .into(),
+        );
+    } else {
+        let bars = VARIANTS
+            .iter()
+            .map(|(v, label, colour)| {
+                let s = Stat::of(&per_variant[v]);
+                let points = per_variant[v].clone();
+                Bar { label: label.to_string(), colour: Some(*colour), mean: s.mean, sd: s.sd, points }
+            })
+            .collect();
+        let unit = if metric_name == "accuracy" { "accuracy" } else { "MAE" };
+        let chart = Chart::Bars(Bars { x_label: String::new(), y_label: format!("test {unit} (mean ± sd)"), bars });
+        let title = figure_title(
+            Kind::Dropout,
+            runs,
+            &format!(
+                "Specialist dropout vs pruning ({}): {:.1} % of weights zeroed",
+                describe(runs),
+                100.0 * share_stat.mean
+            ),
+        );
+        let n = runs.len();
+        let caption = format!(
+            "Test {unit} of the whole organism, with every PN_SR or every PN_F zeroed, and of its dense network \
+             with as many weights as there are PN_SR pruned by smallest magnitude (L1) or at random; bars: mean \
+             ± sd over {n} run{}, dots: one per run.",
+            if n == 1 { "" } else { "s" }
+        );
+        a.figures.push(figure(out, "dropout", title, caption, chart));
+    }
 
-    for (v, _) in VARIANTS {
+    for (v, _, _) in VARIANTS {
         a.findings.insert(format!("metric_{v}"), Stat::of(&per_variant[v]));
     }
     a.findings.insert("delta_drop_sr".into(), Stat::of(&delta_sr));

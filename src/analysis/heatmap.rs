@@ -7,9 +7,10 @@
 //! `border_share` (share of PN_SR on pixels whose mean is below [`EMPTY`]) against
 //! `empty_pixel_share` (the share of such pixels) measure it.
 
-use super::{final_classes, require_image_task, Analysis, Stat, TestSets};
+use super::kind::Kind;
+use super::{figure, figure_title, final_classes, require_image_task, Analysis, Stat, TestSets};
 use crate::fixpoint::Class;
-use crate::report::plot::{heatmaps, Figure, Heatmap};
+use crate::plot::{Chart, Heatmap, Heatmaps};
 use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::{Error, Result};
@@ -57,7 +58,7 @@ fn mean_image(x: &[f32], pixels: usize) -> Vec<f64> {
     m
 }
 
-/// Fig. 10 over `runs` (image tasks only); writes `heatmap.csv` and `heatmap.png`/`.svg`.
+/// Fig. 10 over `runs` (image tasks only); writes `heatmap.csv` and specifies `heatmap.png`/`.svg`.
 pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     if runs.is_empty() {
         return Err(Error::Invalid("heatmap: no runs given".into()));
@@ -132,18 +133,26 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     write_csv(&csv, &rows)?;
     a.csv.push(csv);
 
-    let over = if runs.len() == 1 { String::new() } else { format!(", mean over {} runs", runs.len()) };
+    let n = runs.len();
+    let over = if n == 1 { String::new() } else { format!(", mean over {n} runs") };
     // A constant map's colour scale means nothing: say so in its title.
     let none = if count.iter().all(|&c| c == 0.0) { " (no PN_SR)" } else { "" };
-    let maps = [
-        Heatmap { title: format!("(a) PN_SR count over cells{none}"), rows: side, cols: side, values: count },
-        Heatmap { title: format!("(b) Σ |weight| of PN_SR{none}"), rows: side, cols: side, values: weight },
-        Heatmap { title: "(c) mean test image".into(), rows: side, cols: side, values: image },
+    let width = runs[0].organism.shape.layers()[0].1;
+    let map = |title: String, unit: &str, values| Heatmap { title, unit: unit.into(), rows: side, cols: side, values };
+    let maps = vec![
+        map(format!("(a) PN_SR count{none}"), &format!("PN_SR per pixel (of {width})"), count),
+        map(format!("(b) Σ |weight| of PN_SR{none}"), "Σ |extracted weight|", weight),
+        map("(c) mean test image".into(), "mean pixel value", image),
     ];
-    let stem = super::stem(out, "heatmap");
-    let fig = Figure::new(format!("First-layer PN_SR per input pixel{over}"), "pixel column", "pixel row");
-    heatmaps(&stem, &fig, &maps)?;
-    super::add_figure(&mut a, &stem);
+    let title = figure_title(Kind::Heatmap, runs, &format!("First-layer PN_SR per input pixel{over}"));
+    let caption = format!(
+        "Per input pixel of the {side}×{side} image: (a) how many of the {width} first-layer particles reading it \
+         are PN_SR, (b) the sum of their |extracted weight|, (c) the mean test image (pixel values 0–1); \
+         averaged over {n} run{}.",
+        if n == 1 { "" } else { "s" }
+    );
+    let chart = Chart::Heatmaps(Heatmaps { x_label: "pixel column".into(), y_label: "pixel row".into(), maps });
+    a.figures.push(figure(out, "heatmap", title, caption, chart));
 
     a.findings.insert("border_correlation".into(), Stat::of(&corr));
     a.findings.insert("border_share".into(), Stat::of(&border));

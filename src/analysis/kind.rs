@@ -6,6 +6,7 @@ use super::{
 };
 use crate::fixpoint::Robustness;
 use crate::limits;
+use crate::plot;
 use crate::run::shown;
 use crate::run::{resolve_output, Run, RunWriter};
 use crate::{Error, Result};
@@ -53,17 +54,18 @@ impl Kind {
         }
     }
 
-    /// What the analysis shows, with the paper's figures.
+    /// What the analysis shows (the paper's figure number depends on the task: see
+    /// [`super::paper_figure`]).
     pub fn title(self) -> &'static str {
         match self {
-            Kind::Types => "Particle classes over training (Fig. 2, 9)",
-            Kind::Curves => "Losses and task metric (Fig. 3, 6)",
-            Kind::Robustness => "Robustness of self-replicators to noise (Fig. 4, 7)",
-            Kind::Resubstitution => "Weight re-substitution error (Fig. 5)",
-            Kind::Dropout => "Specialist dropout vs pruning (Fig. 8)",
-            Kind::Heatmap => "Where the self-replicators sit (Fig. 10)",
-            Kind::Connectivity => "Connectivity per class (Fig. 11)",
-            Kind::Trajectories => "PCA weight trajectories (Fig. 12)",
+            Kind::Types => "Particle classes over training",
+            Kind::Curves => "Losses and task metric",
+            Kind::Robustness => "Robustness of self-replicators to noise",
+            Kind::Resubstitution => "Weight re-substitution error",
+            Kind::Dropout => "Specialist dropout vs pruning",
+            Kind::Heatmap => "Where the self-replicators sit",
+            Kind::Connectivity => "Connectivity per class",
+            Kind::Trajectories => "PCA weight trajectories",
             Kind::Pruning => "Pruning study: accuracy vs sparsity (beyond the paper, §VII)",
         }
     }
@@ -130,12 +132,15 @@ pub fn analyze_to_dir(
         }
     }
     let writer = RunWriter::create(out, force)?;
-    let result = analyze(kind, runs, tests, opts, writer.dir());
+    // The analysis computes; its figures are drawn into the output before it is complete.
+    let result = analyze(kind, runs, tests, opts, writer.dir()).and_then(|a| plot::draw_all(&a.figures).map(|()| a));
     let tmp = writer.dir().to_path_buf();
     let mut a = writer.complete(result)?;
     let moved = |p: &PathBuf| p.strip_prefix(&tmp).map_or_else(|_| p.clone(), |rest| out.join(rest));
     a.csv = a.csv.iter().map(moved).collect();
-    a.figures = a.figures.iter().map(moved).collect();
+    for f in &mut a.figures {
+        f.stem = moved(&f.stem);
+    }
     Ok(a)
 }
 

@@ -1,6 +1,7 @@
-//! Analyses of run directories (SPEC §6): each reads runs, writes a CSV of its numbers and a
-//! figure (PNG + SVG), and returns its headline [`Stat`]s for the report's claims table.
-//! Analyses never train; they may evaluate a trained organism on its test set.
+//! Analyses of run directories (SPEC §6): each reads runs, writes a CSV of its numbers, and
+//! returns its headline [`Stat`]s for the report's claims table and the specification of its
+//! figures ([`plot::Figure`]), which the caller draws. Analyses never train and never draw; they
+//! may evaluate a trained organism on its test set.
 //!
 //! | kind | paper | module |
 //! |---|---|---|
@@ -31,6 +32,7 @@ pub mod types;
 use crate::config::Config;
 use crate::data::task::{Samples, TaskData};
 use crate::fixpoint::{classify, Class};
+use crate::plot::{self, Colour};
 use crate::run::{shown, Run};
 use crate::{Error, Result};
 use serde::Serialize;
@@ -60,14 +62,40 @@ impl Stat {
     }
 }
 
+impl Stat {
+    /// Half the width of the 95 % confidence interval of the mean, `t(0.975, n − 1) · sd / √n`
+    /// (Student's t; NaN for fewer than two values).
+    pub fn ci95(&self) -> f64 {
+        if self.n < 2 {
+            return f64::NAN;
+        }
+        t975(self.n - 1) * self.sd / (self.n as f64).sqrt()
+    }
+}
+
+/// The 0.975 quantile of Student's t with `df` ≥ 1 degrees of freedom: tabulated to 30, above
+/// that the Cornish–Fisher expansion around the normal quantile (error < 1e-4 there).
+pub fn t975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    if (1..=30).contains(&df) {
+        return TABLE[df - 1];
+    }
+    let (z, n): (f64, f64) = (1.959_964, df as f64);
+    z + (z.powi(3) + z) / (4.0 * n) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * n * n)
+}
+
 /// What an analysis produced.
 #[derive(Clone, Debug, Default)]
 pub struct Analysis {
     /// The analysis kind, e.g. `types`.
     pub kind: String,
-    /// Files written (CSV first, then figures as PNG; each PNG has an SVG twin).
+    /// CSV files written.
     pub csv: Vec<PathBuf>,
-    pub figures: Vec<PathBuf>,
+    /// Figures to draw (each as PNG and SVG).
+    pub figures: Vec<plot::Figure>,
     /// Headline numbers by name, e.g. `share_self_replicators`.
     pub findings: BTreeMap<String, Stat>,
     /// Anything skipped or worth saying next to the figure.
@@ -148,12 +176,74 @@ pub fn evenly(len: usize, n: usize) -> Vec<usize> {
     }
 }
 
-/// `dir/name` as a path stem for [`crate::report::plot`].
-pub fn stem(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
+/// The paper's figure that `kind` reproduces for runs of an image task (`image`) or of addition,
+/// if the paper has one.
+pub fn paper_figure(kind: kind::Kind, image: bool) -> Option<u32> {
+    use kind::Kind::*;
+    match (kind, image) {
+        (Types, false) => Some(2),
+        (Types, true) => Some(9),
+        (Curves, false) => Some(3),
+        (Curves, true) => Some(6),
+        (Robustness, false) => Some(4),
+        (Robustness, true) => Some(7),
+        (Resubstitution, false) => Some(5),
+        (Dropout, true) => Some(8),
+        (Heatmap, true) => Some(10),
+        (Connectivity, true) => Some(11),
+        (Trajectories, true) => Some(12),
+        _ => None,
+    }
 }
 
-/// Records `stem.png` as a figure of `a`.
-pub fn add_figure(a: &mut Analysis, stem: &Path) {
-    a.figures.push(stem.with_extension("png"));
+/// A figure's title: `Fig. N — text` with the paper's figure number for these runs' task, or
+/// just `text` where the paper has no such figure.
+pub fn figure_title(kind: kind::Kind, runs: &[Run], text: &str) -> String {
+    let image = runs.first().is_some_and(|r| r.config.task.dataset().is_some());
+    match paper_figure(kind, image) {
+        Some(n) => format!("Fig. {n} — {text}"),
+        None => text.to_string(),
+    }
+}
+
+/// The figure `name` of an analysis writing into `dir`.
+pub fn figure(dir: &Path, name: &str, title: String, caption: String, chart: plot::Chart) -> plot::Figure {
+    plot::Figure { stem: dir.join(name), title, caption, chart }
+}
+
+/// How a class is named in figures: the paper's PN_SR / PN_F, with the class.
+pub fn class_label(class: Class) -> &'static str {
+    match class {
+        Class::SelfReplicator => "PN_SR (self-replicator)",
+        Class::Other => "PN_F: other",
+        Class::Zero => "PN_F: zero",
+        Class::SecondOrder => "PN_F: second order",
+        Class::Divergent => "PN_F: divergent",
+    }
+}
+
+/// The colour of a class in every figure: PN_SR orange and PN_F blue as in the paper.
+pub fn class_colour(class: Class) -> Colour {
+    match class {
+        Class::SelfReplicator => Colour::Orange,
+        Class::Other => Colour::Blue,
+        Class::Zero => Colour::Grey,
+        Class::SecondOrder => Colour::Green,
+        Class::Divergent => Colour::Vermillion,
+    }
+}
+
+/// `task, n seeds` of the runs, e.g. `addition, 10 seeds`.
+pub fn describe(runs: &[Run]) -> String {
+    let mut tasks: Vec<&str> = runs.iter().map(|r| r.summary.task.as_str()).collect();
+    tasks.sort();
+    tasks.dedup();
+    let n = runs.len();
+    format!("{}, {n} seed{}", tasks.join(" + "), if n == 1 { "" } else { "s" })
+}
+
+/// The run's directory as its last two path components, e.g. `add/seed-0`.
+pub fn run_label(run: &Run) -> String {
+    let parts: Vec<String> = run.dir.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
+    parts[parts.len().saturating_sub(2)..].join("/")
 }

@@ -31,13 +31,13 @@
 //! network at the PN_SR share as a masked dense model (`pruned/seed-N/METHOD.safetensors`, see
 //! [`write_masked_dense`]).
 
-use super::{add_figure, final_classes, require_image_task, stem, Analysis, Stat, TestSets};
+use super::{describe, figure, final_classes, require_image_task, Analysis, Stat, TestSets};
 use crate::config::Config;
 use crate::data::task::{Samples, TaskData};
 use crate::fixpoint::Class;
 use crate::organism::{metric, Dense, OrganismShape};
 use crate::particle::ParticleBatch;
-use crate::report::plot::{lines_with_bands, Panel, Series};
+use crate::plot::{Chart, Lines, Panel, Series};
 use crate::run::{write_csv, write_json, Run};
 use crate::train::{evaluate, fine_tune, Pruned};
 use crate::{Error, Result};
@@ -105,22 +105,6 @@ struct MeanRow {
     mean: f64,
     ci95: f64,
     n: usize,
-}
-
-/// Two-sided 97.5 % quantiles of Student's t for 1…30 degrees of freedom.
-const T975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
-    2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-];
-
-/// Half-width of the 95 % confidence interval of the mean of `s` (Student t; the normal 1.96
-/// past 30 degrees of freedom; NaN for fewer than two values).
-pub fn ci95(s: &Stat) -> f64 {
-    if s.n < 2 {
-        return f64::NAN;
-    }
-    let t = T975.get(s.n - 2).copied().unwrap_or(1.96);
-    t * s.sd / (s.n as f64).sqrt()
 }
 
 /// The order in which `pn_sr` drops particles: PN_SR, then `zero`, `second_order`, `other`,
@@ -409,7 +393,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
         .map(|((m, level), rs)| {
             let s = Stat::of(&rs.iter().map(|r| r.metric).collect::<Vec<_>>());
             let sparsity = Stat::of(&rs.iter().map(|r| r.sparsity).collect::<Vec<_>>()).mean;
-            MeanRow { method: METHODS[*m].0, level: level.clone(), sparsity, mean: s.mean, ci95: ci95(&s), n: s.n }
+            MeanRow { method: METHODS[*m].0, level: level.clone(), sparsity, mean: s.mean, ci95: s.ci95(), n: s.n }
         })
         .collect();
     let csv = out.join("pruning_mean.csv");
@@ -425,24 +409,32 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
         .filter(|(name, _)| means.iter().any(|m| m.method == *name))
         .map(|(name, label)| {
             let at = |x: f64| means.iter().find(|m| m.method == *name && (m.sparsity - x).abs() < 1e-9);
-            let mean = xs.iter().map(|&x| at(x).map_or(f64::NAN, |m| m.mean)).collect();
-            let band =
+            let y: Vec<f64> = xs.iter().map(|&x| at(x).map_or(f64::NAN, |m| m.mean)).collect();
+            let half: Vec<f64> =
                 xs.iter().map(|&x| at(x).map_or(f64::NAN, |m| if m.ci95.is_finite() { m.ci95 } else { 0.0 })).collect();
-            Series::new(*label, mean, band)
+            let band =
+                (y.iter().zip(&half).map(|(m, h)| m - h).collect(), y.iter().zip(&half).map(|(m, h)| m + h).collect());
+            Series { name: label.to_string(), colour: None, y, band: Some(band) }
         })
         .collect();
     let metric_name = runs[0].config.task.metric_name();
-    let panel =
-        Panel { y_label: format!("test {metric_name} (mean ± 95 % interval over seeds)"), log_y: false, series };
-    let fig = stem(out, "pruning");
-    let title = format!(
-        "Pruning: test {metric_name} vs sparsity, {} run{}, fine-tuning {} epochs",
+    let panel = Panel {
+        y_label: format!("test {metric_name} (mean ± 95 % interval over seeds)"),
+        log_y: false,
+        y_range: None,
+        series,
+    };
+    let title = format!("Pruning: test {metric_name} vs sparsity ({})", describe(runs));
+    let caption = format!(
+        "Test {metric_name} of every pruning method against the share of weights it pruned, mean over {} run{} with \
+         its 95 % confidence interval; fine-tuning {} epochs after pruning.",
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
         settings.fine_tune_epochs
     );
-    lines_with_bands(&fig, &title, "sparsity (share of weights pruned)", &xs, &[panel])?;
-    add_figure(&mut a, &fig);
+    let chart =
+        Chart::Lines(Lines { x_label: "sparsity (share of weights pruned)".into(), x: xs, panels: vec![panel] });
+    a.figures.push(figure(out, "pruning", title, caption, chart));
 
     // Paired per seed: PN_SR pruning against L1 one-shot over the whole grid curve.
     let grid = |r: &&Row| r.level != SR_LEVEL;
@@ -479,7 +471,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
         "rewind_share": REWIND_SHARE,
         "metric": metric_name,
         "paired_pn_sr_vs_l1": paired,
-        "curve_difference": { "mean": diff.mean, "sd": diff.sd, "ci95": ci95(&diff), "n": diff.n, "seeds_pn_sr_better": wins },
+        "curve_difference": { "mean": diff.mean, "sd": diff.sd, "ci95": diff.ci95(), "n": diff.n, "seeds_pn_sr_better": wins },
     });
     let json = out.join("pruning.json");
     write_json(&json, &summary)?;
@@ -508,7 +500,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
         settings.levels.iter().cloned().fold(f64::INFINITY, f64::min),
         settings.levels.iter().cloned().fold(0.0, f64::max),
         diff.mean,
-        ci95(&diff),
+        diff.ci95(),
         diff.n,
         diffs.len()
     ));

@@ -2,13 +2,15 @@
 //! input (0,0,0,0,1) and loaded into a dense network of the organism's shape; the absolute
 //! difference of the organism's and the dense network's outputs on the run's test set.
 //!
-//! Writes `resubstitution.csv` (`seed, max_abs_error, mean_abs_error, run`) and
-//! `resubstitution.png`/`.svg` (per run, a box plot of the absolute error of every test output,
-//! log axis). Findings: `max_abs_error`, `mean_abs_error` (per run, then over runs).
+//! Writes `resubstitution.csv` (`seed, max_abs_error, mean_abs_error, exact_zeros, outputs, run`)
+//! and specifies `resubstitution.png`/`.svg`: per run, a box plot of the non-zero absolute errors
+//! of the test outputs on a log axis, with the count of exact zeros written above (a zero has no
+//! place on a log axis). Findings: `max_abs_error`, `mean_abs_error` (per run, then over runs).
 
-use super::{add_figure, stem, Analysis, Stat, TestSets};
+use super::kind::Kind;
+use super::{describe, figure, figure_title, Analysis, Stat, TestSets};
 use crate::organism::resubstitution_errors;
-use crate::report::plot::{box_plots, BoxGroup, Figure};
+use crate::plot::{BoxGroup, Boxes, Chart, Colour};
 use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::{Error, Result};
@@ -20,6 +22,8 @@ struct Row {
     seed: u64,
     max_abs_error: f64,
     mean_abs_error: f64,
+    exact_zeros: usize,
+    outputs: usize,
     run: String,
 }
 
@@ -33,8 +37,6 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
 
     let mut rows = Vec::new();
     let mut samples = Vec::new();
-    let mut zeros = 0usize;
-    let mut total = 0usize;
     for run in runs {
         let test = tests.get(run)?;
         let errors: Vec<f64> = resubstitution_errors(&run.organism, &test.x).into_iter().map(f64::from).collect();
@@ -49,36 +51,38 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
         }
         let max = finite.iter().copied().fold(f64::NAN, f64::max);
         let mean = Stat::of(&finite).mean;
-        zeros += finite.iter().filter(|&&e| e == 0.0).count();
-        total += finite.len();
         rows.push(Row {
             seed: run.config.seed,
             max_abs_error: max,
             mean_abs_error: mean,
+            exact_zeros: finite.iter().filter(|&&e| e == 0.0).count(),
+            outputs: finite.len(),
             run: shown(&run.dir).display().to_string(),
         });
-        samples.push(finite);
+        samples.push(finite.into_iter().filter(|&e| e != 0.0).collect::<Vec<f64>>());
     }
     let csv = out.join("resubstitution.csv");
     write_csv(&csv, &rows)?;
     a.csv.push(csv);
 
-    let categories = labels(runs);
-    let n = runs.len();
-    let fig = Figure::new(
-        format!("Weight re-substitution: {}, {n} seed{}", task_names(runs), if n == 1 { "" } else { "s" }),
-        "run",
-        "|organism − dense network| per test output (log)",
+    let unit = if runs[0].config.task.dataset().is_some() { "logits" } else { "units of the sum" };
+    let notes = rows.iter().map(|r| format!("{} of {} exactly 0", r.exact_zeros, r.outputs)).collect();
+    let chart = Chart::Boxes(Boxes {
+        x_label: "run".into(),
+        y_label: format!("|organism − dense network| ({unit}, log scale)"),
+        log_y: true,
+        categories: labels(runs),
+        groups: vec![BoxGroup { name: "absolute error".into(), colour: Some(Colour::Blue), samples }],
+        notes,
+    });
+    let title = figure_title(Kind::Resubstitution, runs, &format!("Weight re-substitution error ({})", describe(runs)));
+    let caption = format!(
+        "Per run, the absolute difference between the organism's output and the output of a dense network \
+         holding the particles' extracted weights, over every output of every test sample, in {unit}. \
+         Boxes: quartiles and median of the non-zero errors, whiskers to 1.5 IQR, dots beyond; the count of \
+         exact zeros is written above each run."
     );
-    let group = BoxGroup { name: "absolute error".into(), samples };
-    let st = stem(out, "resubstitution");
-    box_plots(&st, &fig, &categories, &[group], true)?;
-    add_figure(&mut a, &st);
-    if zeros > 0 {
-        a.notes.push(format!(
-            "{zeros} of {total} test outputs agree exactly (error 0); the log axis draws them at its bottom edge"
-        ));
-    }
+    a.figures.push(figure(out, "resubstitution", title, caption, chart));
 
     let max: Vec<f64> = rows.iter().map(|r| r.max_abs_error).collect();
     let mean: Vec<f64> = rows.iter().map(|r| r.mean_abs_error).collect();
@@ -103,11 +107,4 @@ fn labels(runs: &[Run]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-fn task_names(runs: &[Run]) -> String {
-    let mut tasks: Vec<&str> = runs.iter().map(|r| r.summary.task.as_str()).collect();
-    tasks.sort();
-    tasks.dedup();
-    tasks.join(" + ")
 }

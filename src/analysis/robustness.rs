@@ -3,15 +3,19 @@
 //! levels 10⁰ … 10⁻⁹ and self-applied until they are `zero` or `divergent`.
 //!
 //! Writes `robustness.csv` (`source, run, particle, seed, noise, time_to_vergence,
-//! time_as_fixpoint, capped`; `source` is `organism` or `standalone`) and `robustness.png`/`.svg`
-//! (box plots per noise level; log axis when the times exceed 100). Findings: `organism_time_as_fixpoint`,
+//! time_as_fixpoint, capped`; `source` is `organism` or `standalone`) and specifies
+//! `robustness.png`/`.svg`: per noise level, the mean ± 95 % confidence interval over the tested
+//! clones (the paper's form), one panel per measure, the sources side by side. Findings: `organism_time_as_fixpoint`,
 //! `organism_time_to_vergence`, `organism_capped_share` and, when standalone populations are
 //! given, the same three prefixed `standalone_`; each over all clones of all noise levels.
 
-use super::{add_figure, evenly, final_classes, stem, Analysis, Stat};
+use super::kind::Kind;
+use super::{evenly, figure, figure_title, final_classes, Analysis, Stat};
+
 use crate::fixpoint::{classify, self_replicators, Robustness, RobustnessRecord};
 use crate::particle::ParticleBatch;
-use crate::report::plot::{box_plots, power_of_ten, BoxGroup, Figure};
+use crate::plot::style::power_of_ten;
+use crate::plot::{Chart, Colour, Interval, IntervalGroup, IntervalPanel, Intervals};
 use crate::run::{robustness_source, shown};
 use crate::run::{write_csv, write_text, Run};
 use crate::{Error, Result};
@@ -133,31 +137,44 @@ pub fn analyze(
     }
     a.csv.push(csv);
 
-    // Figure: per noise level, the organism pair of boxes and the standalone pair if given.
+    // Figure: per noise level and source, the mean ± 95 % interval over clones.
     let levels = test.levels as usize;
     let categories: Vec<String> = (0..levels).map(|k| power_of_ten(-(k as i32))).collect();
     let level_of = |noise: f32| (0..levels).find(|&k| noise == 10f32.powi(-(k as i32)));
-    let mut groups = Vec::new();
     let mut kinds = vec!["organism"];
     if !standalone.is_empty() {
         kinds.push("standalone");
     }
-    for kind in &kinds {
+    type Time = fn(&Row) -> usize;
+    let measures: [(&str, Time); 2] = [
+        ("self-applications until zero or divergence", |r| r.time_to_vergence),
+        ("self-applications as a fixpoint", |r| r.time_as_fixpoint),
+    ];
+    let mut panels: Vec<IntervalPanel> = measures
+        .iter()
+        .map(|(label, _)| IntervalPanel { title: String::new(), y_label: label.to_string(), ..Default::default() })
+        .collect();
+    for (g, kind) in kinds.iter().enumerate() {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.source == *kind).collect();
-        for (label, time) in [
-            // Vergence first: blue, fixpoint green, as in the paper.
-            ("time to vergence", (|r: &Row| r.time_to_vergence) as fn(&Row) -> usize),
-            ("time as fixpoint", |r: &Row| r.time_as_fixpoint),
-        ] {
+        for ((_, time), panel) in measures.iter().zip(&mut panels) {
             let mut samples = vec![Vec::new(); levels];
             for r in &mine {
                 if let Some(k) = level_of(r.noise) {
                     samples[k].push(time(r) as f64);
                 }
             }
-            groups.push(BoxGroup { name: format!("{kind}: {label}"), samples });
+            let points = samples
+                .iter()
+                .map(|v| {
+                    let s = Stat::of(v);
+                    let half = if s.n > 1 { s.ci95() } else { 0.0 };
+                    (s.n > 0).then_some(Interval { mean: s.mean, lo: (s.mean - half).max(0.0), hi: s.mean + half })
+                })
+                .collect();
+            let colour = [Colour::Orange, Colour::Sky][g % 2];
+            panel.groups.push(IntervalGroup { name: format!("{kind} PN_SR"), colour: Some(colour), points });
         }
-        let times = |f: fn(&Row) -> usize| mine.iter().map(|r| f(r) as f64).collect::<Vec<_>>();
+        let times = |f: Time| mine.iter().map(|r| f(r) as f64).collect::<Vec<_>>();
         a.findings.insert(format!("{kind}_time_as_fixpoint"), Stat::of(&times(|r| r.time_as_fixpoint)));
         a.findings.insert(format!("{kind}_time_to_vergence"), Stat::of(&times(|r| r.time_to_vergence)));
         a.findings.insert(format!("{kind}_capped_share"), Stat::of(&times(|r| r.capped as usize)));
@@ -180,21 +197,24 @@ pub fn analyze(
         }
     };
     let n = runs.len();
-    let mut title = format!("Robustness: {} PN_SR from {n} run{}", count("organism"), if n == 1 { "" } else { "s" });
+    let mut tested = format!("{} organism PN_SR from {n} run{}", count("organism"), if n == 1 { "" } else { "s" });
     if !standalone.is_empty() {
-        title += &format!(", {} standalone SR", count("standalone"));
+        tested += &format!(", {} standalone self-replicators", count("standalone"));
     }
     // A log axis only pays when the times span more than two decades.
     let longest = rows.iter().map(|r| r.time_to_vergence).max().unwrap_or(0);
-    let log_y = longest > 100;
-    let y_label = if log_y { "self-applications (log scale)" } else { "self-applications" };
-    let fig = Figure::new(title, "noise level (±noise·u on every weight)", y_label);
-    let st = stem(out, "robustness");
-    box_plots(&st, &fig, &categories, &groups, log_y)?;
-    if log_y && rows.iter().any(|r| r.time_as_fixpoint == 0) {
-        a.notes.push("times of 0 are drawn at the bottom edge of the log axis".into());
+    for panel in &mut panels {
+        panel.log_y = longest > 100;
     }
-    add_figure(&mut a, &st);
+    let title = figure_title(Kind::Robustness, runs, "Robustness of self-replicators to noise");
+    let caption = format!(
+        "Per noise level (every weight of a clone perturbed by ±noise·u, u uniform), the mean number of \
+         self-applications over the clones, with its 95 % confidence interval (Student's t), for {tested}; \
+         {} noise seeds per particle and level, at most {} self-applications.",
+        test.seeds, test.max_steps
+    );
+    let chart = Chart::Intervals(Intervals { x_label: "noise level".into(), categories, panels });
+    a.figures.push(figure(out, "robustness", title, caption, chart));
     a.notes.push(format!(
         "{} noise seeds per particle and level, at most {} self-applications per clone",
         test.seeds, test.max_steps

@@ -3,9 +3,10 @@
 //! on all of that layer's points (all groups, all epochs: the paper's "shared PCA space"), and
 //! drawn against epoch, one panel per group (PN_SR / PN_F by final class).
 
-use super::{evenly, final_classes, Analysis, Stat};
+use super::kind::Kind;
+use super::{evenly, figure, figure_title, final_classes, run_label, Analysis, Stat};
 use crate::fixpoint::Class;
-use crate::report::plot::{trajectories, Trajectories};
+use crate::plot::{Chart, Trajectories, TrajectoryPanel};
 use crate::run::shown;
 use crate::run::{write_csv, Run};
 use crate::train::Trajectory;
@@ -130,8 +131,9 @@ fn first_trajectory<'a>(runs: &'a [Run], notes: &mut Vec<String>) -> Option<(&'a
     None
 }
 
-/// Fig. 12 for the first of `runs` that kept a trajectory; writes `trajectories.csv` and one
-/// `trajectories_layer{l}.png`/`.svg` per layer. Without any trajectory: notes, no files.
+/// Fig. 12 for the first of `runs` that kept a trajectory; writes `trajectories.csv` and specifies
+/// one `trajectories_layer{l}.png`/`.svg` per layer (a group without particles gets a note instead
+/// of a panel). Without any trajectory: notes, no files.
 pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     let mut a = Analysis { kind: "trajectories".into(), ..Default::default() };
     let Some((run, traj)) = first_trajectory(runs, &mut a.notes) else {
@@ -159,7 +161,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
         };
         a.findings.insert(format!("explained_variance_layer{l}"), Stat::of(&[pca.explained()]));
         let mut panels = Vec::new();
-        for (title, sr) in [("self_replicator (PN_SR", true), ("other (PN_F", false)] {
+        for (title, sr) in [("PN_SR", true), ("PN_F", false)] {
             let group: Vec<usize> =
                 members.iter().copied().filter(|&i| (classes[i] == Class::SelfReplicator) == sr).collect();
             let mut lines = Vec::new();
@@ -185,7 +187,8 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
                 }
             }
             if group.is_empty() {
-                a.notes.push(format!("layer {l}: no {} particles", if sr { "PN_SR" } else { "PN_F" }));
+                a.notes.push(format!("layer {l}: no {title}, its panel is left out"));
+                continue;
             }
             let shown = if drawn.len() < group.len() {
                 a.notes.push(format!(
@@ -198,24 +201,25 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
             } else {
                 group.len().to_string()
             };
-            panels.push(Trajectories { title: format!("{title}, {shown})"), lines });
+            panels.push(TrajectoryPanel { title: format!("{title} ({shown})"), lines });
         }
-        let stem = super::stem(out, &format!("trajectories_layer{l}"));
-        let title = format!(
-            "Layer {l} weight trajectories in a shared PCA space ({name}; PC1+PC2 explain {:.0} %)",
-            100.0 * pca.explained()
+        let kept = 100.0 * pca.explained();
+        let title = figure_title(
+            Kind::Trajectories,
+            runs,
+            &format!("Layer {l} weight trajectories ({name}): PC1 + PC2 keep {kept:.0} % of the variance"),
         );
-        trajectories(&stem, &title, &panels)?;
-        super::add_figure(&mut a, &stem);
+        let caption = format!(
+            "Every particle of layer {l} of run {name} as its weight vector over the kept epochs, projected on the \
+             two principal components of all of the layer's weight vectors at all epochs (a shared PCA space; \
+             the two keep {kept:.1} % of the variance). Epoch upwards on a log(1 + epoch) scale; one colour per \
+             particle; at most {MAX_LINES} particles per panel."
+        );
+        let chart = Chart::Trajectories(Trajectories { time_label: "epoch".into(), panels });
+        a.figures.push(figure(out, &format!("trajectories_layer{l}"), title, caption, chart));
     }
     let csv = out.join("trajectories.csv");
     write_csv(&csv, &rows)?;
     a.csv.push(csv);
     Ok(a)
-}
-
-/// The run's directory as its last two path components, e.g. `add/seed-0`.
-fn run_label(run: &Run) -> String {
-    let parts: Vec<String> = run.dir.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
-    parts[parts.len().saturating_sub(2)..].join("/")
 }

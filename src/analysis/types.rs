@@ -1,15 +1,17 @@
 //! The `types` analysis (paper Fig. 2 and 9, SPEC §6): how many particles of each fixpoint class
 //! the organism holds at every counted epoch, mean and standard deviation over runs.
 //!
-//! Writes `types.csv` (`epoch, class, mean, sd`) and `types.png`/`.svg` (the classes stacked in
-//! [`Class::ALL`] order). Findings: `share_self_replicators` (final PN_SR count over particle
+//! Writes `types.csv` (`epoch, class, mean, sd` of the count, `share_mean, share_sd` of the share
+//! of the organism's particles in %) and specifies `types.png`/`.svg`: one line per class, the
+//! share in %, with a ± sd band clipped to [0, 100 %] (unstacked, so no band can leave the range). Findings: `share_self_replicators` (final PN_SR count over particle
 //! count, per run), `all_self_replicators` (1 for a run whose particles all end as PN_SR, else 0)
 //! and `first_all_sr_epoch` (the first counted epoch at which every particle was a PN_SR, over the
 //! runs that reached it).
 
-use super::{add_figure, stem, Analysis, Stat};
+use super::kind::Kind;
+use super::{class_colour, class_label, describe, figure, figure_title, Analysis, Stat};
 use crate::fixpoint::Class;
-use crate::report::plot::{stacked_area, Figure, Series};
+use crate::plot::{Chart, Lines, Panel, Series};
 use crate::run::{write_csv, write_text, Run};
 use crate::{Error, Result};
 use serde::Serialize;
@@ -22,6 +24,8 @@ struct Row {
     class: &'static str,
     mean: f64,
     sd: f64,
+    share_mean: f64,
+    share_sd: f64,
 }
 
 /// Runs the analysis on `runs`, writing into `out` (created if needed).
@@ -32,12 +36,12 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut a = Analysis { kind: "types".into(), ..Analysis::default() };
 
-    // Counts of every run at every epoch it counted.
-    let mut by_epoch: BTreeMap<usize, Vec<[usize; 5]>> = BTreeMap::new();
+    // Counts of every run at every epoch it counted, with the run's particle count.
+    let mut by_epoch: BTreeMap<usize, Vec<([usize; 5], usize)>> = BTreeMap::new();
     for run in runs {
         for row in &run.metrics {
             if let Some(c) = row.counts() {
-                by_epoch.entry(row.epoch).or_default().push(c);
+                by_epoch.entry(row.epoch).or_default().push((c, run.organism.particles.len()));
             }
         }
     }
@@ -52,44 +56,69 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
 
     let epochs: Vec<f64> = by_epoch.keys().map(|&e| e as f64).collect();
     let mut rows = Vec::new();
-    let mut series: Vec<Series> = Class::ALL.iter().map(|c| Series::new(c.name(), Vec::new(), Vec::new())).collect();
+    let mut series: Vec<Series> = Class::ALL
+        .iter()
+        .map(|&c| Series {
+            name: class_label(c).into(),
+            colour: Some(class_colour(c)),
+            band: Some((Vec::new(), Vec::new())),
+            ..Series::default()
+        })
+        .collect();
     for (&epoch, counts) in &by_epoch {
         for (k, class) in Class::ALL.iter().enumerate() {
-            let v: Vec<f64> = counts.iter().map(|c| c[k] as f64).collect();
-            let s = Stat::of(&v);
-            rows.push(Row { epoch, class: class.name(), mean: s.mean, sd: s.sd });
-            series[k].mean.push(s.mean);
-            series[k].sd.push(s.sd);
+            let v: Vec<f64> = counts.iter().map(|(c, _)| c[k] as f64).collect();
+            let share: Vec<f64> = counts.iter().map(|(c, n)| 100.0 * c[k] as f64 / (*n).max(1) as f64).collect();
+            let (s, p) = (Stat::of(&v), Stat::of(&share));
+            rows.push(Row { epoch, class: class.name(), mean: s.mean, sd: s.sd, share_mean: p.mean, share_sd: p.sd });
+            let band = series[k].band.as_mut().expect("every class has a band");
+            band.0.push((p.mean - p.sd).clamp(0.0, 100.0));
+            band.1.push((p.mean + p.sd).clamp(0.0, 100.0));
+            series[k].y.push(p.mean);
         }
     }
     let csv = out.join("types.csv");
     if rows.is_empty() {
-        write_text(&csv, "epoch,class,mean,sd\n")?;
+        write_text(&csv, "epoch,class,mean,sd,share_mean,share_sd\n")?;
         a.notes.push("no run has class counts".into());
     } else {
         write_csv(&csv, &rows)?;
     }
     a.csv.push(csv);
 
-    let fig = Figure::new(
-        format!("Particle types over training: {}", describe(runs)),
-        "epoch",
-        if runs.len() > 1 { "particles (mean ± sd over seeds)" } else { "particles" },
-    );
-    // Classes never present are left out of the figure (they would draw as lines on the others),
-    // except the paper's two, PN_SR and the bulk of PN_F.
-    let (shown, absent): (Vec<Series>, Vec<Series>) = series.into_iter().partition(|s| {
-        s.name == Class::SelfReplicator.name()
-            || s.name == Class::Other.name()
-            || s.mean.iter().any(|&m| m.is_finite() && m > 0.0)
+    // Classes never present are left out of the figure, except the paper's two: PN_SR and the
+    // bulk of PN_F.
+    type Classes = Vec<(Class, Series)>;
+    let (mut shown, absent): (Classes, Classes) = Class::ALL.into_iter().zip(series).partition(|(c, s)| {
+        *c == Class::SelfReplicator || *c == Class::Other || s.y.iter().any(|&m| m.is_finite() && m > 0.0)
     });
     if !absent.is_empty() {
-        let names: Vec<&str> = absent.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = absent.iter().map(|(c, _)| class_label(*c)).collect();
         a.notes.push(format!("never present, left out of the figure: {}", names.join(", ")));
     }
-    let st = stem(out, "types");
-    stacked_area(&st, &fig, &epochs, &shown)?;
-    add_figure(&mut a, &st);
+    // PN_SR first, as in the paper's legend.
+    shown.sort_by_key(|(c, _)| *c != Class::SelfReplicator);
+    let n = runs.len();
+    let spread = if n > 1 { "mean over seeds, band ± sd clipped to 0–100 %" } else { "one seed, no band" };
+    let chart = Chart::Lines(Lines {
+        x_label: "epoch".into(),
+        x: epochs,
+        panels: vec![Panel {
+            y_label: "share of particles (%)".into(),
+            log_y: false,
+            y_range: Some((0.0, 100.0)),
+            series: shown.into_iter().map(|(_, s)| s).collect(),
+        }],
+    });
+    let title = figure_title(Kind::Types, runs, &format!("Particle classes over training ({})", describe(runs)));
+    let caption = format!(
+        "Share of the organism's {} particles in each class (%) per counted epoch; {spread}; n = {n} run{}. \
+         PN_SR: ε-fixpoints of self-application (ε = {}); PN_F: every other particle.",
+        runs[0].organism.particles.len(),
+        if n == 1 { "" } else { "s" },
+        crate::plot::style::format_value(runs[0].config.epsilon as f64)
+    );
+    a.figures.push(figure(out, "types", title, caption, chart));
 
     // Findings, from each run's final classes as recorded in its summary.
     let share: Vec<f64> = runs
@@ -123,13 +152,4 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     a.findings.insert("all_self_replicators".into(), Stat::of(&all));
     a.findings.insert("first_all_sr_epoch".into(), Stat::of(&first));
     Ok(a)
-}
-
-/// `task, n seeds` of the runs, e.g. `addition, 10 seeds`.
-fn describe(runs: &[Run]) -> String {
-    let mut tasks: Vec<&str> = runs.iter().map(|r| r.summary.task.as_str()).collect();
-    tasks.sort();
-    tasks.dedup();
-    let n = runs.len();
-    format!("{}, {n} seed{}", tasks.join(" + "), if n == 1 { "" } else { "s" })
 }

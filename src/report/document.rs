@@ -1,11 +1,14 @@
-//! The reproduction report: `index.html` (self-contained, figures inlined) and `report.md`.
-//! It only lays out what the analyses measured; it computes no number of its own.
+//! The reproduction report: `index.html` (one self-contained file: figures inlined, no external
+//! URL, a table of contents with anchors) and `report.md`. It only lays out what the analyses
+//! measured and formats it for people; it computes no number of its own.
 
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, Stat};
+use crate::plot::style::format_value;
+use crate::plot::Figure;
 use crate::{Error, Result};
 use base64::Engine;
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One claim of the paper next to what was measured here.
 #[derive(Clone, Debug)]
@@ -51,25 +54,62 @@ pub struct Report {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn fmt_stat(name: &str, s: &crate::analysis::Stat) -> String {
-    if s.n > 1 {
-        format!("{name} = {:.4e} ± {:.2e} (n = {})", s.mean, s.sd, s.n)
-    } else {
-        format!("{name} = {:.4e} (n = {})", s.mean, s.n)
+/// `name = mean ± sd (n = …)` with about three significant digits; no number where nothing was
+/// measured.
+fn fmt_stat(name: &str, s: &Stat) -> String {
+    match s.n {
+        0 => format!("{name}: not measured (no value)"),
+        1 => format!("{name} = {}", format_value(s.mean)),
+        n => format!("{name} = {} ± {} (n = {n})", format_value(s.mean), format_value(s.sd)),
     }
+}
+
+/// An anchor name from a title: lower-case letters and digits joined by `-`.
+fn slug(title: &str) -> String {
+    let words: Vec<String> =
+        title.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect();
+    words.join("-")
+}
+
+/// `path` relative to `dir` (unchanged when outside it), with `/` separators for links.
+fn relative(path: &Path, dir: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    rel.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect::<Vec<_>>().join("/")
+}
+
+/// A figure as a `data:` URL: its SVG or its PNG, whichever is smaller.
+fn data_url(figure: &Figure) -> Result<String> {
+    let read = |p: PathBuf| std::fs::read(&p).map_err(|e| Error::io(&p, e));
+    let png = read(figure.png())?;
+    let svg = read(figure.svg()).unwrap_or_default();
+    let (mime, bytes) =
+        if !svg.is_empty() && svg.len() < png.len() { ("image/svg+xml", svg) } else { ("image/png", png) };
+    Ok(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
 }
 
 impl Report {
     /// Writes `dir/index.html` and `dir/report.md`; figure paths in the Markdown are relative
     /// to `dir`.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let html = self.html()?;
+        let html = self.html(dir)?;
         let md = self.markdown(dir);
         crate::run::write_text(&dir.join("index.html"), &html)?;
         crate::run::write_text(&dir.join("report.md"), &md)
+    }
+
+    /// `(anchor, section)` for every section, and the anchor of each of its analyses.
+    fn anchors(&self) -> Vec<(String, Vec<String>)> {
+        self.sections
+            .iter()
+            .map(|sec| {
+                let id = slug(&sec.title);
+                let analyses = sec.analyses.iter().map(|(_, a)| format!("{id}-{}", slug(&a.kind))).collect();
+                (id, analyses)
+            })
+            .collect()
     }
 
     fn markdown(&self, dir: &Path) -> String {
@@ -96,8 +136,7 @@ impl Report {
             for (heading, a) in &sec.analyses {
                 let _ = write!(s, "\n### {heading}\n\n");
                 for fig in &a.figures {
-                    let rel = fig.strip_prefix(dir).unwrap_or(fig);
-                    let _ = writeln!(s, "![{heading}]({})\n", rel.display());
+                    let _ = writeln!(s, "![{}]({})\n\n*{}*\n", fig.title, relative(&fig.png(), dir), fig.caption);
                 }
                 for (name, stat) in &a.findings {
                     let _ = writeln!(s, "- {}", fmt_stat(name, stat));
@@ -106,8 +145,8 @@ impl Report {
                     let _ = writeln!(s, "- note: {n}");
                 }
                 for csv in &a.csv {
-                    let rel = csv.strip_prefix(dir).unwrap_or(csv);
-                    let _ = writeln!(s, "- data: [{}]({})", rel.display(), rel.display());
+                    let rel = relative(csv, dir);
+                    let _ = writeln!(s, "- data: [{rel}]({rel})");
                 }
             }
             for n in &sec.skipped {
@@ -117,15 +156,18 @@ impl Report {
         s
     }
 
-    fn html(&self) -> Result<String> {
+    fn html(&self, dir: &Path) -> Result<String> {
         let mut s = String::new();
         let _ = write!(
             s,
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
-body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}\
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title>\n<style>\
+body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}}\
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #bbb;padding:.3em .6em;text-align:left}}\
 th{{background:#eee}}.holds{{color:#176317;font-weight:bold}}.fails{{color:#a11;font-weight:bold}}\
-img{{max-width:100%;border:1px solid #ddd;margin:.5em 0}}pre{{background:#f6f6f6;padding:.6em;overflow:auto}}\
+figure{{margin:1em 0}}img{{max-width:100%;height:auto;border:1px solid #ddd}}\
+figcaption{{font-size:.92em;color:#444;margin-top:.3em}}pre{{background:#f6f6f6;padding:.6em;overflow:auto}}\
+nav ol{{margin:.2em 0}}ul.facts li{{margin:.1em 0}}\
 </style></head><body>\n<h1>{}</h1>\n",
             escape(&self.title),
             escape(&self.title)
@@ -133,9 +175,22 @@ img{{max-width:100%;border:1px solid #ddd;margin:.5em 0}}pre{{background:#f6f6f6
         for p in &self.intro {
             let _ = writeln!(s, "<p>{}</p>", escape(p));
         }
+        let anchors = self.anchors();
+        s.push_str("<nav id=\"contents\"><h2>Contents</h2>\n<ol>");
+        if !self.claims.is_empty() {
+            s.push_str("<li><a href=\"#claims\">Claims of the paper</a></li>\n");
+        }
+        for (sec, (id, ids)) in self.sections.iter().zip(&anchors) {
+            let _ = write!(s, "<li><a href=\"#{id}\">{}</a><ol>", escape(&sec.title));
+            for ((heading, _), aid) in sec.analyses.iter().zip(ids) {
+                let _ = write!(s, "<li><a href=\"#{aid}\">{}</a></li>", escape(heading));
+            }
+            s.push_str("</ol></li>\n");
+        }
+        s.push_str("</ol></nav>\n");
         // A report without claims (a sweep's) has no claims table.
         if !self.claims.is_empty() {
-            s.push_str("<h2>Claims of the paper</h2>\n<table><tr><th>claim</th><th>paper</th><th>measured here</th><th>verdict</th></tr>\n");
+            s.push_str("<h2 id=\"claims\">Claims of the paper</h2>\n<table><tr><th>claim</th><th>paper</th><th>measured here</th><th>verdict</th></tr>\n");
         }
         for c in &self.claims {
             let class = match c.holds {
@@ -155,8 +210,8 @@ img{{max-width:100%;border:1px solid #ddd;margin:.5em 0}}pre{{background:#f6f6f6
         if !self.claims.is_empty() {
             s.push_str("</table>\n");
         }
-        for sec in &self.sections {
-            let _ = writeln!(s, "<h2>{}</h2>\n<ul>", escape(&sec.title));
+        for (sec, (id, ids)) in self.sections.iter().zip(&anchors) {
+            let _ = writeln!(s, "<h2 id=\"{id}\">{}</h2>\n<ul>", escape(&sec.title));
             for n in &sec.notes {
                 let _ = writeln!(s, "<li>{}</li>", escape(n));
             }
@@ -165,19 +220,27 @@ img{{max-width:100%;border:1px solid #ddd;margin:.5em 0}}pre{{background:#f6f6f6
                 "</ul>\n<details><summary>configuration</summary><pre>{}</pre></details>",
                 escape(&sec.config_toml)
             );
-            for (heading, a) in &sec.analyses {
-                let _ = writeln!(s, "<h3>{}</h3>", escape(heading));
+            for ((heading, a), aid) in sec.analyses.iter().zip(ids) {
+                let _ = writeln!(s, "<h3 id=\"{aid}\">{}</h3>", escape(heading));
                 for fig in &a.figures {
-                    let bytes = std::fs::read(fig).map_err(|e| Error::io(fig, e))?;
-                    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-                    let _ = writeln!(s, "<img alt=\"{}\" src=\"data:image/png;base64,{b64}\">", escape(heading));
+                    let _ = writeln!(
+                        s,
+                        "<figure><img alt=\"{}\" src=\"{}\"><figcaption>{}</figcaption></figure>",
+                        escape(&fig.title),
+                        data_url(fig)?,
+                        escape(&fig.caption)
+                    );
                 }
-                s.push_str("<ul>");
+                s.push_str("<ul class=\"facts\">");
                 for (name, stat) in &a.findings {
                     let _ = write!(s, "<li>{}</li>", escape(&fmt_stat(name, stat)));
                 }
                 for n in &a.notes {
                     let _ = write!(s, "<li>note: {}</li>", escape(n));
+                }
+                for csv in &a.csv {
+                    let rel = escape(&relative(csv, dir));
+                    let _ = write!(s, "<li>data: <a href=\"{rel}\">{rel}</a></li>");
                 }
                 s.push_str("</ul>\n");
             }

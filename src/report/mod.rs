@@ -1,4 +1,3 @@
-//! Figures and reports.
+//! The reproduction report: the claims table and the document (HTML and Markdown).
 
 pub mod document;
-pub mod plot;

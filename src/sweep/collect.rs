@@ -8,8 +8,8 @@
 
 use super::{show_value, task_name, Sweep, TaskState};
 use crate::analysis::{Analysis, Stat};
+use crate::plot::{Chart, Figure, Lines, Panel, Series};
 use crate::report::document::{Report, Section};
-use crate::report::plot::{lines_with_bands, Panel, Series};
 use crate::run::{write_csv, RunWriter, Summary, SUMMARY};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -165,14 +165,19 @@ fn summary_figure(sweep: &Sweep, done: &[(usize, Summary)], k: usize, key: &str,
                 .collect();
             let stat = Stat::of(&at);
             mean.push(stat.mean);
-            half.push(ci95_half_width(&stat));
+            half.push(if stat.n > 1 { stat.ci95() } else { 0.0 });
             analysis.findings.insert(format!("{name} at {key} = {}", show_value(value)), stat);
         }
         let y_label = if name == "test_metric" { format!("test {metric}") } else { "share of self-replicators".into() };
+        let band = (
+            mean.iter().zip(&half).map(|(m, h)| m - h).collect(),
+            mean.iter().zip(&half).map(|(m, h)| m + h).collect(),
+        );
         panels.push(Panel {
             y_label,
             log_y: name == "test_metric" && metric == "mae",
-            series: vec![Series::new("mean ± 95 % CI", mean, half)],
+            y_range: None,
+            series: vec![Series { name: "mean ± 95 % CI".into(), colour: None, y: mean, band: Some(band) }],
         });
     }
     let x_label = if numeric {
@@ -181,43 +186,14 @@ fn summary_figure(sweep: &Sweep, done: &[(usize, Summary)], k: usize, key: &str,
         let names: Vec<String> = points.iter().map(|(j, v)| format!("{j} = {}", show_value(v))).collect();
         format!("{key} ({})", names.join(", "))
     };
-    lines_with_bands(stem, &format!("Sweep over {key}"), &x_label, &x, &panels)?;
-    analysis.figures.push(stem.with_extension("png"));
+    let n = done.len();
+    let caption = format!(
+        "Test {metric} and share of self-replicators against {key}: mean over the {n} finished tasks at each value \
+         (seeds and the other swept keys), with its 95 % confidence interval."
+    );
+    let chart = Chart::Lines(Lines { x_label, x, panels });
+    let figure = Figure { stem: stem.to_path_buf(), title: format!("Sweep over {key}"), caption, chart };
+    figure.draw()?;
+    analysis.figures.push(figure);
     Ok(analysis)
-}
-
-/// Half-width of the 95 % confidence interval of the mean, `t(0.975, n−1) · sd / √n` (0 for
-/// fewer than two values).
-pub fn ci95_half_width(s: &Stat) -> f64 {
-    if s.n < 2 {
-        return 0.0;
-    }
-    s.sd * t975(s.n - 1) / (s.n as f64).sqrt()
-}
-
-/// The 0.975 quantile of Student's t with `df` degrees of freedom: tabulated to 30, above that
-/// the Cornish–Fisher expansion around the normal quantile (error < 1e-4 there).
-fn t975(df: usize) -> f64 {
-    const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    if (1..=30).contains(&df) {
-        return TABLE[df - 1];
-    }
-    let (z, n): (f64, f64) = (1.959_964, df as f64);
-    z + (z.powi(3) + z) / (4.0 * n) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * n * n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn t_quantile_joins_the_table_smoothly() {
-        // Tabulated t(0.975, 40) = 2.021, t(0.975, 120) = 1.980.
-        assert!((t975(40) - 2.021).abs() < 1e-3, "{}", t975(40));
-        assert!((t975(120) - 1.980).abs() < 1e-3, "{}", t975(120));
-        assert!((t975(31) - 2.040).abs() < 1e-3, "{}", t975(31));
-    }
 }
