@@ -8,7 +8,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use organism::optim::Sgd;
 use organism::organism::{Organism, Path, Targets};
-use organism::particle::{ParticleBatch, ParticleShape};
+use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -17,7 +17,7 @@ const MOMENTUM: f32 = 0.9;
 
 fn self_train_step(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let batch = ParticleBatch::random(ParticleShape::standard(5).unwrap(), 1200, &mut rng);
+    let batch = ParticleBatch::random(ParticleShape::standard(5).unwrap(), 1200, Init::Xavier, &mut rng);
     let mut grads = vec![0.0; batch.weights().len()];
     let opt = Sgd::new(LR, MOMENTUM, grads.len());
     // Every iteration starts from the same particles (untimed clone), so thousands of
@@ -35,7 +35,7 @@ fn mnist_batch(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     // The `mnist` preset's organism: (225, 5, 3, 10), GELU, residual skip.
     let shape = organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap().organism;
-    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
+    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), Init::Xavier, &mut rng).unwrap();
     assert_eq!(org.particles.len(), 1200);
     let (b, self_train_steps) = (2000, 10);
     let x: Vec<f32> = (0..b * 225).map(|_| rng.gen::<f32>()).collect();

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::data::{self, LoadOptions};
 use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord, EPSILON};
-use crate::particle::{ParticleBatch, ParticleShape};
+use crate::particle::{Init, ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
     finite, read_particles, type_counts, write_csv, write_json, write_particles, write_run, Run, RunWriter, Summary,
@@ -129,6 +129,7 @@ const PARTICLES: &str = "particles.safetensors";
 pub struct ParticlesRun {
     pub count: usize,
     pub shape: ParticleShape,
+    pub init: Init,
     pub seed: u64,
     pub standalone: StandaloneConfig,
 }
@@ -139,7 +140,7 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
     let writer = RunWriter::create(out, force)?;
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(run.seed);
-    let mut particles = ParticleBatch::random(run.shape.clone(), run.count, &mut rng);
+    let mut particles = ParticleBatch::random(run.shape.clone(), run.count, run.init, &mut rng);
     let bar = progress.bar(run.standalone.steps as u64, "self-train");
     let history = self_train_particles(&mut particles, &run.standalone, &mut |s| bar.set_position(s as u64));
     bar.finish();
@@ -158,6 +159,7 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
         "count": run.count,
         "particle_widths": run.shape.widths(),
         "particle_activation": run.shape.activation().to_string(),
+        "particle_init": run.init,
         "seed": run.seed,
         "lr": run.standalone.lr,
         "momentum": run.standalone.momentum,

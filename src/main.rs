@@ -7,7 +7,7 @@ use organism::config::{Config, PRESETS};
 use organism::data::{self, DatasetKind, LoadOptions};
 use organism::experiment::{self, ParticlesRun};
 use organism::fixpoint::{Robustness, EPSILON};
-use organism::particle::ParticleShape;
+use organism::particle::{Init, ParticleShape};
 use organism::progress::Progress;
 use organism::reproduce;
 use organism::schedule::StandaloneConfig;
@@ -114,6 +114,9 @@ struct ParticlesArgs {
     /// Particle activation (the paper's are linear).
     #[arg(long, default_value = "none")]
     activation: Activation,
+    /// Weight initialisation: `xavier` (the authors' code) or `torch_linear` (±1/sqrt(in)).
+    #[arg(long, default_value = "xavier")]
+    init: Init,
     #[arg(long, default_value_t = 0.004)]
     lr: f32,
     #[arg(long, default_value_t = 0.9)]
@@ -256,6 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let run = ParticlesRun {
                 count: a.count,
                 shape: ParticleShape::new(vec![5, a.hidden, a.hidden, 1], a.activation)?,
+                init: a.init,
                 seed: a.seed,
                 standalone: StandaloneConfig {
                     steps: a.steps,

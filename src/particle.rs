@@ -21,6 +21,7 @@ use crate::optim::Sgd;
 use crate::{Error, Result};
 use rand::Rng;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// Particles per parallel work item: fixed, so chunking never depends on the thread count.
 pub const CHUNK: usize = 64;
@@ -359,6 +360,38 @@ fn aux_forward(shape: &ParticleShape, w: &[f32], x: f32, ws: &mut Workspace) -> 
 // ---------------------------------------------------------------------------------------------
 // The batch.
 
+/// How a particle's weights are drawn (SPEC §1), the `particle.init` configuration key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// `xavier_uniform_`, as the authors' code: uniform in `±sqrt(6 / (fan_in + fan_out))`.
+    #[default]
+    Xavier,
+    /// torch's `nn.Linear(bias=False)` default: uniform in `±1/sqrt(fan_in)`.
+    TorchLinear,
+}
+
+impl Init {
+    /// The half-width of the uniform draw for a layer mapping `fan_in` to `fan_out` units.
+    pub fn bound(self, fan_in: usize, fan_out: usize) -> f32 {
+        match self {
+            Init::Xavier => (6.0 / (fan_in + fan_out) as f32).sqrt(),
+            Init::TorchLinear => 1.0 / (fan_in as f32).sqrt(),
+        }
+    }
+}
+
+impl std::str::FromStr for Init {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "xavier" => Ok(Init::Xavier),
+            "torch_linear" => Ok(Init::TorchLinear),
+            _ => Err(format!("unknown particle init `{s}` (expected xavier or torch_linear)")),
+        }
+    }
+}
+
 /// `n` particles of one shape in one contiguous `n × P` buffer, in a fixed order.
 #[derive(Clone, Debug)]
 pub struct ParticleBatch {
@@ -367,13 +400,13 @@ pub struct ParticleBatch {
 }
 
 impl ParticleBatch {
-    /// `n` particles initialised like a torch `nn.Linear(bias=False)`: each weight uniform in
-    /// `±1/√fan_in` of its layer.
-    pub fn random(shape: ParticleShape, n: usize, rng: &mut impl Rng) -> Self {
+    /// `n` particles, every layer's `[out][in]` matrix drawn uniform in `±bound` of `init`
+    /// (SPEC §1: the authors' Xavier-uniform, or torch's `nn.Linear` default).
+    pub fn random(shape: ParticleShape, n: usize, init: Init, rng: &mut impl Rng) -> Self {
         let mut weights = Vec::with_capacity(n * shape.n_weights());
         for _ in 0..n {
             for pair in shape.widths.windows(2) {
-                let bound = 1.0 / (pair[0] as f32).sqrt();
+                let bound = init.bound(pair[0], pair[1]);
                 weights.extend((0..pair[0] * pair[1]).map(|_| rng.gen_range(-bound..bound)));
             }
         }

@@ -141,6 +141,7 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
         let particles = ParticlesRun {
             count: sr.clamp(10, 100),
             shape: exp.cfg.particle_shape(),
+            init: exp.cfg.particle.init,
             seed: 0,
             standalone: StandaloneConfig {
                 steps,

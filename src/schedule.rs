@@ -97,12 +97,18 @@ impl TaskData {
         TaskData::Addition { train_samples: cfg.data.train_samples, test }
     }
 
-    /// An image task of `cfg` on `dataset`: resized to `image_size`², flattened. The test set's
+    /// An image task of `cfg` on `dataset`: resized to `image_size`², flattened, the test set cut
+    /// to `data.test_samples` images when that is not 0. The test set's
     /// noise is drawn from a fixed seed, so every seed of an experiment sees the same test set.
     pub fn images(cfg: &Config, dataset: &Dataset) -> TaskData {
         let size = cfg.data.image_size;
         let train = dataset.train.resized(size, size, cfg.data.antialias);
-        let test = dataset.test.resized(size, size, cfg.data.antialias);
+        let mut test = dataset.test.resized(size, size, cfg.data.antialias);
+        // `data.test_samples`: the first that many test images, 0 = the whole test split.
+        if cfg.data.test_samples > 0 && cfg.data.test_samples < test.len() {
+            test.labels.truncate(cfg.data.test_samples);
+            test.images.truncate(cfg.data.test_samples * size * size);
+        }
         let mut x = test.images;
         add_noise(&mut x, cfg.data.noise, &mut rng(0, Stream::Test));
         TaskData::Images {
@@ -202,7 +208,8 @@ pub fn evaluate(organism: &Organism, samples: &Samples) -> f32 {
 /// Trains an organism as `cfg` says on `data`; `progress` sees every epoch as it ends.
 pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecord)) -> Result<Trained> {
     cfg.validate()?;
-    let mut organism = Organism::new(cfg.organism.clone(), cfg.particle_shape(), &mut rng(cfg.seed, Stream::Init))?;
+    let mut organism =
+        Organism::new(cfg.organism.clone(), cfg.particle_shape(), cfg.particle.init, &mut rng(cfg.seed, Stream::Init))?;
     let path = organism.default_path();
     let n_weights = organism.particles.weights().len();
     let mut task_opt = Sgd::new(cfg.lr, cfg.momentum, n_weights);

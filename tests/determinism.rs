@@ -5,7 +5,7 @@ use organism::activation::Activation;
 use organism::fixpoint::{classify, count, Class, EPSILON};
 use organism::optim::Sgd;
 use organism::organism::{Organism, OrganismShape, Path, Targets};
-use organism::particle::{ParticleBatch, ParticleShape};
+use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -30,7 +30,7 @@ fn run() -> Outcome {
         ParticleShape::new(vec![5, 4, 4, 1], Activation::Tanh).unwrap(),
         ParticleShape::standard(3).unwrap().with_general_path(),
     ] {
-        let mut batch = ParticleBatch::random(shape, 1000, &mut rng);
+        let mut batch = ParticleBatch::random(shape, 1000, Init::Xavier, &mut rng);
         let mut grads = vec![0.0; batch.weights().len()];
         let mut opt = Sgd::new(0.004, 0.9, grads.len());
         for _ in 0..5 {
@@ -42,7 +42,7 @@ fn run() -> Outcome {
     }
 
     // Classification of a batch with a few trained replicators among random particles.
-    let mut batch = ParticleBatch::random(ParticleShape::standard(2).unwrap(), 300, &mut rng);
+    let mut batch = ParticleBatch::random(ParticleShape::standard(2).unwrap(), 300, Init::Xavier, &mut rng);
     let mut grads = vec![0.0; batch.weights().len()];
     let mut opt = Sgd::new(0.004, 0.9, grads.len());
     for _ in 0..2000 {
@@ -53,7 +53,7 @@ fn run() -> Outcome {
     // MNIST-like organism, extracted path, 300 samples (several row blocks).
     // The `mnist` preset's organism: (225, 5, 3, 10), GELU, residual skip.
     let shape = organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap().organism;
-    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
+    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), Init::Xavier, &mut rng).unwrap();
     let x: Vec<f32> = (0..300 * 225).map(|_| rng.gen::<f32>()).collect();
     let y: Vec<u8> = (0..300).map(|_| rng.gen_range(0..10)).collect();
     let pass = org.task_pass(&x, Targets::Classes(&y), Path::Extracted);
@@ -66,7 +66,7 @@ fn run() -> Outcome {
     let shape =
         OrganismShape { inputs: 4, width: 3, depth: 4, outputs: 2, residual_skip: true, activation: Activation::Gelu };
     let pn = ParticleShape::new(vec![5, 3, 3, 1], Activation::Tanh).unwrap();
-    let org = Organism::new(shape, pn, &mut rng).unwrap();
+    let org = Organism::new(shape, pn, Init::Xavier, &mut rng).unwrap();
     let b = 150;
     let x: Vec<f32> = (0..b * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let values: Vec<f32> = (0..b * 2).map(|_| rng.gen_range(-1.0..1.0)).collect();
