@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::data::{self, LoadOptions};
-use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord, EPSILON};
+use crate::fixpoint::{classify, self_replicators, Robustness, RobustnessRecord, EPSILON};
 use crate::particle::{Init, ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
@@ -147,7 +147,7 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
     let rows: Vec<TypeRow> = history
         .iter()
         .flat_map(|(step, counts)| {
-            Class::ALL.iter().zip(counts).map(|(c, &n)| TypeRow { step: *step, class: c.name(), count: n })
+            counts.iter().map(|(c, n)| TypeRow { step: *step, class: c.name(), count: n })
         })
         .collect();
     write_csv(&writer.path("types.csv"), &rows)?;

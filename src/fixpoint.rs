@@ -9,7 +9,7 @@ use std::fmt;
 /// The ε of the ε-fixpoint (Def. 3), SPEC's default.
 pub const EPSILON: f32 = 1e-5;
 
-/// The five classes, in the order they are tested.
+/// The five classes, in the order they are tested (the discriminant indexes [`ClassCounts`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
@@ -84,13 +84,42 @@ pub fn self_replicators(classes: &[Class]) -> Vec<usize> {
     (0..classes.len()).filter(|&n| classes[n] == Class::SelfReplicator).collect()
 }
 
-/// How many particles fall in each class, in [`Class::ALL`] order.
-pub fn count(classes: &[Class]) -> [usize; 5] {
-    let mut counts = [0; 5];
-    for c in classes {
-        counts[Class::ALL.iter().position(|x| x == c).unwrap()] += 1;
+/// How many particles fall in each class, read by class: `counts[Class::SelfReplicator]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassCounts([usize; 5]);
+
+impl ClassCounts {
+    /// The counts of `classes`.
+    pub fn of(classes: &[Class]) -> ClassCounts {
+        let mut counts = ClassCounts::default();
+        for &c in classes {
+            counts[c] += 1;
+        }
+        counts
     }
-    counts
+
+    /// `(class, count)` in [`Class::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (Class, usize)> + '_ {
+        Class::ALL.into_iter().map(|c| (c, self[c]))
+    }
+
+    /// Number of particles counted.
+    pub fn total(&self) -> usize {
+        self.0.iter().sum()
+    }
+}
+
+impl std::ops::Index<Class> for ClassCounts {
+    type Output = usize;
+    fn index(&self, c: Class) -> &usize {
+        &self.0[c as usize]
+    }
+}
+
+impl std::ops::IndexMut<Class> for ClassCounts {
+    fn index_mut(&mut self, c: Class) -> &mut usize {
+        &mut self.0[c as usize]
+    }
 }
 
 /// Settings of the robustness test.

@@ -61,7 +61,7 @@ enum Command {
 seed, epochs, batch_size, self_train_steps, lr, momentum, validate_every, trajectory_every,\n  \
 warmup_accuracy (0 = off), epsilon,\n  \
 organism.{inputs, width, depth, outputs, residual_skip, activation = none|gelu},\n  \
-particle.{hidden, activation = none|tanh|gelu},\n  \
+particle.{hidden, activation = none|tanh|gelu, init = xavier|torch_linear},\n  \
 data.{train_samples, test_samples, image_size, antialias, noise, dir, download}\n\n\
 Examples:\n  organism train --preset addition --seeds 0..10 --out runs/add\n  \
 organism train --preset mnist --set epochs=5 --set self_train_steps=10 --out runs/m")]

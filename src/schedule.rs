@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::data::{shuffled_batches, Dataset, ImageSet};
-use crate::fixpoint::{classify, count, Class};
+use crate::fixpoint::{classify, Class, ClassCounts};
 use crate::optim::Sgd;
 use crate::organism::{metric, Organism, Path, Targets};
 use crate::particle::ParticleBatch;
@@ -178,8 +178,8 @@ pub struct EpochRecord {
     /// epoch.
     pub train_metric: f32,
     pub test_metric: f32,
-    /// Class counts in [`Class::ALL`] order, on counted epochs.
-    pub counts: Option<[usize; 5]>,
+    /// Class counts, on counted epochs.
+    pub counts: Option<ClassCounts>,
 }
 
 /// Every particle's weights at some epochs (Fig. 12): `epochs.len() × n × P`.
@@ -259,8 +259,8 @@ pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecor
         let last = epoch == cfg.epochs;
         if epoch % cfg.validate_every == 0 || last {
             classes = classify(&organism.particles, cfg.epsilon);
-            let counts = count(&classes);
-            if first_all_replicators.is_none() && counts[2] == classes.len() {
+            let counts = ClassCounts::of(&classes);
+            if first_all_replicators.is_none() && counts[Class::SelfReplicator] == classes.len() {
                 first_all_replicators = Some(epoch);
             }
             record.counts = Some(counts);
@@ -293,15 +293,15 @@ pub fn self_train_particles(
     particles: &mut ParticleBatch,
     cfg: &StandaloneConfig,
     progress: &mut dyn FnMut(usize),
-) -> Vec<(usize, [usize; 5])> {
+) -> Vec<(usize, ClassCounts)> {
     let n = particles.weights().len();
     let mut opt = Sgd::new(cfg.lr, cfg.momentum, n);
     let mut grads = vec![0.0; n];
-    let mut history = vec![(0, count(&classify(particles, cfg.epsilon)))];
+    let mut history = vec![(0, ClassCounts::of(&classify(particles, cfg.epsilon)))];
     for step in 1..=cfg.steps {
         particles.self_train_step(&mut opt, &mut grads);
         if step % cfg.every == 0 || step == cfg.steps {
-            history.push((step, count(&classify(particles, cfg.epsilon))));
+            history.push((step, ClassCounts::of(&classify(particles, cfg.epsilon))));
         }
         progress(step);
     }

@@ -8,7 +8,7 @@
 //! runs that reached it).
 
 use super::{add_figure, stem, Analysis, Stat};
-use crate::fixpoint::Class;
+use crate::fixpoint::{Class, ClassCounts};
 use crate::report::plot::{stacked_area, Figure, Series};
 use crate::run::{write_csv, write_text, Run};
 use crate::{Error, Result};
@@ -33,7 +33,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     let mut a = Analysis { kind: "types".into(), ..Analysis::default() };
 
     // Counts of every run at every epoch it counted.
-    let mut by_epoch: BTreeMap<usize, Vec<[usize; 5]>> = BTreeMap::new();
+    let mut by_epoch: BTreeMap<usize, Vec<ClassCounts>> = BTreeMap::new();
     for run in runs {
         for row in &run.metrics {
             if let Some(c) = row.counts() {
@@ -55,7 +55,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     let mut series: Vec<Series> = Class::ALL.iter().map(|c| Series::new(c.name(), Vec::new(), Vec::new())).collect();
     for (&epoch, counts) in &by_epoch {
         for (k, class) in Class::ALL.iter().enumerate() {
-            let v: Vec<f64> = counts.iter().map(|c| c[k] as f64).collect();
+            let v: Vec<f64> = counts.iter().map(|c| c[*class] as f64).collect();
             let s = Stat::of(&v);
             rows.push(Row { epoch, class: class.name(), mean: s.mean, sd: s.sd });
             series[k].mean.push(s.mean);
