@@ -244,6 +244,7 @@ pub fn robustness_to_dir(from: &Path, test: &Robustness, out: &Path, force: bool
         "self_replicators_tested": which.len(),
         "seeds": test.seeds,
         "max_steps": test.max_steps,
+        "counting": format!("{:?}", test.counting).to_lowercase(),
         "epsilon": eps,
         "capped_runs": records.iter().filter(|r| r.capped).count(),
         "levels": summarise_robustness(&records),

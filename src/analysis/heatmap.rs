@@ -140,7 +140,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     heatmaps(&stem, &fig, &maps)?;
     super::add_figure(&mut a, &stem);
 
-    a.findings.insert("border_correlation".into(), Stat::of(&corr));
+    a.record("border_correlation", corr);
     a.findings.insert("border_share".into(), Stat::of(&border));
     a.findings.insert("empty_pixel_share".into(), Stat::of(&empty_share));
     a.notes.push(format!(

@@ -1,7 +1,8 @@
 //! The analyses by name, for `organism analyze <kind>` and `organism reproduce`.
 
 use super::{
-    connectivity, curves, dropout, heatmap, resubstitution, robustness, trajectories, types, Analysis, TestSets,
+    connectivity, curves, dropout, heatmap, resubstitution, robustness, stability, trajectories, types, Analysis,
+    TestSets,
 };
 use crate::fixpoint::Robustness;
 use crate::run::Run;
@@ -20,10 +21,11 @@ pub enum Kind {
     Heatmap,
     Connectivity,
     Trajectories,
+    Stability,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Types,
         Kind::Curves,
         Kind::Robustness,
@@ -32,6 +34,7 @@ impl Kind {
         Kind::Heatmap,
         Kind::Connectivity,
         Kind::Trajectories,
+        Kind::Stability,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Heatmap => "heatmap",
             Kind::Connectivity => "connectivity",
             Kind::Trajectories => "trajectories",
+            Kind::Stability => "stability",
         }
     }
 
@@ -58,6 +62,7 @@ impl Kind {
             Kind::Heatmap => "Where the self-replicators sit (Fig. 10)",
             Kind::Connectivity => "Connectivity per class (Fig. 11)",
             Kind::Trajectories => "PCA weight trajectories (Fig. 12)",
+            Kind::Stability => "Why self-replicators are fragile: fixpoint stability (no figure in the paper)",
         }
     }
 
@@ -105,5 +110,6 @@ pub fn analyze(kind: Kind, runs: &[Run], tests: &TestSets, opts: &Options, out: 
         Kind::Heatmap => heatmap::analyze(runs, tests, out),
         Kind::Connectivity => connectivity::analyze(runs, out),
         Kind::Trajectories => trajectories::analyze(runs, out),
+        Kind::Stability => stability::analyze(runs, out),
     }
 }

@@ -10,7 +10,7 @@
 
 use super::{add_figure, evenly, final_classes, stem, Analysis, Stat};
 use crate::experiment::robustness_source;
-use crate::fixpoint::{classify, self_replicators, Robustness, RobustnessRecord};
+use crate::fixpoint::{authors_counting, classify, self_replicators, Counting, Robustness, RobustnessRecord};
 use crate::particle::ParticleBatch;
 use crate::report::plot::{box_plots, power_of_ten, BoxGroup, Figure};
 use crate::run::{write_csv, write_text, Run};
@@ -19,7 +19,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-const HEADER: &str = "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped\n";
+const HEADER: &str = "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped,final_fixpoint,\
+                      authors_time_to_vergence,authors_time_as_fixpoint\n";
 
 #[derive(Serialize, Default)]
 struct Row<'a> {
@@ -31,6 +32,10 @@ struct Row<'a> {
     time_to_vergence: usize,
     time_as_fixpoint: usize,
     capped: bool,
+    final_fixpoint: bool,
+    /// The same clone counted as the authors' tester does ([`Counting::Authors`]).
+    authors_time_to_vergence: usize,
+    authors_time_as_fixpoint: usize,
 }
 
 /// Particles to test: a batch, which of them, with which ε, under what name.
@@ -103,16 +108,17 @@ pub fn analyze(
             if s.which.is_empty() {
                 Vec::new()
             } else {
-                Robustness { eps: s.eps, ..test.clone() }.run(&s.particles, &s.which)
+                Robustness { eps: s.eps, counting: Counting::Clone, ..test.clone() }.run(&s.particles, &s.which)
             }
         })
         .collect();
+    let authors: Vec<Vec<RobustnessRecord>> = records.iter().map(|r| authors_counting(r)).collect();
 
     let rows: Vec<Row> = sources
         .iter()
-        .zip(&records)
-        .flat_map(|(s, recs)| {
-            recs.iter().map(move |r| Row {
+        .zip(records.iter().zip(&authors))
+        .flat_map(|(s, (recs, auth))| {
+            recs.iter().zip(auth).map(move |(r, au)| Row {
                 source: s.kind,
                 run: &s.name,
                 particle: r.particle,
@@ -121,6 +127,9 @@ pub fn analyze(
                 time_to_vergence: r.time_to_vergence,
                 time_as_fixpoint: r.time_as_fixpoint,
                 capped: r.capped,
+                final_fixpoint: r.final_fixpoint,
+                authors_time_to_vergence: au.time_to_vergence,
+                authors_time_as_fixpoint: au.time_as_fixpoint,
             })
         })
         .collect();
@@ -138,29 +147,53 @@ pub fn analyze(
     let categories: Vec<String> = (0..levels).map(|k| power_of_ten(-(k as i32))).collect();
     let level_of = |noise: f32| (0..levels).find(|&k| noise == 10f32.powi(-(k as i32)));
     let mut groups = Vec::new();
+    let mut authors_groups = Vec::new();
     let mut kinds = vec!["organism"];
     if !standalone.is_empty() {
         kinds.push("standalone");
     }
+    type Time = fn(&Row) -> usize;
     for kind in &kinds {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.source == *kind).collect();
-        for (label, time) in [
+        for (label, time, authors_time) in [
             // Vergence first: blue, fixpoint green, as in the paper.
-            ("time to vergence", (|r: &Row| r.time_to_vergence) as fn(&Row) -> usize),
-            ("time as fixpoint", |r: &Row| r.time_as_fixpoint),
+            ("time to vergence", (|r: &Row| r.time_to_vergence) as Time, (|r: &Row| r.authors_time_to_vergence) as Time),
+            ("time as fixpoint", |r: &Row| r.time_as_fixpoint, |r: &Row| r.authors_time_as_fixpoint),
         ] {
-            let mut samples = vec![Vec::new(); levels];
-            for r in &mine {
-                if let Some(k) = level_of(r.noise) {
-                    samples[k].push(time(r) as f64);
+            for (time, groups) in [(time, &mut groups), (authors_time, &mut authors_groups)] {
+                let mut samples = vec![Vec::new(); levels];
+                for r in &mine {
+                    if let Some(k) = level_of(r.noise) {
+                        samples[k].push(time(r) as f64);
+                    }
                 }
+                groups.push(BoxGroup { name: format!("{kind}: {label}"), samples });
             }
-            groups.push(BoxGroup { name: format!("{kind}: {label}"), samples });
         }
-        let times = |f: fn(&Row) -> usize| mine.iter().map(|r| f(r) as f64).collect::<Vec<_>>();
+        let times = |f: Time| mine.iter().map(|r| f(r) as f64).collect::<Vec<_>>();
         a.findings.insert(format!("{kind}_time_as_fixpoint"), Stat::of(&times(|r| r.time_as_fixpoint)));
         a.findings.insert(format!("{kind}_time_to_vergence"), Stat::of(&times(|r| r.time_to_vergence)));
         a.findings.insert(format!("{kind}_capped_share"), Stat::of(&times(|r| r.capped as usize)));
+        a.findings.insert(format!("{kind}_authors_time_as_fixpoint"), Stat::of(&times(|r| r.authors_time_as_fixpoint)));
+        // Per noise level, the particle is the unit: each tested particle's mean over its noise
+        // seeds (n = particles over all runs, not clones).
+        for k in 0..levels {
+            for (name, time) in [("time_as_fixpoint", (|r: &Row| r.time_as_fixpoint) as Time), ("time_to_vergence", |r| r.time_to_vergence)] {
+                let mut per_particle: Vec<((&str, usize), (f64, usize))> = Vec::new();
+                for r in mine.iter().filter(|r| level_of(r.noise) == Some(k)) {
+                    let key = (r.run, r.particle);
+                    match per_particle.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, (sum, n))) => {
+                            *sum += time(r) as f64;
+                            *n += 1;
+                        }
+                        None => per_particle.push((key, (time(r) as f64, 1))),
+                    }
+                }
+                let means = per_particle.iter().map(|(_, (sum, n))| sum / *n as f64).collect();
+                a.record(&format!("{kind}_{name}@1e-{k}"), means);
+            }
+        }
         let capped = mine.iter().filter(|r| r.capped).count();
         if capped > 0 {
             a.notes.push(format!(
@@ -195,9 +228,25 @@ pub fn analyze(
         a.notes.push("times of 0 are drawn at the bottom edge of the log axis".into());
     }
     add_figure(&mut a, &st);
+    // The same clones counted as the authors' tester does, for Fig. 4 side by side (SPEC §6).
+    let longest = rows.iter().map(|r| r.authors_time_to_vergence).max().unwrap_or(0);
+    let fig = Figure::new(
+        format!("The same, counted as the authors' robustness_tester.py ({} seeds summed)", test.seeds),
+        "noise level (±noise·u on every weight)",
+        if longest > 100 { "running sums over seeds (log scale)" } else { "running sums over seeds" },
+    );
+    let st = stem(out, "robustness_authors");
+    box_plots(&st, &fig, &categories, &authors_groups, longest > 100)?;
+    add_figure(&mut a, &st);
     a.notes.push(format!(
         "{} noise seeds per particle and level, at most {} self-applications per clone",
         test.seeds, test.max_steps
     ));
+    a.notes.push(
+        "second figure: the authors' counting (the collapsed final state counts as one more fixpoint step, and a \
+         particle's counters are never reset between noise seeds, so seed s shows the sum over seeds 0..=s): \
+         Fig. 4's long lifetimes (10 seeds summed) are this running sum, not the life of one clone"
+            .into(),
+    );
     Ok(a)
 }

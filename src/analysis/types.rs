@@ -5,9 +5,10 @@
 //! [`Class::ALL`] order). Findings: `share_self_replicators` (final PN_SR count over particle
 //! count, per run), `all_self_replicators` (1 for a run whose particles all end as PN_SR, else 0)
 //! and `first_all_sr_epoch` (the first counted epoch at which every particle was a PN_SR, over the
-//! runs that reached it).
+//! runs that reached it), `sr_outside_first_layer` (final PN_SR in layers ≥ 1) and
+//! `sr_trend_per_100_epochs` (least-squares slope of the PN_SR count over the counted epochs).
 
-use super::{add_figure, stem, Analysis, Stat};
+use super::{add_figure, final_classes, stem, Analysis, Stat};
 use crate::fixpoint::{Class, ClassCounts};
 use crate::report::plot::{stacked_area, Figure, Series};
 use crate::run::{write_csv, write_text, Run};
@@ -119,7 +120,32 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
             runs.len()
         ));
     }
-    a.findings.insert("share_self_replicators".into(), Stat::of(&share));
+    // PN_SR outside the first layer (Fig. 11, 12a: "in the input layer, but not solely").
+    let outside: Vec<f64> = runs
+        .iter()
+        .map(|r| {
+            let classes = final_classes(r);
+            let positions = r.organism.shape.positions();
+            positions.iter().zip(&classes).filter(|((l, _, _), c)| *l > 0 && **c == Class::SelfReplicator).count()
+                as f64
+        })
+        .collect();
+    // The trend of the PN_SR count (Fig. 9: "slow but gradual"): least-squares slope over the
+    // counted epochs, per 100 epochs.
+    let trend: Vec<f64> = runs
+        .iter()
+        .map(|r| {
+            let pts: Vec<(f64, f64)> = r
+                .metrics
+                .iter()
+                .filter_map(|m| m.counts().map(|c| (m.epoch as f64, c[Class::SelfReplicator] as f64)))
+                .collect();
+            100.0 * slope(&pts)
+        })
+        .collect();
+    a.record("share_self_replicators", share);
+    a.record("sr_outside_first_layer", outside);
+    a.record("sr_trend_per_100_epochs", trend);
     a.findings.insert("all_self_replicators".into(), Stat::of(&all));
     a.findings.insert("first_all_sr_epoch".into(), Stat::of(&first));
     Ok(a)
@@ -132,4 +158,17 @@ fn describe(runs: &[Run]) -> String {
     tasks.dedup();
     let n = runs.len();
     format!("{}, {n} seed{}", tasks.join(" + "), if n == 1 { "" } else { "s" })
+}
+
+/// Least-squares slope of `y` on `x` (NaN with fewer than two distinct x).
+fn slope(pts: &[(f64, f64)]) -> f64 {
+    let n = pts.len() as f64;
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx > 0.0 {
+        sxy / sxx
+    } else {
+        f64::NAN
+    }
 }

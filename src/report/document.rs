@@ -1,32 +1,12 @@
 //! The reproduction report: `index.html` (self-contained, figures inlined) and `report.md`.
 //! It only lays out what the analyses measured; it computes no number of its own.
 
+use super::claims::{self, Claim};
 use crate::analysis::Analysis;
 use crate::{Error, Result};
 use base64::Engine;
 use std::fmt::Write;
 use std::path::Path;
-
-/// One claim of the paper next to what was measured here.
-#[derive(Clone, Debug)]
-pub struct Claim {
-    pub claim: String,
-    pub paper: String,
-    /// Mean ± sd over seeds, or why it was not measured.
-    pub measured: String,
-    /// `Some(true|false)` when measured.
-    pub holds: Option<bool>,
-}
-
-impl Claim {
-    fn verdict(&self) -> &'static str {
-        match self.holds {
-            Some(true) => "holds",
-            Some(false) => "does not hold",
-            None => "not measured",
-        }
-    }
-}
 
 /// One experiment of the report: its configuration and its analyses.
 #[derive(Clone, Debug)]
@@ -47,6 +27,8 @@ pub struct Report {
     pub title: String,
     pub intro: Vec<String>,
     pub claims: Vec<Claim>,
+    /// Where this reproduction departs from the paper (from the configuration).
+    pub deviations: Vec<String>,
     pub sections: Vec<Section>,
 }
 
@@ -77,10 +59,10 @@ impl Report {
         for p in &self.intro {
             let _ = writeln!(s, "{p}\n");
         }
-        s.push_str("## Claims of the paper\n\n| claim | paper | measured here | verdict |\n|---|---|---|---|\n");
-        for c in &self.claims {
-            let _ = writeln!(s, "| {} | {} | {} | {} |", c.claim, c.paper, c.measured, c.verdict());
-        }
+        s.push_str("## Claims of the paper\n\n");
+        s.push_str(&claims::markdown(&self.claims));
+        s.push_str("\n## Deviations from the paper\n\n");
+        s.push_str(&claims::deviations_markdown(&self.deviations));
         for sec in &self.sections {
             let _ = write!(s, "\n## {}\n\n", sec.title);
             for n in &sec.notes {
@@ -131,23 +113,13 @@ img{{max-width:100%;border:1px solid #ddd;margin:.5em 0}}pre{{background:#f6f6f6
         for p in &self.intro {
             let _ = writeln!(s, "<p>{}</p>", escape(p));
         }
-        s.push_str("<h2>Claims of the paper</h2>\n<table><tr><th>claim</th><th>paper</th><th>measured here</th><th>verdict</th></tr>\n");
-        for c in &self.claims {
-            let class = match c.holds {
-                Some(true) => "holds",
-                Some(false) => "fails",
-                None => "",
-            };
-            let _ = writeln!(
-                s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
-                escape(&c.claim),
-                escape(&c.paper),
-                escape(&c.measured),
-                c.verdict()
-            );
+        s.push_str("<h2>Claims of the paper</h2>\n");
+        s.push_str(&claims::html(&self.claims));
+        s.push_str("<h2>Deviations from the paper</h2>\n<ul>");
+        for d in &self.deviations {
+            let _ = write!(s, "<li>{}</li>", escape(d));
         }
-        s.push_str("</table>\n");
+        s.push_str("</ul>\n");
         for sec in &self.sections {
             let _ = writeln!(s, "<h2>{}</h2>\n<ul>", escape(&sec.title));
             for n in &sec.notes {

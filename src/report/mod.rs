@@ -1,4 +1,5 @@
 //! Figures and reports.
 
+pub mod claims;
 pub mod document;
 pub mod plot;
