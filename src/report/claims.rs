@@ -59,8 +59,8 @@ pub enum Comparison {
     Within(f64, f64),
     /// Paired per seed: the mean of (row − other) is above 0.
     PairedAbove(Source),
-    /// Paired per seed: the mean of (row − other) lies within ±tolerance.
-    PairedEqual(Source, f64),
+    /// Paired per seed: the mean of (row − other) lies in `[lo, hi]`.
+    PairedWithin(Source, f64, f64),
     /// Independent samples: the mean difference (row − other) is above 0.
     Above(Source),
     /// Independent samples: the mean difference (row − other) lies within ±tolerance.
@@ -226,9 +226,9 @@ pub const CLAIMS: &[ClaimSpec] = &[
         quantity: "accuracy with PN_F dropped − share of the most frequent test class",
         source: src(MNIST, Kind::Dropout, "metric_drop_f"),
         unit: Unit::Seed,
-        comparison: PairedEqual(src(MNIST, Kind::Dropout, "majority_class_share"), 0.001),
-        rationale: "a network with a constant output scores the most frequent class's share: that is chance here; \
-                    ±0.001 = two test images of 2,000",
+        comparison: PairedWithin(src(MNIST, Kind::Dropout, "majority_class_share"), f64::NEG_INFINITY, 0.001),
+        rationale: "chance: no better than always answering the most frequent class (a constant output scores its \
+                    class's share); +0.001 = two test images of 2,000",
         per_noise_level: false,
         context: None,
     },
@@ -464,7 +464,7 @@ fn evaluate_one<'a>(spec: &ClaimSpec, look: &Lookup<'a>, suffix: &str, label: &s
             };
             row(format!("{}; {}{context}", show(&s), show_ci(ci)), judge(ci, lo, hi), s.n)
         }
-        PairedAbove(o) | PairedEqual(o, _) => {
+        PairedAbove(o) | PairedWithin(o, _, _) => {
             let Some(b) = other(&o) else {
                 return row("not measured (see the sections below)".into(), Verdict::NotShown, 0);
             };
@@ -472,7 +472,7 @@ fn evaluate_one<'a>(spec: &ClaimSpec, look: &Lookup<'a>, suffix: &str, label: &s
                 a.iter().zip(b).map(|(x, y)| x - y).filter(|d| d.is_finite()).collect();
             let (d, ci) = interval(&diffs);
             let (lo, hi) = match spec.comparison {
-                PairedEqual(_, tol) => (-tol, tol),
+                PairedWithin(_, lo, hi) => (lo, hi),
                 _ => (f64::MIN_POSITIVE, f64::INFINITY),
             };
             let per_seed: Vec<String> = diffs.iter().map(|x| format!("{x:+.4}")).collect();
@@ -509,7 +509,8 @@ fn describe(c: &Comparison) -> String {
         AtLeast(t) => format!("mean ≥ {}", num(*t)),
         Within(lo, hi) => format!("mean in [{}, {}]", num(*lo), num(*hi)),
         PairedAbove(_) => "paired difference > 0".into(),
-        PairedEqual(_, tol) => format!("paired difference within ±{}", num(*tol)),
+        PairedWithin(_, lo, hi) if lo.is_infinite() => format!("paired difference ≤ {}", num(*hi)),
+        PairedWithin(_, lo, hi) => format!("paired difference in [{}, {}]", num(*lo), num(*hi)),
         Above(_) => "difference > 0".into(),
         Comparable(_, tol) => format!("difference within ±{}", num(*tol)),
     }
