@@ -146,9 +146,7 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
     bar.finish();
     let rows: Vec<TypeRow> = history
         .iter()
-        .flat_map(|(step, counts)| {
-            counts.iter().map(|(c, n)| TypeRow { step: *step, class: c.name(), count: n })
-        })
+        .flat_map(|(step, counts)| counts.iter().map(|(c, n)| TypeRow { step: *step, class: c.name(), count: n }))
         .collect();
     write_csv(&writer.path("types.csv"), &rows)?;
     write_particles(&writer.path(PARTICLES), &particles)?;

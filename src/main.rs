@@ -278,8 +278,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {}", a.out.display());
         }
         Command::Robustness(a) => {
-            let test =
-                Robustness { levels: a.levels, seeds: a.seeds, max_steps: a.max_steps, eps: EPSILON, counting: a.counting };
+            let test = Robustness {
+                levels: a.levels,
+                seeds: a.seeds,
+                max_steps: a.max_steps,
+                eps: EPSILON,
+                counting: a.counting,
+            };
             let summary = experiment::robustness_to_dir(&a.from, &test, &a.out, a.force)?;
             println!(
                 "tested {} self-replicators, {} capped runs",

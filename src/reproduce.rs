@@ -125,7 +125,12 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
     for exp in &exps {
         let runs_dir = opts.out.join("runs").join(exp.exp.name());
         let t = Instant::now();
-        progress.println(&format!("training {} ({} seeds, {} epochs) …", exp.exp.name(), exp.seeds.len(), exp.cfg.epochs));
+        progress.println(&format!(
+            "training {} ({} seeds, {} epochs) …",
+            exp.exp.name(),
+            exp.seeds.len(),
+            exp.cfg.epochs
+        ));
         let summaries = train_seeds(&exp.cfg, &exp.seeds, &runs_dir, false, exp.data.as_deref(), progress)?;
         stage(format!("train {}", exp.exp.name()), t);
         if let Some(d) = &exp.data {
@@ -225,7 +230,8 @@ fn section(
         exp.cfg.epochs,
         summaries.iter().map(|s| format!("{:.1} s", s.wall_seconds)).collect::<Vec<_>>().join(", ")
     ));
-    notes.push(format!("runs: runs/{}/seed-N/ (config.toml, metrics.csv, *.safetensors, summary.json)", exp.exp.name()));
+    notes
+        .push(format!("runs: runs/{}/seed-N/ (config.toml, metrics.csv, *.safetensors, summary.json)", exp.exp.name()));
     let cfg = Config { seed: exp.seeds[0], ..exp.cfg.clone() };
     Section { title: exp.title.to_string(), notes, config_toml: cfg.to_toml(), analyses, skipped }
 }
@@ -240,7 +246,11 @@ fn deviations(exps: &[Experiment]) -> Vec<String> {
             d.push(format!(
                 "{name}: residual skip as in the authors' code (hidden layer idx odd keeps its input, even adds it; \
                  SPEC §2), not Definition 7's{}",
-                if c.organism.depth <= 3 { format!(" — with depth {} it adds nothing", c.organism.depth) } else { String::new() }
+                if c.organism.depth <= 3 {
+                    format!(" — with depth {} it adds nothing", c.organism.depth)
+                } else {
+                    String::new()
+                }
             ));
         }
         d.push(format!(

@@ -9,13 +9,12 @@
 //! f32 rounding bound of [`rounding_bound_ulps`]) and, for regression, `log10_sd_ratio_to_task_error`.
 
 use super::{add_figure, stem, Analysis, Stat, TestSets};
-use crate::report::plot::{box_plots, BoxGroup, Figure};
 use crate::organism::{Path, Targets};
+use crate::report::plot::{box_plots, BoxGroup, Figure};
 use crate::run::{write_csv, Run};
 use crate::schedule::resubstitution_errors;
 use crate::{Error, Result};
 use serde::Serialize;
-
 
 #[derive(Serialize, Default)]
 struct Row {

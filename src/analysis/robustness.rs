@@ -157,7 +157,11 @@ pub fn analyze(
         let mine: Vec<&Row> = rows.iter().filter(|r| r.source == *kind).collect();
         for (label, time, authors_time) in [
             // Vergence first: blue, fixpoint green, as in the paper.
-            ("time to vergence", (|r: &Row| r.time_to_vergence) as Time, (|r: &Row| r.authors_time_to_vergence) as Time),
+            (
+                "time to vergence",
+                (|r: &Row| r.time_to_vergence) as Time,
+                (|r: &Row| r.authors_time_to_vergence) as Time,
+            ),
             ("time as fixpoint", |r: &Row| r.time_as_fixpoint, |r: &Row| r.authors_time_as_fixpoint),
         ] {
             for (time, groups) in [(time, &mut groups), (authors_time, &mut authors_groups)] {
@@ -178,7 +182,10 @@ pub fn analyze(
         // Per noise level, the particle is the unit: each tested particle's mean over its noise
         // seeds (n = particles over all runs, not clones).
         for k in 0..levels {
-            for (name, time) in [("time_as_fixpoint", (|r: &Row| r.time_as_fixpoint) as Time), ("time_to_vergence", |r| r.time_to_vergence)] {
+            for (name, time) in [
+                ("time_as_fixpoint", (|r: &Row| r.time_as_fixpoint) as Time),
+                ("time_to_vergence", |r| r.time_to_vergence),
+            ] {
                 let mut per_particle: Vec<((&str, usize), (f64, usize))> = Vec::new();
                 for r in mine.iter().filter(|r| level_of(r.noise) == Some(k)) {
                     let key = (r.run, r.particle);

@@ -468,8 +468,7 @@ fn evaluate_one<'a>(spec: &ClaimSpec, look: &Lookup<'a>, suffix: &str, label: &s
             let Some(b) = other(&o) else {
                 return row("not measured (see the sections below)".into(), Verdict::NotShown, 0);
             };
-            let diffs: Vec<f64> =
-                a.iter().zip(b).map(|(x, y)| x - y).filter(|d| d.is_finite()).collect();
+            let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).filter(|d| d.is_finite()).collect();
             let (d, ci) = interval(&diffs);
             let (lo, hi) = match spec.comparison {
                 PairedWithin(_, lo, hi) => (lo, hi),
@@ -549,8 +548,11 @@ pub fn deviations_markdown(deviations: &[String]) -> String {
 /// The claims as an HTML table.
 pub fn html(claims: &[Claim]) -> String {
     let e = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    let mut s = format!("<p>{}</p>\n<table><tr><th>claim</th><th>paper</th><th>quantity (unit, n)</th>\
-                         <th>declared tolerance — why</th><th>measured here</th><th>verdict</th></tr>\n", e(VERDICT_RULE));
+    let mut s = format!(
+        "<p>{}</p>\n<table><tr><th>claim</th><th>paper</th><th>quantity (unit, n)</th>\
+                         <th>declared tolerance — why</th><th>measured here</th><th>verdict</th></tr>\n",
+        e(VERDICT_RULE)
+    );
     for c in claims {
         let class = match c.verdict {
             Verdict::Holds => "holds",
