@@ -14,8 +14,16 @@ use std::path::Path;
 use toml::{Table, Value};
 
 /// The presets shipped with the program, as TOML text (SPEC §5).
-pub const PRESETS: [(&str, &str); 2] =
-    [("addition", include_str!("../presets/addition.toml")), ("mnist", include_str!("../presets/mnist.toml"))];
+pub const PRESETS: [(&str, &str); 8] = [
+    ("addition", include_str!("../presets/addition.toml")),
+    ("mnist", include_str!("../presets/mnist.toml")),
+    ("mnist28", include_str!("../presets/mnist28.toml")),
+    ("fashion-mnist", include_str!("../presets/fashion-mnist.toml")),
+    ("mnist28-wide", include_str!("../presets/mnist28-wide.toml")),
+    ("mnist28-deep", include_str!("../presets/mnist28-deep.toml")),
+    ("cifar10-gray", include_str!("../presets/cifar10-gray.toml")),
+    ("cifar10-rgb", include_str!("../presets/cifar10-rgb.toml")),
+];
 
 /// The experiment's task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +35,10 @@ pub enum Task {
     Mnist,
     /// The same on Fashion-MNIST.
     FashionMnist,
+    /// CIFAR-10 converted to grey-scale by luminance (issue 14; the paper's §VII suggestion).
+    Cifar10Gray,
+    /// CIFAR-10 in colour: three input planes, `3 × image_size²` inputs.
+    Cifar10Rgb,
 }
 
 impl Task {
@@ -36,6 +48,15 @@ impl Task {
             Task::Addition => None,
             Task::Mnist => Some(DatasetKind::Mnist),
             Task::FashionMnist => Some(DatasetKind::FashionMnist),
+            Task::Cifar10Gray | Task::Cifar10Rgb => Some(DatasetKind::Cifar10),
+        }
+    }
+    /// Input channels of an image task: 3 for RGB, else 1 (grey-scale).
+    pub fn channels(self) -> usize {
+        if self == Task::Cifar10Rgb {
+            3
+        } else {
+            1
         }
     }
     /// The task's name as written in configurations.
@@ -44,6 +65,8 @@ impl Task {
             Task::Addition => "addition",
             Task::Mnist => "mnist",
             Task::FashionMnist => "fashion-mnist",
+            Task::Cifar10Gray => "cifar10-gray",
+            Task::Cifar10Rgb => "cifar10-rgb",
         }
     }
     /// Name of the task metric.
@@ -136,14 +159,16 @@ impl Config {
         if let Some(t) = file_table {
             merge(&mut table, t, "")?;
         }
-        for set in sets {
-            let (key, value) = parse_set(set)?;
-            set_key(&mut table, &key, value)?;
+        with_sets(table, sets)
+    }
+
+    /// This configuration with `sets` laid on top, checked as [`Config::resolve`] checks them
+    /// (the Python package's `Config.set`).
+    pub fn with_sets(&self, sets: &[String]) -> Result<Config> {
+        match Value::try_from(self).expect("a config always serialises") {
+            Value::Table(table) => with_sets(table, sets),
+            _ => unreachable!("a config serialises to a table"),
         }
-        let config: Config = serde_path_to_error::deserialize(Value::Table(table))
-            .map_err(|e| Error::config(e.path().to_string(), e.inner().message().to_string()))?;
-        config.validate()?;
-        Ok(config)
     }
 
     /// Range checks, each naming its key.
@@ -189,12 +214,13 @@ impl Config {
                     return Err(Error::config("warmup_accuracy", "needs a classification task"));
                 }
             }
-            Task::Mnist | Task::FashionMnist => {
-                let pixels = self.data.image_size * self.data.image_size;
+            _ => {
+                let pixels = self.task.channels() * self.data.image_size * self.data.image_size;
                 if self.organism.inputs != pixels {
+                    let what = if self.task.channels() == 1 { "data.image_size²" } else { "3 × data.image_size²" };
                     return Err(Error::config(
                         "organism.inputs",
-                        format!("must equal data.image_size² = {pixels} for an image task"),
+                        format!("must equal {what} = {pixels} for this image task"),
                     ));
                 }
                 if self.organism.outputs != 10 {
@@ -215,6 +241,18 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a config always serialises")
     }
+}
+
+/// `table` with each `key=value` of `sets` laid on top, as a checked [`Config`].
+fn with_sets(mut table: Table, sets: &[String]) -> Result<Config> {
+    for set in sets {
+        let (key, value) = parse_set(set)?;
+        set_key(&mut table, &key, value)?;
+    }
+    let config: Config = serde_path_to_error::deserialize(Value::Table(table))
+        .map_err(|e| Error::config(e.path().to_string(), e.inner().message().to_string()))?;
+    config.validate()?;
+    Ok(config)
 }
 
 /// An f32 written with its shortest decimal form (`0.004`, not `0.004000000189989805`), so
@@ -335,6 +373,15 @@ mod tests {
         assert_eq!(c.particle.init, Init::Xavier);
         let c = Config::resolve(Some("mnist"), None, &["particle.init=torch_linear".into()]).unwrap();
         assert_eq!(c.particle.init, Init::TorchLinear);
+    }
+
+    #[test]
+    fn with_sets_equals_resolving_with_the_same_sets() {
+        let sets = ["epochs=5", "organism.width=4", "lr=0.01", "seed=7"].map(String::from);
+        let base = Config::resolve(Some("mnist"), None, &[]).unwrap();
+        assert_eq!(base.with_sets(&sets).unwrap(), Config::resolve(Some("mnist"), None, &sets).unwrap());
+        let err = base.with_sets(&["epochz=1".to_string()]).unwrap_err().to_string();
+        assert_eq!(err, Config::resolve(Some("mnist"), None, &["epochz=1".to_string()]).unwrap_err().to_string());
     }
 
     #[test]

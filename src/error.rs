@@ -20,6 +20,9 @@ pub enum Error {
     /// A download failed or did not verify.
     #[error("download {url}: {msg}")]
     Download { url: String, msg: String },
+    /// The caller stopped a run (Ctrl-C in Python); nothing was written.
+    #[error("interrupted after epoch {epoch}")]
+    Interrupted { epoch: usize },
     /// Anything else the caller asked for that cannot be done.
     #[error("{0}")]
     Invalid(String),

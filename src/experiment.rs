@@ -7,14 +7,18 @@ use crate::fixpoint::{classify, self_replicators, Robustness, RobustnessRecord, 
 use crate::particle::{Init, ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
-    finite, read_particles, type_counts, write_csv, write_json, write_particles, write_run, Run, RunWriter, Summary,
+    check_free, finite, read_particles, type_counts, write_csv, write_json, write_particles, write_run, Run, RunWriter,
+    Summary,
 };
-use crate::schedule::{resubstitution_errors, self_train_particles, train, StandaloneConfig, TaskData};
+use crate::schedule::{
+    resubstitution_errors, self_train_particles, train_until, EpochRecord, StandaloneConfig, TaskData, Trained,
+};
 use crate::{Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -37,16 +41,30 @@ pub fn task_data(cfg: &Config) -> Result<TaskData> {
 
 /// Trains `cfg` on `data` and writes the run directory `out`; returns its summary.
 pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, progress: &Progress) -> Result<Summary> {
-    let writer = RunWriter::create(out, force)?;
+    check_free(out, force)?;
+    let (trained, summary) = train_run(cfg, data, progress, &mut |_| ControlFlow::Continue(()))?;
+    save_run(cfg, &trained, &summary, out, force)?;
+    Ok(summary)
+}
+
+/// Trains `cfg` on `data` in memory, with a progress bar; `on_epoch` sees every epoch and may
+/// stop the run ([`Error::Interrupted`]). Returns the trained organism and its summary.
+pub fn train_run(
+    cfg: &Config,
+    data: &TaskData,
+    progress: &Progress,
+    on_epoch: &mut dyn FnMut(&EpochRecord) -> ControlFlow<()>,
+) -> Result<(Trained, Summary)> {
     let start = Instant::now();
     let bar = progress.bar(cfg.epochs as u64, &format!("seed {}", cfg.seed));
     let metric = cfg.task.metric_name();
-    let trained = train(cfg, data, &mut |r| {
+    let trained = train_until(cfg, data, &mut |r| {
         bar.set_position(r.epoch as u64);
         bar.set_message(format!(
             "self-train {:.3e}  task {:.3e}  test {metric} {:.4e}",
             r.self_train_loss, r.task_loss, r.test_metric
         ));
+        on_epoch(r)
     })?;
     bar.finish();
     let resub = resubstitution_errors(&trained.organism, &data.test().x);
@@ -68,9 +86,15 @@ pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, prog
         dataset: data.description(),
         wall_seconds: start.elapsed().as_secs_f64(),
     };
-    write_run(&writer, cfg, &trained, &summary)?;
+    Ok((trained, summary))
+}
+
+/// Writes a trained run into the run directory `out` (complete, or not at all).
+pub fn save_run(cfg: &Config, trained: &Trained, summary: &Summary, out: &Path, force: bool) -> Result<()> {
+    let writer = RunWriter::create(out, force)?;
+    write_run(&writer, cfg, trained, summary)?;
     writer.finish()?;
-    Ok(summary)
+    Ok(())
 }
 
 /// The run directory of one seed of a multi-seed experiment.
@@ -89,7 +113,7 @@ pub fn train_seeds(
     progress: &Progress,
 ) -> Result<Vec<Summary>> {
     for &seed in seeds {
-        crate::run::check_free(&seed_dir(out, seed), force)?;
+        check_free(&seed_dir(out, seed), force)?;
     }
     let loaded = match (cfg.task.dataset(), data) {
         (Some(_), None) => Some(task_data(cfg)?),

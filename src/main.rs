@@ -156,7 +156,8 @@ struct RobustnessArgs {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// types, curves, robustness, resubstitution, dropout, heatmap, connectivity, trajectories or stability.
+    /// types, curves, robustness, resubstitution, dropout, heatmap, connectivity, trajectories,
+    /// pruning or stability.
     kind: Kind,
     /// Run directories (seeds of one experiment).
     #[arg(required = true)]
@@ -176,6 +177,13 @@ struct AnalyzeArgs {
     /// robustness: at most this many self-replicators per run.
     #[arg(long, default_value_t = 100)]
     max_particles: usize,
+    /// pruning: epochs of fine-tuning (self-pruning, L1 + fine-tuning, each iterative round,
+    /// lottery ticket).
+    #[arg(long, default_value_t = 10)]
+    fine_tune_epochs: usize,
+    /// pruning: draws of random pruning per sparsity.
+    #[arg(long, default_value_t = 5)]
+    random_draws: usize,
 }
 
 #[derive(Args)]
@@ -299,6 +307,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 standalone: a.standalone.clone(),
                 robustness: Robustness { seeds: a.seeds, max_steps: a.max_steps, ..Robustness::default() },
                 max_particles: a.max_particles,
+                pruning: analysis::pruning::Settings {
+                    fine_tune_epochs: a.fine_tune_epochs,
+                    random_draws: a.random_draws,
+                    ..Default::default()
+                },
             };
             let result = analysis::kind::analyze(a.kind, &runs, &TestSets::default(), &opts, &out)?;
             for (name, s) in &result.findings {

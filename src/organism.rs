@@ -146,6 +146,15 @@ impl<'a> Dense<'a> {
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
         network_forward(self.shape, self, x).output
     }
+
+    /// Loss, output and `∂loss/∂weight` (one per dense weight, SPEC order) on `(x, targets)`:
+    /// the task pass of the dense network, and the first half of the organism's extracted path.
+    pub fn task_pass(&self, x: &[f32], targets: Targets) -> TaskPass {
+        let tape = network_forward(self.shape, self, x);
+        let (loss, dout) = loss_forward_backward(&tape.output, self.shape.outputs, targets);
+        let grads = network_backward(self.shape, self, &tape, &dout).concat();
+        TaskPass { loss, output: tape.output, grads }
+    }
 }
 
 /// Lanes of the split accumulator in [`dot`].
@@ -396,9 +405,9 @@ pub struct Organism {
 /// Result of one task forward/backward pass.
 pub struct TaskPass {
     pub loss: f32,
-    /// The organism's output, `B × q`.
+    /// The network's output, `B × q`.
     pub output: Vec<f32>,
-    /// `∂loss/∂w` of every particle, `n × P`.
+    /// `∂loss/∂w`: of every particle (`n × P`) for an organism, of every weight for [`Dense`].
     pub grads: Vec<f32>,
 }
 
@@ -459,14 +468,11 @@ impl Organism {
         match path {
             Path::Extracted => {
                 let weights = self.extracted_weights();
-                let dense = Dense::new(&self.shape, &weights);
-                let tape = network_forward(&self.shape, &dense, x);
-                let (loss, dout) = loss_forward_backward(&tape.output, q, targets);
-                let d_weights: Vec<f32> = network_backward(&self.shape, &dense, &tape, &dout).concat();
+                let dense = Dense::new(&self.shape, &weights).task_pass(x, targets);
                 let mut grads = vec![0.0; self.particles.weights().len()];
                 let ones = vec![1.0; weights.len()];
-                self.particles.aux_backward(&ones, &d_weights, &mut grads);
-                TaskPass { loss, output: tape.output, grads }
+                self.particles.aux_backward(&ones, &dense.grads, &mut grads);
+                TaskPass { loss: dense.loss, output: dense.output, grads }
             }
             Path::General => {
                 let general = self.general();

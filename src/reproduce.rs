@@ -3,6 +3,7 @@
 //! robustness comparison, runs every analysis and writes the report with the claims table.
 
 use crate::analysis::kind::{analyze, Kind, Options as AnalysisOptions};
+use crate::analysis::pruning::Settings as PruningSettings;
 use crate::analysis::{open_runs, Analysis, TestSets};
 use crate::config::Config;
 use crate::experiment::{particles_to_dir, seed_dir, task_data, train_seeds, ParticlesRun};
@@ -163,8 +164,17 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
         let t = Instant::now();
         let dirs: Vec<PathBuf> = exp.seeds.iter().map(|&s| seed_dir(&runs_dir, s)).collect();
         let runs = open_runs(&dirs)?;
-        let aopts =
-            AnalysisOptions { standalone: vec![standalone_dir.clone()], robustness: robust.clone(), max_particles };
+        let pruning = PruningSettings {
+            fine_tune_epochs: if opts.quick { 1 } else { 10 },
+            random_draws: if opts.quick { 2 } else { 5 },
+            ..PruningSettings::default()
+        };
+        let aopts = AnalysisOptions {
+            standalone: vec![standalone_dir.clone()],
+            robustness: robust.clone(),
+            max_particles,
+            pruning,
+        };
         let mut analyses = Vec::new();
         let mut skipped = Vec::new();
         let image = exp.cfg.task.dataset().is_some();

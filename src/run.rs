@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::fixpoint::{Class, ClassCounts};
 use crate::organism::{Organism, OrganismShape};
 use crate::particle::{ParticleBatch, ParticleShape};
-use crate::schedule::{EpochRecord, Trajectory};
+use crate::schedule::{EpochRecord, Trained, Trajectory};
 use crate::{Error, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
@@ -176,6 +176,21 @@ impl From<&EpochRecord> for MetricsRow {
     }
 }
 
+impl From<&MetricsRow> for EpochRecord {
+    /// Back from the file: an empty cell is NaN (never measured, or not finite).
+    fn from(r: &MetricsRow) -> Self {
+        let v = |x: Option<f32>| x.unwrap_or(f32::NAN);
+        EpochRecord {
+            epoch: r.epoch,
+            self_train_loss: v(r.self_train_loss),
+            task_loss: v(r.task_loss),
+            train_metric: v(r.train_metric),
+            test_metric: v(r.test_metric),
+            counts: r.counts(),
+        }
+    }
+}
+
 impl MetricsRow {
     /// Class counts, if counted.
     pub fn counts(&self) -> Option<ClassCounts> {
@@ -250,12 +265,7 @@ pub fn write_trajectory(path: &Path, t: &Trajectory, n: usize, p: usize) -> Resu
 }
 
 /// Writes a whole run directory.
-pub fn write_run(
-    writer: &RunWriter,
-    cfg: &Config,
-    trained: &crate::schedule::Trained,
-    summary: &Summary,
-) -> Result<()> {
+pub fn write_run(writer: &RunWriter, cfg: &Config, trained: &Trained, summary: &Summary) -> Result<()> {
     write_text(&writer.path(CONFIG), &cfg.to_toml())?;
     let rows: Vec<MetricsRow> = trained.records.iter().map(MetricsRow::from).collect();
     write_csv(&writer.path(METRICS), &rows)?;
@@ -381,5 +391,19 @@ impl Run {
     pub fn trajectory(&self) -> Option<Result<Trajectory>> {
         let path = self.dir.join(TRAJECTORY);
         path.is_file().then(|| read_trajectory(&path))
+    }
+
+    /// The run as training left it: its records, final classes (counted again with the run's
+    /// ε, as training counted them) and trajectory. Written again with [`write_run`], it gives
+    /// the same files.
+    pub fn into_trained(self) -> Result<Trained> {
+        let trajectory = self.trajectory().transpose()?.unwrap_or_default();
+        Ok(Trained {
+            classes: crate::fixpoint::classify(&self.organism.particles, self.config.epsilon),
+            records: self.metrics.iter().map(EpochRecord::from).collect(),
+            trajectory,
+            first_all_replicators: self.summary.first_all_self_replicators_epoch,
+            organism: self.organism,
+        })
     }
 }

@@ -9,13 +9,14 @@ use crate::config::Config;
 use crate::data::{shuffled_batches, Dataset, ImageSet};
 use crate::fixpoint::{classify, Class, ClassCounts};
 use crate::optim::Sgd;
-use crate::organism::{metric, Organism, Path, Targets};
+use crate::organism::{metric, Dense, Organism, OrganismShape, Path, Targets};
 use crate::particle::ParticleBatch;
-use crate::Result;
+use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
+use std::ops::ControlFlow;
 
 /// Independent random streams of one seed, so that e.g. the test set does not depend on the
 /// number of epochs.
@@ -102,12 +103,18 @@ impl TaskData {
     /// noise is drawn from a fixed seed, so every seed of an experiment sees the same test set.
     pub fn images(cfg: &Config, dataset: &Dataset) -> TaskData {
         let size = cfg.data.image_size;
-        let train = dataset.train.resized(size, size, cfg.data.antialias);
-        let mut test = dataset.test.resized(size, size, cfg.data.antialias);
+        // RGB data for a grey-scale task is converted by luminance first.
+        let prepare = |set: &ImageSet| match cfg.task.channels() {
+            1 if set.channels == 3 => set.luminance().resized(size, size, cfg.data.antialias),
+            _ => set.resized(size, size, cfg.data.antialias),
+        };
+        let (train, test) = (prepare(&dataset.train), prepare(&dataset.test));
+        let mut test = test;
         // `data.test_samples`: the first that many test images, 0 = the whole test split.
         if cfg.data.test_samples > 0 && cfg.data.test_samples < test.len() {
+            let per_image = test.images.len() / test.len();
             test.labels.truncate(cfg.data.test_samples);
-            test.images.truncate(cfg.data.test_samples * size * size);
+            test.images.truncate(cfg.data.test_samples * per_image);
         }
         let mut x = test.images;
         add_noise(&mut x, cfg.data.noise, &mut rng(0, Stream::Test));
@@ -205,12 +212,117 @@ pub fn evaluate(organism: &Organism, samples: &Samples) -> f32 {
     metric(&y, organism.shape.outputs, samples.y.as_targets())
 }
 
+/// What one batch's step measured.
+struct StepRecord {
+    /// Sum over the self-train steps of the combined self-train loss.
+    self_train_loss_sum: f64,
+    /// Task loss and metric on the batch, before the task step.
+    task_loss: f32,
+    metric: f32,
+}
+
+/// Zeroes the weights of every particle (or dense weight, `p = 1`) that `keep` drops.
+fn hold_at_zero(weights: &mut [f32], p: usize, keep: &[bool]) {
+    for (w, &k) in weights.chunks_mut(p).zip(keep) {
+        if !k {
+            w.fill(0.0);
+        }
+    }
+}
+
+/// One batch of the schedule (SPEC §3): `self_train` combined self-train steps with a fresh
+/// optimizer, then one task step with the persistent `task_opt`. Particles that `keep` drops
+/// (if given) are held at zero after every step: pruned particles frozen at zero ("self-pruning").
+fn organism_step(
+    organism: &mut Organism,
+    batch: &Samples,
+    cfg: &Config,
+    self_train: usize,
+    task_opt: &mut Sgd,
+    grads: &mut [f32],
+    keep: Option<&[bool]>,
+) -> StepRecord {
+    let p = organism.particles.shape().n_weights();
+    let hold = |o: &mut Organism| {
+        if let Some(keep) = keep {
+            hold_at_zero(o.particles.weights_mut(), p, keep);
+        }
+    };
+    let mut self_train_loss_sum = 0.0;
+    let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, grads.len());
+    for _ in 0..self_train {
+        let losses = organism.particles.self_train_step(&mut st_opt, grads);
+        self_train_loss_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
+        hold(organism);
+    }
+    let pass = organism.task_pass(&batch.x, batch.y.as_targets(), organism.default_path());
+    let metric = metric(&pass.output, cfg.organism.outputs, batch.y.as_targets());
+    task_opt.step(organism.particles.weights_mut(), &pass.grads);
+    hold(organism);
+    StepRecord { self_train_loss_sum, task_loss: pass.loss, metric }
+}
+
+/// One task step of the dense network `weights` on `batch` with `opt`, pruned weights
+/// (`keep[i] == false`) held at zero: their gradient is masked and their value re-zeroed.
+fn dense_step(shape: &OrganismShape, weights: &mut [f32], batch: &Samples, opt: &mut Sgd, keep: &[bool]) {
+    let mut pass = Dense::new(shape, weights).task_pass(&batch.x, batch.y.as_targets());
+    hold_at_zero(&mut pass.grads, 1, keep);
+    opt.step(weights, &pass.grads);
+    hold_at_zero(weights, 1, keep);
+}
+
+/// A pruned network to fine-tune: an organism (trained on with the full schedule, its pruned
+/// particles frozen at zero) or the dense network of extracted weights (task steps only).
+pub enum Pruned<'a> {
+    Organism(&'a mut Organism),
+    Dense { shape: &'a OrganismShape, weights: &'a mut [f32] },
+}
+
+/// Trains a pruned network on for `epochs` epochs of `data` with `cfg`'s batch size and SGD,
+/// a fresh task optimizer, and pruned weights (`keep[i] == false`, one per particle = dense
+/// weight) held at zero. Batch order and noise are drawn from `rng`.
+pub fn fine_tune(net: Pruned, keep: &[bool], cfg: &Config, data: &TaskData, epochs: usize, rng: &mut ChaCha8Rng) {
+    match net {
+        Pruned::Organism(organism) => {
+            let n = organism.particles.weights().len();
+            let (mut opt, mut grads) = (Sgd::new(cfg.lr, cfg.momentum, n), vec![0.0; n]);
+            let p = organism.particles.shape().n_weights();
+            hold_at_zero(organism.particles.weights_mut(), p, keep);
+            for _ in 0..epochs {
+                for batch in &data.epoch(cfg.batch_size, rng) {
+                    organism_step(organism, batch, cfg, cfg.self_train_steps, &mut opt, &mut grads, Some(keep));
+                }
+            }
+        }
+        Pruned::Dense { shape, weights } => {
+            let mut opt = Sgd::new(cfg.lr, cfg.momentum, weights.len());
+            hold_at_zero(weights, 1, keep);
+            for _ in 0..epochs {
+                for batch in &data.epoch(cfg.batch_size, rng) {
+                    dense_step(shape, weights, batch, &mut opt, keep);
+                }
+            }
+        }
+    }
+}
+
 /// Trains an organism as `cfg` says on `data`; `progress` sees every epoch as it ends.
 pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecord)) -> Result<Trained> {
+    train_until(cfg, data, &mut |r| {
+        progress(r);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`train`], stopped with [`Error::Interrupted`] when `on_epoch` breaks (Ctrl-C in Python).
+pub fn train_until(
+    cfg: &Config,
+    data: &TaskData,
+    on_epoch: &mut dyn FnMut(&EpochRecord) -> ControlFlow<()>,
+) -> Result<Trained> {
     cfg.validate()?;
     let mut organism =
         Organism::new(cfg.organism.clone(), cfg.particle_shape(), cfg.particle.init, &mut rng(cfg.seed, Stream::Init))?;
-    let path = organism.default_path();
     let n_weights = organism.particles.weights().len();
     let mut task_opt = Sgd::new(cfg.lr, cfg.momentum, n_weights);
     let mut grads = vec![0.0; n_weights];
@@ -234,18 +346,12 @@ pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecor
             let (mut st_sum, mut st_n, mut loss_sum, mut metric_sum) = (0.0f64, 0usize, 0.0f64, 0.0f64);
             let batches = data.epoch(cfg.batch_size, &mut train_rng);
             for batch in &batches {
-                if !warming_up {
-                    let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, n_weights);
-                    for _ in 0..cfg.self_train_steps {
-                        let losses = organism.particles.self_train_step(&mut st_opt, &mut grads);
-                        st_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
-                        st_n += 1;
-                    }
-                }
-                let pass = organism.task_pass(&batch.x, batch.y.as_targets(), path);
-                loss_sum += pass.loss as f64;
-                metric_sum += metric(&pass.output, cfg.organism.outputs, batch.y.as_targets()) as f64;
-                task_opt.step(organism.particles.weights_mut(), &pass.grads);
+                let self_train = if warming_up { 0 } else { cfg.self_train_steps };
+                let step = organism_step(&mut organism, batch, cfg, self_train, &mut task_opt, &mut grads, None);
+                st_sum += step.self_train_loss_sum;
+                st_n += self_train;
+                loss_sum += step.task_loss as f64;
+                metric_sum += step.metric as f64;
             }
             let nb = batches.len().max(1) as f64;
             record.self_train_loss = if st_n > 0 { (st_sum / st_n as f64) as f32 } else { f32::NAN };
@@ -269,7 +375,9 @@ pub fn train(cfg: &Config, data: &TaskData, progress: &mut dyn FnMut(&EpochRecor
             trajectory.epochs.push(epoch);
             trajectory.weights.extend_from_slice(organism.particles.weights());
         }
-        progress(&record);
+        if on_epoch(&record).is_break() {
+            return Err(Error::Interrupted { epoch });
+        }
         records.push(record);
     }
     Ok(Trained { organism, records, classes, trajectory, first_all_replicators })

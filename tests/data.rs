@@ -198,7 +198,7 @@ fn resize_matches_pytorch_bilinear_with_and_without_antialias() {
     let bundled_test = source::bundled().unwrap().test;
     for case in cases {
         let index = case["index"].as_u64().unwrap() as usize;
-        let set = ImageSet { images: floats(&case["pixels_28"]), labels: vec![0], rows: 28, cols: 28 };
+        let set = ImageSet { images: floats(&case["pixels_28"]), labels: vec![0], channels: 1, rows: 28, cols: 28 };
         assert_eq!(set.images, bundled_test.image(index), "fixture input is t10k image {index}");
         for (antialias, key) in [(false, "bilinear_15"), (true, "bilinear_antialias_15")] {
             let want = floats(&case[key]);

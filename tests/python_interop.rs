@@ -40,3 +40,61 @@ fn python_safetensors_reads_a_run() {
     let o = Command::new("python3").args(["-c", CHECK, run.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A pruned network exported as a masked dense model (`weight_l{l}`, `mask_l{l}`) runs in numpy
+/// exactly as `Dense` runs it: x → W0 → GELU → W1 → GELU → W2 (depth 3: the residual adds
+/// nothing), with every pruned weight 0 and its mask 0.
+const MASKED: &str = r#"
+import json, math, sys
+import numpy as np
+from safetensors.numpy import load_file
+from safetensors import safe_open
+t = load_file(sys.argv[1])
+with safe_open(sys.argv[1], "np") as f:
+    meta = f.metadata()
+assert meta["format"] == "masked_dense" and meta["method"] == "test", meta
+shape = json.loads(meta["organism"])
+case = json.load(open(sys.argv[2]))
+h = np.array(case["x"], dtype=np.float64).reshape(-1, shape["inputs"])
+gelu = np.vectorize(lambda z: 0.5 * z * (1.0 + math.erf(z / math.sqrt(2.0))))
+for l in range(shape["depth"]):
+    w, m = t[f"weight_l{l}"], t[f"mask_l{l}"]
+    assert w.dtype == np.float32 and w.shape == m.shape
+    assert set(np.unique(m)) <= {0.0, 1.0} and np.all(w[m == 0] == 0), l
+    h = h @ w.astype(np.float64).T
+    if l + 1 < shape["depth"]:
+        h = gelu(h)
+want = np.array(case["y"]).reshape(h.shape)
+assert np.allclose(h, want, rtol=1e-5, atol=1e-6), np.abs(h - want).max()
+print("ok")
+"#;
+
+#[test]
+fn python_runs_an_exported_pruned_network() {
+    use organism::activation::Activation;
+    use organism::analysis::pruning::write_masked_dense;
+    use organism::organism::{Dense, OrganismShape};
+    let has_python =
+        Command::new("python3").args(["-c", "import safetensors, numpy"]).output().is_ok_and(|o| o.status.success());
+    if !has_python {
+        assert!(std::env::var_os("CI").is_none(), "CI must provide python3 with safetensors and numpy");
+        eprintln!("skipped: python3 with safetensors and numpy is not installed");
+        return;
+    }
+    let shape =
+        OrganismShape { inputs: 6, width: 4, depth: 3, outputs: 3, residual_skip: true, activation: Activation::Gelu };
+    let n = shape.n_particles();
+    let weights: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 10.0).collect();
+    let keep: Vec<bool> = (0..n).map(|i| i % 3 != 2).collect();
+    let pruned: Vec<f32> = weights.iter().zip(&keep).map(|(&w, &k)| if k { w } else { 0.0 }).collect();
+    let x: Vec<f32> = (0..5 * 6).map(|i| (i as f32 * 0.37).sin()).collect();
+    let y = Dense::new(&shape, &pruned).forward(&x);
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("pruned.safetensors");
+    write_masked_dense(&model, &shape, &weights, &keep, &[("method", "test".into())]).unwrap();
+    let case = dir.path().join("case.json");
+    std::fs::write(&case, serde_json::json!({ "x": x, "y": y }).to_string()).unwrap();
+    let o =
+        Command::new("python3").args(["-c", MASKED, model.to_str().unwrap(), case.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -1,8 +1,8 @@
 //! The analyses by name, for `organism analyze <kind>` and `organism reproduce`.
 
 use super::{
-    connectivity, curves, dropout, heatmap, resubstitution, robustness, stability, trajectories, types, Analysis,
-    TestSets,
+    connectivity, curves, dropout, heatmap, pruning, resubstitution, robustness, stability, trajectories, types,
+    Analysis, TestSets,
 };
 use crate::fixpoint::Robustness;
 use crate::run::Run;
@@ -21,11 +21,12 @@ pub enum Kind {
     Heatmap,
     Connectivity,
     Trajectories,
+    Pruning,
     Stability,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Types,
         Kind::Curves,
         Kind::Robustness,
@@ -34,6 +35,7 @@ impl Kind {
         Kind::Heatmap,
         Kind::Connectivity,
         Kind::Trajectories,
+        Kind::Pruning,
         Kind::Stability,
     ];
 
@@ -47,6 +49,7 @@ impl Kind {
             Kind::Heatmap => "heatmap",
             Kind::Connectivity => "connectivity",
             Kind::Trajectories => "trajectories",
+            Kind::Pruning => "pruning",
             Kind::Stability => "stability",
         }
     }
@@ -62,13 +65,14 @@ impl Kind {
             Kind::Heatmap => "Where the self-replicators sit (Fig. 10)",
             Kind::Connectivity => "Connectivity per class (Fig. 11)",
             Kind::Trajectories => "PCA weight trajectories (Fig. 12)",
+            Kind::Pruning => "Pruning study: accuracy vs sparsity (beyond the paper, §VII)",
             Kind::Stability => "Why self-replicators are fragile: fixpoint stability (no figure in the paper)",
         }
     }
 
     /// Whether the analysis applies to runs of this kind of task.
     pub fn applies_to(self, image_task: bool) -> bool {
-        self != Kind::Heatmap || image_task
+        !matches!(self, Kind::Heatmap | Kind::Pruning) || image_task
     }
 }
 
@@ -91,11 +95,17 @@ pub struct Options {
     pub robustness: Robustness,
     /// At most this many self-replicators per run in the robustness test.
     pub max_particles: usize,
+    pub pruning: pruning::Settings,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { standalone: Vec::new(), robustness: Robustness::default(), max_particles: 100 }
+        Options {
+            standalone: Vec::new(),
+            robustness: Robustness::default(),
+            max_particles: 100,
+            pruning: pruning::Settings::default(),
+        }
     }
 }
 
@@ -110,6 +120,7 @@ pub fn analyze(kind: Kind, runs: &[Run], tests: &TestSets, opts: &Options, out: 
         Kind::Heatmap => heatmap::analyze(runs, tests, out),
         Kind::Connectivity => connectivity::analyze(runs, out),
         Kind::Trajectories => trajectories::analyze(runs, out),
+        Kind::Pruning => pruning::analyze(runs, tests, &opts.pruning, out),
         Kind::Stability => stability::analyze(runs, out),
     }
 }

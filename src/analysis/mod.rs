@@ -13,12 +13,17 @@
 //! | `connectivity` | Fig. 11 | [`connectivity`] |
 //! | `trajectories` | Fig. 12 | [`trajectories`] |
 //! | `stability` | (none: why PN_SR are fragile) | [`stability`] |
+//! | `pruning` | beyond the paper (§VII) | [`pruning`] |
+//!
+//! The pruning study is the one analysis that trains: it fine-tunes pruned networks with the
+//! schedule's own step ([`crate::schedule::fine_tune`]).
 
 pub mod connectivity;
 pub mod curves;
 pub mod dropout;
 pub mod heatmap;
 pub mod kind;
+pub mod pruning;
 pub mod resubstitution;
 pub mod robustness;
 pub mod stability;
@@ -117,18 +122,24 @@ pub struct TestSets {
 impl TestSets {
     /// The test set `run` was evaluated on (rebuilt from its configuration).
     pub fn get(&self, run: &Run) -> Result<Samples> {
+        Ok(self.data(run)?.test().clone())
+    }
+
+    /// The task data `run` was trained on (rebuilt from its configuration; image data is
+    /// loaded once and shared by the seeds).
+    pub fn data(&self, run: &Run) -> Result<std::sync::Arc<TaskData>> {
         if run.config.task.dataset().is_none() {
-            return Ok(TaskData::addition(&run.config).test().clone());
+            return Ok(std::sync::Arc::new(TaskData::addition(&run.config)));
         }
         let mut cache = self.images.lock().unwrap();
         // Seeds share an image test set; the seed itself does not change it.
         let key = Config { seed: 0, ..run.config.clone() };
         if let Some((_, d)) = cache.iter().find(|(c, _)| same_data(c, &key)) {
-            return Ok(d.test().clone());
+            return Ok(d.clone());
         }
         let data = std::sync::Arc::new(task_data(&key)?);
         cache.push((key, data.clone()));
-        Ok(data.test().clone())
+        Ok(data)
     }
 
     /// Pre-loads image data that the caller already has.

@@ -107,7 +107,7 @@ pub fn image_set(images_path: &Path, images_raw: &[u8], labels_path: &Path, labe
         ));
     }
     let images = pixels.iter().map(|&b| f32::from(b) / 255.0).collect();
-    Ok(ImageSet { images, labels, rows, cols })
+    Ok(ImageSet { images, labels, channels: 1, rows, cols })
 }
 
 /// Reads an image file and its label file from disk (see [`image_set`]).

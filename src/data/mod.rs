@@ -5,6 +5,7 @@
 //! [`ImageSet::resized`] shrinks them to the 15×15 inputs of the paper (see [`resize`]).
 //! [`shuffled_batches`] draws the seeded mini-batch order the training loop uses.
 
+pub mod cifar;
 pub mod idx;
 pub mod resize;
 pub mod source;
@@ -28,17 +29,20 @@ pub enum DatasetKind {
     Mnist,
     /// Zalando's clothing images, a drop-in replacement for MNIST.
     FashionMnist,
+    /// Krizhevsky's 32×32 RGB images of ten classes (see [`cifar`]).
+    Cifar10,
 }
 
 impl DatasetKind {
-    /// Both kinds, in the order `info` lists them.
-    pub const ALL: [DatasetKind; 2] = [DatasetKind::Mnist, DatasetKind::FashionMnist];
+    /// Every kind, in the order `info` lists them.
+    pub const ALL: [DatasetKind; 3] = [DatasetKind::Mnist, DatasetKind::FashionMnist, DatasetKind::Cifar10];
 
     /// The name used on the command line and as the cache folder name.
     pub fn name(self) -> &'static str {
         match self {
             DatasetKind::Mnist => "mnist",
             DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Cifar10 => "cifar10",
         }
     }
 }
@@ -52,20 +56,21 @@ impl fmt::Display for DatasetKind {
 impl FromStr for DatasetKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        DatasetKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| Error::Invalid(format!("unknown data set `{s}` (expected `mnist` or `fashion-mnist`)")))
+        DatasetKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            Error::Invalid(format!("unknown data set `{s}` (expected `mnist`, `fashion-mnist` or `cifar10`)"))
+        })
     }
 }
 
-/// Labelled grey-scale images, all of the same size.
+/// Labelled images, all of the same size: grey-scale (one channel) or RGB (three).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageSet {
-    /// `len() × rows × cols` pixels in [0, 1]: image after image, each row-major.
+    /// `len() × channels × rows × cols` pixels in [0, 1]: image after image, each channel after
+    /// channel (planes, as CIFAR-10 stores them), each plane row-major.
     pub images: Vec<f32>,
     /// One class 0–9 per image.
     pub labels: Vec<u8>,
+    pub channels: usize,
     pub rows: usize,
     pub cols: usize,
 }
@@ -80,9 +85,9 @@ impl ImageSet {
         self.labels.is_empty()
     }
 
-    /// Pixels per image (the network's input width once flattened).
+    /// Values per image, all channels (the network's input width once flattened).
     pub fn pixels(&self) -> usize {
-        self.rows * self.cols
+        self.channels * self.rows * self.cols
     }
 
     /// The `i`-th image, flattened row-major.
@@ -102,10 +107,31 @@ impl ImageSet {
     ///
     /// # Panics
     /// If any size is zero.
+    /// Each channel plane is resized on its own.
     pub fn resized(&self, rows: usize, cols: usize, antialias: bool) -> ImageSet {
         let resizer = resize::Resizer::new(self.rows, self.cols, rows, cols, antialias);
-        let images = self.images.chunks_exact(self.pixels()).flat_map(|img| resizer.apply(img)).collect();
-        ImageSet { images, labels: self.labels.clone(), rows, cols }
+        let images = self.images.chunks_exact(self.rows * self.cols).flat_map(|plane| resizer.apply(plane)).collect();
+        ImageSet { images, labels: self.labels.clone(), channels: self.channels, rows, cols }
+    }
+
+    /// RGB images as grey-scale by luminance, `Y = 0.299 R + 0.587 G + 0.114 B` (ITU-R BT.601,
+    /// the weights of PIL's `convert("L")` and torchvision's `Grayscale`); grey-scale images
+    /// are returned as they are.
+    pub fn luminance(&self) -> ImageSet {
+        if self.channels != 3 {
+            return self.clone();
+        }
+        let plane = self.rows * self.cols;
+        let images = self
+            .images
+            .chunks_exact(3 * plane)
+            .flat_map(|img| {
+                let (r, gb) = img.split_at(plane);
+                let (g, b) = gb.split_at(plane);
+                (0..plane).map(move |i| 0.299 * r[i] + 0.587 * g[i] + 0.114 * b[i])
+            })
+            .collect();
+        ImageSet { images, labels: self.labels.clone(), channels: 1, rows: self.rows, cols: self.cols }
     }
 
     /// Adds independent Gaussian noise N(0, σ²) to every pixel (SPEC §4: σ = 1e-4); the pixels
@@ -148,6 +174,8 @@ pub struct LoadOptions {
     pub progress: bool,
     /// Do not look in system folders (Debian's `/usr/share/datasets/…`): for hermetic tests.
     pub no_system_dirs: bool,
+    /// CIFAR-10: the archive's mirrors and checksum to use instead of the official ones.
+    pub cifar_archive: Option<cifar::Archive>,
 }
 
 /// A seeded random order of the indices `0..n`, cut into batches of `batch` (the last one
@@ -190,7 +218,7 @@ mod tests {
 
     #[test]
     fn noise_has_the_requested_spread() {
-        let mut set = ImageSet { images: vec![0.5; 20_000], labels: vec![0; 20_000], rows: 1, cols: 1 };
+        let mut set = ImageSet { images: vec![0.5; 20_000], labels: vec![0; 20_000], channels: 1, rows: 1, cols: 1 };
         set.add_noise(1e-4, &mut ChaCha8Rng::seed_from_u64(0));
         let n = set.images.len() as f64;
         let mean = set.images.iter().map(|&x| f64::from(x)).sum::<f64>() / n;

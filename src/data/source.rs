@@ -148,8 +148,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     })
 }
 
-/// Loads `kind` from the first place of the module's list that has it (see the module doc).
+/// Loads `kind` from the first place of the module's list that has it (see the module doc;
+/// CIFAR-10 has its own list, see [`super::cifar`]).
 pub fn load(kind: DatasetKind, opts: &LoadOptions) -> Result<Dataset> {
+    if kind == DatasetKind::Cifar10 {
+        return super::cifar::load(opts);
+    }
     if let Some(dir) = &opts.data_dir {
         let files = find_files(dir)
             .map_err(|missing| Error::format(dir, format!("no {kind} data here: missing {}", missing.join(", "))))?;
@@ -181,7 +185,7 @@ pub fn load(kind: DatasetKind, opts: &LoadOptions) -> Result<Dataset> {
             );
             bundled()
         }
-        DatasetKind::FashionMnist => Err(Error::Invalid(format!(
+        DatasetKind::FashionMnist | DatasetKind::Cifar10 => Err(Error::Invalid(format!(
             "{kind} not found ({}) and {why}; run `organism data fetch {kind}` or install \
              Debian's package dataset-fashion-mnist",
             local_dirs(kind, opts)
@@ -210,20 +214,25 @@ pub fn bundled() -> Result<Dataset> {
 /// Downloads `kind` into its cache folder (files already there are kept) and returns that
 /// folder. Uses [`LoadOptions::remote`] if set, else the official mirrors.
 pub fn fetch(kind: DatasetKind, opts: &LoadOptions) -> Result<PathBuf> {
+    if kind == DatasetKind::Cifar10 {
+        return super::cifar::fetch(opts);
+    }
     let remote = opts.remote.clone().unwrap_or_else(|| Remote::official(kind));
     let dir = cache_dir(kind, opts)
         .ok_or_else(|| Error::Invalid(format!("no cache folder for downloads: set {CACHE_ENV}")))?;
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(15))
-        .timeout_read(Duration::from_secs(60))
-        .build();
+    let agent = agent();
     for (name, sha) in FILE_NAMES.iter().zip(&remote.sha256) {
         if present(&dir, name).is_none() {
             download(&agent, &remote, &dir, name, sha, opts.progress)?;
         }
     }
     Ok(dir)
+}
+
+/// The HTTP client of every download.
+pub(super) fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(15)).timeout_read(Duration::from_secs(60)).build()
 }
 
 /// A human-readable account of what is found where, for each kind (`organism data info`).
@@ -236,6 +245,10 @@ pub fn info(opts: &LoadOptions) -> String {
     };
     for kind in DatasetKind::ALL {
         let _ = writeln!(out, "{kind}:");
+        if kind == DatasetKind::Cifar10 {
+            out.push_str(&super::cifar::info(opts));
+            continue;
+        }
         if let Some(dir) = &opts.data_dir {
             let _ = writeln!(out, "  data dir  {}: {}", dir.display(), status(dir));
         }
@@ -255,7 +268,7 @@ pub fn info(opts: &LoadOptions) -> String {
 }
 
 /// The cache folder of `kind`: `<root>/<kind>` (see the module doc for the root).
-fn cache_dir(kind: DatasetKind, opts: &LoadOptions) -> Option<PathBuf> {
+pub(super) fn cache_dir(kind: DatasetKind, opts: &LoadOptions) -> Option<PathBuf> {
     let root = opts
         .cache_dir
         .clone()
@@ -322,7 +335,7 @@ fn download(agent: &ureq::Agent, remote: &Remote, dir: &Path, name: &str, sha256
 }
 
 /// Fetches one URL and checks its SHA-256; the error is a message for [`download`].
-fn download_one(
+pub(super) fn download_one(
     agent: &ureq::Agent,
     url: &str,
     digest_of: DigestOf,
@@ -362,7 +375,7 @@ fn download_one(
 
 /// Writes verified `bytes` to a temporary name in `dir` and renames it to `file`, so that a
 /// crash never leaves a partial file under the real name.
-fn install(dir: &Path, file: &str, bytes: &[u8]) -> Result<()> {
+pub(super) fn install(dir: &Path, file: &str, bytes: &[u8]) -> Result<()> {
     let part = PartFile(dir.join(format!(".{file}.part{}", std::process::id())));
     let target = dir.join(file);
     (|| {
