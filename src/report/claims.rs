@@ -156,7 +156,7 @@ pub const CLAIMS: &[ClaimSpec] = &[
     ClaimSpec {
         claim: "Addition: re-substitution error at noticeably lower variance",
         paper: "\"at a noticeable lower variance\" (§IV-B)",
-        quantity: "log10(sd of the re-substitution error / sd of the task error |output − target|)",
+        quantity: "log10(sd of the re-substitution error / sd of the task error abs(output − target))",
         source: src(ADD, Kind::Resubstitution, "log10_sd_ratio_to_task_error"),
         unit: Unit::Seed,
         comparison: AtMost(-1.0),
@@ -525,15 +525,17 @@ pub fn markdown(claims: &[Claim]) -> String {
     let mut s = format!("{VERDICT_RULE}\n\n");
     s.push_str("| claim | paper | quantity (unit, n) | declared tolerance — why | measured here | verdict |\n");
     s.push_str("|---|---|---|---|---|---|\n");
+    // A `|` inside a cell would end it.
+    let e = |t: &str| t.replace('|', "\\|");
     for c in claims {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} |",
-            c.claim,
-            c.paper,
-            c.quantity,
-            c.tolerance,
-            c.measured,
+            e(&c.claim),
+            e(&c.paper),
+            e(&c.quantity),
+            e(&c.tolerance),
+            e(&c.measured),
             c.verdict.name()
         );
     }
