@@ -19,6 +19,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// A tested particle: its run and its index there.
+type ParticleKey<'a> = (&'a str, usize);
+
 const HEADER: &str = "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped,final_fixpoint,\
                       authors_time_to_vergence,authors_time_as_fixpoint\n";
 
@@ -186,7 +189,8 @@ pub fn analyze(
                 ("time_as_fixpoint", (|r: &Row| r.time_as_fixpoint) as Time),
                 ("time_to_vergence", |r| r.time_to_vergence),
             ] {
-                let mut per_particle: Vec<((&str, usize), (f64, usize))> = Vec::new();
+                // ((run, particle), (sum, count))
+                let mut per_particle: Vec<(ParticleKey, (f64, usize))> = Vec::new();
                 for r in mine.iter().filter(|r| level_of(r.noise) == Some(k)) {
                     let key = (r.run, r.particle);
                     match per_particle.iter_mut().find(|(k, _)| *k == key) {
