@@ -18,7 +18,7 @@ use organism::activation::Activation;
 use organism::fixpoint::{classify, EPSILON};
 use organism::optim::Sgd;
 use organism::organism::{Organism, OrganismShape, Path, Targets};
-use organism::particle::{ParticleBatch, ParticleShape};
+use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -50,15 +50,15 @@ fn bench_self_train(c: &mut Criterion, name: &str, batch: &ParticleBatch) {
 
 fn self_train_step(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let linear = ParticleBatch::random(ParticleShape::standard(5).unwrap(), 1200, &mut rng);
+    let linear = ParticleBatch::random(ParticleShape::standard(5).unwrap(), 1200, Init::Xavier, &mut rng);
     bench_self_train(c, "self_train_step_1200_h5", &linear);
     let tanh = ParticleShape::new(vec![5, 5, 5, 1], Activation::Tanh).unwrap();
-    bench_self_train(c, "self_train_step_1200_tanh", &ParticleBatch::random(tanh, 1200, &mut rng));
+    bench_self_train(c, "self_train_step_1200_tanh", &ParticleBatch::random(tanh, 1200, Init::Xavier, &mut rng));
 }
 
 fn mnist_batch(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
-    let org = Organism::new(mnist_shape(), ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
+    let org = Organism::new(mnist_shape(), ParticleShape::standard(5).unwrap(), Init::Xavier, &mut rng).unwrap();
     assert_eq!(org.particles.len(), 1200);
     let (b, self_train_steps) = (2000, 10);
     let (x, y) = images(b, 225, &mut rng);
@@ -94,7 +94,7 @@ fn mnist_batch(c: &mut Criterion) {
 fn general_task_pass(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let tanh = ParticleShape::new(vec![5, 5, 5, 1], Activation::Tanh).unwrap();
-    let org = Organism::new(mnist_shape(), tanh, &mut rng).unwrap();
+    let org = Organism::new(mnist_shape(), tanh, Init::Xavier, &mut rng).unwrap();
     let (x, y) = images(200, 225, &mut rng);
     c.bench_function("general_task_pass_tanh", |bench| {
         bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::General).loss)
@@ -104,7 +104,7 @@ fn general_task_pass(c: &mut Criterion) {
 fn full_size(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let shape = OrganismShape { inputs: 784, width: 64, ..mnist_shape() };
-    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
+    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), Init::Xavier, &mut rng).unwrap();
     assert_eq!(org.particles.len(), 54_912);
     bench_self_train(c, "full_self_train_step", &org.particles);
     let (x, y) = images(2000, 784, &mut rng);

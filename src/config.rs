@@ -7,10 +7,9 @@
 use crate::activation::Activation;
 use crate::data::DatasetKind;
 use crate::interaction::InteractionConfig;
-use crate::limits;
 use crate::organism::OrganismShape;
-use crate::particle::ParticleShape;
-use crate::{Error, Result};
+use crate::particle::{Init, ParticleShape};
+use crate::{limits, Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
@@ -131,15 +130,19 @@ pub struct ParticleConfig {
     pub hidden: usize,
     /// Off (`none`) in the paper; `tanh` or `gelu` switch to the general path.
     pub activation: Activation,
+    /// Weight initialisation (SPEC §1): `xavier` (the authors' code) or `torch_linear`.
+    #[serde(default)]
+    pub init: Init,
 }
 
 /// Where the task's samples come from (SPEC §4).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// Addition only: fresh training samples per epoch, and the size of the test set (image
-    /// tasks use their whole train and test splits).
+    /// Addition only: fresh training samples per epoch (image tasks use their whole train split).
     pub train_samples: usize,
+    /// Size of the test set: addition samples, or the first that many test images (0 = the whole
+    /// test split of an image task).
     pub test_samples: usize,
     /// Images: side of the square the 28×28 images are resized to.
     pub image_size: usize,
@@ -231,7 +234,6 @@ impl Config {
             ("validate_every", self.validate_every, u64::MAX),
             ("trajectory_every", self.trajectory_every, u64::MAX),
             ("particle.hidden", self.particle.hidden, limits::MAX_HIDDEN),
-            ("data.test_samples", self.data.test_samples, u64::MAX),
             ("data.image_size", self.data.image_size, limits::MAX_IMAGE_SIZE),
         ];
         for (key, v, max) in counts {
@@ -252,8 +254,9 @@ impl Config {
                 if self.organism.inputs != 2 || self.organism.outputs != 1 {
                     return Err(Error::config("organism", "the addition task needs inputs = 2 and outputs = 1"));
                 }
-                if self.data.train_samples == 0 {
-                    return Err(Error::config("data.train_samples", "must be at least 1"));
+                if self.data.train_samples == 0 || self.data.test_samples == 0 {
+                    let key = if self.data.train_samples == 0 { "data.train_samples" } else { "data.test_samples" };
+                    return Err(Error::config(key, "must be at least 1"));
                 }
                 if self.warmup_accuracy > 0.0 {
                     return Err(Error::config("warmup_accuracy", "needs a classification task"));
@@ -518,6 +521,7 @@ mod tests {
             ("lr=-0.1", "lr"),
             ("organism.nope=1", "organism.nope"),
             ("organism.activation=relu", "organism.activation"),
+            ("particle.init=kaiming", "particle.init"),
         ];
         for (set, key) in cases {
             let err = Config::resolve(Some("addition"), None, &[set.to_string()]).unwrap_err().to_string();
@@ -525,6 +529,14 @@ mod tests {
         }
         let err = Config::resolve(Some("nope"), None, &[]).unwrap_err().to_string();
         assert!(err.contains("unknown preset"), "{err}");
+    }
+
+    #[test]
+    fn particle_init_defaults_to_xavier_and_takes_torch_linear() {
+        let c = Config::resolve(Some("mnist"), None, &[]).unwrap();
+        assert_eq!(c.particle.init, Init::Xavier);
+        let c = Config::resolve(Some("mnist"), None, &["particle.init=torch_linear".into()]).unwrap();
+        assert_eq!(c.particle.init, Init::TorchLinear);
     }
 
     #[test]

@@ -6,10 +6,8 @@ use crate::checkpoint::{write_atomic, Checkpoint, MetricsWriter, TrajectoryWrite
 use crate::config::Config;
 use crate::data::task::TaskData;
 use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord};
-use crate::limits;
-use crate::organism::resubstitution_errors;
-use crate::organism::Organism;
-use crate::particle::{ParticleBatch, ParticleShape};
+use crate::organism::{resubstitution_errors, Organism};
+use crate::particle::{Init, ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
     check_free, finite, robustness_source, type_counts, write_csv, write_json, write_organism, write_particles,
@@ -17,7 +15,7 @@ use crate::run::{
 };
 use crate::train::schedule::{first_all_replicators, keeps_weights, kept_epochs};
 use crate::train::{self_train_particles, train_until, EpochRecord, StandaloneConfig, TrainState, Trained, Trainer};
-use crate::{Error, Result};
+use crate::{limits, Error, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -334,6 +332,7 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
 pub struct ParticlesRun {
     pub count: usize,
     pub shape: ParticleShape,
+    pub init: Init,
     pub seed: u64,
     pub standalone: StandaloneConfig,
 }
@@ -344,6 +343,7 @@ impl ParticlesRun {
         count: usize,
         hidden: usize,
         activation: Activation,
+        init: Init,
         seed: u64,
         standalone: StandaloneConfig,
     ) -> Result<Self> {
@@ -351,6 +351,7 @@ impl ParticlesRun {
         let run = ParticlesRun {
             count,
             shape: ParticleShape::new(vec![5, hidden, hidden, 1], activation)?,
+            init,
             seed,
             standalone,
         };
@@ -391,15 +392,13 @@ pub fn particles_to_dir(run: &ParticlesRun, out: &Path, force: bool, progress: &
 fn particles_into(run: &ParticlesRun, dir: &Path, progress: &Progress) -> Result<serde_json::Value> {
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(run.seed);
-    let mut particles = ParticleBatch::random(run.shape.clone(), run.count, &mut rng);
+    let mut particles = ParticleBatch::random(run.shape.clone(), run.count, run.init, &mut rng);
     let bar = progress.bar(run.standalone.steps as u64, "self-train");
     let history = self_train_particles(&mut particles, &run.standalone, &mut |s| bar.set_position(s as u64));
     bar.finish();
     let rows: Vec<TypeRow> = history
         .iter()
-        .flat_map(|(step, counts)| {
-            Class::ALL.iter().zip(counts).map(|(c, &n)| TypeRow { step: *step, class: c.name(), count: n })
-        })
+        .flat_map(|(step, counts)| counts.iter().map(|(c, n)| TypeRow { step: *step, class: c.name(), count: n }))
         .collect();
     write_csv(&dir.join("types.csv"), &rows)?;
     write_particles(&dir.join(PARTICLES), &particles)?;
@@ -410,6 +409,7 @@ fn particles_into(run: &ParticlesRun, dir: &Path, progress: &Progress) -> Result
         "count": run.count,
         "particle_widths": run.shape.widths(),
         "particle_activation": run.shape.activation().to_string(),
+        "particle_init": run.init,
         "seed": run.seed,
         "lr": run.standalone.lr,
         "momentum": run.standalone.momentum,
@@ -477,6 +477,7 @@ pub fn robustness_to_dir(from: &Path, test: &Robustness, out: &Path, force: bool
             "self_replicators_tested": which.len(),
             "seeds": test.seeds,
             "max_steps": test.max_steps,
+            "counting": format!("{:?}", test.counting).to_lowercase(),
             "epsilon": eps,
             "capped_runs": records.iter().filter(|r| r.capped).count(),
             "levels": summarise_robustness(&records),

@@ -9,7 +9,7 @@ use std::fmt;
 /// The ε of the ε-fixpoint (Def. 3), SPEC's default.
 pub const EPSILON: f32 = 1e-5;
 
-/// The five classes, in the order they are tested.
+/// The five classes, in the order they are tested (the discriminant indexes [`ClassCounts`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
@@ -84,13 +84,42 @@ pub fn self_replicators(classes: &[Class]) -> Vec<usize> {
     (0..classes.len()).filter(|&n| classes[n] == Class::SelfReplicator).collect()
 }
 
-/// How many particles fall in each class, in [`Class::ALL`] order.
-pub fn count(classes: &[Class]) -> [usize; 5] {
-    let mut counts = [0; 5];
-    for c in classes {
-        counts[Class::ALL.iter().position(|x| x == c).unwrap()] += 1;
+/// How many particles fall in each class, read by class: `counts[Class::SelfReplicator]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassCounts([usize; 5]);
+
+impl ClassCounts {
+    /// The counts of `classes`.
+    pub fn of(classes: &[Class]) -> ClassCounts {
+        let mut counts = ClassCounts::default();
+        for &c in classes {
+            counts[c] += 1;
+        }
+        counts
     }
-    counts
+
+    /// `(class, count)` in [`Class::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (Class, usize)> + '_ {
+        Class::ALL.into_iter().map(|c| (c, self[c]))
+    }
+
+    /// Number of particles counted.
+    pub fn total(&self) -> usize {
+        self.0.iter().sum()
+    }
+}
+
+impl std::ops::Index<Class> for ClassCounts {
+    type Output = usize;
+    fn index(&self, c: Class) -> &usize {
+        &self.0[c as usize]
+    }
+}
+
+impl std::ops::IndexMut<Class> for ClassCounts {
+    fn index_mut(&mut self, c: Class) -> &mut usize {
+        &mut self.0[c as usize]
+    }
 }
 
 /// Settings of the robustness test.
@@ -103,12 +132,61 @@ pub struct Robustness {
     /// Cap on the self-applications of one clone.
     pub max_steps: usize,
     pub eps: f32,
+    /// How the records are counted: per clone, or as the authors' tester does.
+    pub counting: Counting,
 }
 
 impl Default for Robustness {
     fn default() -> Self {
-        Robustness { levels: 10, seeds: 10, max_steps: 10_000, eps: EPSILON }
+        Robustness { levels: 10, seeds: 10, max_steps: 10_000, eps: EPSILON, counting: Counting::Clone }
     }
+}
+
+/// How robustness times are counted (SPEC §6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Counting {
+    /// Each clone's own times (SPEC §6's definition).
+    #[default]
+    Clone,
+    /// As the authors' `robustness_tester.py`: the final (collapsed) state also counts as a
+    /// fixpoint step, and the counters of a particle and level run on over the noise seeds, so
+    /// seed `s` reports the sum over seeds `0..=s`.
+    Authors,
+}
+
+impl std::str::FromStr for Counting {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "clone" => Ok(Counting::Clone),
+            "authors" => Ok(Counting::Authors),
+            _ => Err(format!("unknown counting `{s}` (expected clone or authors)")),
+        }
+    }
+}
+
+/// `records` (one test, per clone) recounted the authors' way ([`Counting::Authors`]): the final
+/// state adds one fixpoint step when it is itself an ε-fixpoint, and both times are running sums
+/// over the seeds of the same particle and noise level, in seed order.
+pub fn authors_counting(records: &[RobustnessRecord]) -> Vec<RobustnessRecord> {
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&records[a], &records[b]);
+        (x.particle, x.noise.to_bits(), x.seed).cmp(&(y.particle, y.noise.to_bits(), y.seed))
+    });
+    let mut out = records.to_vec();
+    let mut sums = (usize::MAX, 0u32, 0usize, 0usize);
+    for k in order {
+        let r = &records[k];
+        if (sums.0, sums.1) != (r.particle, r.noise.to_bits()) {
+            sums = (r.particle, r.noise.to_bits(), 0, 0);
+        }
+        sums.2 += r.time_to_vergence;
+        sums.3 += r.time_as_fixpoint + usize::from(r.final_fixpoint);
+        out[k].time_to_vergence = sums.2;
+        out[k].time_as_fixpoint = sums.3;
+    }
+    out
 }
 
 /// One clone's fate in the robustness test.
@@ -124,6 +202,9 @@ pub struct RobustnessRecord {
     pub time_as_fixpoint: usize,
     /// The clone reached the cap without becoming `zero` or `divergent`.
     pub capped: bool,
+    /// The clone's final state is itself an ε-fixpoint (a collapse to zero is; the authors'
+    /// tester counts it as one more step).
+    pub final_fixpoint: bool,
 }
 
 impl Robustness {
@@ -172,25 +253,30 @@ impl Robustness {
                         time_to_vergence: 0,
                         time_as_fixpoint: 0,
                         capped: false,
+                        final_fixpoint: false,
                     });
                 }
             }
         }
         let mut clones = ParticleBatch::from_weights(batch.shape().clone(), weights).expect("whole particles");
         let mut active = vec![true; records.len()];
+        // Clones that became zero or divergent this step: their final state is tested once.
+        let mut ended = vec![false; records.len()];
         loop {
-            for (k, a) in active.iter_mut().enumerate() {
+            for ((a, e), k) in active.iter_mut().zip(ended.iter_mut()).zip(0..) {
                 let w = clones.particle(k);
-                if *a && (is_divergent(w) || is_zero(w, self.eps)) {
-                    *a = false;
-                }
+                *e = *a && (is_divergent(w) || is_zero(w, self.eps));
+                *a &= !*e;
             }
-            if !active.iter().any(|&a| a) {
+            if !active.iter().chain(&ended).any(|&a| a) {
                 break;
             }
             // The next application also tells whether the current clone is a fixpoint.
             let next = clones.self_applied();
             for (k, rec) in records.iter_mut().enumerate() {
+                if ended[k] {
+                    rec.final_fixpoint = within(next.particle(k), clones.particle(k), self.eps);
+                }
                 if !active[k] {
                     continue;
                 }
@@ -211,6 +297,9 @@ impl Robustness {
                 dst[k * p..(k + 1) * p].copy_from_slice(next.particle(k));
             }
         }
-        records
+        match self.counting {
+            Counting::Clone => records,
+            Counting::Authors => authors_counting(&records),
+        }
     }
 }

@@ -241,7 +241,7 @@ mod tests {
     fn attack_is_weightwise_application_and_melt_a_crossover() {
         let pshape = ParticleShape::standard(2).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let before = ParticleBatch::random(pshape, 3, &mut rng);
+        let before = ParticleBatch::random(pshape, 3, crate::particle::Init::Xavier, &mut rng);
         let p = before.shape().n_weights();
         // 0 attacks 1 and 1 attacks 2, synchronously: 2 is hit by 1's weights *before* the phase.
         let events = [Event { source: 0, target: 1, mask: vec![] }, Event { source: 1, target: 2, mask: vec![] }];

@@ -8,7 +8,8 @@ use organism::config::{self, Config, Overrides, Task, PRESETS};
 use organism::data::task::TaskData;
 use organism::data::{self, DatasetKind, LoadOptions};
 use organism::experiment::{self, ParticlesRun};
-use organism::fixpoint::{Robustness, EPSILON};
+use organism::fixpoint::{Counting, Robustness, EPSILON};
+use organism::particle::{Init, ParticleShape};
 use organism::progress::Progress;
 use organism::reproduce;
 use organism::train::StandaloneConfig;
@@ -132,6 +133,9 @@ struct ParticlesArgs {
     /// Particle activation: none (linear, the paper's), tanh or gelu.
     #[arg(long, default_value = "none")]
     activation: Activation,
+    /// Weight initialisation: `xavier` (the authors' code) or `torch_linear` (±1/sqrt(in)).
+    #[arg(long, default_value = "xavier")]
+    init: Init,
     /// SGD learning rate (positive).
     #[arg(long, default_value_t = 0.004)]
     lr: f32,
@@ -163,6 +167,10 @@ struct RobustnessArgs {
     /// Noise levels 10^0 … 10^-(levels-1).
     #[arg(long, default_value_t = 10)]
     levels: u32,
+    /// `clone` (each clone's own times) or `authors` (as the authors' tester: the final state
+    /// counts as a fixpoint step and the counters run on over the seeds, SPEC §6).
+    #[arg(long, default_value = "clone")]
+    counting: Counting,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
@@ -172,8 +180,8 @@ struct RobustnessArgs {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// types, curves, robustness, resubstitution, dropout, heatmap, connectivity, trajectories or
-    /// pruning.
+    /// types, curves, robustness, resubstitution, dropout, heatmap, connectivity, trajectories,
+    /// pruning or stability.
     kind: Kind,
     /// Run directories (seeds of one experiment).
     #[arg(required = true)]
@@ -319,7 +327,7 @@ fn train_help() -> String {
     format!(
         "Configuration keys (presets in presets/*.toml; `--set KEY=VALUE`):\n  {}\n\n\
          Values: task = {}, organism.activation = none|gelu, \
-         particle.activation = none|tanh|gelu, warmup_accuracy 0 = off,\n  \
+         particle.activation = none|tanh|gelu, particle.init = xavier|torch_linear, warmup_accuracy 0 = off,\n  \
          interaction.kind = none|attack|melt, interaction.rate = probability per particle and batch, \
          interaction.scope = cell|layer|organism.\n\n\
          Examples:\n  organism train --preset addition --seeds 0..10 --out runs/add\n  \
@@ -396,13 +404,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Particles(a) => {
             let standalone =
                 StandaloneConfig { steps: a.steps, every: a.every, lr: a.lr, momentum: a.momentum, epsilon: a.epsilon };
-            let run = ParticlesRun::new(a.count, a.hidden, a.activation, a.seed, standalone)?;
+            let run = ParticlesRun::new(a.count, a.hidden, a.activation, a.init, a.seed, standalone)?;
             let summary = experiment::particles_to_dir(&run, &a.out, a.force, &progress)?;
             println!("{}", serde_json::to_string(&summary["types"])?);
             println!("wrote {}", a.out.display());
         }
         Command::Robustness(a) => {
-            let test = Robustness { levels: a.levels, seeds: a.seeds, max_steps: a.max_steps, eps: EPSILON };
+            let test = Robustness {
+                levels: a.levels,
+                seeds: a.seeds,
+                max_steps: a.max_steps,
+                eps: EPSILON,
+                counting: a.counting,
+            };
             let summary = experiment::robustness_to_dir(&a.from, &test, &a.out, a.force)?;
             println!(
                 "tested {} self-replicators, {} capped runs",
@@ -441,8 +455,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 reproduce::Options { out: a.out.clone(), quick: a.quick, force: a.force, data_dir: a.data.clone() };
             let outcome = reproduce::reproduce(&opts, &progress)?;
             println!("claims of the paper, as measured here:");
-            for (claim, _, measured, verdict) in &outcome.claims {
-                println!("- {claim}\n    measured: {measured}\n    {verdict}");
+            for c in &outcome.claims {
+                println!("- {}\n    measured: {}\n    {}", c.claim, c.measured, c.verdict.name());
             }
             println!("total wall time {:.1} s; report in {}", outcome.wall_seconds, a.out.join("index.html").display());
         }

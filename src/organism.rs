@@ -14,7 +14,7 @@
 use crate::activation::Activation;
 use crate::data::task::Labels;
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
-use crate::particle::{Evaluator, ParticleBatch, ParticleShape};
+use crate::particle::{Evaluator, Init, ParticleBatch, ParticleShape};
 use crate::{Error, Result};
 use rand::Rng;
 use rayon::prelude::*;
@@ -606,9 +606,9 @@ pub struct TaskPass {
 
 impl Organism {
     /// A new organism with freshly initialised particles.
-    pub fn new(shape: OrganismShape, particle: ParticleShape, rng: &mut impl Rng) -> Result<Self> {
+    pub fn new(shape: OrganismShape, particle: ParticleShape, init: Init, rng: &mut impl Rng) -> Result<Self> {
         shape.validate()?;
-        let particles = ParticleBatch::random(particle, shape.n_particles(), rng);
+        let particles = ParticleBatch::random(particle, shape.n_particles(), init, rng);
         Ok(Organism { shape, particles })
     }
 

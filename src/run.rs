@@ -14,7 +14,7 @@
 
 use crate::activation::Activation;
 use crate::config::Config;
-use crate::fixpoint::{Class, EPSILON};
+use crate::fixpoint::{Class, ClassCounts, EPSILON};
 use crate::organism::{Organism, OrganismShape};
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::train::{EpochRecord, Trained, Trajectory};
@@ -66,8 +66,7 @@ pub fn finite(x: f32) -> Option<f32> {
 
 /// Final class counts by name, every class present.
 pub fn type_counts(classes: &[Class]) -> BTreeMap<String, usize> {
-    let counts = crate::fixpoint::count(classes);
-    Class::ALL.iter().zip(counts).map(|(c, n)| (c.name().to_string(), n)).collect()
+    ClassCounts::of(classes).iter().map(|(c, n)| (c.name().to_string(), n)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,18 +465,18 @@ pub struct MetricsRow {
 
 impl From<&EpochRecord> for MetricsRow {
     fn from(r: &EpochRecord) -> Self {
-        let c = |k: usize| r.counts.map(|c| c[k]);
+        let c = |k: Class| r.counts.map(|c| c[k]);
         MetricsRow {
             epoch: r.epoch,
             self_train_loss: finite(r.self_train_loss),
             task_loss: finite(r.task_loss),
             train_metric: finite(r.train_metric),
             test_metric: finite(r.test_metric),
-            divergent: c(0),
-            zero: c(1),
-            self_replicator: c(2),
-            second_order: c(3),
-            other: c(4),
+            divergent: c(Class::Divergent),
+            zero: c(Class::Zero),
+            self_replicator: c(Class::SelfReplicator),
+            second_order: c(Class::SecondOrder),
+            other: c(Class::Other),
         }
     }
 }
@@ -498,9 +497,15 @@ impl From<&MetricsRow> for EpochRecord {
 }
 
 impl MetricsRow {
-    /// Class counts in [`Class::ALL`] order, if counted.
-    pub fn counts(&self) -> Option<[usize; 5]> {
-        Some([self.divergent?, self.zero?, self.self_replicator?, self.second_order?, self.other?])
+    /// Class counts, if counted.
+    pub fn counts(&self) -> Option<ClassCounts> {
+        let mut c = ClassCounts::default();
+        c[Class::Divergent] = self.divergent?;
+        c[Class::Zero] = self.zero?;
+        c[Class::SelfReplicator] = self.self_replicator?;
+        c[Class::SecondOrder] = self.second_order?;
+        c[Class::Other] = self.other?;
+        Some(c)
     }
 }
 

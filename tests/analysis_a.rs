@@ -10,14 +10,15 @@ use organism::config::Config;
 use organism::data::task::TaskData;
 use organism::experiment::{particles_to_dir, train_to_dir, ParticlesRun};
 use organism::fixpoint::Robustness;
-use organism::particle::ParticleShape;
+use organism::particle::{Init, ParticleShape};
 use organism::progress::Progress;
 use organism::run::Run;
 use organism::train::StandaloneConfig;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// Two 3-epoch addition runs (seeds 0 and 1), trained once for all tests.
+/// Two 30-epoch addition runs (seeds 0 and 1), trained once for all tests: long enough that their
+/// particles are self-replicators, so the robustness tests have something to test.
 fn runs() -> &'static (tempfile::TempDir, Vec<PathBuf>) {
     static RUNS: OnceLock<(tempfile::TempDir, Vec<PathBuf>)> = OnceLock::new();
     RUNS.get_or_init(|| {
@@ -25,7 +26,7 @@ fn runs() -> &'static (tempfile::TempDir, Vec<PathBuf>) {
         let dirs: Vec<PathBuf> = (0..2u64)
             .map(|seed| {
                 let cfg =
-                    Config::resolve(Some("addition"), None, &["epochs=3".into(), format!("seed={seed}")]).unwrap();
+                    Config::resolve(Some("addition"), None, &["epochs=30".into(), format!("seed={seed}")]).unwrap();
                 let data = TaskData::addition(&cfg);
                 let dir = tmp.path().join(format!("seed-{seed}"));
                 train_to_dir(&cfg, &data, &dir, false, &Progress::hidden()).unwrap();
@@ -70,8 +71,8 @@ fn types_counts_classes_per_epoch() {
     let out = tempfile::tempdir().unwrap();
     let a = analysis::types::analyze(&open(), out.path()).unwrap();
     assert_eq!(a.kind, "types");
-    // Epochs 0..=3, five classes each.
-    assert_files(&a, "epoch,class,mean,sd,share_mean,share_sd", 4 * 5);
+    // Epochs 0..=30, five classes each.
+    assert_files(&a, "epoch,class,mean,sd,share_mean,share_sd", 31 * 5);
     assert_finite(&a, &["share_self_replicators", "all_self_replicators"]);
     assert!(a.findings.contains_key("first_all_sr_epoch"));
     let share = a.findings["share_self_replicators"];
@@ -93,7 +94,7 @@ fn curves_average_losses_and_metrics() {
     let out = tempfile::tempdir().unwrap();
     let a = analysis::curves::analyze(&open(), out.path()).unwrap();
     assert_eq!(a.kind, "curves");
-    assert_files(&a, "epoch,series,mean,sd,line,lower,upper", 3 * 4);
+    assert_files(&a, "epoch,series,mean,sd,line,lower,upper", 30 * 4);
     assert_finite(&a, &["test_metric", "train_metric", "self_train_loss", "task_loss"]);
     assert_eq!(a.findings["test_metric"].n, 2);
 }
@@ -104,8 +105,14 @@ fn resubstitution_errors_are_tiny() {
     let a = analysis::resubstitution::analyze(&open(), &TestSets::default(), out.path()).unwrap();
     assert_eq!(a.kind, "resubstitution");
     assert_files(&a, "seed,max_abs_error,mean_abs_error,exact_zeros,outputs,run", 2);
-    assert_finite(&a, &["max_abs_error", "mean_abs_error"]);
-    assert!(a.findings["max_abs_error"].mean < 1e-3, "{:?}", a.findings);
+    assert_finite(&a, &["max_abs_error", "mean_abs_error", "max_error_over_rounding_bound"]);
+    // Linear PNs: both paths compute the same function, so every run's largest error is within
+    // the f32 rounding bound (in ulps of the outputs' scale) of `rounding_bound_ulps`.
+    let runs = open();
+    assert_eq!(analysis::resubstitution::rounding_bound_ulps(&runs[0]), (2 + 9 + 3 + 9 + 3 + 9) as f64);
+    for (k, r) in a.samples["max_error_over_rounding_bound"].iter().enumerate() {
+        assert!(*r <= 1.0, "run {k}: error {r} × the rounding bound");
+    }
 }
 
 #[test]
@@ -115,8 +122,10 @@ fn robustness_of_organism_and_standalone_particles() {
     let run = ParticlesRun {
         count: 50,
         shape: ParticleShape::new(vec![5, 2, 2, 1], Activation::None).unwrap(),
+        init: Init::Xavier,
         seed: 0,
-        standalone: StandaloneConfig { steps: 300, every: 100, lr: 0.004, momentum: 0.9, epsilon: 1e-5 },
+        // 2,000 steps make most of the 50 self-replicators (300 made one).
+        standalone: StandaloneConfig { steps: 2000, every: 500, lr: 0.004, momentum: 0.9, epsilon: 1e-5 },
     };
     particles_to_dir(&run, &population, false, &Progress::hidden()).unwrap();
     let test = Robustness { seeds: 2, max_steps: 60, ..Robustness::default() };
@@ -126,7 +135,7 @@ fn robustness_of_organism_and_standalone_particles() {
     let sources = vec![population.clone(), population.join("particles.safetensors")];
     let a = analysis::robustness::analyze(&runs, &sources, &test, 5, &out).unwrap();
     assert_eq!(a.kind, "robustness");
-    assert_files(&a, "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped", 0);
+    assert_files(&a, "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped,final_fixpoint,authors_time_to_vergence,authors_time_as_fixpoint", 0);
     for name in [
         "organism_time_as_fixpoint",
         "organism_time_to_vergence",
@@ -145,11 +154,25 @@ fn robustness_of_organism_and_standalone_particles() {
         assert!(cells[0] == "organism" || cells[0] == "standalone", "{line}");
         assert!(cells[5].parse::<usize>().unwrap() <= 60, "{line}");
     }
-    if text.lines().skip(1).any(|l| l.starts_with("organism,")) {
-        assert_finite(&a, &["organism_time_as_fixpoint", "organism_time_to_vergence", "organism_capped_share"]);
+    // Both sources have self-replicators: 5 per organism run and 5 per standalone source.
+    for (source, n) in [("organism,", runs.len() * 5), ("standalone,", 2 * 5)] {
+        assert_eq!(text.lines().filter(|l| l.starts_with(source)).count(), n * 2 * 10, "{source}");
     }
-    if text.lines().skip(1).any(|l| l.starts_with("standalone,")) {
-        assert_finite(&a, &["standalone_time_as_fixpoint", "standalone_time_to_vergence"]);
+    assert_finite(&a, &["organism_time_as_fixpoint", "organism_time_to_vergence", "organism_capped_share"]);
+    assert_finite(&a, &["standalone_time_as_fixpoint", "standalone_time_to_vergence"]);
+    // Per noise level the particle is the unit: one value per tested particle.
+    assert_eq!(a.samples["organism_time_as_fixpoint@1e-3"].len(), runs.len() * 5);
+    assert_eq!(a.samples["standalone_time_to_vergence@1e-9"].len(), 2 * 5);
+    // The authors' counting: running sums over the 2 seeds, the final state counted.
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let (seed, taf, fin, a_taf): (u64, usize, bool, usize) =
+            (c[3].parse().unwrap(), c[6].parse().unwrap(), c[8].parse().unwrap(), c[10].parse().unwrap());
+        if seed == 0 {
+            assert_eq!(a_taf, taf + usize::from(fin), "{line}");
+        } else {
+            assert!(a_taf >= taf + usize::from(fin), "{line}");
+        }
     }
 }
 
@@ -158,7 +181,7 @@ fn robustness_with_nothing_to_test_writes_header_and_figure() {
     let out = tempfile::tempdir().unwrap();
     let test = Robustness { seeds: 1, max_steps: 5, ..Robustness::default() };
     let a = analysis::robustness::analyze(&[], &[], &test, 5, out.path()).unwrap();
-    assert_files(&a, "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped", 0);
+    assert_files(&a, "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped,final_fixpoint,authors_time_to_vergence,authors_time_as_fixpoint", 0);
     assert_eq!(a.findings["organism_time_to_vergence"].n, 0);
     assert!(!a.notes.is_empty());
 }
@@ -170,10 +193,15 @@ fn robustness_caps_and_subsamples() {
     let test = Robustness { levels: 3, seeds: 1, max_steps: 3, ..Robustness::default() };
     let a = analysis::robustness::analyze(&runs[..1], &[], &test, 2, out.path()).unwrap();
     let text = std::fs::read_to_string(&a.csv[0]).unwrap();
+    // 18 self-replicators, 2 tested, 3 levels, 1 seed; 3 self-applications never reach zero
+    // or ±inf at the weakest noise, so those clones are capped.
     let rows = text.lines().count() - 1;
-    assert!(rows <= 2 * 3, "{rows} rows");
-    if rows > 0 {
-        assert!(a.findings["organism_capped_share"].mean.is_finite());
+    assert_eq!(rows, 2 * 3, "{text}");
+    assert!(a.notes.iter().any(|n| n.contains("tested 2 of its 18")), "{:?}", a.notes);
+    assert!(a.findings["organism_capped_share"].mean > 0.0, "{:?}", a.findings);
+    for line in text.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert!(cells[5].parse::<usize>().unwrap() <= 3, "{line}");
     }
     assert!(!a.findings.contains_key("standalone_time_to_vergence"));
 }
@@ -223,6 +251,7 @@ fn example_runs() {
                 let run = ParticlesRun {
                     count: 200,
                     shape: ParticleShape::new(vec![5, h, h, 1], Activation::None).unwrap(),
+                    init: Init::Xavier,
                     seed: 0,
                     standalone: StandaloneConfig { steps: 2000, every: 100, lr: 0.004, momentum: 0.9, epsilon: 1e-5 },
                 };

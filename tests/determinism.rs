@@ -2,10 +2,10 @@
 //! chunks (`particle::CHUNK`, the organism's row blocks), never by thread count.
 
 use organism::activation::Activation;
-use organism::fixpoint::{classify, count, Class, EPSILON};
+use organism::fixpoint::{classify, Class, ClassCounts, EPSILON};
 use organism::optim::Sgd;
 use organism::organism::{Organism, OrganismShape, Path, Targets};
-use organism::particle::{ParticleBatch, ParticleShape};
+use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -30,7 +30,7 @@ fn run() -> Outcome {
         (ParticleShape::new(vec![5, 4, 4, 1], Activation::Tanh).unwrap(), false),
         (ParticleShape::standard(3).unwrap(), true),
     ] {
-        let mut batch = ParticleBatch::random(shape, 1000, &mut rng);
+        let mut batch = ParticleBatch::random(shape, 1000, Init::Xavier, &mut rng);
         if general {
             batch = batch.with_general_path();
         }
@@ -45,7 +45,7 @@ fn run() -> Outcome {
     }
 
     // Classification of a batch with a few trained replicators among random particles.
-    let mut batch = ParticleBatch::random(ParticleShape::standard(2).unwrap(), 300, &mut rng);
+    let mut batch = ParticleBatch::random(ParticleShape::standard(2).unwrap(), 300, Init::Xavier, &mut rng);
     let mut ws = batch.workspace();
     let mut opt = Sgd::new(0.004, 0.9, batch.weights().len());
     for _ in 0..2000 {
@@ -56,7 +56,7 @@ fn run() -> Outcome {
     // MNIST-like organism, extracted path, 300 samples (several row blocks).
     // The `mnist` preset's organism: (225, 5, 3, 10), GELU, residual skip.
     let shape = organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap().organism;
-    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), &mut rng).unwrap();
+    let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), Init::Xavier, &mut rng).unwrap();
     let x: Vec<f32> = (0..300 * 225).map(|_| rng.gen::<f32>()).collect();
     let y: Vec<u8> = (0..300).map(|_| rng.gen_range(0..10)).collect();
     let pass = org.task_pass(&x, Targets::Classes(&y), Path::Extracted);
@@ -69,7 +69,7 @@ fn run() -> Outcome {
     let shape =
         OrganismShape { inputs: 4, width: 3, depth: 4, outputs: 2, residual_skip: true, activation: Activation::Gelu };
     let pn = ParticleShape::new(vec![5, 3, 3, 1], Activation::Tanh).unwrap();
-    let org = Organism::new(shape, pn, &mut rng).unwrap();
+    let org = Organism::new(shape, pn, Init::Xavier, &mut rng).unwrap();
     let b = 150;
     let x: Vec<f32> = (0..b * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let values: Vec<f32> = (0..b * 2).map(|_| rng.gen_range(-1.0..1.0)).collect();
@@ -89,8 +89,8 @@ fn in_pool(threads: usize) -> Outcome {
 #[test]
 fn bitwise_identical_for_1_2_and_3_threads() {
     let one = in_pool(1);
-    let counts = count(&one.classes);
-    assert!(counts[Class::ALL.iter().position(|c| *c == Class::Other).unwrap()] < one.classes.len(), "{counts:?}");
+    let counts = ClassCounts::of(&one.classes);
+    assert!(counts[Class::Other] < one.classes.len(), "{counts:?}");
     for k in [2, 3] {
         let other = in_pool(k);
         assert_eq!(one.classes, other.classes, "classes differ with {k} threads");

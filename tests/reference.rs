@@ -47,6 +47,43 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32, abs: f32) {
     }
 }
 
+/// How far two f32 implementations' self-train losses of particle `w` can lie apart (SPEC §1:
+/// loss = mean of r_i², r_i = N(row_i) − v_i). Each implementation rounds r_i by at most
+/// γ_K·s_i + u·|v_i|, with K = Σ fan-in of the PN's layers, γ_K = K·u/(1 − K·u) and
+/// s_i = |W_L|···|W_1|·|row_i| the forward's absolute scale (the standard dot-product bound);
+/// two of them differ by twice that, δ_i, and the loss by (1/P)·Σ (2|r_i|·δ_i + δ_i²), plus the
+/// rounding of the mean itself (P·u·loss on each side). The weights match the fixture, so this is
+/// the whole difference: at a loss of 1e-9 it is far from 5e-4 relative.
+fn loss_rounding(shape: &ParticleShape, w: &[f32]) -> f32 {
+    let u = f64::from(f32::EPSILON) / 2.0;
+    let widths = shape.widths();
+    let k: usize = widths[..widths.len() - 1].iter().sum();
+    let gamma = k as f64 * u / (1.0 - k as f64 * u);
+    let rows = shape.input_matrix(w);
+    let width = rows.len() / w.len();
+    let applied = ParticleBatch::from_weights(shape.clone(), w.to_vec()).unwrap().self_applied();
+    let p = w.len();
+    let (mut sum, mut loss) = (0.0, 0.0);
+    for i in 0..p {
+        // s_i: |row_i| through the absolute layer matrices, [out][in] each.
+        let mut a: Vec<f64> = rows[i * width..(i + 1) * width].iter().map(|x| f64::from(x.abs())).collect();
+        let mut off = 0;
+        for pair in widths.windows(2) {
+            let (inp, out) = (pair[0], pair[1]);
+            let m = &w[off..off + inp * out];
+            a = (0..out).map(|o| (0..inp).map(|j| f64::from(m[o * inp + j].abs()) * a[j]).sum()).collect();
+            off += inp * out;
+        }
+        let v = f64::from(w[i]);
+        let r = f64::from(applied.particle(0)[i]) - v;
+        let delta = 2.0 * (gamma * a[0] + u * v.abs());
+        sum += 2.0 * r.abs() * delta + delta * delta;
+        loss += r * r;
+    }
+    let loss = loss / p as f64;
+    (sum / p as f64 + 2.0 * p as f64 * u * loss) as f32
+}
+
 const REL: f32 = 1e-5;
 const ABS: f32 = 1e-6;
 
@@ -87,8 +124,9 @@ fn particle_golden_files() {
         let mut opt = Sgd::new(lr, momentum, shape.n_weights());
         let mut ws = trained.workspace();
         for (step, want) in losses.iter().enumerate() {
+            let tol = loss_rounding(&shape, trained.weights());
             let got = trained.self_train_step(&mut opt, &mut ws)[0];
-            assert_close(&format!("{name} self_train loss before step {}", step + 1), &[got], &[*want], 5e-4, 1e-12);
+            assert_close(&format!("{name} self_train loss before step {}", step + 1), &[got], &[*want], 0.0, tol);
             if let Some(w) = snapshots.get(&(step + 1).to_string()) {
                 assert_close(
                     &format!("{name} weights after step {}", step + 1),

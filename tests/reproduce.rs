@@ -4,7 +4,12 @@
 
 use std::process::Command;
 
-const CLAIMS: usize = 11;
+use organism::report::claims::CLAIMS;
+
+/// Rows of the table: one per claim, ten (one per noise level) for the robustness claims.
+fn rows() -> usize {
+    CLAIMS.iter().map(|c| if c.per_noise_level { 10 } else { 1 }).sum()
+}
 
 #[test]
 fn quick_reproduction_writes_the_whole_report() {
@@ -23,20 +28,37 @@ fn quick_reproduction_writes_the_whole_report() {
     }
     let outcome: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("reproduce.json")).unwrap()).unwrap();
-    assert_eq!(outcome["claims"].as_array().unwrap().len(), CLAIMS, "{outcome}");
+    let claims = outcome["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), rows(), "{outcome}");
+    for c in claims {
+        let v = c["verdict"].as_str().unwrap();
+        assert!(["holds", "does_not_hold", "not_shown"].contains(&v), "{c}");
+    }
     assert!(outcome["wall_seconds"].as_f64().unwrap() > 0.0);
 
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     let table_rows =
         md.lines().skip_while(|l| !l.starts_with("| claim")).skip(2).take_while(|l| l.starts_with('|')).count();
-    assert_eq!(table_rows, CLAIMS, "{md}");
+    assert_eq!(table_rows, rows(), "{md}");
+    assert!(md.contains("## Deviations from the paper"), "{md}");
+    let claims_md = std::fs::read_to_string(out.join("claims.md")).unwrap();
+    assert!(claims_md.contains("| claim |") && claims_md.contains("Deviations from the paper"));
     assert!(!md.contains("skipped:"), "an analysis was skipped:\n{md}");
 
     // Every figure the report names exists (PNG and SVG), and the HTML inlines them.
     let figures: Vec<&str> =
         md.lines().filter_map(|l| l.strip_prefix("![")).map(|l| &l[l.find("](").unwrap() + 2..l.len() - 1]).collect();
-    let kinds =
-        ["types", "curves", "robustness", "resubstitution", "dropout", "heatmap", "connectivity", "trajectories"];
+    let kinds = [
+        "types",
+        "curves",
+        "robustness",
+        "resubstitution",
+        "dropout",
+        "heatmap",
+        "connectivity",
+        "trajectories",
+        "stability",
+    ];
     for kind in kinds {
         assert!(figures.iter().any(|f| f.contains(&format!("mnist/{kind}/"))), "no mnist {kind} figure in the report");
     }

@@ -14,7 +14,7 @@ use organism::analysis::{self, kind::Kind, TestSets};
 use organism::data::task::TaskData;
 use organism::experiment;
 use organism::fixpoint::{self, Class, Robustness, EPSILON};
-use organism::particle::{ParticleBatch, ParticleShape};
+use organism::particle::{Init, ParticleBatch, ParticleShape};
 use organism::progress::Progress;
 use organism::run::{MetricsRow, Summary};
 use organism::train::{self_train_particles, EpochRecord, StandaloneConfig, Trained};
@@ -153,8 +153,8 @@ fn record_dict<'py>(py: Python<'py>, r: &EpochRecord) -> PyResult<Bound<'py, PyD
     d.set_item("task_loss", r.task_loss)?;
     d.set_item("train_metric", r.train_metric)?;
     d.set_item("test_metric", r.test_metric)?;
-    let counts = r.counts.map(|c| Class::ALL.iter().map(|k| k.name()).zip(c).collect::<Vec<_>>());
-    d.set_item("counts", counts.map(|c| c.into_iter().collect::<std::collections::BTreeMap<_, _>>()))?;
+    let counts = r.counts.map(|c| c.iter().map(|(k, n)| (k.name(), n)).collect::<std::collections::BTreeMap<_, _>>());
+    d.set_item("counts", counts)?;
     Ok(d)
 }
 
@@ -266,8 +266,8 @@ impl Run {
         for (name, f) in floats {
             d.set_item(name, column(&rows, f, f32::NAN).into_pyarray(py))?;
         }
-        for (k, class) in Class::ALL.iter().enumerate() {
-            let counts = column(&rows, |r| r.counts().map(|c| c[k] as f64), f64::NAN);
+        for class in Class::ALL {
+            let counts = column(&rows, |r| r.counts().map(|c| c[class] as f64), f64::NAN);
             d.set_item(class.name(), counts.into_pyarray(py))?;
         }
         Ok(d)
@@ -475,7 +475,7 @@ impl Particles {
     fn random(n: usize, hidden: usize, seed: u64) -> PyResult<Particles> {
         let shape = ParticleShape::new(vec![5, hidden, hidden, 1], Activation::None).map_err(py_err)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        Ok(Particles { inner: ParticleBatch::random(shape, n, &mut rng) })
+        Ok(Particles { inner: ParticleBatch::random(shape, n, Init::Xavier, &mut rng) })
     }
 
     /// The weights, `float32 [n, P]` (a copy: the particles change as they train).
@@ -567,7 +567,7 @@ impl Particles {
         let inner = &self.inner;
         let records = py.detach(|| {
             let which = fixpoint::self_replicators(&fixpoint::classify(inner, epsilon));
-            Robustness { levels, seeds, max_steps, eps: epsilon }.run(inner, &which)
+            Robustness { levels, seeds, max_steps, eps: epsilon, ..Robustness::default() }.run(inner, &which)
         });
         let d = PyDict::new(py);
         d.set_item("particle", records.iter().map(|r| r.particle as i64).collect::<Vec<_>>().into_pyarray(py))?;

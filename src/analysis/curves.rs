@@ -149,8 +149,8 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
 
     // Findings at each run's final epoch.
     for (name, get) in SERIES {
-        let v: Vec<f64> = runs.iter().filter_map(|r| r.metrics.last().and_then(get)).map(f64::from).collect();
-        a.findings.insert(name.to_string(), Stat::of(&v));
+        let v: Vec<f64> = runs.iter().map(|r| r.metrics.last().and_then(get).map_or(f64::NAN, f64::from)).collect();
+        a.record(name, v);
     }
     Ok(a)
 }

@@ -11,10 +11,9 @@ use super::kind::Kind;
 use super::{describe, figure, figure_title, final_classes, Analysis, Stat, TestSets};
 use crate::data::task::Samples;
 use crate::fixpoint::{self_replicators, Class};
-use crate::organism::{metric, Dense};
+use crate::organism::{metric, Dense, Organism, Targets};
 use crate::plot::{Bar, Bars, Chart, Colour};
-use crate::run::shown;
-use crate::run::{write_csv, Run};
+use crate::run::{shown, write_csv, Run};
 use crate::train::evaluate;
 use crate::{Error, Result};
 use rand::SeedableRng;
@@ -40,15 +39,39 @@ struct Row {
     metric: f64,
 }
 
-/// A run's organism with the particles `which` set to zero, evaluated on `test`.
-fn without(run: &Run, which: &[usize], test: &Samples) -> f64 {
+/// A run's organism with the particles `which` set to zero.
+fn without(run: &Run, which: &[usize]) -> Organism {
     let mut organism = run.organism.clone();
     let p = organism.particles.shape().n_weights();
     let w = organism.particles.weights_mut();
     for &i in which {
         w[i * p..(i + 1) * p].fill(0.0);
     }
-    evaluate(&organism, test) as f64
+    organism
+}
+
+/// Number of distinct classes `organism` predicts (argmax of its outputs) on `test`.
+fn distinct_predictions(organism: &Organism, test: &Samples) -> usize {
+    let q = organism.shape.outputs;
+    let y = organism.forward(&test.x, organism.default_path());
+    let mut seen = vec![false; q];
+    for row in y.chunks_exact(q) {
+        let best = (0..q).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+        seen[best] = true;
+    }
+    seen.iter().filter(|&&s| s).count()
+}
+
+/// Share of the most frequent class among the test labels (0 for a regression task).
+fn majority_share(test: &Samples) -> f64 {
+    match Targets::from(&test.y) {
+        Targets::Classes(labels) => {
+            let mut counts = [0usize; 256];
+            labels.iter().for_each(|&l| counts[usize::from(l)] += 1);
+            *counts.iter().max().unwrap() as f64 / labels.len().max(1) as f64
+        }
+        Targets::Values(_) => 0.0,
+    }
 }
 
 /// The dense network of `weights` on `test`.
@@ -95,6 +118,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     let mut rows = Vec::new();
     let mut per_variant: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let (mut delta_sr, mut delta_l1, mut share) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut distinct_f, mut majority) = (Vec::new(), Vec::new());
     for run in runs {
         let test = tests.get(run)?;
         let classes = final_classes(run);
@@ -116,8 +140,13 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
         }
         let extracted = run.organism.extracted_weights();
         let whole = evaluate(&run.organism, &test) as f64;
-        let drop_sr = if k == 0 { whole } else { without(run, &sr, &test) };
-        let drop_f = without(run, &f, &test);
+        let drop_sr = if k == 0 { whole } else { evaluate(&without(run, &sr), &test) as f64 };
+        let f_dropped = without(run, &f);
+        let drop_f = evaluate(&f_dropped, &test) as f64;
+        if run.config.task.dataset().is_some() {
+            distinct_f.push(distinct_predictions(&f_dropped, &test) as f64);
+            majority.push(majority_share(&test));
+        }
         let l1 = dense_metric(run, &zeroed(&extracted, &smallest(&extracted, k)), &test);
         let mut rng = ChaCha8Rng::seed_from_u64(run.config.seed);
         let random_idx = rand::seq::index::sample(&mut rng, n, k).into_vec();
@@ -174,11 +203,15 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     }
 
     for (v, _, _) in VARIANTS {
-        a.findings.insert(format!("metric_{v}"), Stat::of(&per_variant[v]));
+        a.record(&format!("metric_{v}"), per_variant.remove(v).unwrap_or_default());
     }
-    a.findings.insert("delta_drop_sr".into(), Stat::of(&delta_sr));
-    a.findings.insert("delta_l1".into(), Stat::of(&delta_l1));
-    a.findings.insert("share_pruned".into(), share_stat);
+    a.record("delta_drop_sr", delta_sr);
+    a.record("delta_l1", delta_l1);
+    a.record("share_pruned", share);
+    if !distinct_f.is_empty() {
+        a.record("drop_f_distinct_predictions", distinct_f);
+        a.record("majority_class_share", majority);
+    }
     a.notes.push(format!(
         "metric = test {metric_name}; deltas are whole − variant per run{}",
         if metric_name == "mae" { " (negative: the variant is worse)" } else { " (positive: the variant is worse)" }

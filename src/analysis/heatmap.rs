@@ -11,8 +11,7 @@ use super::kind::Kind;
 use super::{figure, figure_title, final_classes, require_image_task, Analysis, Stat, TestSets};
 use crate::fixpoint::Class;
 use crate::plot::{Chart, Heatmap, Heatmaps};
-use crate::run::shown;
-use crate::run::{write_csv, Run};
+use crate::run::{shown, write_csv, Run};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::Path;
@@ -154,7 +153,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     let chart = Chart::Heatmaps(Heatmaps { x_label: "pixel column".into(), y_label: "pixel row".into(), maps });
     a.figures.push(figure(out, "heatmap", title, caption, chart));
 
-    a.findings.insert("border_correlation".into(), Stat::of(&corr));
+    a.record("border_correlation", corr);
     a.findings.insert("border_share".into(), Stat::of(&border));
     a.findings.insert("empty_pixel_share".into(), Stat::of(&empty_share));
     a.notes.push(format!(

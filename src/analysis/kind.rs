@@ -1,15 +1,12 @@
 //! The analyses by name, for `organism analyze <kind>` and `organism reproduce`.
 
 use super::{
-    connectivity, curves, dropout, heatmap, pruning, resubstitution, robustness, trajectories, types, Analysis,
-    TestSets,
+    connectivity, curves, dropout, heatmap, pruning, resubstitution, robustness, stability, trajectories, types,
+    Analysis, TestSets,
 };
 use crate::fixpoint::Robustness;
-use crate::limits;
-use crate::plot;
-use crate::run::shown;
-use crate::run::{resolve_output, Run, RunWriter};
-use crate::{Error, Result};
+use crate::run::{resolve_output, shown, Run, RunWriter};
+use crate::{limits, plot, Error, Result};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -25,10 +22,11 @@ pub enum Kind {
     Connectivity,
     Trajectories,
     Pruning,
+    Stability,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Types,
         Kind::Curves,
         Kind::Robustness,
@@ -38,6 +36,7 @@ impl Kind {
         Kind::Connectivity,
         Kind::Trajectories,
         Kind::Pruning,
+        Kind::Stability,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +50,7 @@ impl Kind {
             Kind::Connectivity => "connectivity",
             Kind::Trajectories => "trajectories",
             Kind::Pruning => "pruning",
+            Kind::Stability => "stability",
         }
     }
 
@@ -67,6 +67,7 @@ impl Kind {
             Kind::Connectivity => "Connectivity per class",
             Kind::Trajectories => "PCA weight trajectories",
             Kind::Pruning => "Pruning study: accuracy vs sparsity (beyond the paper, §VII)",
+            Kind::Stability => "Why self-replicators are fragile: fixpoint stability (no figure in the paper)",
         }
     }
 
@@ -170,5 +171,6 @@ pub fn analyze(kind: Kind, runs: &[Run], tests: &TestSets, opts: &Options, out: 
         Kind::Connectivity => connectivity::analyze(runs, out),
         Kind::Trajectories => trajectories::analyze(runs, out),
         Kind::Pruning => pruning::analyze(runs, tests, &opts.pruning, out),
+        Kind::Stability => stability::analyze(runs, out),
     }
 }

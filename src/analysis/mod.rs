@@ -13,6 +13,7 @@
 //! | `heatmap` | Fig. 10 | [`heatmap`] |
 //! | `connectivity` | Fig. 11 | [`connectivity`] |
 //! | `trajectories` | Fig. 12 | [`trajectories`] |
+//! | `stability` | (none: why PN_SR are fragile) | [`stability`] |
 //! | `pruning` | beyond the paper (§VII) | [`pruning`] |
 //!
 //! The pruning study is the one analysis that trains: it fine-tunes pruned networks with the
@@ -26,6 +27,7 @@ pub mod kind;
 pub mod pruning;
 pub mod resubstitution;
 pub mod robustness;
+pub mod stability;
 pub mod trajectories;
 pub mod types;
 
@@ -98,8 +100,19 @@ pub struct Analysis {
     pub figures: Vec<plot::Figure>,
     /// Headline numbers by name, e.g. `share_self_replicators`.
     pub findings: BTreeMap<String, Stat>,
+    /// The values behind a finding recorded with [`Analysis::record`], one per unit of
+    /// replication (a seed, in run order, or a particle), for the claims' verdicts.
+    pub samples: BTreeMap<String, Vec<f64>>,
     /// Anything skipped or worth saying next to the figure.
     pub notes: Vec<String>,
+}
+
+impl Analysis {
+    /// Records finding `name` from its values, one per unit of replication.
+    pub fn record(&mut self, name: &str, values: Vec<f64>) {
+        self.findings.insert(name.to_string(), Stat::of(&values));
+        self.samples.insert(name.to_string(), values);
+    }
 }
 
 /// Opens every run directory, or fails naming the first that is not a run.

@@ -11,19 +11,21 @@
 
 use super::kind::Kind;
 use super::{evenly, figure, figure_title, final_classes, Analysis, Stat};
-
-use crate::fixpoint::{classify, self_replicators, Robustness, RobustnessRecord};
+use crate::fixpoint::{authors_counting, classify, self_replicators, Counting, Robustness, RobustnessRecord};
 use crate::particle::ParticleBatch;
 use crate::plot::style::power_of_ten;
 use crate::plot::{Chart, Colour, Interval, IntervalGroup, IntervalPanel, Intervals};
-use crate::run::{robustness_source, shown};
-use crate::run::{write_csv, write_text, Run};
+use crate::run::{robustness_source, shown, write_csv, write_text, Run};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-const HEADER: &str = "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped\n";
+/// A tested particle: its run and its index there.
+type ParticleKey<'a> = (&'a str, usize);
+
+const HEADER: &str = "source,run,particle,seed,noise,time_to_vergence,time_as_fixpoint,capped,final_fixpoint,\
+                      authors_time_to_vergence,authors_time_as_fixpoint\n";
 
 #[derive(Serialize, Default)]
 struct Row<'a> {
@@ -35,6 +37,10 @@ struct Row<'a> {
     time_to_vergence: usize,
     time_as_fixpoint: usize,
     capped: bool,
+    final_fixpoint: bool,
+    /// The same clone counted as the authors' tester does ([`Counting::Authors`]).
+    authors_time_to_vergence: usize,
+    authors_time_as_fixpoint: usize,
 }
 
 /// Particles to test: a batch, which of them, with which ε, under what name.
@@ -107,16 +113,17 @@ pub fn analyze(
             if s.which.is_empty() {
                 Vec::new()
             } else {
-                Robustness { eps: s.eps, ..test.clone() }.run(&s.particles, &s.which)
+                Robustness { eps: s.eps, counting: Counting::Clone, ..test.clone() }.run(&s.particles, &s.which)
             }
         })
         .collect();
+    let authors: Vec<Vec<RobustnessRecord>> = records.iter().map(|r| authors_counting(r)).collect();
 
     let rows: Vec<Row> = sources
         .iter()
-        .zip(&records)
-        .flat_map(|(s, recs)| {
-            recs.iter().map(move |r| Row {
+        .zip(records.iter().zip(&authors))
+        .flat_map(|(s, (recs, auth))| {
+            recs.iter().zip(auth).map(move |(r, au)| Row {
                 source: s.kind,
                 run: &s.name,
                 particle: r.particle,
@@ -125,6 +132,9 @@ pub fn analyze(
                 time_to_vergence: r.time_to_vergence,
                 time_as_fixpoint: r.time_as_fixpoint,
                 capped: r.capped,
+                final_fixpoint: r.final_fixpoint,
+                authors_time_to_vergence: au.time_to_vergence,
+                authors_time_as_fixpoint: au.time_as_fixpoint,
             })
         })
         .collect();
@@ -146,38 +156,72 @@ pub fn analyze(
         kinds.push("standalone");
     }
     type Time = fn(&Row) -> usize;
-    let measures: [(&str, Time); 2] = [
+    // Each clone's own times, and the same clones counted as the authors' tester does (SPEC §6).
+    let clone: [(&str, Time); 2] = [
         ("self-applications until zero or divergence", |r| r.time_to_vergence),
         ("self-applications as a fixpoint", |r| r.time_as_fixpoint),
     ];
-    let mut panels: Vec<IntervalPanel> = measures
-        .iter()
-        .map(|(label, _)| IntervalPanel { title: String::new(), y_label: label.to_string(), ..Default::default() })
-        .collect();
+    let authors: [(&str, Time); 2] = [
+        ("until zero or divergence, summed over seeds", |r| r.authors_time_to_vergence),
+        ("as a fixpoint, summed over seeds", |r| r.authors_time_as_fixpoint),
+    ];
+    let empty_panels = |measures: &[(&str, Time); 2]| -> Vec<IntervalPanel> {
+        measures
+            .iter()
+            .map(|(label, _)| IntervalPanel { title: String::new(), y_label: label.to_string(), ..Default::default() })
+            .collect()
+    };
+    let (mut panels, mut authors_panels) = (empty_panels(&clone), empty_panels(&authors));
     for (g, kind) in kinds.iter().enumerate() {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.source == *kind).collect();
-        for ((_, time), panel) in measures.iter().zip(&mut panels) {
-            let mut samples = vec![Vec::new(); levels];
-            for r in &mine {
-                if let Some(k) = level_of(r.noise) {
-                    samples[k].push(time(r) as f64);
+        for (measures, panels) in [(&clone, &mut panels), (&authors, &mut authors_panels)] {
+            for ((_, time), panel) in measures.iter().zip(panels.iter_mut()) {
+                let mut samples = vec![Vec::new(); levels];
+                for r in &mine {
+                    if let Some(k) = level_of(r.noise) {
+                        samples[k].push(time(r) as f64);
+                    }
                 }
+                let points = samples
+                    .iter()
+                    .map(|v| {
+                        let s = Stat::of(v);
+                        let half = if s.n > 1 { s.ci95() } else { 0.0 };
+                        (s.n > 0).then_some(Interval { mean: s.mean, lo: (s.mean - half).max(0.0), hi: s.mean + half })
+                    })
+                    .collect();
+                let colour = [Colour::Orange, Colour::Sky][g % 2];
+                panel.groups.push(IntervalGroup { name: format!("{kind} PN_SR"), colour: Some(colour), points });
             }
-            let points = samples
-                .iter()
-                .map(|v| {
-                    let s = Stat::of(v);
-                    let half = if s.n > 1 { s.ci95() } else { 0.0 };
-                    (s.n > 0).then_some(Interval { mean: s.mean, lo: (s.mean - half).max(0.0), hi: s.mean + half })
-                })
-                .collect();
-            let colour = [Colour::Orange, Colour::Sky][g % 2];
-            panel.groups.push(IntervalGroup { name: format!("{kind} PN_SR"), colour: Some(colour), points });
         }
         let times = |f: Time| mine.iter().map(|r| f(r) as f64).collect::<Vec<_>>();
         a.findings.insert(format!("{kind}_time_as_fixpoint"), Stat::of(&times(|r| r.time_as_fixpoint)));
         a.findings.insert(format!("{kind}_time_to_vergence"), Stat::of(&times(|r| r.time_to_vergence)));
         a.findings.insert(format!("{kind}_capped_share"), Stat::of(&times(|r| r.capped as usize)));
+        a.findings.insert(format!("{kind}_authors_time_as_fixpoint"), Stat::of(&times(|r| r.authors_time_as_fixpoint)));
+        // Per noise level, the particle is the unit: each tested particle's mean over its noise
+        // seeds (n = particles over all runs, not clones).
+        for k in 0..levels {
+            for (name, time) in [
+                ("time_as_fixpoint", (|r: &Row| r.time_as_fixpoint) as Time),
+                ("time_to_vergence", |r| r.time_to_vergence),
+            ] {
+                // ((run, particle), (sum, count))
+                let mut per_particle: Vec<(ParticleKey, (f64, usize))> = Vec::new();
+                for r in mine.iter().filter(|r| level_of(r.noise) == Some(k)) {
+                    let key = (r.run, r.particle);
+                    match per_particle.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, (sum, n))) => {
+                            *sum += time(r) as f64;
+                            *n += 1;
+                        }
+                        None => per_particle.push((key, (time(r) as f64, 1))),
+                    }
+                }
+                let means = per_particle.iter().map(|(_, (sum, n))| sum / *n as f64).collect();
+                a.record(&format!("{kind}_{name}@1e-{k}"), means);
+            }
+        }
         let capped = mine.iter().filter(|r| r.capped).count();
         if capped > 0 {
             a.notes.push(format!(
@@ -202,9 +246,13 @@ pub fn analyze(
         tested += &format!(", {} standalone self-replicators", count("standalone"));
     }
     // A log axis only pays when the times span more than two decades.
-    let longest = rows.iter().map(|r| r.time_to_vergence).max().unwrap_or(0);
-    for panel in &mut panels {
-        panel.log_y = longest > 100;
+    for (panels, longest) in [
+        (&mut panels, rows.iter().map(|r| r.time_to_vergence).max().unwrap_or(0)),
+        (&mut authors_panels, rows.iter().map(|r| r.authors_time_to_vergence).max().unwrap_or(0)),
+    ] {
+        for panel in panels.iter_mut() {
+            panel.log_y = longest > 100;
+        }
     }
     let title = figure_title(Kind::Robustness, runs, "Robustness of self-replicators to noise");
     let caption = format!(
@@ -213,8 +261,18 @@ pub fn analyze(
          {} noise seeds per particle and level, at most {} self-applications.",
         test.seeds, test.max_steps
     );
-    let chart = Chart::Intervals(Intervals { x_label: "noise level".into(), categories, panels });
+    let chart = Chart::Intervals(Intervals { x_label: "noise level".into(), categories: categories.clone(), panels });
     a.figures.push(figure(out, "robustness", title, caption, chart));
+    let caption = format!(
+        "The same clones counted as the authors' robustness_tester.py does (SPEC §6): the collapsed final state \
+         counts as one more fixpoint step, and a particle's counters are never reset between noise seeds, so the \
+         values are running sums over the {} seeds. Fig. 4's long lifetimes (10 seeds summed) are this sum, not \
+         the life of one clone.",
+        test.seeds
+    );
+    let chart = Chart::Intervals(Intervals { x_label: "noise level".into(), categories, panels: authors_panels });
+    let title = "Robustness counted as the authors' tester (running sums over seeds)".to_string();
+    a.figures.push(figure(out, "robustness_authors", title, caption, chart));
     a.notes.push(format!(
         "{} noise seeds per particle and level, at most {} self-applications per clone",
         test.seeds, test.max_steps

@@ -6,11 +6,12 @@
 //! share in %, with a ± sd band clipped to [0, 100 %] (unstacked, so no band can leave the range). Findings: `share_self_replicators` (final PN_SR count over particle
 //! count, per run), `all_self_replicators` (1 for a run whose particles all end as PN_SR, else 0)
 //! and `first_all_sr_epoch` (the first counted epoch at which every particle was a PN_SR, over the
-//! runs that reached it).
+//! runs that reached it), `sr_outside_first_layer` (final PN_SR in layers ≥ 1) and
+//! `sr_trend_per_100_epochs` (least-squares slope of the PN_SR count over the counted epochs).
 
 use super::kind::Kind;
-use super::{class_colour, class_label, describe, figure, figure_title, Analysis, Stat};
-use crate::fixpoint::Class;
+use super::{class_colour, class_label, describe, figure, figure_title, final_classes, Analysis, Stat};
+use crate::fixpoint::{Class, ClassCounts};
 use crate::plot::{Chart, Lines, Panel, Series};
 use crate::run::{write_csv, write_text, Run};
 use crate::{Error, Result};
@@ -37,7 +38,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     let mut a = Analysis { kind: "types".into(), ..Analysis::default() };
 
     // Counts of every run at every epoch it counted, with the run's particle count.
-    let mut by_epoch: BTreeMap<usize, Vec<([usize; 5], usize)>> = BTreeMap::new();
+    let mut by_epoch: BTreeMap<usize, Vec<(ClassCounts, usize)>> = BTreeMap::new();
     for run in runs {
         for row in &run.metrics {
             if let Some(c) = row.counts() {
@@ -67,8 +68,8 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
         .collect();
     for (&epoch, counts) in &by_epoch {
         for (k, class) in Class::ALL.iter().enumerate() {
-            let v: Vec<f64> = counts.iter().map(|(c, _)| c[k] as f64).collect();
-            let share: Vec<f64> = counts.iter().map(|(c, n)| 100.0 * c[k] as f64 / (*n).max(1) as f64).collect();
+            let v: Vec<f64> = counts.iter().map(|(c, _)| c[*class] as f64).collect();
+            let share: Vec<f64> = counts.iter().map(|(c, n)| 100.0 * c[*class] as f64 / (*n).max(1) as f64).collect();
             let (s, p) = (Stat::of(&v), Stat::of(&share));
             rows.push(Row { epoch, class: class.name(), mean: s.mean, sd: s.sd, share_mean: p.mean, share_sd: p.sd });
             let band = series[k].band.as_mut().expect("every class has a band");
@@ -148,8 +149,46 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
             runs.len()
         ));
     }
-    a.findings.insert("share_self_replicators".into(), Stat::of(&share));
+    // PN_SR outside the first layer (Fig. 11, 12a: "in the input layer, but not solely").
+    let outside: Vec<f64> = runs
+        .iter()
+        .map(|r| {
+            let classes = final_classes(r);
+            let positions = r.organism.shape.positions();
+            positions.iter().zip(&classes).filter(|((l, _, _), c)| *l > 0 && **c == Class::SelfReplicator).count()
+                as f64
+        })
+        .collect();
+    // The trend of the PN_SR count (Fig. 9: "slow but gradual"): least-squares slope over the
+    // counted epochs, per 100 epochs.
+    let trend: Vec<f64> = runs
+        .iter()
+        .map(|r| {
+            let pts: Vec<(f64, f64)> = r
+                .metrics
+                .iter()
+                .filter_map(|m| m.counts().map(|c| (m.epoch as f64, c[Class::SelfReplicator] as f64)))
+                .collect();
+            100.0 * slope(&pts)
+        })
+        .collect();
+    a.record("share_self_replicators", share);
+    a.record("sr_outside_first_layer", outside);
+    a.record("sr_trend_per_100_epochs", trend);
     a.findings.insert("all_self_replicators".into(), Stat::of(&all));
     a.findings.insert("first_all_sr_epoch".into(), Stat::of(&first));
     Ok(a)
+}
+
+/// Least-squares slope of `y` on `x` (NaN with fewer than two distinct x).
+fn slope(pts: &[(f64, f64)]) -> f64 {
+    let n = pts.len() as f64;
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx > 0.0 {
+        sxy / sxx
+    } else {
+        f64::NAN
+    }
 }

@@ -114,7 +114,8 @@ impl TaskData {
         TaskData::Addition { train_samples: cfg.data.train_samples, test }
     }
 
-    /// An image task of `cfg` on `dataset`: resized to `image_size`², flattened. The test set's
+    /// An image task of `cfg` on `dataset`: resized to `image_size`², flattened, the test set cut
+    /// to `data.test_samples` images when that is not 0. The test set's
     /// noise is drawn from a fixed seed, so every seed of an experiment sees the same test set.
     pub fn images(cfg: &Config, dataset: &Dataset) -> TaskData {
         let size = cfg.data.image_size;
@@ -124,6 +125,13 @@ impl TaskData {
             _ => set.resized(size, size, cfg.data.antialias),
         };
         let (train, test) = (prepare(&dataset.train), prepare(&dataset.test));
+        let mut test = test;
+        // `data.test_samples`: the first that many test images, 0 = the whole test split.
+        if cfg.data.test_samples > 0 && cfg.data.test_samples < test.len() {
+            let per_image = test.images.len() / test.len();
+            test.labels.truncate(cfg.data.test_samples);
+            test.images.truncate(cfg.data.test_samples * per_image);
+        }
         let mut x = test.images;
         add_noise(&mut x, cfg.data.noise, &mut stream_rng(0, Stream::Test));
         TaskData::Images {

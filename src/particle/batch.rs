@@ -9,7 +9,7 @@
 //! the caller across steps (llm.c style).
 
 use super::kernel::{self, PnKernel, PnPath};
-use super::shape::ParticleShape;
+use super::shape::{Init, ParticleShape};
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::optim::Sgd;
 use crate::{Error, Result};
@@ -47,13 +47,13 @@ pub struct Workspace {
 }
 
 impl ParticleBatch {
-    /// `n` particles initialised like a torch `nn.Linear(bias=False)`: each weight uniform in
-    /// `±1/√fan_in` of its layer.
-    pub fn random(shape: ParticleShape, n: usize, rng: &mut impl Rng) -> Self {
+    /// `n` particles, every layer's `[out][in]` matrix drawn uniform in `±bound` of `init`
+    /// (SPEC §1: the authors' Xavier-uniform, or torch's `nn.Linear` default).
+    pub fn random(shape: ParticleShape, n: usize, init: Init, rng: &mut impl Rng) -> Self {
         let mut weights = Vec::with_capacity(n * shape.n_weights());
         for _ in 0..n {
             for pair in shape.widths().windows(2) {
-                let bound = 1.0 / (pair[0] as f32).sqrt();
+                let bound = init.bound(pair[0], pair[1]);
                 weights.extend((0..pair[0] * pair[1]).map(|_| rng.gen_range(-bound..bound)));
             }
         }

@@ -15,4 +15,4 @@ pub mod shape;
 
 pub use batch::{Evaluator, ParticleBatch, Workspace, CHUNK};
 pub use kernel::PnPath;
-pub use shape::{ParticleShape, Row};
+pub use shape::{Init, ParticleShape, Row};

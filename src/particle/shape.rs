@@ -127,3 +127,35 @@ impl ParticleShape {
         m
     }
 }
+
+/// How a particle's weights are drawn (SPEC §1), the `particle.init` configuration key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// `xavier_uniform_`, as the authors' code: uniform in `±sqrt(6 / (fan_in + fan_out))`.
+    #[default]
+    Xavier,
+    /// torch's `nn.Linear(bias=False)` default: uniform in `±1/sqrt(fan_in)`.
+    TorchLinear,
+}
+
+impl Init {
+    /// The half-width of the uniform draw for a layer mapping `fan_in` to `fan_out` units.
+    pub fn bound(self, fan_in: usize, fan_out: usize) -> f32 {
+        match self {
+            Init::Xavier => (6.0 / (fan_in + fan_out) as f32).sqrt(),
+            Init::TorchLinear => 1.0 / (fan_in as f32).sqrt(),
+        }
+    }
+}
+
+impl std::str::FromStr for Init {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "xavier" => Ok(Init::Xavier),
+            "torch_linear" => Ok(Init::TorchLinear),
+            _ => Err(format!("unknown particle init `{s}` (expected xavier or torch_linear)")),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! URL, a table of contents with anchors) and `report.md`. It only lays out what the analyses
 //! measured and formats it for people; it computes no number of its own.
 
+use super::claims::{self, Claim};
 use crate::analysis::{Analysis, Stat};
 use crate::plot::style::format_value;
 use crate::plot::Figure;
@@ -9,27 +10,6 @@ use crate::{Error, Result};
 use base64::Engine;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-
-/// One claim of the paper next to what was measured here.
-#[derive(Clone, Debug)]
-pub struct Claim {
-    pub claim: String,
-    pub paper: String,
-    /// Mean ± sd over seeds, or why it was not measured.
-    pub measured: String,
-    /// `Some(true|false)` when measured.
-    pub holds: Option<bool>,
-}
-
-impl Claim {
-    fn verdict(&self) -> &'static str {
-        match self.holds {
-            Some(true) => "holds",
-            Some(false) => "does not hold",
-            None => "not measured",
-        }
-    }
-}
 
 /// One experiment of the report: its configuration and its analyses.
 #[derive(Clone, Debug)]
@@ -50,6 +30,8 @@ pub struct Report {
     pub title: String,
     pub intro: Vec<String>,
     pub claims: Vec<Claim>,
+    /// Where this reproduction departs from the paper (from the configuration).
+    pub deviations: Vec<String>,
     pub sections: Vec<Section>,
 }
 
@@ -118,10 +100,12 @@ impl Report {
             let _ = writeln!(s, "{p}\n");
         }
         if !self.claims.is_empty() {
-            s.push_str("## Claims of the paper\n\n| claim | paper | measured here | verdict |\n|---|---|---|---|\n");
+            s.push_str("## Claims of the paper\n\n");
+            s.push_str(&claims::markdown(&self.claims));
         }
-        for c in &self.claims {
-            let _ = writeln!(s, "| {} | {} | {} | {} |", c.claim, c.paper, c.measured, c.verdict());
+        if !self.deviations.is_empty() {
+            s.push_str("\n## Deviations from the paper\n\n");
+            s.push_str(&claims::deviations_markdown(&self.deviations));
         }
         for sec in &self.sections {
             let _ = write!(s, "\n## {}\n\n", sec.title);
@@ -190,25 +174,15 @@ nav ol{{margin:.2em 0}}ul.facts li{{margin:.1em 0}}\
         s.push_str("</ol></nav>\n");
         // A report without claims (a sweep's) has no claims table.
         if !self.claims.is_empty() {
-            s.push_str("<h2 id=\"claims\">Claims of the paper</h2>\n<table><tr><th>claim</th><th>paper</th><th>measured here</th><th>verdict</th></tr>\n");
+            s.push_str("<h2 id=\"claims\">Claims of the paper</h2>\n");
+            s.push_str(&claims::html(&self.claims));
         }
-        for c in &self.claims {
-            let class = match c.holds {
-                Some(true) => "holds",
-                Some(false) => "fails",
-                None => "",
-            };
-            let _ = writeln!(
-                s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
-                escape(&c.claim),
-                escape(&c.paper),
-                escape(&c.measured),
-                c.verdict()
-            );
-        }
-        if !self.claims.is_empty() {
-            s.push_str("</table>\n");
+        if !self.deviations.is_empty() {
+            s.push_str("<h2 id=\"deviations\">Deviations from the paper</h2>\n<ul>");
+            for d in &self.deviations {
+                let _ = write!(s, "<li>{}</li>", escape(d));
+            }
+            s.push_str("</ul>\n");
         }
         for (sec, (id, ids)) in self.sections.iter().zip(&anchors) {
             let _ = writeln!(s, "<h2 id=\"{id}\">{}</h2>\n<ul>", escape(&sec.title));

@@ -91,6 +91,7 @@ pub fn collect(sweep: &Sweep, out: &Path, force: bool) -> Result<Collected> {
     let metric = done.first().map_or("metric".to_string(), |(_, s)| s.metric_name.clone());
     let sweep_file = std::fs::read_to_string(sweep.dir.join("sweep.toml")).unwrap_or_default();
     let report = Report {
+        deviations: Vec::new(),
         title: format!("Sweep {}", sweep.dir.display()),
         intro: vec![format!(
             "{} of {} tasks done ({} configurations × {} seeds); table: results.csv, wall times: wall_times.csv. \

@@ -11,7 +11,7 @@
 
 use crate::config::Config;
 use crate::data::task::{stream_rng, Samples, Stream, TaskData};
-use crate::fixpoint::{classify, count, Class};
+use crate::fixpoint::{classify, Class, ClassCounts};
 use crate::interaction::{draw_events, interact, scope_ranges};
 use crate::optim::Sgd;
 use crate::organism::{metric, Dense, Organism, OrganismShape};
@@ -33,7 +33,7 @@ pub struct EpochRecord {
     pub train_metric: f32,
     pub test_metric: f32,
     /// Class counts in [`Class::ALL`] order, on counted epochs.
-    pub counts: Option<[usize; 5]>,
+    pub counts: Option<ClassCounts>,
 }
 
 /// Test metric of `organism` on `samples`.
@@ -181,8 +181,12 @@ impl<'a> Trainer<'a> {
     /// A fresh run: the organism initialised from the seed's [`Stream::Init`].
     pub fn new(cfg: &'a Config, data: &'a TaskData) -> Result<Self> {
         cfg.validate()?;
-        let organism =
-            Organism::new(cfg.organism.clone(), cfg.particle_shape(), &mut stream_rng(cfg.seed, Stream::Init))?;
+        let organism = Organism::new(
+            cfg.organism.clone(),
+            cfg.particle_shape(),
+            cfg.particle.init,
+            &mut stream_rng(cfg.seed, Stream::Init),
+        )?;
         let n_weights = organism.particles.weights().len();
         let workspace = organism.particles.workspace();
         Ok(Trainer {
@@ -306,17 +310,16 @@ impl<'a> Trainer<'a> {
         record.test_metric = evaluate(&self.organism, self.data.test());
         if epoch % cfg.validate_every == 0 || epoch == cfg.epochs {
             self.classes = classify(&self.organism.particles, cfg.epsilon);
-            record.counts = Some(count(&self.classes));
+            record.counts = Some(ClassCounts::of(&self.classes));
         }
         self.next_epoch += 1;
         record
     }
 }
 
-/// The first counted epoch at which every particle was a self-replicator (counts in
-/// [`Class::ALL`] order), if any.
-pub fn first_all_replicators(epoch: usize, counts: Option<[usize; 5]>) -> Option<usize> {
-    let all_sr = counts.is_some_and(|c| c[2] > 0 && c[2] == c.iter().sum::<usize>());
+/// `epoch` if it was counted and every particle was a self-replicator there.
+pub fn first_all_replicators(epoch: usize, counts: Option<ClassCounts>) -> Option<usize> {
+    let all_sr = counts.is_some_and(|c| c[Class::SelfReplicator] > 0 && c[Class::SelfReplicator] == c.total());
     all_sr.then_some(epoch)
 }
 

@@ -1,7 +1,7 @@
 //! Standalone particle self-training: the paper's baseline of individually trained SRNNs
 //! (Fig. 4's comparison), each particle with its own element-wise optimizer state (SPEC §1).
 
-use crate::fixpoint::{classify, count};
+use crate::fixpoint::{classify, ClassCounts};
 use crate::optim::Sgd;
 use crate::particle::ParticleBatch;
 
@@ -21,15 +21,15 @@ pub fn self_train_particles(
     particles: &mut ParticleBatch,
     cfg: &StandaloneConfig,
     progress: &mut dyn FnMut(usize),
-) -> Vec<(usize, [usize; 5])> {
+) -> Vec<(usize, ClassCounts)> {
     let n = particles.weights().len();
     let mut opt = Sgd::new(cfg.lr, cfg.momentum, n);
     let mut workspace = particles.workspace();
-    let mut history = vec![(0, count(&classify(particles, cfg.epsilon)))];
+    let mut history = vec![(0, ClassCounts::of(&classify(particles, cfg.epsilon)))];
     for step in 1..=cfg.steps {
         particles.self_train_step(&mut opt, &mut workspace);
         if step % cfg.every == 0 || step == cfg.steps {
-            history.push((step, count(&classify(particles, cfg.epsilon))));
+            history.push((step, ClassCounts::of(&classify(particles, cfg.epsilon))));
         }
         progress(step);
     }

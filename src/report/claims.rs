@@ -1,0 +1,604 @@
+//! The claims table (issue 10): every claim of the paper as one row of data — what is measured,
+//! on which unit of replication, compared how, with which tolerance and why, all declared here
+//! before anything is measured — and the code that turns measurements into verdicts.
+//!
+//! A verdict is `holds` or `does not hold` only when the 95 % interval of the compared mean
+//! (Student t; Welch for two independent samples) lies wholly on one side of the declared
+//! tolerance; otherwise the data cannot tell, and the verdict is `not shown`.
+
+use crate::analysis::kind::Kind;
+use crate::analysis::{Analysis, Stat};
+use serde::Serialize;
+use std::fmt::Write;
+
+/// The experiment a measurement comes from (the report's sections).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exp {
+    Addition,
+    Mnist,
+}
+
+impl Exp {
+    /// The experiment's name in `reproduce`'s output (`runs/<name>/`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Exp::Addition => "addition",
+            Exp::Mnist => "mnist",
+        }
+    }
+}
+
+/// A measured quantity: finding `finding` of analysis `kind` of experiment `exp`, with its values
+/// per unit of replication ([`Analysis::samples`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Source {
+    pub exp: Exp,
+    pub kind: Kind,
+    pub finding: &'static str,
+}
+
+const fn src(exp: Exp, kind: Kind, finding: &'static str) -> Source {
+    Source { exp, kind, finding }
+}
+
+/// The unit of replication: one value per seed (a trained organism) or per particle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Seed,
+    Particle,
+}
+
+/// How the measured mean is compared, with the declared tolerance.
+#[derive(Clone, Copy, Debug)]
+pub enum Comparison {
+    /// The mean is at most this.
+    AtMost(f64),
+    /// The mean is at least this.
+    AtLeast(f64),
+    /// The mean lies in `[lo, hi]`.
+    Within(f64, f64),
+    /// Paired per seed: the mean of (row − other) is above 0.
+    PairedAbove(Source),
+    /// Paired per seed: the mean of (row − other) lies in `[lo, hi]`.
+    PairedWithin(Source, f64, f64),
+    /// Independent samples: the mean difference (row − other) is above 0.
+    Above(Source),
+    /// Independent samples: the mean difference (row − other) lies within ±tolerance.
+    Comparable(Source, f64),
+}
+
+/// One claim of the paper, declared before measuring.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimSpec {
+    /// The paper's statement, in short.
+    pub claim: &'static str,
+    /// What the paper shows or says, with the figure.
+    pub paper: &'static str,
+    /// What is measured, in words.
+    pub quantity: &'static str,
+    pub source: Source,
+    pub unit: Unit,
+    pub comparison: Comparison,
+    /// Why this comparison and tolerance, in one line.
+    pub rationale: &'static str,
+    /// Judged once per robustness noise level 10⁰ … 10⁻⁹: the finding is `<finding>@1e-k`.
+    pub per_noise_level: bool,
+    /// A finding shown next to the measurement for context, not judged (e.g. absolute lifetimes).
+    pub context: Option<&'static str>,
+}
+
+use Comparison::*;
+use Exp::{Addition as ADD, Mnist as MNIST};
+
+const ROBUST_ADD: Source = src(ADD, Kind::Robustness, "organism_time_as_fixpoint");
+const ROBUST_MNIST: Source = src(MNIST, Kind::Robustness, "organism_time_as_fixpoint");
+const WELCH: &str = "the particle is the unit (its mean over the noise seeds), n = particles over all seeds; \
+                     Welch 95 % interval of the difference";
+
+/// The claims of the paper, in the paper's order within each experiment.
+pub const CLAIMS: &[ClaimSpec] = &[
+    ClaimSpec {
+        claim: "Addition: every particle becomes a self-replicator",
+        paper: "all 18 PNs (Fig. 2)",
+        quantity: "final share of PN_SR",
+        source: src(ADD, Kind::Types, "share_self_replicators"),
+        unit: Unit::Seed,
+        comparison: AtLeast(1.0),
+        rationale: "\"all\" admits no tolerance",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "Addition: test MAE",
+        paper: "≈ 1e-7 (Fig. 3)",
+        quantity: "final test MAE",
+        source: src(ADD, Kind::Curves, "test_metric"),
+        unit: Unit::Seed,
+        comparison: AtMost(1e-6),
+        rationale: "read off a log axis: at most one decade above 1e-7",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "Addition: the ON equals the dense net of its extracted weights (re-substitution)",
+        paper: "error ≤ 1e-7 (Fig. 5)",
+        quantity: "largest error in ulps of the outputs' scale, over the f32 rounding bound",
+        source: src(ADD, Kind::Resubstitution, "max_error_over_rounding_bound"),
+        unit: Unit::Seed,
+        comparison: AtMost(1.0),
+        rationale: "linear PNs compute the same function both ways, so the error is f32 rounding: at most the \
+                    first-order bound of two evaluation orders, from the shape",
+        per_noise_level: false,
+        context: Some("max_abs_error"),
+    },
+    ClaimSpec {
+        claim: "Addition: re-substitution error on Fig. 5's scale",
+        paper: "≈ 1e-7 (Fig. 5)",
+        quantity: "mean absolute error over the test outputs",
+        source: src(ADD, Kind::Resubstitution, "mean_abs_error"),
+        unit: Unit::Seed,
+        comparison: AtMost(1e-6),
+        rationale: "consistent with the figure's log axis: at most one decade above 1e-7",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "Addition: re-substitution error as the text states it",
+        paper: "≤ 1e-8 (text, §IV-B)",
+        quantity: "largest absolute error over the test outputs",
+        source: src(ADD, Kind::Resubstitution, "max_abs_error"),
+        unit: Unit::Seed,
+        comparison: AtMost(1e-8),
+        rationale: "the text's bound, taken literally",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "Addition: re-substitution error at noticeably lower variance",
+        paper: "\"at a noticeable lower variance\" (§IV-B)",
+        quantity: "log10(sd of the re-substitution error / sd of the task error abs(output − target))",
+        source: src(ADD, Kind::Resubstitution, "log10_sd_ratio_to_task_error"),
+        unit: Unit::Seed,
+        comparison: AtMost(-1.0),
+        rationale: "the paper does not say lower than what: read as below the task error's spread; \
+                    \"noticeably\" as at least 10×",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "Addition: organism PN_SR stay fixpoints under noise longer than standalone self-trained ones",
+        paper: "yes (Fig. 4, §IV-A)",
+        quantity: "self-applications as fixpoint, organism − standalone",
+        source: ROBUST_ADD,
+        unit: Unit::Particle,
+        comparison: Above(src(ADD, Kind::Robustness, "standalone_time_as_fixpoint")),
+        rationale: WELCH,
+        per_noise_level: true,
+        context: Some("organism_time_to_vergence"),
+    },
+    ClaimSpec {
+        claim: "MNIST: test accuracy",
+        paper: "> 0.8 (Fig. 6)",
+        quantity: "final test accuracy",
+        source: src(MNIST, Kind::Curves, "test_metric"),
+        unit: Unit::Seed,
+        comparison: AtLeast(0.8),
+        rationale: "the paper's own threshold",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: share of particles that self-replicate",
+        paper: "≈ 25 % (Fig. 9, §V-B)",
+        quantity: "final share of PN_SR",
+        source: src(MNIST, Kind::Types, "share_self_replicators"),
+        unit: Unit::Seed,
+        comparison: Within(0.20, 0.30),
+        rationale: "\"≈ 25 %\" read as 25 ± 5 points (a fifth either way), declared before measuring",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: a slow but gradual trend towards more PN_SR",
+        paper: "yes (Fig. 9, §V-B)",
+        quantity: "least-squares slope of the PN_SR count over the counted epochs, per 100 epochs",
+        source: src(MNIST, Kind::Types, "sr_trend_per_100_epochs"),
+        unit: Unit::Seed,
+        comparison: AtLeast(0.0),
+        rationale: "a trend towards more: a positive slope; no size was claimed",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: zeroing all PN_SR costs almost no accuracy",
+        paper: "< 0.001 (Fig. 8)",
+        quantity: "accuracy lost (whole − PN_SR dropped)",
+        source: src(MNIST, Kind::Dropout, "delta_drop_sr"),
+        unit: Unit::Seed,
+        comparison: AtMost(0.001),
+        rationale: "the paper's own bound",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: zeroing all PN_F gives chance level",
+        paper: "\"disables the classification\" (Fig. 8)",
+        quantity: "accuracy with PN_F dropped − share of the most frequent test class",
+        source: src(MNIST, Kind::Dropout, "metric_drop_f"),
+        unit: Unit::Seed,
+        comparison: PairedWithin(src(MNIST, Kind::Dropout, "majority_class_share"), f64::NEG_INFINITY, 0.001),
+        rationale: "chance: no better than always answering the most frequent class (a constant output scores its \
+                    class's share); +0.001 = two test images of 2,000",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: with all PN_F zeroed the network outputs a constant",
+        paper: "(implied by chance level, Fig. 8)",
+        quantity: "distinct classes predicted over the test set",
+        source: src(MNIST, Kind::Dropout, "drop_f_distinct_predictions"),
+        unit: Unit::Seed,
+        comparison: AtMost(1.0),
+        rationale: "constant: one predicted class for every test image",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: PN_SR dropout beats L1 magnitude pruning of as many weights",
+        paper: "yes (Fig. 8)",
+        quantity: "accuracy with PN_SR dropped − with L1 pruning",
+        source: src(MNIST, Kind::Dropout, "metric_drop_sr"),
+        unit: Unit::Seed,
+        comparison: PairedAbove(src(MNIST, Kind::Dropout, "metric_l1")),
+        rationale: "paired per seed (same organism, same number of weights); 95 % interval of the mean difference",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: PN_SR sit at the empty image border",
+        paper: "yes (Fig. 10)",
+        quantity: "correlation of first-layer PN_SR count and mean test image, per pixel",
+        source: src(MNIST, Kind::Heatmap, "border_correlation"),
+        unit: Unit::Seed,
+        comparison: AtMost(0.0),
+        rationale: "the sign of the correlation; no size was claimed",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: PN_SR in the input layer, but not solely",
+        paper: "yes (Fig. 11, 12a; PN_SR in layer 2)",
+        quantity: "final PN_SR outside the first layer",
+        source: src(MNIST, Kind::Types, "sr_outside_first_layer"),
+        unit: Unit::Seed,
+        comparison: AtLeast(1.0),
+        rationale: "\"not solely\": at least one PN_SR outside the first layer",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: PN_SR are less robust than those of the addition organism",
+        paper: "\"much lower levels of robustness\" (Fig. 7, §V-A)",
+        quantity: "self-applications as fixpoint, addition − MNIST",
+        source: ROBUST_ADD,
+        unit: Unit::Particle,
+        comparison: Above(ROBUST_MNIST),
+        rationale: WELCH,
+        per_noise_level: true,
+        context: None,
+    },
+    ClaimSpec {
+        claim: "MNIST: PN_SR robustness comparable to standalone self-trained particles",
+        paper: "\"comparable to findings in the established literature\" (Fig. 7, §V-A)",
+        quantity: "self-applications as fixpoint, MNIST organism − standalone",
+        source: ROBUST_MNIST,
+        unit: Unit::Particle,
+        comparison: Comparable(src(MNIST, Kind::Robustness, "standalone_time_as_fixpoint"), 1.0),
+        rationale: "comparable: the difference within ±1 self-application; Welch 95 % interval, particle as unit",
+        per_noise_level: true,
+        context: None,
+    },
+];
+
+/// The three verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Holds,
+    DoesNotHold,
+    /// The data cannot tell (the interval straddles the tolerance, n too small, or not measured).
+    NotShown,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::DoesNotHold => "does not hold",
+            Verdict::NotShown => "not shown",
+        }
+    }
+}
+
+/// One row of the rendered claims table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Claim {
+    pub claim: String,
+    pub paper: String,
+    /// Quantity, unit and n.
+    pub quantity: String,
+    /// The declared comparison and tolerance, with its rationale.
+    pub tolerance: String,
+    /// Mean ± sd, the 95 % interval and, for paired comparisons, the per-seed differences.
+    pub measured: String,
+    pub verdict: Verdict,
+}
+
+/// Two-sided 95 % quantile of Student's t with `df` degrees of freedom (exact table to 10, then
+/// the Cornish–Fisher expansion, accurate to 1e-3).
+fn t95(df: f64) -> f64 {
+    const TABLE: [f64; 10] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+    let k = df.floor().max(1.0);
+    if k <= 10.0 {
+        return TABLE[k as usize - 1];
+    }
+    let z: f64 = 1.959964;
+    z + (z.powi(3) + z) / (4.0 * k) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * k * k)
+}
+
+/// Mean, sd, n and the 95 % interval of the mean of `v` (finite values); `None` when n < 2.
+fn interval(v: &[f64]) -> (Stat, Option<(f64, f64)>) {
+    let s = Stat::of(v);
+    if s.n < 2 {
+        return (s, None);
+    }
+    let half = t95((s.n - 1) as f64) * s.sd / (s.n as f64).sqrt();
+    (s, Some((s.mean - half, s.mean + half)))
+}
+
+/// Welch's 95 % interval of mean(a) − mean(b); `None` when either has n < 2.
+fn welch(a: &Stat, b: &Stat) -> Option<(f64, f64)> {
+    if a.n < 2 || b.n < 2 {
+        return None;
+    }
+    let (va, vb) = (a.sd * a.sd / a.n as f64, b.sd * b.sd / b.n as f64);
+    let se = (va + vb).sqrt();
+    let diff = a.mean - b.mean;
+    if se == 0.0 {
+        return Some((diff, diff));
+    }
+    let df = (va + vb).powi(2) / (va * va / (a.n - 1) as f64 + vb * vb / (b.n - 1) as f64);
+    let half = t95(df) * se;
+    Some((diff - half, diff + half))
+}
+
+/// The verdict of interval `ci` against `[lo, hi]`: inside → holds, disjoint → does not hold.
+fn judge(ci: Option<(f64, f64)>, lo: f64, hi: f64) -> Verdict {
+    match ci {
+        Some((a, b)) if a >= lo && b <= hi => Verdict::Holds,
+        Some((a, b)) if b < lo || a > hi => Verdict::DoesNotHold,
+        _ => Verdict::NotShown,
+    }
+}
+
+/// A number in a short readable form.
+fn num(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e4).contains(&x.abs()) {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
+fn show(s: &Stat) -> String {
+    if s.n == 0 {
+        "no finite value".into()
+    } else if s.n > 1 {
+        format!("{} ± {} (n = {})", num(s.mean), num(s.sd), s.n)
+    } else {
+        format!("{} (n = 1)", num(s.mean))
+    }
+}
+
+fn show_ci(ci: Option<(f64, f64)>) -> String {
+    match ci {
+        Some((a, b)) => format!("95 % interval [{}, {}]", num(a), num(b)),
+        None => "n < 2: no interval".into(),
+    }
+}
+
+/// The values of `finding` in the analysis `kind` of `exp`, if measured.
+type Lookup<'a> = dyn Fn(Exp, Kind) -> Option<&'a Analysis> + 'a;
+
+fn values<'a>(look: &Lookup<'a>, s: &Source, finding: &str) -> Option<&'a [f64]> {
+    look(s.exp, s.kind)?.samples.get(finding).map(|v| v.as_slice())
+}
+
+/// Evaluates every claim of [`CLAIMS`] on the analyses `look` finds (`None`: not measured).
+pub fn evaluate<'a>(look: &Lookup<'a>, levels: u32) -> Vec<Claim> {
+    let mut rows = Vec::new();
+    for spec in CLAIMS {
+        if spec.per_noise_level {
+            for k in 0..levels {
+                rows.push(evaluate_one(spec, look, &format!("@1e-{k}"), &format!(" (noise 1e-{k})")));
+            }
+        } else {
+            rows.push(evaluate_one(spec, look, "", ""));
+        }
+    }
+    rows
+}
+
+fn evaluate_one<'a>(spec: &ClaimSpec, look: &Lookup<'a>, suffix: &str, label: &str) -> Claim {
+    let unit = match spec.unit {
+        Unit::Seed => "seed",
+        Unit::Particle => "particle",
+    };
+    let tolerance = format!("{} — {}", describe(&spec.comparison), spec.rationale);
+    let row = |measured: String, verdict: Verdict, n: usize| Claim {
+        claim: format!("{}{label}", spec.claim),
+        paper: spec.paper.into(),
+        quantity: format!("{}; unit: {unit}, n = {n}", spec.quantity),
+        tolerance: tolerance.clone(),
+        measured,
+        verdict,
+    };
+    let name = format!("{}{suffix}", spec.source.finding);
+    let Some(a) = values(look, &spec.source, &name) else {
+        return row("not measured (see the sections below)".into(), Verdict::NotShown, 0);
+    };
+    let context = spec
+        .context
+        .and_then(|c| values(look, &spec.source, &format!("{c}{suffix}")))
+        .map(|v| format!("; {}: {}", spec.context.unwrap().replace('_', " "), show(&Stat::of(v))))
+        .unwrap_or_default();
+    let other = |o: &Source| values(look, o, &format!("{}{suffix}", o.finding));
+    match spec.comparison {
+        AtMost(t) | AtLeast(t) | Within(t, _) => {
+            let (s, ci) = interval(a);
+            let (lo, hi) = match spec.comparison {
+                AtMost(_) => (f64::NEG_INFINITY, t),
+                AtLeast(_) => (t, f64::INFINITY),
+                Within(lo, hi) => (lo, hi),
+                _ => unreachable!(),
+            };
+            row(format!("{}; {}{context}", show(&s), show_ci(ci)), judge(ci, lo, hi), s.n)
+        }
+        PairedAbove(o) | PairedWithin(o, _, _) => {
+            let Some(b) = other(&o) else {
+                return row("not measured (see the sections below)".into(), Verdict::NotShown, 0);
+            };
+            let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).filter(|d| d.is_finite()).collect();
+            let (d, ci) = interval(&diffs);
+            let (lo, hi) = match spec.comparison {
+                PairedWithin(_, lo, hi) => (lo, hi),
+                _ => (f64::MIN_POSITIVE, f64::INFINITY),
+            };
+            let per_seed: Vec<String> = diffs.iter().map(|x| format!("{x:+.4}")).collect();
+            let text = format!(
+                "{} vs {}; paired differences per seed: {} (mean {}; {}){context}",
+                show(&Stat::of(a)),
+                show(&Stat::of(b)),
+                per_seed.join(", "),
+                num(d.mean),
+                show_ci(ci)
+            );
+            row(text, judge(ci, lo, hi), d.n)
+        }
+        Above(o) | Comparable(o, _) => {
+            let Some(b) = other(&o) else {
+                return row("not measured (see the sections below)".into(), Verdict::NotShown, 0);
+            };
+            let (sa, sb) = (Stat::of(a), Stat::of(b));
+            let ci = welch(&sa, &sb);
+            let (lo, hi) = match spec.comparison {
+                Comparable(_, tol) => (-tol, tol),
+                _ => (f64::MIN_POSITIVE, f64::INFINITY),
+            };
+            let text = format!("{} vs {}; difference {}{context}", show(&sa), show(&sb), show_ci(ci));
+            row(text, judge(ci, lo, hi), sa.n + sb.n)
+        }
+    }
+}
+
+/// The comparison in words.
+fn describe(c: &Comparison) -> String {
+    match c {
+        AtMost(t) => format!("mean ≤ {}", num(*t)),
+        AtLeast(t) => format!("mean ≥ {}", num(*t)),
+        Within(lo, hi) => format!("mean in [{}, {}]", num(*lo), num(*hi)),
+        PairedAbove(_) => "paired difference > 0".into(),
+        PairedWithin(_, lo, hi) if lo.is_infinite() => format!("paired difference ≤ {}", num(*hi)),
+        PairedWithin(_, lo, hi) => format!("paired difference in [{}, {}]", num(*lo), num(*hi)),
+        Above(_) => "difference > 0".into(),
+        Comparable(_, tol) => format!("difference within ±{}", num(*tol)),
+    }
+}
+
+const VERDICT_RULE: &str = "Verdicts: `holds` / `does not hold` when the 95 % interval of the compared mean lies \
+                            wholly inside / outside the declared tolerance; `not shown` when it straddles it, n < 2, \
+                            or nothing was measured. Tolerances are declared in `src/report/claims.rs` before \
+                            measuring.";
+
+/// The claims as a Markdown table (also written alone as `claims.md`).
+pub fn markdown(claims: &[Claim]) -> String {
+    let mut s = format!("{VERDICT_RULE}\n\n");
+    s.push_str("| claim | paper | quantity (unit, n) | declared tolerance — why | measured here | verdict |\n");
+    s.push_str("|---|---|---|---|---|---|\n");
+    // A `|` inside a cell would end it.
+    let e = |t: &str| t.replace('|', "\\|");
+    for c in claims {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            e(&c.claim),
+            e(&c.paper),
+            e(&c.quantity),
+            e(&c.tolerance),
+            e(&c.measured),
+            c.verdict.name()
+        );
+    }
+    s
+}
+
+/// The deviations as a Markdown list.
+pub fn deviations_markdown(deviations: &[String]) -> String {
+    deviations.iter().map(|d| format!("- {d}\n")).collect()
+}
+
+/// The claims as an HTML table.
+pub fn html(claims: &[Claim]) -> String {
+    let e = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let mut s = format!(
+        "<p>{}</p>\n<table><tr><th>claim</th><th>paper</th><th>quantity (unit, n)</th>\
+                         <th>declared tolerance — why</th><th>measured here</th><th>verdict</th></tr>\n",
+        e(VERDICT_RULE)
+    );
+    for c in claims {
+        let class = match c.verdict {
+            Verdict::Holds => "holds",
+            Verdict::DoesNotHold => "fails",
+            Verdict::NotShown => "",
+        };
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+            e(&c.claim),
+            e(&c.paper),
+            e(&c.quantity),
+            e(&c.tolerance),
+            e(&c.measured),
+            c.verdict.name()
+        );
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_quantiles_match_tables() {
+        // Student t, two-sided 95 %: df 2 → 4.303, 20 → 2.086, 100 → 1.984.
+        assert_eq!(t95(2.0), 4.303);
+        assert!((t95(20.0) - 2.086).abs() < 2e-3, "{}", t95(20.0));
+        assert!((t95(100.0) - 1.984).abs() < 1e-3, "{}", t95(100.0));
+    }
+
+    #[test]
+    fn verdicts_follow_the_interval() {
+        // The issue's example: per-seed differences −0.006, +0.007, 0.000 cannot show "beats".
+        let (_, ci) = interval(&[-0.006, 0.007, 0.0]);
+        assert_eq!(judge(ci, f64::MIN_POSITIVE, f64::INFINITY), Verdict::NotShown);
+        let (_, ci) = interval(&[0.01, 0.012, 0.011]);
+        assert_eq!(judge(ci, f64::MIN_POSITIVE, f64::INFINITY), Verdict::Holds);
+        let (_, ci) = interval(&[0.179, 0.16, 0.20]);
+        assert_eq!(judge(ci, 0.20, 0.30), Verdict::NotShown);
+        let (_, ci) = interval(&[0.04, 0.045, 0.035]);
+        assert_eq!(judge(ci, 0.20, 0.30), Verdict::DoesNotHold);
+        assert_eq!(judge(interval(&[0.5]).1, 0.0, 1.0), Verdict::NotShown);
+    }
+}
