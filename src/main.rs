@@ -9,7 +9,7 @@ use organism::data::task::TaskData;
 use organism::data::{self, DatasetKind, LoadOptions};
 use organism::experiment::{self, ParticlesRun};
 use organism::fixpoint::{Counting, Robustness, EPSILON};
-use organism::particle::{Init, ParticleShape};
+use organism::particle::Init;
 use organism::progress::Progress;
 use organism::reproduce;
 use organism::train::StandaloneConfig;

@@ -221,7 +221,7 @@ fn reproduce_into(
         sections.get(i)?.analyses.iter().find(|(h, _)| h == kind.title()).map(|(_, a)| a)
     };
     let claims = claims::evaluate(&look, robust.levels);
-    let deviations = deviations(&exps);
+    let deviations = deviations(exps);
     let wall = start.elapsed().as_secs_f64();
     let report = Report {
         title: "Organism networks: the paper's experiments, reproduced".into(),

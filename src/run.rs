@@ -122,8 +122,6 @@ impl RunWriter {
         Ok(writer)
     }
 
-    /// Where file `file` of the output is written (inside the temporary directory).
-
     /// Takes over the partial directory a killed run left for `target` (`.NAME.partial-PID`
     /// beside it, with its `config.toml`), renaming it to this process's; `None` if there is
     /// none. A partial directory whose process still runs is refused; of several, the most
@@ -165,6 +163,7 @@ impl RunWriter {
         }))
     }
 
+    /// Where file `file` of the output is written (inside the temporary directory).
     pub fn path(&self, file: &str) -> PathBuf {
         self.tmp.join(file)
     }

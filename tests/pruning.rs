@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use organism::analysis::pruning::{self, ci95, curve_score, pn_sr_order, read_masked_dense, write_masked_dense};
+use organism::analysis::pruning::{self, curve_score, pn_sr_order, read_masked_dense, write_masked_dense};
 use organism::analysis::{open_runs, Stat, TestSets};
 use organism::config::Config;
 use organism::data::task::TaskData;
@@ -76,11 +76,11 @@ fn pn_sr_order_puts_replicators_first_then_the_documented_classes() {
 #[test]
 fn intervals_and_curve_scores() {
     let s = Stat::of(&[1.0, 2.0]);
-    assert!((ci95(&s) - 12.706 * s.sd / 2f64.sqrt()).abs() < 1e-12);
-    assert!(ci95(&Stat::of(&[1.0])).is_nan());
+    assert!((s.ci95() - 12.706 * s.sd / 2f64.sqrt()).abs() < 1e-12);
+    assert!(Stat::of(&[1.0]).ci95().is_nan());
     // 3 values: t(2) = 4.303.
     let s = Stat::of(&[0.0, 1.0, 2.0]);
-    assert!((ci95(&s) - 4.303 / 3f64.sqrt()).abs() < 1e-12);
+    assert!((s.ci95() - 4.303 / 3f64.sqrt()).abs() < 1e-12);
     // A straight line from 1 to 0 over [0.1, 0.5] has mean 0.5, whatever the spacing.
     assert!((curve_score(&[(0.5, 0.0), (0.1, 1.0), (0.2, 0.75)]) - 0.5).abs() < 1e-12);
 }

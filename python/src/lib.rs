@@ -533,8 +533,11 @@ impl Particles {
         let history = py.detach(|| self_train_particles(inner, &cfg, &mut |_| {}));
         let d = PyDict::new(py);
         d.set_item("step", history.iter().map(|(s, _)| *s as i64).collect::<Vec<_>>().into_pyarray(py))?;
-        for (k, class) in Class::ALL.iter().enumerate() {
-            d.set_item(class.name(), history.iter().map(|(_, c)| c[k] as i64).collect::<Vec<_>>().into_pyarray(py))?;
+        for class in Class::ALL.iter() {
+            d.set_item(
+                class.name(),
+                history.iter().map(|(_, c)| c[*class] as i64).collect::<Vec<_>>().into_pyarray(py),
+            )?;
         }
         Ok(d)
     }
@@ -613,13 +616,13 @@ fn analyze<'py>(
         standalone,
         robustness: Robustness { seeds, max_steps, ..Robustness::default() },
         max_particles,
+        ..Default::default()
     };
     let result = py
         .detach(|| {
             let runs = analysis::open_runs(&runs)?;
-            let result = analysis::kind::analyze(kind, &runs, &TestSets::default(), &opts, &out)?;
-            organism::plot::draw_all(&result.figures)?;
-            Ok::<_, organism::Error>(result)
+            // The same output rule as the CLI's `analyze`: a new directory, complete or not at all.
+            analysis::kind::analyze_to_dir(kind, &runs, &TestSets::default(), &opts, &out, false)
         })
         .map_err(py_err)?;
     let d = PyDict::new(py);
