@@ -263,7 +263,9 @@ fn train_help_lists_exactly_the_configuration_keys() {
             }
         }
     }
-    let cfg = organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap();
+    // Interactions are left out of a configuration while off: switch them on to see every key.
+    let on = ["interaction.kind=attack".to_string()];
+    let cfg = organism::config::Config::resolve(Some("mnist"), None, &on).unwrap();
     let mut keys = Vec::new();
     walk(&toml::Value::try_from(&cfg).unwrap(), "", &mut keys);
     listed.sort();

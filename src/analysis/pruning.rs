@@ -489,7 +489,8 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
             })
             .collect();
         if !s.is_empty() {
-            a.findings.insert(format!("curve_{name}"), Stat::of(&s));
+            // Per seed, in run order: the claims table pairs the methods' curves by seed.
+            a.record(&format!("curve_{name}"), s);
         }
     }
     a.findings.insert("curve_difference_pn_sr_l1".into(), diff);

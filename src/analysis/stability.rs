@@ -20,7 +20,7 @@ use super::{figure, final_classes, Analysis};
 use crate::fixpoint::self_replicators;
 use crate::particle::ParticleShape;
 use crate::plot::{BoxGroup, Boxes, Chart};
-use crate::run::{write_csv, write_text, Run};
+use crate::run::{shown, write_csv, write_text, Run};
 use crate::{Error, Result};
 use nalgebra::DMatrix;
 use serde::Serialize;
@@ -126,7 +126,7 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut a = Analysis { kind: "stability".into(), ..Analysis::default() };
-    let names: Vec<String> = runs.iter().map(|r| r.dir.display().to_string()).collect();
+    let names: Vec<String> = runs.iter().map(|r| shown(&r.dir).display().to_string()).collect();
     let mut rows = Vec::new();
     let mut categories = Vec::new();
     let (mut radius, mut degree) = (Vec::new(), Vec::new());

@@ -255,6 +255,17 @@ pub const CLAIMS: &[ClaimSpec] = &[
         context: None,
     },
     ClaimSpec {
+        claim: "MNIST: PN_SR pruning beats L1 magnitude pruning over the whole sparsity curve",
+        paper: "one point in Fig. 8; \"comparisons of mentioned pruning strategies\" is future work (§VII)",
+        quantity: "accuracy averaged over the sparsity grid (trapezoid), PN_SR pruning − one-shot L1 pruning",
+        source: src(MNIST, Kind::Pruning, "curve_pn_sr"),
+        unit: Unit::Seed,
+        comparison: PairedAbove(src(MNIST, Kind::Pruning, "curve_l1")),
+        rationale: "paired per seed (same organism, same sparsities); 95 % interval of the mean difference",
+        per_noise_level: false,
+        context: None,
+    },
+    ClaimSpec {
         claim: "MNIST: PN_SR sit at the empty image border",
         paper: "yes (Fig. 10)",
         quantity: "correlation of first-layer PN_SR count and mean test image, per pixel",
