@@ -142,8 +142,7 @@ fn check_task_gradient(org: &Organism, x: &[f32], targets: Targets, path: Path, 
     };
     assert_eq!(pass.output, org.forward(x, path), "task_pass output vs forward");
     // Four random directions and every coordinate, with a relative tolerance and an absolute
-    // one derived from f32 rounding
-    // of the loss: a loss value carries an error of at most about δL = 64·u·|L| (u = 2⁻²⁴; the
+    // one derived from f32 rounding of the loss: a loss value carries an error of at most about δL = 64·u·|L| (u = 2⁻²⁴; the
     // longest chain of rounded operations from a weight to the loss is below 64 here), and the
     // Richardson difference at step h turns that into at most 3·δL/h. A small step keeps the
     // truncation error (these organisms are polynomials of high degree in each weight) below
