@@ -218,7 +218,7 @@ fn reproduce_into(
 
     let look = |exp: Exp, kind: Kind| -> Option<&Analysis> {
         let i = exps.iter().position(|e| e.exp == exp)?;
-        sections.get(i)?.analyses.iter().find(|(h, _)| h == kind.title()).map(|(_, a)| a)
+        sections.get(i)?.analyses.iter().find(|(_, a)| a.kind == kind.name()).map(|(_, a)| a)
     };
     let claims = claims::evaluate(&look, robust.levels);
     let deviations = deviations(exps);

@@ -43,6 +43,8 @@ fn quick_reproduction_writes_the_whole_report() {
     assert!(md.contains("## Deviations from the paper"), "{md}");
     let claims_md = std::fs::read_to_string(out.join("claims.md")).unwrap();
     assert!(claims_md.contains("| claim |") && claims_md.contains("Deviations from the paper"));
+    // Every claim finds its analysis (a claim nobody measured is a wiring bug, not a verdict).
+    assert!(!claims_md.contains("not measured"), "a claim found no analysis:\n{claims_md}");
     assert!(!md.contains("skipped:"), "an analysis was skipped:\n{md}");
 
     // Every figure the report names exists (PNG and SVG), and the HTML inlines them.
