@@ -117,7 +117,9 @@ def test_addition_checkpoint_in_numpy(tmp_path):
 
 
 def test_mnist_checkpoint_with_gelu_in_numpy(tmp_path):
-    cfg = organism.Config.preset("mnist").set("epochs", 1).set("organism.depth", 4)
+    # torch's nn.Linear init keeps the first-order rounding bound below the gap to a wrong
+    # network; with Xavier's larger weights the worst-case bound of depth 4 is too loose to tell.
+    cfg = organism.Config.preset("mnist").set("epochs", 1).set("organism.depth", 4).set("particle.init", "torch_linear")
     organism.train(cfg, data=MNIST, progress=False).save(tmp_path / "run")
     x = np.random.default_rng(1).uniform(size=(64, 225)).astype(np.float32)
     check_checkpoint(tmp_path / "run", x)

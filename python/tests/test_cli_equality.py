@@ -1,44 +1,31 @@
 """Python and the CLI write the same run directory for the same configuration and seed.
 
-Every file is compared byte for byte, with two exceptions that differ between ANY two runs,
-CLI and CLI alike: `summary.json`'s `wall_seconds` (the time the run took: that one line is
-removed from both before comparing), and the order of the `__metadata__` keys in a
-safetensors header (the library writes them from a hash map: the headers are compared as
-parsed JSON, the tensor bytes exactly).
+Every file is compared byte for byte, except `timing.json`: the wall time of the run, the one
+file that differs between ANY two runs, CLI and CLI alike.
 """
 
 import json
-import struct
 
 import pytest
 
 import organism
 from conftest import MNIST
 
-FILES = ["config.toml", "metrics.csv", "organism.safetensors", "trajectory.safetensors", "summary.json"]
-
-
-def without_wall_time(text):
-    lines = [line for line in text.splitlines() if not line.strip().startswith('"wall_seconds"')]
-    assert len(lines) == len(text.splitlines()) - 1, "summary.json has one wall_seconds line"
-    return "\n".join(lines)
-
-
-def safetensors_parts(data):
-    (n,) = struct.unpack("<Q", data[:8])
-    return json.loads(data[8 : 8 + n]), data[8 + n :]
+FILES = [
+    ".organism-output",
+    "config.toml",
+    "metrics.csv",
+    "organism.safetensors",
+    "trajectory.safetensors",
+    "summary.json",
+]
 
 
 def assert_same_run(a, b):
-    assert sorted(p.name for p in a.iterdir()) == sorted(FILES)
-    assert sorted(p.name for p in b.iterdir()) == sorted(FILES)
+    assert sorted(p.name for p in a.iterdir()) == sorted(FILES + ["timing.json"])
+    assert sorted(p.name for p in b.iterdir()) == sorted(FILES + ["timing.json"])
     for name in FILES:
-        x, y = (a / name).read_bytes(), (b / name).read_bytes()
-        if name == "summary.json":
-            x, y = without_wall_time(x.decode()), without_wall_time(y.decode())
-        elif name.endswith(".safetensors"):
-            x, y = safetensors_parts(x), safetensors_parts(y)
-        assert x == y, f"{name} differs"
+        assert (a / name).read_bytes() == (b / name).read_bytes(), f"{name} differs"
 
 
 @pytest.mark.parametrize(
