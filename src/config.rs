@@ -547,6 +547,31 @@ mod tests {
     }
 
     #[test]
+    fn activation_particle_keys_are_checked() {
+        let particle = "organism.activation=particle";
+        let cases: [(&[&str], &str, &str); 6] = [
+            (&["organism.activation=relu"], "organism.activation", "none, gelu or particle"),
+            (&[particle, "activation_particle.activation=none"], "activation_particle.activation", "linear"),
+            (&[particle, "activation_particle.hidden=0"], "activation_particle.hidden", "at least 1"),
+            (&[particle, "activation_particle.hidden=5000"], "activation_particle.hidden", "at most"),
+            (&[particle, "activation_particle.per=row"], "activation_particle.per", "layer"),
+            (&["activation_particle.hidden=3"], "activation_particle", "organism.activation = \"particle\""),
+        ];
+        for (sets, key, msg) in cases {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let err = Config::resolve(Some("addition"), None, &sets).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(msg), "{sets:?}: {err}");
+        }
+        let sets = [particle, "activation_particle.per=cell", "activation_particle.activation=gelu"].map(String::from);
+        let c = Config::resolve(Some("mnist"), None, &sets).unwrap();
+        assert_eq!(c.activation_particle.count(&c.organism), 2 * 5);
+        // The section is written only when it differs from the default, and reads back the same.
+        assert!(c.to_toml().contains("[activation_particle]"));
+        assert!(!Config::resolve(Some("mnist"), None, &[]).unwrap().to_toml().contains("activation_particle"));
+        assert_eq!(c.with_sets(&[]).unwrap(), c);
+    }
+
+    #[test]
     fn particle_init_defaults_to_xavier_and_takes_torch_linear() {
         let c = Config::resolve(Some("mnist"), None, &[]).unwrap();
         assert_eq!(c.particle.init, Init::Xavier);

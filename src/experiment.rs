@@ -2,6 +2,7 @@
 //! parallel), and the run directories it writes. The CLI's `train` and `reproduce` use it.
 
 use crate::activation::Activation;
+use crate::analysis::activations;
 use crate::checkpoint::{write_atomic, Checkpoint, MetricsWriter, TrajectoryWriter, CHECKPOINT};
 use crate::config::Config;
 use crate::data::task::TaskData;
@@ -150,6 +151,7 @@ fn train_in(
     let summary =
         summarise(cfg, data, &organism, &classes, &last, first_all, wall_before + start.elapsed().as_secs_f64());
     write_organism(&writer.path(ORGANISM), &organism)?;
+    activations::write(writer.dir(), &organism, &summary)?;
     write_json(&writer.path(SUMMARY), &summary)?;
     write_json(&writer.path(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
     let checkpoint = writer.path(CHECKPOINT);
@@ -170,6 +172,14 @@ fn summarise(
     wall_seconds: f64,
 ) -> Summary {
     let resub = resubstitution_errors(organism, &data.test().x);
+    let activations = organism.activations.as_ref().map(|a| {
+        let ranges = a.z_ranges(&organism.hidden_sums(&data.test().x));
+        (
+            type_counts(&classify(&a.particles, cfg.epsilon)),
+            ranges.into_iter().map(|r| r.map(|(lo, hi)| [lo, hi])).collect(),
+        )
+    });
+    let (activation_types, activation_z_ranges) = activations.unzip();
     Summary {
         preset: cfg.preset.clone(),
         task: cfg.task.name().to_string(),
@@ -179,6 +189,8 @@ fn summarise(
         test_metric: finite(last.test_metric),
         train_metric: finite(last.train_metric),
         types: type_counts(classes),
+        activation_types,
+        activation_z_ranges,
         n_particles: classes.len(),
         self_train_loss: finite(last.self_train_loss),
         task_loss: finite(last.task_loss),
@@ -241,6 +253,7 @@ fn write_run(dir: &Path, cfg: &Config, trained: &Trained, summary: &Summary) -> 
     }
     trajectory.finish()?;
     write_organism(&dir.join(ORGANISM), &trained.organism)?;
+    activations::write(dir, &trained.organism, summary)?;
     write_json(&dir.join(SUMMARY), summary)?;
     write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))
 }

@@ -409,7 +409,14 @@ struct LossRows<'a> {
 
 // forward: x (rows × p) -> y (rows × q), keeping what backward needs in s; SPEC §2's residual
 // skip and the cells' activation
-fn chunk_forward(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, x: &[f32], y: &mut [f32], s: &mut RowScratch) {
+fn chunk_forward(
+    shape: &OrganismShape,
+    map: &impl LayerMap,
+    cells: &Cells,
+    x: &[f32],
+    y: &mut [f32],
+    s: &mut RowScratch,
+) {
     let layers = shape.layers();
     let rows = x.len() / shape.inputs;
     let mut residual = false;
@@ -514,6 +521,22 @@ fn network_pass(
     let (grads, activation_grads) = (sum(|s| &s.grad), sum(|s| &s.act_grad));
     let loss = targets.map_or(f32::NAN, |t| loss_total(&y, t, &terms));
     TaskPass { loss, output: y, grads, activation_grads }
+}
+
+// hidden sums: x (B × p) -> every hidden layer's pre-activation (B × w each), chunk by chunk
+fn hidden_sums(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, x: &[f32]) -> Vec<Vec<f32>> {
+    let (p, q, w) = (shape.inputs, shape.outputs, shape.width);
+    let mut sums = vec![Vec::new(); shape.depth - 1];
+    let mut s = RowScratch::new(shape, map, cells, false);
+    let mut y = vec![0.0; ROWS * q];
+    for x in x.chunks(ROWS * p) {
+        let rows = x.len() / p;
+        chunk_forward(shape, map, cells, x, &mut y[..rows * q], &mut s);
+        for (sum, pre) in sums.iter_mut().zip(&s.pre) {
+            sum.extend_from_slice(&pre[..rows * w]);
+        }
+    }
+    sums
 }
 
 /// Task targets: `B × q` values (regression) or `B` class indices (classification).
@@ -725,6 +748,15 @@ impl Organism {
                 TaskPass { grads, ..dense }
             }
             Path::General => network_pass(&self.shape, &self.general(), &self.cells(), x, Some(targets)),
+        }
+    }
+
+    /// The sums `z` the hidden cells saw on `x` (`B × p`), before their activation: one `B × w`
+    /// block per hidden layer, on the default path.
+    pub fn hidden_sums(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        match self.default_path() {
+            Path::Extracted => hidden_sums(&self.shape, &self.dense(&self.extracted_weights()), &self.cells(), x),
+            Path::General => hidden_sums(&self.shape, &self.general(), &self.cells(), x),
         }
     }
 

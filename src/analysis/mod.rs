@@ -19,6 +19,7 @@
 //! The pruning study is the one analysis that trains: it fine-tunes pruned networks with the
 //! schedule's own step ([`crate::train::fine_tune`]).
 
+pub mod activations;
 pub mod connectivity;
 pub mod curves;
 pub mod dropout;

@@ -164,7 +164,12 @@ pub struct ActivationParticles {
 
 impl ActivationParticles {
     /// Fresh activation particles for an organism of `shape`, drawn from `rng` with `init`.
-    pub fn random(cfg: &ActivationParticleConfig, shape: &OrganismShape, init: Init, rng: &mut impl Rng) -> Result<Self> {
+    pub fn random(
+        cfg: &ActivationParticleConfig,
+        shape: &OrganismShape,
+        init: Init,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         let batch = ParticleBatch::random(cfg.shape()?, cfg.count(shape), init, rng);
         ActivationParticles::new(cfg.per, shape, batch)
     }
@@ -208,6 +213,21 @@ impl ActivationParticles {
     pub fn curves(&self, zs: &[f32]) -> Vec<Vec<f32>> {
         let mut ev = Evaluator::<f32>::new(&self.particles);
         (0..self.particles.len()).map(|i| zs.iter().map(|&z| ev.aux(self.particles.particle(i), z)).collect()).collect()
+    }
+
+    /// `(min, max)` of the finite sums `z` each activation particle saw in `sums` (from
+    /// [`super::Organism::hidden_sums`]); `None` when it saw none.
+    pub fn z_ranges(&self, sums: &[Vec<f32>]) -> Vec<Option<(f32, f32)>> {
+        let mut ranges: Vec<Option<(f32, f32)>> = vec![None; self.particles.len()];
+        for (l, sum) in sums.iter().enumerate() {
+            for row in sum.chunks(self.width) {
+                for (c, &z) in row.iter().enumerate().filter(|(_, z)| z.is_finite()) {
+                    let r = &mut ranges[self.index(l, c)];
+                    *r = Some(r.map_or((z, z), |(lo, hi)| (lo.min(z), hi.max(z))));
+                }
+            }
+        }
+        ranges
     }
 
     /// The particles' weights, each splatted across [`LANES`] (rows of a chunk side by side).

@@ -79,12 +79,21 @@ struct Stepper {
 
 impl Stepper {
     fn new(cfg: &Config, particles: &ParticleBatch) -> Self {
-        Stepper { task_opt: Sgd::new(cfg.lr, cfg.momentum, particles.weights().len()), workspace: particles.workspace() }
+        Stepper {
+            task_opt: Sgd::new(cfg.lr, cfg.momentum, particles.weights().len()),
+            workspace: particles.workspace(),
+        }
     }
 
     /// `steps` self-train steps of `particles` with a fresh optimizer (SPEC §3); the sum of their
     /// combined losses. `hold` runs after every step.
-    fn self_train(&mut self, cfg: &Config, particles: &mut ParticleBatch, steps: usize, hold: impl Fn(&mut ParticleBatch)) -> f64 {
+    fn self_train(
+        &mut self,
+        cfg: &Config,
+        particles: &mut ParticleBatch,
+        steps: usize,
+        hold: impl Fn(&mut ParticleBatch),
+    ) -> f64 {
         let mut sum = 0.0;
         let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, particles.weights().len());
         for _ in 0..steps {
@@ -275,7 +284,11 @@ impl<'a> Trainer<'a> {
             next_epoch: self.next_epoch,
             warming_up: self.warming_up,
             rng_word_pos: self.rng.get_word_pos(),
-            weights: [self.organism.particles.weights(), self.organism.activations.as_ref().map_or(&[], |a| a.particles.weights())].concat(),
+            weights: [
+                self.organism.particles.weights(),
+                self.organism.activations.as_ref().map_or(&[], |a| a.particles.weights()),
+            ]
+            .concat(),
             task_momentum: [
                 self.steppers.weights.task_opt.momentum_buffer(),
                 self.steppers.activations.as_ref().map_or(&[], |s| s.task_opt.momentum_buffer()),
