@@ -7,7 +7,8 @@
 //!                          `activation_weights [n_act, P_act]` with activation particles
 //! trajectory.safetensors   `weights [T, n, P]` and `epochs [T]` (Fig. 12)
 //! summary.json             the headline numbers
-//! activations.png/.csv     with activation particles: each learned `z ↦ a` over the z seen
+//! activations.csv, activations_L{l}.png/.svg   with activation particles: each learned
+//!                          `z ↦ a` over the z seen on the test set
 //! ```
 //! Particle files (`organism particles`) hold `weights [n, P]` with `format = "particles"`.
 //! Tensors are f32 (epochs i64); a PyTorch user opens them with `safetensors.torch.load_file`.

@@ -209,10 +209,10 @@ impl ActivationParticles {
             .collect()
     }
 
-    /// `z ↦ PN_act(0,0,0,0,z)` of every activation particle at each of `zs`: `n × zs.len()`.
-    pub fn curves(&self, zs: &[f32]) -> Vec<Vec<f32>> {
+    /// `z ↦ PN_act(0,0,0,0,z)` of activation particle `k` at each of `zs`.
+    pub fn curve(&self, k: usize, zs: &[f32]) -> Vec<f32> {
         let mut ev = Evaluator::<f32>::new(&self.particles);
-        (0..self.particles.len()).map(|i| zs.iter().map(|&z| ev.aux(self.particles.particle(i), z)).collect()).collect()
+        zs.iter().map(|&z| ev.aux(self.particles.particle(k), z)).collect()
     }
 
     /// `(min, max)` of the finite sums `z` each activation particle saw in `sums` (from
