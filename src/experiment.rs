@@ -12,7 +12,8 @@ use crate::particle::{Init, ParticleBatch, ParticleShape};
 use crate::progress::Progress;
 use crate::run::{
     check_free, finite, robustness_source, type_counts, write_csv, write_json, write_organism, write_particles,
-    MetricsRow, RunWriter, Summary, CONFIG, METRICS, ORGANISM, PARTICLES, SUMMARY, TIMING, TRAJECTORY,
+    ActivationSummary, MetricsRow, RunWriter, Summary, CONFIG, METRICS, ORGANISM, PARTICLES, SUMMARY, TIMING,
+    TRAJECTORY,
 };
 use crate::train::schedule::{first_all_replicators, keeps_weights, kept_epochs};
 use crate::train::{self_train_particles, train_until, EpochRecord, StandaloneConfig, TrainState, Trained, Trainer};
@@ -172,14 +173,13 @@ fn summarise(
     wall_seconds: f64,
 ) -> Summary {
     let resub = resubstitution_errors(organism, &data.test().x);
-    let activations = organism.activations.as_ref().map(|a| {
+    let activation_particles = organism.activations.as_ref().map(|a| {
         let ranges = a.z_ranges(&organism.hidden_sums(&data.test().x));
-        (
-            type_counts(&classify(&a.particles, cfg.epsilon)),
-            ranges.into_iter().map(|r| r.map(|(lo, hi)| [lo, hi])).collect(),
-        )
+        Box::new(ActivationSummary {
+            types: type_counts(&classify(&a.particles, cfg.epsilon)),
+            z_ranges: ranges.into_iter().map(|r| r.map(|(lo, hi)| [lo, hi])).collect(),
+        })
     });
-    let (activation_types, activation_z_ranges) = activations.unzip();
     Summary {
         preset: cfg.preset.clone(),
         task: cfg.task.name().to_string(),
@@ -189,8 +189,7 @@ fn summarise(
         test_metric: finite(last.test_metric),
         train_metric: finite(last.train_metric),
         types: type_counts(classes),
-        activation_types,
-        activation_z_ranges,
+        activation_particles,
         n_particles: classes.len(),
         self_train_loss: finite(last.self_train_loss),
         task_loss: finite(last.task_loss),

@@ -50,13 +50,9 @@ pub struct Summary {
     pub train_metric: Option<f32>,
     /// Final class counts by name, of the weight particles.
     pub types: BTreeMap<String, usize>,
-    /// Final class counts of the activation particles, if the organism has them.
+    /// The activation particles, if the organism has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activation_types: Option<BTreeMap<String, usize>>,
-    /// `[min, max]` of the sums `z` each activation particle saw on the test set (`null`: none
-    /// finite), if the organism has them: the range its learned `z ↦ a` is drawn over.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activation_z_ranges: Option<Vec<Option<[f32; 2]>>>,
+    pub activation_particles: Option<Box<ActivationSummary>>,
     pub n_particles: usize,
     pub self_train_loss: Option<f32>,
     pub task_loss: Option<f32>,
@@ -67,6 +63,16 @@ pub struct Summary {
     /// bytes for the same configuration and seed.
     #[serde(skip)]
     pub wall_seconds: f64,
+}
+
+/// The activation particles of a run, in its summary.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ActivationSummary {
+    /// Final class counts by name.
+    pub types: BTreeMap<String, usize>,
+    /// `[min, max]` of the sums `z` each activation particle saw on the test set (`null`: none
+    /// finite): the range its learned `z ↦ a` is drawn over.
+    pub z_ranges: Vec<Option<[f32; 2]>>,
 }
 
 /// `Some(x)` for finite `x`: JSON has no NaN.

@@ -1,6 +1,6 @@
 //! The learned activation functions of an organism's activation particles (issue 13, section
 //! 2): each `z ↦ a = PN_act(0,0,0,0,z)` over the range of `z` its cells saw on the test set
-//! (`summary.json`'s `activation_z_ranges`). Written into the run directory as
+//! (`summary.json`'s `activation_particles.z_ranges`). Written into the run directory as
 //! `activations.csv` (`particle,z,a`) and `activations_L{l}.png`/`.svg` (one figure per hidden
 //! layer).
 
@@ -31,7 +31,7 @@ fn grid(range: Option<[f32; 2]>) -> Vec<f32> {
 /// and one figure per hidden layer over the range of z its cells saw.
 pub fn write(dir: &Path, organism: &Organism, summary: &Summary) -> Result<()> {
     let Some(act) = &organism.activations else { return Ok(()) };
-    let ranges = summary.activation_z_ranges.clone().unwrap_or_default();
+    let ranges = summary.activation_particles.as_ref().map(|a| a.z_ranges.clone()).unwrap_or_default();
     let range = |k: usize| ranges.get(k).copied().flatten();
     let names = act.names();
 
