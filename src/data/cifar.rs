@@ -42,6 +42,7 @@ pub const FILES: [&str; 6] = [
 ];
 /// The official archive and the folder its files are in.
 pub const ARCHIVE: &str = "cifar-10-binary.tar.gz";
+/// The folder inside the archive that holds the binary batches.
 pub const ARCHIVE_DIR: &str = "cifar-10-batches-bin";
 
 /// Where the archive is downloaded from, and its SHA-256.

@@ -88,6 +88,7 @@ const OFFICIAL: [Official; 2] = [
 pub struct Remote {
     /// Base URLs, tried in order; a file is fetched from `<mirror>/<name>.gz`.
     pub mirrors: Vec<String>,
+    /// Whether the checksums are of the compressed or the decompressed files.
     pub digest_of: DigestOf,
     /// Lower-case hex SHA-256 per file of [`FILE_NAMES`].
     pub sha256: [String; 4],
@@ -107,8 +108,11 @@ impl Remote {
 
 /// One file of the bundled `mnist-10k` subset, with its published SHA-256.
 pub struct BundledFile {
+    /// File name, as in [`FILE_NAMES`].
     pub name: &'static str,
+    /// The gzip-compressed bytes, embedded in the binary.
     pub bytes: &'static [u8],
+    /// Lower-case hex SHA-256 of `bytes`.
     pub sha256: &'static str,
 }
 

@@ -14,25 +14,35 @@ use crate::Result;
 /// `pos_to` of layer `layer_to`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Edge {
+    /// Layer the edge leaves (x position).
     pub layer_from: i32,
+    /// Unit position within that layer, in [0, 1].
     pub pos_from: f64,
+    /// Layer the edge enters.
     pub layer_to: i32,
+    /// Unit position within that layer, in [0, 1].
     pub pos_to: f64,
 }
 
 /// One panel: a titled group of edges in one colour.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Connections {
+    /// Panel title.
     pub title: String,
+    /// Fixed colour, or `None` for the next of the palette.
     pub colour: Option<Colour>,
+    /// The edges drawn.
     pub edges: Vec<Edge>,
 }
 
 /// Panels side by side over the same layers; edges are translucent so dense bundles show.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Connectivity {
+    /// X axis label (the layers).
     pub x_label: String,
+    /// Y axis label (position within a layer).
     pub y_label: String,
+    /// The panels, left to right.
     pub panels: Vec<Connections>,
 }
 

@@ -55,21 +55,32 @@ use style::{AXIS_LABEL_SIZE, FONT, TITLE_SIZE};
 /// figure: what is plotted, over how many, in which units), written to `stem.png`/`stem.svg`.
 #[derive(Clone, Debug)]
 pub struct Figure {
+    /// Output path without extension (`.png` and `.svg` are added).
     pub stem: PathBuf,
+    /// Drawn on top of the figure.
     pub title: String,
+    /// For the report: what is plotted, over how many, in which units.
     pub caption: String,
+    /// What to draw.
     pub chart: Chart,
 }
 
 /// The chart kinds.
 #[derive(Clone, Debug)]
 pub enum Chart {
+    /// Curves over a shared x axis.
     Lines(Lines),
+    /// Means with intervals per category.
     Intervals(Intervals),
+    /// Box plots per category.
     Boxes(Boxes),
+    /// Bars with per-seed points.
     Bars(Bars),
+    /// Grids of values (e.g. per-pixel counts).
     Heatmaps(Heatmaps),
+    /// Edges between layers (Fig. 9/10).
     Connectivity(Connectivity),
+    /// Paths in a plane (PCA trajectories, Fig. 12).
     Trajectories(Trajectories),
 }
 

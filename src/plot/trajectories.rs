@@ -15,7 +15,9 @@ use crate::Result;
 /// One panel: polylines of `(pc1, pc2, time)` points.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrajectoryPanel {
+    /// Panel title.
     pub title: String,
+    /// The polylines, one per particle or run.
     pub lines: Vec<Vec<(f64, f64, f64)>>,
 }
 
@@ -23,7 +25,9 @@ pub struct TrajectoryPanel {
 /// where the weights move, take most of the height.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trajectories {
+    /// Name of the time axis (e.g. epoch).
     pub time_label: String,
+    /// The panels, left to right.
     pub panels: Vec<TrajectoryPanel>,
 }
 

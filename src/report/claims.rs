@@ -14,7 +14,9 @@ use std::fmt::Write;
 /// The experiment a measurement comes from (the report's sections).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exp {
+    /// The addition experiment (Fig. 2, 4, 5).
     Addition,
+    /// The MNIST experiment (Fig. 3, 6–12, Tab. I).
     Mnist,
 }
 
@@ -32,8 +34,11 @@ impl Exp {
 /// per unit of replication ([`Analysis::samples`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Source {
+    /// The experiment.
     pub exp: Exp,
+    /// The analysis.
     pub kind: Kind,
+    /// The finding's name in the analysis' samples.
     pub finding: &'static str,
 }
 
@@ -44,7 +49,9 @@ const fn src(exp: Exp, kind: Kind, finding: &'static str) -> Source {
 /// The unit of replication: one value per seed (a trained organism) or per particle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
+    /// One value per trained organism (seed).
     Seed,
+    /// One value per particle, pooled over seeds.
     Particle,
 }
 
@@ -76,8 +83,11 @@ pub struct ClaimSpec {
     pub paper: &'static str,
     /// What is measured, in words.
     pub quantity: &'static str,
+    /// Where the values come from.
     pub source: Source,
+    /// The unit of replication the values are per.
     pub unit: Unit,
+    /// The declared comparison and its tolerance.
     pub comparison: Comparison,
     /// Why this comparison and tolerance, in one line.
     pub rationale: &'static str,
@@ -315,13 +325,16 @@ pub const CLAIMS: &[ClaimSpec] = &[
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// The interval lies on the claimed side of the tolerance.
     Holds,
+    /// The interval lies on the other side.
     DoesNotHold,
     /// The data cannot tell (the interval straddles the tolerance, n too small, or not measured).
     NotShown,
 }
 
 impl Verdict {
+    /// The verdict as written in the table.
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Holds => "holds",
@@ -334,7 +347,9 @@ impl Verdict {
 /// One row of the rendered claims table.
 #[derive(Clone, Debug, Serialize)]
 pub struct Claim {
+    /// The claim, in words.
     pub claim: String,
+    /// What the paper shows or says, with the figure.
     pub paper: String,
     /// Quantity, unit and n.
     pub quantity: String,
@@ -342,6 +357,7 @@ pub struct Claim {
     pub tolerance: String,
     /// Mean ± sd, the 95 % interval and, for paired comparisons, the per-seed differences.
     pub measured: String,
+    /// The verdict.
     pub verdict: Verdict,
 }
 
