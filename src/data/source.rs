@@ -247,14 +247,19 @@ pub(super) fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(15)).timeout_read(Duration::from_secs(60)).build()
 }
 
+/// `complete`, `absent` or which files are missing, from a lookup of a data set's `n_files`.
+pub(super) fn folder_status<T>(found: std::result::Result<T, Vec<&str>>, n_files: usize) -> String {
+    match found {
+        Ok(_) => "complete".to_string(),
+        Err(missing) if missing.len() == n_files => "absent".to_string(),
+        Err(missing) => format!("incomplete, missing {}", missing.join(", ")),
+    }
+}
+
 /// A human-readable account of what is found where, for each kind (`organism data info`).
 pub fn info(opts: &LoadOptions) -> String {
     let mut out = String::new();
-    let status = |dir: &Path| match find_files(dir) {
-        Ok(_) => "complete".to_string(),
-        Err(missing) if missing.len() == FILE_NAMES.len() => "absent".to_string(),
-        Err(missing) => format!("incomplete, missing {}", missing.join(", ")),
-    };
+    let status = |dir: &Path| folder_status(find_files(dir), FILE_NAMES.len());
     for kind in DatasetKind::ALL {
         let _ = writeln!(out, "{kind}:");
         if kind == DatasetKind::Cifar10 {

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 use super::axis::{cartesian, y_label_area, Axis, Labels};
 use super::style::{Colour, WIDTH};
-use super::{invalid, note, render, titled};
+use super::{invalid, note, render, side_by_side, titled};
 use crate::Result;
 
 /// A line from unit position `pos_from` ∈ [0, 1] of layer `layer_from` to unit position
@@ -60,12 +60,9 @@ impl Connectivity {
             if self.panels.is_empty() {
                 return note(&area, "no data");
             }
-            // A lone panel keeps the width of one of two.
-            let side = if self.panels.len() == 1 { WIDTH as i32 / 4 } else { 0 };
-            let area = area.margin(0, 0, side, side);
             let x_axis = Axis::categories(&layers);
             let y_axis = Axis::linear(-0.02, 1.02);
-            for (i, (panel, area)) in self.panels.iter().zip(area.split_evenly((1, self.panels.len()))).enumerate() {
+            for (i, (panel, area)) in self.panels.iter().zip(side_by_side(&area, self.panels.len())).enumerate() {
                 let labels =
                     Labels { title: &panel.title, x: &self.x_label, y: if i == 0 { &self.y_label } else { "" } };
                 let mut chart = cartesian(&area, labels, &x_axis, &y_axis, y_label_area(&[&y_axis]))?;

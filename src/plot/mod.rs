@@ -171,6 +171,12 @@ pub(crate) fn titled<DB: DrawingBackend>(
     root.margin(10, 0, 0, 0).titled(title, (FONT, TITLE_SIZE))
 }
 
+/// `area` split into `n` panels side by side; a lone panel keeps the width of one of two.
+pub(crate) fn side_by_side<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, n: usize) -> Vec<DrawingArea<DB, Shift>> {
+    let side = if n == 1 { style::WIDTH as i32 / 4 } else { 0 };
+    area.margin(0, 0, side, side).split_evenly((1, n))
+}
+
 /// `text` in the middle of `area` (for a chart without data).
 pub(crate) fn note<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> DrawResult
 where
