@@ -9,6 +9,7 @@ use crate::data::task::TaskData;
 use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord};
 use crate::organism::{resubstitution_errors, Organism};
 use crate::particle::{Init, ParticleBatch, ParticleShape};
+use crate::plot::draw_all;
 use crate::progress::Progress;
 use crate::run::{
     check_free, finite, robustness_source, type_counts, write_csv, write_json, write_organism, write_particles,
@@ -152,7 +153,7 @@ fn train_in(
     let summary =
         summarise(cfg, data, &organism, &classes, &last, first_all, wall_before + start.elapsed().as_secs_f64());
     write_organism(&writer.path(ORGANISM), &organism)?;
-    activations::write(writer.dir(), &organism, &summary)?;
+    draw_all(&activations::figures(writer.dir(), &organism, &summary)?)?;
     write_json(&writer.path(SUMMARY), &summary)?;
     write_json(&writer.path(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
     let checkpoint = writer.path(CHECKPOINT);
@@ -252,7 +253,7 @@ fn write_run(dir: &Path, cfg: &Config, trained: &Trained, summary: &Summary) -> 
     }
     trajectory.finish()?;
     write_organism(&dir.join(ORGANISM), &trained.organism)?;
-    activations::write(dir, &trained.organism, summary)?;
+    draw_all(&activations::figures(dir, &trained.organism, summary)?)?;
     write_json(&dir.join(SUMMARY), summary)?;
     write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))
 }
@@ -342,10 +343,15 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
 /// Settings of `organism particles`: a population of standalone self-trained particles.
 #[derive(Clone, Debug)]
 pub struct ParticlesRun {
+    /// Number of particles.
     pub count: usize,
+    /// Their architecture.
     pub shape: ParticleShape,
+    /// Their initialisation (SPEC §1).
     pub init: Init,
+    /// Seed of the initialisation.
     pub seed: u64,
+    /// Steps, learning rate, momentum and ε of the self-training.
     pub standalone: StandaloneConfig,
 }
 
@@ -442,10 +448,15 @@ struct TypeRow {
 /// Per-noise-level means of a robustness test.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct NoiseLevelSummary {
+    /// The noise level σ.
     pub noise: f32,
+    /// Clones tested at this level.
     pub clones: usize,
+    /// Mean self-applications until a clone was `zero` or `divergent` (or the cap).
     pub mean_time_to_vergence: f64,
+    /// Mean self-applications a clone stayed an ε-fixpoint.
     pub mean_time_as_fixpoint: f64,
+    /// Clones that reached the step cap.
     pub capped: usize,
 }
 

@@ -14,7 +14,7 @@
 //! Hidden cells' sums pass through a fixed function or through activation particles
 //! ([`activation_particles`]), on either path.
 
-mod activation_particles;
+pub mod activation_particles;
 
 pub use activation_particles::{ActivationParticleConfig, ActivationParticles, LayerActivation, Per};
 
@@ -34,17 +34,22 @@ const ROWS: usize = 64;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrganismShape {
+    /// Input width `p`.
     pub inputs: usize,
+    /// Cells per hidden layer `w`.
     pub width: usize,
     /// Number of particle layers, ≥ 2.
     pub depth: usize,
+    /// Output width `q`.
     pub outputs: usize,
+    /// Adds each hidden layer's input to its output (layers 1..d−2, SPEC §2).
     pub residual_skip: bool,
     /// Between layers: `none`, `gelu` or `particle`.
     pub activation: LayerActivation,
 }
 
 impl OrganismShape {
+    /// Checks the sizes (every width ≥ 1, depth ≥ 2) and the activation.
     pub fn validate(&self) -> Result<()> {
         let positive = [("inputs", self.inputs), ("width", self.width), ("outputs", self.outputs)];
         for (key, v) in positive {
@@ -69,6 +74,7 @@ impl OrganismShape {
             .collect()
     }
 
+    /// Number of particles: one per edge.
     pub fn n_particles(&self) -> usize {
         self.layers().iter().map(|(i, o)| i * o).sum()
     }
@@ -110,7 +116,9 @@ pub enum Loss {
 /// How the task pass evaluates particles (module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
+    /// Extract every particle's weight `PN(0,0,0,0,1)` once and run a dense network (linear PNs, SPEC §2).
     Extracted,
+    /// Evaluate every particle on every sample (any PN).
     General,
 }
 
@@ -144,6 +152,7 @@ fn layer_offsets(shape: &OrganismShape) -> Vec<usize> {
 }
 
 impl<'a> Dense<'a> {
+    /// The dense network of `shape` with its weights (SPEC order).
     pub fn new(shape: &'a OrganismShape, weights: &'a [f32]) -> Self {
         assert_eq!(weights.len(), shape.n_particles(), "dense weights of the wrong size");
         Dense { shape, weights, activations: None, dims: shape.layers(), offsets: layer_offsets(shape) }
@@ -542,7 +551,9 @@ fn hidden_sums(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, x: &[f
 /// Task targets: `B × q` values (regression) or `B` class indices (classification).
 #[derive(Clone, Copy, Debug)]
 pub enum Targets<'a> {
+    /// `B × q` regression targets.
     Values(&'a [f32]),
+    /// `B` class indices.
     Classes(&'a [u8]),
 }
 
@@ -627,7 +638,9 @@ fn argmax(v: &[f32]) -> usize {
 /// when `shape.activation` is `particle`.
 #[derive(Clone, Debug)]
 pub struct Organism {
+    /// The ON's layer sizes.
     pub shape: OrganismShape,
+    /// One particle per edge, in SPEC order.
     pub particles: ParticleBatch,
     /// `Some` exactly when `shape.activation` is [`LayerActivation::Particle`].
     pub activations: Option<ActivationParticles>,
@@ -635,6 +648,7 @@ pub struct Organism {
 
 /// Result of one task forward/backward pass.
 pub struct TaskPass {
+    /// Mean task loss over the batch.
     pub loss: f32,
     /// The network's output, `B × q`.
     pub output: Vec<f32>,
@@ -668,8 +682,8 @@ impl Organism {
         Organism::random(shape, particle, init, &ActivationParticleConfig::default(), rng)
     }
 
-    /// An organism of these particles; one with activation particles needs
-    /// [`Organism::with_activations`].
+    /// An organism from trained particles (e.g. read from a file); their number must match the
+    /// shape. One with activation particles needs [`Organism::with_activations`].
     pub fn from_particles(shape: OrganismShape, particles: ParticleBatch) -> Result<Self> {
         Organism::with_activations(shape, particles, None)
     }

@@ -26,11 +26,11 @@ fn grid(range: Option<[f32; 2]>) -> Vec<f32> {
     (0..POINTS).map(|i| lo + (hi - lo) * i as f32 / (POINTS - 1) as f32).collect()
 }
 
-/// Writes the figures and the table of `organism`'s activation particles into `dir` (nothing
-/// without them): `activations.csv` (`particle,z,a`, each particle over the range of z it saw)
-/// and one figure per hidden layer over the range of z its cells saw.
-pub fn write(dir: &Path, organism: &Organism, summary: &Summary) -> Result<()> {
-    let Some(act) = &organism.activations else { return Ok(()) };
+/// Writes the table of `organism`'s activation particles into `dir`, `activations.csv`
+/// (`particle,z,a`, each particle over the range of z it saw), and returns one figure per hidden
+/// layer over the range of z its cells saw, for the caller to draw (nothing without them).
+pub fn figures(dir: &Path, organism: &Organism, summary: &Summary) -> Result<Vec<Figure>> {
+    let Some(act) = &organism.activations else { return Ok(Vec::new()) };
     let ranges = summary.activation_particles.as_ref().map(|a| a.z_ranges.clone()).unwrap_or_default();
     let range = |k: usize| ranges.get(k).copied().flatten();
     let names = act.names();
@@ -50,6 +50,7 @@ pub fn write(dir: &Path, organism: &Organism, summary: &Summary) -> Result<()> {
         Per::Layer => "one activation particle per hidden layer",
         Per::Cell => "one activation particle per hidden cell",
     };
+    let mut figures = Vec::new();
     for l in 0..hidden_layers {
         let ks = l * per_layer..(l + 1) * per_layer;
         let seen: Vec<[f32; 2]> = ks.clone().filter_map(range).collect();
@@ -84,7 +85,7 @@ pub fn write(dir: &Path, organism: &Organism, summary: &Summary) -> Result<()> {
                 panels: vec![panel],
             }),
         };
-        figure.draw()?;
+        figures.push(figure);
     }
-    Ok(())
+    Ok(figures)
 }

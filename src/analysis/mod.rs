@@ -15,6 +15,7 @@
 //! | `trajectories` | Fig. 12 | [`trajectories`] |
 //! | `stability` | (none: why PN_SR are fragile) | [`stability`] |
 //! | `pruning` | beyond the paper (§VII) | [`pruning`] |
+//! | (run output, not a kind) | beyond the paper (§VI): learned activation functions | [`activations`] |
 //!
 //! The pruning study is the one analysis that trains: it fine-tunes pruned networks with the
 //! schedule's own step ([`crate::train::fine_tune`]).
@@ -46,8 +47,11 @@ use std::sync::Mutex;
 /// Mean, standard deviation (sample, n−1; 0 for one value) and count of some values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Stat {
+    /// Arithmetic mean.
     pub mean: f64,
+    /// Sample standard deviation (n−1), 0 for one value.
     pub sd: f64,
+    /// Number of values.
     pub n: usize,
 }
 

@@ -99,6 +99,7 @@ pub enum Per {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationParticleConfig {
+    /// One activation particle per hidden layer or per hidden cell.
     pub per: Per,
     /// Widths `[5, hidden, hidden, 1]`.
     pub hidden: usize,
@@ -156,7 +157,9 @@ fn count(per: Per, shape: &OrganismShape) -> usize {
 /// An organism's activation particles, in order layer, then cell.
 #[derive(Clone, Debug)]
 pub struct ActivationParticles {
+    /// One per hidden layer or per hidden cell.
     pub per: Per,
+    /// The particles, in order layer, then cell; always on the general path.
     pub particles: ParticleBatch,
     /// Cells per hidden layer (`organism.width`).
     width: usize,
