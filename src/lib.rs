@@ -30,6 +30,7 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod reproduce;
+pub mod simd;
 pub mod run;
 pub mod sweep;
 pub mod train;
