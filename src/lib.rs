@@ -30,8 +30,8 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod reproduce;
-pub mod simd;
 pub mod run;
+pub mod simd;
 pub mod sweep;
 pub mod train;
 
