@@ -1,8 +1,6 @@
 //! Element-wise activations: the PN's optional non-linearity (SPEC §1) and the ON's
-//! `none | gelu` between layers (SPEC §2, paper §V uses GELU [10]). tanh is
-//! [`crate::simd::tanh`]: fdlibm's, the same bits as glibc's `f32::tanh`, on every platform.
+//! `none | gelu` between layers (SPEC §2, paper §V uses GELU [10]).
 
-use crate::lanes::Lanes;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -30,7 +28,7 @@ impl Activation {
     pub fn forward(self, z: f32) -> f32 {
         match self {
             Activation::None => z,
-            Activation::Tanh => crate::simd::tanh(z),
+            Activation::Tanh => z.tanh(),
             Activation::Gelu => 0.5 * z * (1.0 + libm::erff(z * std::f32::consts::FRAC_1_SQRT_2)),
         }
     }
@@ -41,7 +39,7 @@ impl Activation {
         match self {
             Activation::None => 1.0,
             Activation::Tanh => {
-                let t = crate::simd::tanh(z);
+                let t = z.tanh();
                 1.0 - t * t
             }
             Activation::Gelu => {
@@ -53,15 +51,6 @@ impl Activation {
 }
 
 impl Activation {
-    // forward on lanes: a = f(z) in every lane (tanh without a call per lane, so as SIMD)
-    #[inline(always)]
-    pub fn forward_lanes<L: Lanes>(self, z: L) -> L {
-        match self {
-            Activation::Tanh => z.map(crate::simd::tanh),
-            _ => z.map(|v| self.forward(v)),
-        }
-    }
-
     /// backward: df/dz at pre-activation `z` whose activation `a = f(z)` is known (tanh then
     /// needs no second evaluation; the value is the same)
     #[inline]

@@ -96,7 +96,7 @@ impl<L: Lanes> Kernel<L> for General<L> {
                     s += mat[o * inp + i] * self.a[l * m + i];
                 }
                 self.z[(l + 1) * m + o] = s;
-                self.a[(l + 1) * m + o] = if l == last { s } else { act.forward_lanes(s) };
+                self.a[(l + 1) * m + o] = if l == last { s } else { s.map(|v| act.forward(v)) };
             }
         }
         self.a[(last + 1) * m]
