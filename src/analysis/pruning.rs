@@ -38,7 +38,7 @@ use crate::fixpoint::Class;
 use crate::organism::{metric, Dense, OrganismShape};
 use crate::particle::ParticleBatch;
 use crate::plot::{Chart, Lines, Panel, Series};
-use crate::run::{write_csv, write_json, Run};
+use crate::run::{write_csv, write_json, write_safetensors, Run, TensorSpec};
 use crate::train::{evaluate, fine_tune, Pruned};
 use crate::{Error, Result};
 use rand::SeedableRng;
@@ -46,7 +46,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The lottery ticket rewinds to the first snapshot at or after this share of the run's epochs.
@@ -547,19 +547,15 @@ pub fn write_masked_dense(
         tensors.push((format!("mask_l{l}"), vec![o, i], bytes(&m)));
         start += i * o;
     }
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+    let specs: Vec<(TensorSpec, &[u8])> = tensors
         .iter()
-        .map(|(name, dims, b)| {
-            (
-                name.clone(),
-                safetensors::tensor::TensorView::new(Dtype::F32, dims.clone(), b).expect("consistent tensor"),
-            )
-        })
+        .map(|(name, dims, b)| (TensorSpec { name, dtype: Dtype::F32, shape: dims.clone() }, b.as_slice()))
         .collect();
-    let mut meta: HashMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    // Sorted metadata: the same bytes for the same network (issue 8).
+    let mut meta: BTreeMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     meta.insert("format".into(), "masked_dense".into());
     meta.insert("organism".into(), serde_json::to_string(shape).expect("a shape serialises"));
-    safetensors::serialize_to_file(views, &Some(meta), path).map_err(|e| Error::format(path, e.to_string()))
+    write_safetensors(path, &specs, meta)
 }
 
 /// Reads a file of [`write_masked_dense`]: the shape, the dense weights (SPEC order) and the
