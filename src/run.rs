@@ -571,7 +571,11 @@ pub(crate) fn safetensors_header(tensors: &[TensorSpec], meta: &BTreeMap<String,
 
 /// Writes a safetensors file of `tensors` with their bytes, byte for byte the same for the same
 /// input. Tensors of 8-byte types come first so every tensor is aligned.
-pub(crate) fn write_safetensors(path: &Path, tensors: &[(TensorSpec, &[u8])], meta: BTreeMap<String, String>) -> Result<()> {
+pub(crate) fn write_safetensors(
+    path: &Path,
+    tensors: &[(TensorSpec, &[u8])],
+    meta: BTreeMap<String, String>,
+) -> Result<()> {
     let specs: Vec<TensorSpec> =
         tensors.iter().map(|(t, _)| TensorSpec { name: t.name, dtype: t.dtype, shape: t.shape.clone() }).collect();
     let mut bytes = safetensors_header(&specs, &meta);

@@ -117,7 +117,10 @@ fn report_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec
             if path.is_dir() {
                 dirs.push(path);
             } else if !timed.contains(&path.file_name().unwrap().to_str().unwrap()) {
-                found.insert(path.strip_prefix(dir).unwrap().display().to_string(), anonymous(std::fs::read(&path).unwrap()));
+                found.insert(
+                    path.strip_prefix(dir).unwrap().display().to_string(),
+                    anonymous(std::fs::read(&path).unwrap()),
+                );
             }
         }
     }
