@@ -1,0 +1,279 @@
+//! The network skeleton of the task pass shared by both paths: layer maps, chunked forward and
+//! backward over fixed row chunks, residual skip, activations and the losses.
+
+use super::activation_particles::Cells;
+use super::{OrganismShape, TaskPass, ROWS};
+use crate::data::task::Labels;
+use rayon::prelude::*;
+
+/// One layer of the network as a map from `rows × in` to `rows × out`, with its backward.
+pub(super) trait LayerMap: Sync {
+    // forward: inp (rows × in) -> out (rows × out)
+    fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]);
+    // backward: inp (rows × in), dout (rows × out) -> dinp (rows × in, if wanted); grad (layer block) +=
+    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]);
+    /// Length of layer `l`'s gradient block.
+    fn grad_len(&self, l: usize) -> usize;
+}
+
+/// Scratch of one chunk of [`ROWS`] samples: every layer's input and pre-activation, the
+/// gradient flowing back, and the chunk's share of the weight gradient. Allocated once per pass.
+pub(super) struct RowScratch {
+    /// Input of layers 1.. (layer 0 reads the caller's `x`), `rows × in` each.
+    inputs: Vec<Vec<f32>>,
+    /// Every layer's output after the residual add, before the activation, `rows × out`.
+    pre: Vec<Vec<f32>>,
+    residual: Vec<f32>,
+    d_residual: Vec<f32>,
+    /// `∂loss/∂(layer output)` and `∂loss/∂(layer input)`.
+    d: Vec<f32>,
+    din: Vec<f32>,
+    /// The chunk's gradient, every layer's block in turn, and the activation particles'.
+    grad: Vec<f32>,
+    act_grad: Vec<f32>,
+}
+
+impl RowScratch {
+    fn new(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, backward: bool) -> Self {
+        let layers = shape.layers();
+        let widest = layers.iter().map(|&(i, o)| i.max(o)).max().unwrap();
+        let block = |w: usize| vec![0.0; ROWS * w];
+        let grad_len = if backward { (0..layers.len()).map(|l| map.grad_len(l)).sum() } else { 0 };
+        RowScratch {
+            inputs: layers.iter().enumerate().map(|(l, &(i, _))| if l > 0 { block(i) } else { Vec::new() }).collect(),
+            pre: layers.iter().map(|&(_, o)| block(o)).collect(),
+            residual: block(shape.width),
+            d_residual: block(shape.width),
+            d: block(widest),
+            din: block(widest),
+            grad: vec![0.0; grad_len],
+            act_grad: vec![0.0; if backward { cells.grad_len() } else { 0 }],
+        }
+    }
+}
+
+/// The loss of the chunk of outputs being passed back, and where its per-row terms go.
+pub(super) struct LossRows<'a> {
+    targets: Targets<'a>,
+    /// Rows of the whole batch (`B`), for the mean.
+    batch: usize,
+    terms: &'a mut [f32],
+}
+
+// forward: x (rows × p) -> y (rows × q), keeping what backward needs in s; SPEC §2's residual
+// skip and the cells' activation
+pub(super) fn chunk_forward(
+    shape: &OrganismShape,
+    map: &impl LayerMap,
+    cells: &Cells,
+    x: &[f32],
+    y: &mut [f32],
+    s: &mut RowScratch,
+) {
+    let layers = shape.layers();
+    let rows = x.len() / shape.inputs;
+    let mut residual = false;
+    for (l, &(i_n, o_n)) in layers.iter().enumerate() {
+        let skip = shape.residual_skip && shape.is_hidden(l);
+        let (before, after) = s.inputs.split_at_mut(l + 1);
+        let t = if l == 0 { x } else { &before[l][..rows * i_n] };
+        if skip && l % 2 == 1 {
+            s.residual[..t.len()].copy_from_slice(t);
+            residual = true;
+        }
+        let pre = &mut s.pre[l][..rows * o_n];
+        map.forward(l, t, pre);
+        if skip && l % 2 == 0 && residual {
+            pre.iter_mut().zip(&s.residual).for_each(|(v, r)| *v += r);
+        }
+        let next = if l + 1 < layers.len() { &mut after[0][..rows * o_n] } else { &mut *y };
+        if l + 1 < layers.len() {
+            cells.forward(l, pre, next);
+        } else {
+            next.copy_from_slice(pre);
+        }
+    }
+}
+
+// backward: x (rows × p), y (rows × q), targets -> s.grad = this chunk's ∂loss/∂weights,
+// s.act_grad = its ∂loss/∂(activation particles) (s filled by chunk_forward on x)
+pub(super) fn chunk_backward(
+    shape: &OrganismShape,
+    map: &impl LayerMap,
+    cells: &Cells,
+    x: &[f32],
+    y: &[f32],
+    loss: LossRows,
+    s: &mut RowScratch,
+) {
+    let layers = shape.layers();
+    let (rows, q) = (x.len() / shape.inputs, shape.outputs);
+    loss_rows_backward(y, q, loss, &mut s.d[..rows * q]);
+    s.grad.fill(0.0);
+    s.act_grad.fill(0.0);
+    let mut end = s.grad.len();
+    let mut d_residual = false;
+    for (l, &(i_n, o_n)) in layers.iter().enumerate().rev() {
+        let skip = shape.residual_skip && shape.is_hidden(l);
+        let d = &mut s.d[..rows * o_n];
+        if l + 1 < layers.len() {
+            cells.backward(l, &s.pre[l][..rows * o_n], d, &mut s.act_grad);
+        }
+        if skip && l % 2 == 0 {
+            s.d_residual[..d.len()].copy_from_slice(d);
+            d_residual = true;
+        }
+        let start = end - map.grad_len(l);
+        let inp = if l == 0 { x } else { &s.inputs[l][..rows * i_n] };
+        // The network input needs no gradient.
+        let din = if l > 0 { Some(&mut s.din[..rows * i_n]) } else { None };
+        map.backward(l, inp, d, din, &mut s.grad[start..end]);
+        end = start;
+        if l > 0 {
+            if skip && l % 2 == 1 && std::mem::take(&mut d_residual) {
+                s.din[..rows * i_n].iter_mut().zip(&s.d_residual).for_each(|(a, b)| *a += b);
+            }
+            std::mem::swap(&mut s.d, &mut s.din);
+        }
+    }
+}
+
+/// Output and (with targets; else loss NaN and no gradients) loss and gradients of one pass
+/// over the batch `x` (`B × p`):
+/// chunks of [`ROWS`] samples run forward and backward in parallel while their rows are in
+/// cache; the chunks' gradients are added in chunk order, so the result does not depend on
+/// threads.
+pub(super) fn network_pass(
+    shape: &OrganismShape,
+    map: &impl LayerMap,
+    cells: &Cells,
+    x: &[f32],
+    targets: Option<Targets>,
+) -> TaskPass {
+    let (p, q) = (shape.inputs, shape.outputs);
+    let b = x.len() / p;
+    let mut y = vec![0.0; b * q];
+    let mut scratch: Vec<RowScratch> =
+        (0..b.div_ceil(ROWS)).map(|_| RowScratch::new(shape, map, cells, targets.is_some())).collect();
+    let mut terms = vec![0.0; b];
+    let chunks = x.par_chunks(ROWS * p).zip(y.par_chunks_mut(ROWS * q)).zip(scratch.par_iter_mut());
+    chunks.zip(terms.par_chunks_mut(ROWS)).enumerate().for_each(|(c, (((x, y), s), terms))| {
+        chunk_forward(shape, map, cells, x, y, s);
+        if let Some(t) = targets {
+            let rows = c * ROWS..c * ROWS + terms.len();
+            chunk_backward(shape, map, cells, x, y, LossRows { targets: t.rows(rows, q), batch: b, terms }, s);
+        }
+    });
+    let sum = |part: fn(&RowScratch) -> &[f32]| {
+        let mut g = vec![0.0; scratch.first().map_or(0, |s| part(s).len())];
+        for s in &scratch {
+            g.iter_mut().zip(part(s)).for_each(|(a, b)| *a += b);
+        }
+        g
+    };
+    let (grads, activation_grads) = (sum(|s| &s.grad), sum(|s| &s.act_grad));
+    let loss = targets.map_or(f32::NAN, |t| loss_total(&y, t, &terms));
+    TaskPass { loss, output: y, grads, activation_grads }
+}
+
+// hidden sums: x (B × p) -> every hidden layer's pre-activation (B × w each), chunk by chunk
+pub(super) fn hidden_sums(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, x: &[f32]) -> Vec<Vec<f32>> {
+    let (p, q, w) = (shape.inputs, shape.outputs, shape.width);
+    let mut sums = vec![Vec::new(); shape.depth - 1];
+    let mut s = RowScratch::new(shape, map, cells, false);
+    let mut y = vec![0.0; ROWS * q];
+    for x in x.chunks(ROWS * p) {
+        let rows = x.len() / p;
+        chunk_forward(shape, map, cells, x, &mut y[..rows * q], &mut s);
+        for (sum, pre) in sums.iter_mut().zip(&s.pre) {
+            sum.extend_from_slice(&pre[..rows * w]);
+        }
+    }
+    sums
+}
+
+/// Task targets: `B × q` values (regression) or `B` class indices (classification).
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    /// `B × q` regression targets.
+    Values(&'a [f32]),
+    /// `B` class indices.
+    Classes(&'a [u8]),
+}
+
+impl<'a> Targets<'a> {
+    /// The targets of samples `rows`.
+    fn rows(self, rows: std::ops::Range<usize>, q: usize) -> Targets<'a> {
+        match self {
+            Targets::Values(t) => Targets::Values(&t[rows.start * q..rows.end * q]),
+            Targets::Classes(t) => Targets::Classes(&t[rows]),
+        }
+    }
+}
+
+impl<'a> From<&'a Labels> for Targets<'a> {
+    fn from(labels: &'a Labels) -> Self {
+        match labels {
+            Labels::Values(v) => Targets::Values(v),
+            Labels::Classes(c) => Targets::Classes(c),
+        }
+    }
+}
+
+// loss backward: y (rows × q) -> dout (rows × q) = ∂loss/∂y of the batch's mean loss (SPEC §2);
+// cross-entropy keeps each row's loss term in loss.terms
+pub(super) fn loss_rows_backward(y: &[f32], q: usize, loss: LossRows, dout: &mut [f32]) {
+    match loss.targets {
+        Targets::Values(t) => {
+            let n = (loss.batch * q) as f32;
+            dout.iter_mut().zip(y.iter().zip(t)).for_each(|(d, (a, b))| *d = 2.0 * (a - b) / n);
+        }
+        Targets::Classes(t) => {
+            let b = loss.batch as f32;
+            for (((logits, g), &k), term) in y.chunks(q).zip(dout.chunks_mut(q)).zip(t).zip(loss.terms.iter_mut()) {
+                let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f32 = logits.iter().map(|v| (v - max).exp()).sum();
+                *term = sum.ln() + max - logits[k as usize];
+                for (j, gj) in g.iter_mut().enumerate() {
+                    let p = (logits[j] - max).exp() / sum;
+                    *gj = (p - if j == k as usize { 1.0 } else { 0.0 }) / b;
+                }
+            }
+        }
+    }
+}
+
+/// The batch's loss from its outputs `y` and the rows' cross-entropy terms.
+pub(super) fn loss_total(y: &[f32], targets: Targets, terms: &[f32]) -> f32 {
+    match targets {
+        Targets::Values(t) => y.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / y.len() as f32,
+        Targets::Classes(t) => {
+            let mut loss = 0.0;
+            for term in terms {
+                loss += term;
+            }
+            loss / t.len() as f32
+        }
+    }
+}
+
+/// The task metric: mean absolute error (regression) or accuracy (classification).
+pub fn metric(y: &[f32], q: usize, targets: Targets) -> f32 {
+    match targets {
+        Targets::Values(t) => y.iter().zip(t).map(|(a, b)| (a - b).abs()).sum::<f32>() / y.len() as f32,
+        Targets::Classes(t) => {
+            let hits = y.chunks(q).zip(t).filter(|(logits, &k)| argmax(logits) == k as usize).count();
+            hits as f32 / t.len() as f32
+        }
+    }
+}
+
+pub(super) fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
