@@ -29,6 +29,8 @@ pub struct Options {
     pub out: PathBuf,
     /// A small version of everything (few epochs and seeds), in seconds.
     pub quick: bool,
+    /// Also the experiments beyond the paper ([`crate::explore`]): a second part of the report.
+    pub extended: bool,
     pub force: bool,
     /// A folder with the MNIST IDX files (else cache, download, bundled subset).
     pub data_dir: Option<PathBuf>,
@@ -221,6 +223,16 @@ fn reproduce_into(
         sections.get(i)?.analyses.iter().find(|(_, a)| a.kind == kind.name()).map(|(_, a)| a)
     };
     let claims = claims::evaluate(&look, robust.levels);
+    let beyond = match opts.extended {
+        true => {
+            let t = Instant::now();
+            let part = crate::explore::run(opts.quick, &opts.data_dir, &out.join("beyond"), progress)?;
+            crate::run::write_text(&out.join("beyond").join("claims.md"), &claims::markdown(&part.claims))?;
+            stage("beyond the paper".into(), t);
+            Some(part)
+        }
+        false => None,
+    };
     let deviations = deviations(exps);
     let wall = start.elapsed().as_secs_f64();
     let report = Report {
@@ -239,6 +251,7 @@ fn reproduce_into(
         claims: claims.clone(),
         deviations: deviations.clone(),
         sections,
+        beyond,
     };
     report.write(out)?;
     // The claims and deviations alone, as pasted into the README.
