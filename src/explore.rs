@@ -32,7 +32,8 @@ pub const KINDS: [&str; 2] = ["attack", "melt"];
 pub enum Design {
     /// The base without interactions, then each of [`KINDS`] at each of [`RATES`] (scope `cell`).
     Interactions,
-    /// The base (linear particles) against each of these presets.
+    /// The base against each of these presets (e.g. non-linear particles against the base's
+    /// linear ones). Its claims name the variant and the base, so any variant fits.
     Variants(&'static [&'static str]),
 }
 
@@ -124,7 +125,12 @@ fn arms(study: &Study, quick: bool, data_dir: &Option<PathBuf>) -> Result<Vec<Ar
         if cfg.task.dataset().is_none() {
             return Ok(cfg);
         }
-        Config::resolve_with(Some(preset), None, &sets, &Overrides { data_dir: data_dir.clone(), ..Overrides::default() })
+        Config::resolve_with(
+            Some(preset),
+            None,
+            &sets,
+            &Overrides { data_dir: data_dir.clone(), ..Overrides::default() },
+        )
     };
     let mut arms = vec![Arm { name: study.base.into(), cfg: resolve(study.base, &[])?, cell: None }];
     match study.design {
@@ -133,7 +139,11 @@ fn arms(study: &Study, quick: bool, data_dir: &Option<PathBuf>) -> Result<Vec<Ar
             for (k, kind) in KINDS.iter().enumerate() {
                 for (r, (rate, label)) in RATES.iter().enumerate() {
                     let sets = [format!("interaction.kind={kind}"), format!("interaction.rate={rate}")];
-                    arms.push(Arm { name: format!("{kind}-{label}"), cfg: resolve(study.base, &sets)?, cell: Some((k, r)) });
+                    arms.push(Arm {
+                        name: format!("{kind}-{label}"),
+                        cfg: resolve(study.base, &sets)?,
+                        cell: Some((k, r)),
+                    });
                 }
             }
         }
@@ -298,7 +308,7 @@ fn study_claims(study: &Study, m: &Measured, first: usize) -> Vec<Claim> {
             Design::Variants(_) => {
                 specs.push((
                     spec(
-                        "Non-linear particles still become self-replicators",
+                        "The variant's particles still become self-replicators",
                         "final share of PN_SR",
                         share(i),
                         Comparison::AtLeast(0.01),
@@ -308,8 +318,8 @@ fn study_claims(study: &Study, m: &Measured, first: usize) -> Vec<Claim> {
                 ));
                 specs.push((
                     spec(
-                        "Non-linear particles become self-replicators no later than linear ones",
-                        "first counted epoch with a PN_SR, minus the linear organism's",
+                        "The variant's particles become self-replicators no later than the base's",
+                        "first counted epoch with a PN_SR, minus the base organism's",
                         src(arm(i), Kind::Types, "first_sr_epoch"),
                         Comparison::PairedWithin(src(arm(0), Kind::Types, "first_sr_epoch"), f64::NEG_INFINITY, 0.0),
                         "paired per seed; only seeds where both organisms have a PN_SR count (n says how many)",
@@ -318,8 +328,8 @@ fn study_claims(study: &Study, m: &Measured, first: usize) -> Vec<Claim> {
                 ));
                 specs.push((
                     spec(
-                        "Non-linear particles keep the task",
-                        "final test metric, minus the linear organism's",
+                        "The variant keeps the task",
+                        "final test metric, minus the base organism's",
                         metric(i),
                         Comparison::PairedWithin(metric(0), lo, hi),
                         task_why,
@@ -431,7 +441,13 @@ fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
         study.title
     );
     let chart = Chart::Intervals(Intervals { x_label: x_label.into(), categories, panels });
-    a.figures.push(crate::analysis::figure(dir, "overview", format!("{}: {}", study.title, study.question), caption, chart));
+    a.figures.push(crate::analysis::figure(
+        dir,
+        "overview",
+        format!("{}: {}", study.title, study.question),
+        caption,
+        chart,
+    ));
     a
 }
 

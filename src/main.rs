@@ -457,8 +457,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Reproduce(a) => {
-            let opts =
-                reproduce::Options {
+            let opts = reproduce::Options {
                 out: a.out.clone(),
                 quick: a.quick,
                 extended: a.extended,

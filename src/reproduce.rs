@@ -102,6 +102,8 @@ pub struct Outcome {
     pub stages: Vec<(String, f64)>,
     pub wall_seconds: f64,
     pub claims: Vec<Claim>,
+    /// The "Beyond the paper" claims (`--extended`; empty without).
+    pub beyond_claims: Vec<Claim>,
 }
 
 /// Regenerates the paper into `opts.out`: one output (see [`RunWriter`]) that replaces an
@@ -261,7 +263,8 @@ fn reproduce_into(
         claims::deviations_markdown(&deviations)
     );
     crate::run::write_text(&out.join("claims.md"), &claims_md)?;
-    let outcome = Outcome { stages, wall_seconds: start.elapsed().as_secs_f64(), claims };
+    let beyond_claims = report.beyond.as_ref().map(|p| p.claims.clone()).unwrap_or_default();
+    let outcome = Outcome { stages, wall_seconds: start.elapsed().as_secs_f64(), claims, beyond_claims };
     write_json(&out.join("reproduce.json"), &outcome)?;
     Ok(outcome)
 }

@@ -99,7 +99,11 @@ fn pn_f64(shape: &ParticleShape, w: &[f64], x: &[f64]) -> f64 {
         a = (0..out)
             .map(|o| {
                 let z: f64 = (0..inp).map(|i| m[o * inp + i] * a[i]).sum();
-                if l == last { z } else { activate(shape.activation(), z) }
+                if l == last {
+                    z
+                } else {
+                    activate(shape.activation(), z)
+                }
             })
             .collect();
     }

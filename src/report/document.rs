@@ -198,11 +198,8 @@ fn sections_markdown(s: &mut String, sections: &[Section], dir: &Path) {
         for n in &sec.notes {
             let _ = writeln!(s, "- {n}");
         }
-        let _ = write!(
-            s,
-            "\n<details><summary>configuration</summary>\n\n```toml\n{}```\n</details>\n",
-            sec.config_toml
-        );
+        let _ =
+            write!(s, "\n<details><summary>configuration</summary>\n\n```toml\n{}```\n</details>\n", sec.config_toml);
         for (heading, a) in &sec.analyses {
             let _ = write!(s, "\n### {heading}\n\n");
             for fig in &a.figures {
