@@ -1,16 +1,18 @@
 //! Element-wise activations: the PN's optional non-linearity (SPEC §1) and the ON's
-//! `none | gelu` between layers (SPEC §2, paper §V uses GELU [10]).
+//! `none | gelu` between layers (SPEC §2, paper §V uses GELU, ref. \[10\]).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// A pointwise activation: in PN layers (`particle.activation`) or between ON layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     /// Identity; the paper's PNs and its addition ON are linear. Written `none` in configs.
     #[default]
     None,
+    /// The hyperbolic tangent.
     Tanh,
     /// Exact GELU, `x·Φ(x)` with the erf form of Φ (PyTorch's default `nn.GELU()`).
     Gelu,
@@ -19,11 +21,12 @@ pub enum Activation {
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 impl Activation {
+    /// True for the identity (`none`): the layer is linear.
     pub fn is_identity(self) -> bool {
         self == Activation::None
     }
 
-    // forward: a = f(z)
+    /// forward: a = f(z)
     #[inline]
     pub fn forward(self, z: f32) -> f32 {
         match self {
@@ -33,7 +36,7 @@ impl Activation {
         }
     }
 
-    // backward: df/dz at pre-activation z
+    /// backward: df/dz at pre-activation z
     #[inline]
     pub fn derivative(self, z: f32) -> f32 {
         match self {

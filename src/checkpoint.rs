@@ -28,15 +28,19 @@ pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub struct Checkpoint {
     /// The epoch to run next.
     pub next_epoch: usize,
+    /// Still in the warm-up phase (SPEC §3: task training only until `warmup_accuracy`).
     pub warming_up: bool,
     /// Position of the training random stream, in 32-bit words.
     pub rng_word_pos: u128,
     /// Every particle's weights and the task optimizer's momentum, `n × P` each.
     pub weights: Vec<f32>,
+    /// The task optimizer's momentum buffer (`n × P`).
     pub task_momentum: Vec<f32>,
     /// Length of `metrics.csv` and rows of the trajectory written up to `next_epoch`.
     pub metrics_bytes: u64,
+    /// Rows of `trajectory.csv` written up to `next_epoch`.
     pub trajectory_rows: usize,
+    /// First epoch at which every particle was a self-replicator, if any yet.
     pub first_all_replicators: Option<usize>,
     /// Training time so far, over every process that worked on the run.
     pub wall_seconds: f64,
@@ -146,6 +150,7 @@ impl MetricsWriter {
         Ok(MetricsWriter { csv, path: path.to_path_buf() })
     }
 
+    /// Appends one row to `metrics.csv`.
     pub fn push(&mut self, row: &MetricsRow) -> Result<()> {
         self.csv.serialize(row).map_err(|e| Error::format(&self.path, e.to_string()))
     }

@@ -93,15 +93,20 @@ impl Task {
 pub struct Config {
     /// Name of the preset this configuration started from.
     pub preset: String,
+    /// The task: `addition` or an image data set.
     pub task: Task,
+    /// Seed of every random stream of the run.
     pub seed: u64,
+    /// Epochs to train.
     pub epochs: usize,
+    /// Task samples per batch.
     pub batch_size: usize,
     /// Combined self-train steps before every task step (SPEC §3).
     pub self_train_steps: usize,
     /// SGD learning rate and momentum, shared by both optimizers.
     #[serde(serialize_with = "short_f32")]
     pub lr: f32,
+    /// SGD momentum.
     #[serde(serialize_with = "short_f32")]
     pub momentum: f32,
     /// Count particle classes every this many epochs (and at the end).
@@ -114,8 +119,11 @@ pub struct Config {
     /// ε of the fixpoint test.
     #[serde(serialize_with = "short_f32")]
     pub epsilon: f32,
+    /// The ON's layer sizes, skip and activation (SPEC §2).
     pub organism: OrganismShape,
+    /// The particles' architecture and initialisation.
     pub particle: ParticleConfig,
+    /// Where the task's samples come from.
     pub data: DataConfig,
     /// Interactions between particles (paper §VI future work; off in the paper's presets, and
     /// then not written, so their configurations read as before).
@@ -127,6 +135,7 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParticleConfig {
+    /// Width `h` of both hidden layers.
     pub hidden: usize,
     /// Off (`none`) in the paper; `tanh` or `gelu` switch to the general path.
     pub activation: Activation,
@@ -146,6 +155,7 @@ pub struct DataConfig {
     pub test_samples: usize,
     /// Images: side of the square the 28×28 images are resized to.
     pub image_size: usize,
+    /// Images: resize with antialiasing instead of plain bilinear (SPEC §4 has goldens for both).
     pub antialias: bool,
     /// Images: σ of the Gaussian noise added to each image.
     #[serde(serialize_with = "short_f32")]

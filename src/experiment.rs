@@ -330,10 +330,15 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
 /// Settings of `organism particles`: a population of standalone self-trained particles.
 #[derive(Clone, Debug)]
 pub struct ParticlesRun {
+    /// Number of particles.
     pub count: usize,
+    /// Their architecture.
     pub shape: ParticleShape,
+    /// Their initialisation (SPEC §1).
     pub init: Init,
+    /// Seed of the initialisation.
     pub seed: u64,
+    /// Steps, learning rate, momentum and ε of the self-training.
     pub standalone: StandaloneConfig,
 }
 
@@ -430,10 +435,15 @@ struct TypeRow {
 /// Per-noise-level means of a robustness test.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct NoiseLevelSummary {
+    /// The noise level σ.
     pub noise: f32,
+    /// Clones tested at this level.
     pub clones: usize,
+    /// Mean self-applications until a clone was `zero` or `divergent` (or the cap).
     pub mean_time_to_vergence: f64,
+    /// Mean self-applications a clone stayed an ε-fixpoint.
     pub mean_time_as_fixpoint: f64,
+    /// Clones that reached the step cap.
     pub capped: usize,
 }
 

@@ -42,9 +42,13 @@ pub enum Design {
 pub struct Study {
     /// Its directory under `beyond/`.
     pub name: &'static str,
+    /// Its section title in the report.
     pub title: &'static str,
+    /// The one question it answers.
     pub question: &'static str,
+    /// The preset every arm starts from.
     pub base: &'static str,
+    /// How the arms are made from the base.
     pub design: Design,
     /// Seeds of the full and of the quick run.
     pub seeds: (u64, u64),

@@ -21,13 +21,16 @@ pub enum Class {
     SelfReplicator,
     /// `N ◁ (N ◁ N)` returns N's weights, with N applying both times.
     SecondOrder,
+    /// None of the above.
     Other,
 }
 
 impl Class {
+    /// The classes in the order of [`ClassCounts`] and of every table.
     pub const ALL: [Class; 5] =
         [Class::Divergent, Class::Zero, Class::SelfReplicator, Class::SecondOrder, Class::Other];
 
+    /// The name used in CSV headers and summaries.
     pub fn name(self) -> &'static str {
         match self {
             Class::Divergent => "divergent",
@@ -131,6 +134,7 @@ pub struct Robustness {
     pub seeds: u64,
     /// Cap on the self-applications of one clone.
     pub max_steps: usize,
+    /// The fixpoint tolerance ε (Def. 3).
     pub eps: f32,
     /// How the records are counted: per clone, or as the authors' tester does.
     pub counting: Counting,
@@ -194,7 +198,9 @@ pub fn authors_counting(records: &[RobustnessRecord]) -> Vec<RobustnessRecord> {
 pub struct RobustnessRecord {
     /// Index of the particle in the batch tested.
     pub particle: usize,
+    /// Noise seed of this repetition.
     pub seed: u64,
+    /// Standard deviation of the noise added to the clone.
     pub noise: f32,
     /// Self-applications until the clone was `zero` or `divergent` (or the cap).
     pub time_to_vergence: usize,

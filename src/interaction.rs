@@ -52,9 +52,11 @@ pub enum Scope {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InteractionConfig {
+    /// Which operator: none, attack or melt.
     pub kind: Kind,
     /// Probability, per particle and batch, of being the target of one interaction.
     pub rate: f64,
+    /// Where a target's partner is drawn from: its cell, its layer or the whole organism.
     pub scope: Scope,
 }
 
@@ -82,8 +84,11 @@ impl InteractionConfig {
 /// from the source (empty for an attack).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
+    /// Index of the particle that acts.
     pub source: usize,
+    /// Index of the particle that is replaced.
     pub target: usize,
+    /// Weight positions a melt takes from the source (empty for an attack).
     pub mask: Vec<usize>,
 }
 

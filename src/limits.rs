@@ -84,6 +84,7 @@ impl Estimate {
         self
     }
 
+    /// The estimated total, in bytes.
     pub fn total(&self) -> u128 {
         self.parts.iter().map(|p| p.2).sum()
     }

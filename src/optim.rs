@@ -7,14 +7,18 @@
 
 use crate::lanes::Lanes;
 
+/// SGD with momentum as PyTorch's `torch.optim.SGD` (dampening 0, no Nesterov): `b ← μ·b + g`, `w ← w − lr·b`.
 #[derive(Clone, Debug)]
 pub struct Sgd {
+    /// Learning rate.
     pub lr: f32,
+    /// Momentum μ.
     pub momentum: f32,
     buf: Vec<f32>,
 }
 
 impl Sgd {
+    /// An optimizer for `n_weights` weights, its momentum buffer at zero.
     pub fn new(lr: f32, momentum: f32, n_weights: usize) -> Self {
         Sgd { lr, momentum, buf: vec![0.0; n_weights] }
     }

@@ -27,11 +27,15 @@ const ROWS: usize = 64;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrganismShape {
+    /// Input width `p`.
     pub inputs: usize,
+    /// Cells per hidden layer `w`.
     pub width: usize,
     /// Number of particle layers, ≥ 2.
     pub depth: usize,
+    /// Output width `q`.
     pub outputs: usize,
+    /// Adds each hidden layer's input to its output (layers 1..d−2, SPEC §2).
     pub residual_skip: bool,
     /// Between layers: `none` or `gelu`.
     #[serde(deserialize_with = "layer_activation")]
@@ -50,6 +54,7 @@ fn layer_activation<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Resu
 }
 
 impl OrganismShape {
+    /// Checks the sizes (every width ≥ 1, depth ≥ 2) and the activation.
     pub fn validate(&self) -> Result<()> {
         let positive = [("inputs", self.inputs), ("width", self.width), ("outputs", self.outputs)];
         for (key, v) in positive {
@@ -77,6 +82,7 @@ impl OrganismShape {
             .collect()
     }
 
+    /// Number of particles: one per edge.
     pub fn n_particles(&self) -> usize {
         self.layers().iter().map(|(i, o)| i * o).sum()
     }
@@ -118,7 +124,9 @@ pub enum Loss {
 /// How the task pass evaluates particles (module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
+    /// Extract every particle's weight `PN(0,0,0,0,1)` once and run a dense network (linear PNs, SPEC §2).
     Extracted,
+    /// Evaluate every particle on every sample (any PN).
     General,
 }
 
@@ -150,6 +158,7 @@ fn layer_offsets(shape: &OrganismShape) -> Vec<usize> {
 }
 
 impl<'a> Dense<'a> {
+    /// The dense network of `shape` with its weights (SPEC order).
     pub fn new(shape: &'a OrganismShape, weights: &'a [f32]) -> Self {
         assert_eq!(weights.len(), shape.n_particles(), "dense weights of the wrong size");
         Dense { shape, weights, dims: shape.layers(), offsets: layer_offsets(shape) }
@@ -507,7 +516,9 @@ fn network_pass(
 /// Task targets: `B × q` values (regression) or `B` class indices (classification).
 #[derive(Clone, Copy, Debug)]
 pub enum Targets<'a> {
+    /// `B × q` regression targets.
     Values(&'a [f32]),
+    /// `B` class indices.
     Classes(&'a [u8]),
 }
 
@@ -591,12 +602,15 @@ fn argmax(v: &[f32]) -> usize {
 /// An organism network: its shape and its particles in SPEC order.
 #[derive(Clone, Debug)]
 pub struct Organism {
+    /// The ON's layer sizes.
     pub shape: OrganismShape,
+    /// One particle per edge, in SPEC order.
     pub particles: ParticleBatch,
 }
 
 /// Result of one task forward/backward pass.
 pub struct TaskPass {
+    /// Mean task loss over the batch.
     pub loss: f32,
     /// The network's output, `B × q`.
     pub output: Vec<f32>,
@@ -612,6 +626,7 @@ impl Organism {
         Ok(Organism { shape, particles })
     }
 
+    /// An organism from trained particles (e.g. read from a file); their number must match the shape.
     pub fn from_particles(shape: OrganismShape, particles: ParticleBatch) -> Result<Self> {
         shape.validate()?;
         if particles.len() != shape.n_particles() {

@@ -24,13 +24,16 @@ const PAPER_MNIST_TASK_STEPS: usize = 6000;
 /// At most this many weight snapshots per run (Fig. 12 needs a trajectory, not every epoch).
 const MAX_SNAPSHOTS: usize = 100;
 
+/// Settings of `organism reproduce`.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The report directory (the output rule of [`crate::run`] applies).
     pub out: PathBuf,
     /// A small version of everything (few epochs and seeds), in seconds.
     pub quick: bool,
     /// Also the experiments beyond the paper ([`crate::explore`]): a second part of the report.
     pub extended: bool,
+    /// Replace a previous report (only once the new one is complete).
     pub force: bool,
     /// A folder with the MNIST IDX files (else cache, download, bundled subset).
     pub data_dir: Option<PathBuf>,
@@ -99,8 +102,11 @@ fn organism_self_train_steps(cfg: &Config, train_len: usize) -> usize {
 /// What `reproduce` did, also written as `reproduce.json`.
 #[derive(serde::Serialize)]
 pub struct Outcome {
+    /// Wall seconds of each stage, in order.
     pub stages: Vec<(String, f64)>,
+    /// Wall seconds in total.
     pub wall_seconds: f64,
+    /// The claims table's rows.
     pub claims: Vec<Claim>,
     /// The "Beyond the paper" claims (`--extended`; empty without).
     pub beyond_claims: Vec<Claim>,

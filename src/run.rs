@@ -25,10 +25,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The resolved configuration of a run (TOML), enough to re-run it.
 pub const CONFIG: &str = "config.toml";
+/// Per-epoch metrics and class counts (CSV, one [`MetricsRow`] per line).
 pub const METRICS: &str = "metrics.csv";
+/// The trained particles (safetensors, `n × P`, with their positions).
 pub const ORGANISM: &str = "organism.safetensors";
+/// Weight snapshots over training (safetensors, for the PCA of Fig. 12).
 pub const TRAJECTORY: &str = "trajectory.safetensors";
+/// The headline numbers ([`Summary`], JSON).
 pub const SUMMARY: &str = "summary.json";
 /// Wall time of a run: the one file that differs between identical runs.
 pub const TIMING: &str = "timing.json";
@@ -38,20 +43,33 @@ pub const PARTICLES: &str = "particles.safetensors";
 /// The headline numbers of a run (`summary.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
+    /// Name of the preset the configuration started from.
     pub preset: String,
+    /// `addition` or an image task.
     pub task: String,
+    /// The seed of the run.
     pub seed: u64,
+    /// Epochs trained.
     pub epochs: usize,
+    /// What the task metric is: `mae` (addition) or `accuracy` (images).
     pub metric_name: String,
+    /// Task metric on the test set after the last epoch.
     pub test_metric: Option<f32>,
+    /// Task metric on the last epoch's training batches.
     pub train_metric: Option<f32>,
     /// Final class counts by name.
     pub types: BTreeMap<String, usize>,
+    /// Number of particles in the organism.
     pub n_particles: usize,
+    /// Mean self-training loss of the last epoch.
     pub self_train_loss: Option<f32>,
+    /// Mean task loss of the last epoch.
     pub task_loss: Option<f32>,
+    /// Largest `|ON(x) − ON'(x)|` over the test set after weight re-substitution (Fig. 5/8).
     pub resubstitution_max_abs_diff: Option<f32>,
+    /// First epoch at which every particle was a self-replicator, if ever.
     pub first_all_self_replicators_epoch: Option<usize>,
+    /// Where the data came from.
     pub dataset: String,
     /// Training time; written to `timing.json`, not here, so that `summary.json` is the same
     /// bytes for the same configuration and seed.
@@ -421,10 +439,12 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// Writes `text` to `path` (a file the caller created the directory for).
 pub fn write_text(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
+/// Writes `value` as pretty JSON with a final newline.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     write_text(path, &(serde_json::to_string_pretty(value).expect("serialisable") + "\n"))
 }
@@ -450,15 +470,25 @@ pub fn write_csv<T: Serialize + Default>(path: &Path, rows: &[T]) -> Result<()> 
 /// One row of `metrics.csv`; empty cells where a value was not measured that epoch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MetricsRow {
+    /// The epoch, counted from 1; 0 is the untrained organism.
     pub epoch: usize,
+    /// Mean self-training loss over the epoch's self-train steps.
     pub self_train_loss: Option<f32>,
+    /// Mean task loss over the epoch's batches.
     pub task_loss: Option<f32>,
+    /// Task metric on the epoch's training batches.
     pub train_metric: Option<f32>,
+    /// Task metric on the test set (every `validate_every` epochs).
     pub test_metric: Option<f32>,
+    /// Particles classified `divergent`.
     pub divergent: Option<usize>,
+    /// Particles classified `zero`.
     pub zero: Option<usize>,
+    /// Particles classified `self_replicator` (PN_SR).
     pub self_replicator: Option<usize>,
+    /// Particles classified `second_order`.
     pub second_order: Option<usize>,
+    /// Particles classified `other`.
     pub other: Option<usize>,
 }
 
@@ -680,14 +710,20 @@ pub fn parse_trajectory(path: &Path, bytes: &[u8]) -> Result<Trajectory> {
 
 /// A finished run, read back.
 pub struct Run {
+    /// The run directory.
     pub dir: PathBuf,
+    /// Its `config.toml`.
     pub config: Config,
+    /// Its `summary.json`.
     pub summary: Summary,
+    /// Its `metrics.csv`.
     pub metrics: Vec<MetricsRow>,
+    /// The trained organism from `organism.safetensors`.
     pub organism: Organism,
 }
 
 impl Run {
+    /// Reads the run directory `dir` (config, summary, metrics, organism).
     pub fn open(dir: &Path) -> Result<Run> {
         if !dir.join(CONFIG).is_file() || !dir.join(SUMMARY).is_file() {
             return Err(Error::Invalid(format!(
@@ -719,7 +755,7 @@ impl Run {
     }
 
     /// The run as training left it: its records, final classes (counted again with the run's
-    /// ε, as training counted them) and trajectory. Written again with [`write_run`], it gives
+    /// ε, as training counted them) and trajectory. Written again with [`crate::experiment::save_run`], it gives
     /// the same files.
     pub fn into_trained(self) -> Result<Trained> {
         let trajectory = self.trajectory().transpose()?.unwrap_or_default();

@@ -13,19 +13,30 @@ use std::str::FromStr;
 /// Every analysis of SPEC §6, in the paper's figure order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// Particle types over training (Fig. 2/3).
     Types,
+    /// Training curves: task metric and loss (Fig. 2/3).
     Curves,
+    /// Robustness of self-replicators to noise, organism vs standalone (Fig. 4/7).
     Robustness,
+    /// Weight re-substitution (Fig. 5/8).
     Resubstitution,
+    /// Dropping self-replicators vs accuracy (Tab. I).
     Dropout,
+    /// Where self-replicators sit over the image (Fig. 6).
     Heatmap,
+    /// Connectivity of self-replicators (Fig. 9/10).
     Connectivity,
+    /// PCA weight trajectories (Fig. 12).
     Trajectories,
+    /// PN_SR pruning against magnitude and other pruning strategies.
     Pruning,
+    /// Jacobian spectral radius of self-replicators (fixpoint stability).
     Stability,
 }
 
 impl Kind {
+    /// Every kind, in the paper's figure order.
     pub const ALL: [Kind; 10] = [
         Kind::Types,
         Kind::Curves,
@@ -39,6 +50,7 @@ impl Kind {
         Kind::Stability,
     ];
 
+    /// The name on the command line and in output folders.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Types => "types",
@@ -93,9 +105,11 @@ pub struct Options {
     /// Standalone particle populations (`organism particles` outputs) for the robustness
     /// comparison.
     pub standalone: Vec<PathBuf>,
+    /// Noise levels and repetitions of the robustness test.
     pub robustness: Robustness,
     /// At most this many self-replicators per run in the robustness test.
     pub max_particles: usize,
+    /// Strategies and sparsities of the pruning study.
     pub pruning: pruning::Settings,
 }
 

@@ -45,8 +45,11 @@ use std::sync::Mutex;
 /// Mean, standard deviation (sample, n−1; 0 for one value) and count of some values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Stat {
+    /// Arithmetic mean.
     pub mean: f64,
+    /// Sample standard deviation (n−1), 0 for one value.
     pub sd: f64,
+    /// Number of values.
     pub n: usize,
 }
 

@@ -184,7 +184,7 @@ pub fn spectral_radius(shape: &ParticleShape, w: &[f64]) -> f64 {
 }
 
 /// The degree `d` of `F(s·w) ≈ s^d·F(w)` near `s = 1`: least-squares slope of
-/// `log ‖F(s·w)‖ − log ‖F(w)‖` on `log s` over [`SCALES`] (through the origin).
+/// `log ‖F(s·w)‖ − log ‖F(w)‖` on `log s` over `SCALES` (through the origin).
 pub fn homogeneity_degree(shape: &ParticleShape, w: &[f64]) -> f64 {
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     let base = norm(&self_apply_f64(shape, w)).ln();

@@ -20,6 +20,7 @@ pub const MAX_LINES: usize = 60;
 /// A fitted principal component analysis.
 #[derive(Clone, Debug)]
 pub struct Pca {
+    /// The mean of the fitted data, subtracted before projecting.
     pub mean: Vec<f64>,
     /// Unit principal axes, largest variance first; each signed so that its largest-magnitude
     /// entry is positive (a fixed orientation, so results are reproducible).

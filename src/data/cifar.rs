@@ -42,6 +42,7 @@ pub const FILES: [&str; 6] = [
 ];
 /// The official archive and the folder its files are in.
 pub const ARCHIVE: &str = "cifar-10-binary.tar.gz";
+/// The folder inside the archive that holds the binary batches.
 pub const ARCHIVE_DIR: &str = "cifar-10-batches-bin";
 
 /// Where the archive is downloaded from, and its SHA-256.
@@ -207,11 +208,7 @@ pub fn extract(path: &Path, gz: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
 /// The lines of `organism data info` for CIFAR-10.
 pub fn info(opts: &LoadOptions) -> String {
     let mut out = String::new();
-    let status = |dir: &Path| match find(dir) {
-        Ok(_) => "complete".to_string(),
-        Err(m) if m.len() == FILES.len() => "absent".to_string(),
-        Err(m) => format!("incomplete, missing {}", m.join(", ")),
-    };
+    let status = |dir: &Path| super::source::folder_status(find(dir), FILES.len());
     if let Some(dir) = &opts.data_dir {
         let _ = writeln!(out, "  data dir  {}: {}", dir.display(), status(dir));
     }

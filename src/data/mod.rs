@@ -71,8 +71,11 @@ pub struct ImageSet {
     pub images: Vec<f32>,
     /// One class 0–9 per image.
     pub labels: Vec<u8>,
+    /// Colour channels (1 grey, 3 RGB).
     pub channels: usize,
+    /// Rows per image.
     pub rows: usize,
+    /// Columns per image.
     pub cols: usize,
 }
 
@@ -82,6 +85,7 @@ impl ImageSet {
         self.labels.len()
     }
 
+    /// True when the set has no image.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -139,8 +143,11 @@ impl ImageSet {
 /// A training and a test set, with where they came from.
 #[derive(Clone, Debug)]
 pub struct Dataset {
+    /// Which data set (MNIST, Fashion-MNIST, CIFAR-10 …).
     pub kind: DatasetKind,
+    /// The training split.
     pub train: ImageSet,
+    /// The test split.
     pub test: ImageSet,
     /// For reports, e.g. "mnist (cache /root/.cache/organism/mnist)" or
     /// "mnist-10k (bundled subset)".

@@ -2,7 +2,7 @@
 //! align_corners=False)` does it, with and without `antialias` (SPEC §4: 28×28 → 15×15).
 //!
 //! Both variants are separable: each output row (column) is a weighted sum of a few input rows
-//! (columns), so one [`Axis`] table of weights per dimension describes the whole resize, and a
+//! (columns), so one `Axis` table of weights per dimension describes the whole resize, and a
 //! single routine applies it. The tables differ only in how they are built:
 //! - plain bilinear (`upsample_bilinear2d`): the output pixel `i` sits at the input coordinate
 //!   `(i + ½)·s − ½` with `s = in/out` (half-pixel centres), clamped at 0; it mixes its two

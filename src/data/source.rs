@@ -88,6 +88,7 @@ const OFFICIAL: [Official; 2] = [
 pub struct Remote {
     /// Base URLs, tried in order; a file is fetched from `<mirror>/<name>.gz`.
     pub mirrors: Vec<String>,
+    /// Whether the checksums are of the compressed or the decompressed files.
     pub digest_of: DigestOf,
     /// Lower-case hex SHA-256 per file of [`FILE_NAMES`].
     pub sha256: [String; 4],
@@ -107,8 +108,11 @@ impl Remote {
 
 /// One file of the bundled `mnist-10k` subset, with its published SHA-256.
 pub struct BundledFile {
+    /// File name, as in [`FILE_NAMES`].
     pub name: &'static str,
+    /// The gzip-compressed bytes, embedded in the binary.
     pub bytes: &'static [u8],
+    /// Lower-case hex SHA-256 of `bytes`.
     pub sha256: &'static str,
 }
 
@@ -243,14 +247,19 @@ pub(super) fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(15)).timeout_read(Duration::from_secs(60)).build()
 }
 
+/// `complete`, `absent` or which files are missing, from a lookup of a data set's `n_files`.
+pub(super) fn folder_status<T>(found: std::result::Result<T, Vec<&str>>, n_files: usize) -> String {
+    match found {
+        Ok(_) => "complete".to_string(),
+        Err(missing) if missing.len() == n_files => "absent".to_string(),
+        Err(missing) => format!("incomplete, missing {}", missing.join(", ")),
+    }
+}
+
 /// A human-readable account of what is found where, for each kind (`organism data info`).
 pub fn info(opts: &LoadOptions) -> String {
     let mut out = String::new();
-    let status = |dir: &Path| match find_files(dir) {
-        Ok(_) => "complete".to_string(),
-        Err(missing) if missing.len() == FILE_NAMES.len() => "absent".to_string(),
-        Err(missing) => format!("incomplete, missing {}", missing.join(", ")),
-    };
+    let status = |dir: &Path| folder_status(find_files(dir), FILE_NAMES.len());
     for kind in DatasetKind::ALL {
         let _ = writeln!(out, "{kind}:");
         if kind == DatasetKind::Cifar10 {

@@ -37,24 +37,44 @@ pub fn stream_rng(seed: u64, stream: Stream) -> ChaCha8Rng {
 /// Owned task targets.
 #[derive(Clone, Debug)]
 pub enum Labels {
+    /// Regression targets, one per sample (addition).
     Values(Vec<f32>),
+    /// Class indices 0–9, one per sample (images).
     Classes(Vec<u8>),
 }
 
 /// Inputs (`B × p`) with their targets.
 #[derive(Clone, Debug)]
 pub struct Samples {
+    /// `B × p` inputs, row-major.
     pub x: Vec<f32>,
+    /// The `B` targets.
     pub y: Labels,
 }
 
 /// The data of a task, prepared as the organism sees it (SPEC §4).
 pub enum TaskData {
     /// Float addition: fresh training samples every epoch.
-    Addition { train_samples: usize, test: Samples },
+    Addition {
+        /// Training samples drawn per epoch.
+        train_samples: usize,
+        /// The fixed test set.
+        test: Samples,
+    },
     /// Images resized and flattened; `noise` is added afresh to every training batch, and once
     /// to the test set.
-    Images { train: ImageSet, test: Samples, noise: f32, description: String, bundled_subset: bool },
+    Images {
+        /// The training images (resized), batched afresh every epoch.
+        train: ImageSet,
+        /// The test set, flattened, noise added once.
+        test: Samples,
+        /// Standard deviation of the Gaussian pixel noise (`data.noise`).
+        noise: f32,
+        /// Where the images came from, for reports.
+        description: String,
+        /// True when the bundled 10k subset stands in for the real data set.
+        bundled_subset: bool,
+    },
 }
 
 /// `n` addition samples: x ~ N(0,1)², target x₁ + x₂.
@@ -143,6 +163,7 @@ impl TaskData {
         }
     }
 
+    /// The test set.
     pub fn test(&self) -> &Samples {
         match self {
             TaskData::Addition { test, .. } | TaskData::Images { test, .. } => test,

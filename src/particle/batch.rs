@@ -81,6 +81,7 @@ impl ParticleBatch {
         self
     }
 
+    /// The shape every particle of the batch has.
     pub fn shape(&self) -> &ParticleShape {
         &self.shape
     }
@@ -88,18 +89,23 @@ impl ParticleBatch {
     pub fn path(&self) -> PnPath {
         self.path
     }
+    /// Number of particles.
     pub fn len(&self) -> usize {
         self.weights.len() / self.shape.n_weights()
     }
+    /// True when the batch holds no particle.
     pub fn is_empty(&self) -> bool {
         self.weights.is_empty()
     }
+    /// All weights, particle after particle (`len() × n_weights`).
     pub fn weights(&self) -> &[f32] {
         &self.weights
     }
+    /// All weights, mutable.
     pub fn weights_mut(&mut self) -> &mut [f32] {
         &mut self.weights
     }
+    /// Particle `i`'s weights (`n_weights`).
     pub fn particle(&self, i: usize) -> &[f32] {
         let p = self.shape.n_weights();
         &self.weights[i * p..(i + 1) * p]

@@ -62,6 +62,7 @@ pub struct General<L> {
 }
 
 impl<L: Lanes> General<L> {
+    /// Workspaces sized for `shape` (allocated once, reused per particle).
     pub fn new(shape: &ParticleShape) -> Self {
         let m = shape.max_width();
         let layers = shape.widths().len();
@@ -149,6 +150,7 @@ pub struct Collapsed<L> {
 }
 
 impl<L: Lanes> Collapsed<L> {
+    /// Workspaces sized for `shape` (allocated once, reused per particle).
     pub fn new(shape: &ParticleShape) -> Self {
         let m = shape.max_width();
         let layers = shape.widths().len();
@@ -249,11 +251,14 @@ impl<L: Lanes> Kernel<L> for Collapsed<L> {
 /// The kernel of a path: the one place that branches on collapsibility.
 #[derive(Clone, Debug)]
 pub enum PnKernel<L> {
+    /// Linear PNs collapsed to `a = W3·W2·W1` (SPEC §2).
     Collapsed(Collapsed<L>),
+    /// Any PN, layer by layer (non-linear activations).
     General(General<L>),
 }
 
 impl<L: Lanes> PnKernel<L> {
+    /// The kernel for `path`, with workspaces sized for `shape`.
     pub fn new(shape: &ParticleShape, path: PnPath) -> Self {
         match path {
             PnPath::Collapsed => PnKernel::Collapsed(Collapsed::new(shape)),

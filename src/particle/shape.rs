@@ -23,7 +23,12 @@ pub struct ParticleShape {
 #[derive(Clone, Copy, Debug)]
 pub enum Row<L> {
     /// The weightwise row of weight `i` with value `v`: `[v, L', C', E', 0…]` (Def. 2).
-    Weight { i: usize, v: L },
+    Weight {
+        /// Index of the weight in the particle.
+        i: usize,
+        /// Its value.
+        v: L,
+    },
     /// The auxiliary row `[0, 0, 0, 0, x]` (Def. 6): `x` in the last input slot.
     Aux(L),
 }

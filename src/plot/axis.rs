@@ -12,14 +12,19 @@ use super::style::{format_value, power_of_ten, AXIS_LABEL_SIZE, FONT, PANEL_TITL
 /// Space under a 2-D chart for tick labels and the x axis name.
 pub const X_LABEL_AREA: u32 = 60;
 
+/// A plotters chart over two [`Axis`] coordinates.
 pub type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<Axis, Axis>>;
 
 /// An axis: its range (in log10 units on a log axis) and its labelled ticks.
 #[derive(Clone, Debug)]
 pub struct Axis {
+    /// Lower end (log10 units on a log axis).
     pub lo: f64,
+    /// Upper end (log10 units on a log axis).
     pub hi: f64,
+    /// Logarithmic: values are drawn at their log10.
     pub log: bool,
+    /// Tick positions (in axis units) and their labels.
     pub ticks: Vec<(f64, String)>,
 }
 
@@ -138,8 +143,11 @@ pub fn y_label_area(axes: &[&Axis]) -> u32 {
 /// Title, x name and y name of one chart panel (empty: none).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Labels<'a> {
+    /// Panel title.
     pub title: &'a str,
+    /// X axis name.
     pub x: &'a str,
+    /// Y axis name.
     pub y: &'a str,
 }
 

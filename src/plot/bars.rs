@@ -15,17 +15,26 @@ use crate::Result;
 /// One bar: its label, height (mean), error bar (± sd) and the values it summarises.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Bar {
+    /// Label under the bar.
     pub label: String,
+    /// Fixed colour, or `None` for the next of the palette.
     pub colour: Option<Colour>,
+    /// Bar height: the mean of `points`.
     pub mean: f64,
+    /// Error bar half-length: the standard deviation of `points`.
     pub sd: f64,
+    /// The values summarised, drawn as dots (e.g. one per seed).
     pub points: Vec<f64>,
 }
 
+/// Bars side by side, each with its own label.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Bars {
+    /// X axis label.
     pub x_label: String,
+    /// Y axis label, with its unit.
     pub y_label: String,
+    /// The bars, left to right.
     pub bars: Vec<Bar>,
 }
 

@@ -14,8 +14,11 @@ use crate::Result;
 /// One group of boxes: a name and one sample set per category.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BoxGroup {
+    /// Legend entry.
     pub name: String,
+    /// Fixed colour, or `None` for the next of the palette.
     pub colour: Option<Colour>,
+    /// One sample set per category.
     pub samples: Vec<Vec<f64>>,
 }
 
@@ -24,10 +27,15 @@ pub struct BoxGroup {
 /// out: say how many in `notes`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Boxes {
+    /// X axis label.
     pub x_label: String,
+    /// Y axis label, with its unit.
     pub y_label: String,
+    /// Logarithmic y axis.
     pub log_y: bool,
+    /// Category names along x.
     pub categories: Vec<String>,
+    /// The groups, side by side within each category.
     pub groups: Vec<BoxGroup>,
     /// Per category (or empty), a short text written above its boxes.
     pub notes: Vec<String>,

@@ -7,32 +7,42 @@ use plotters::prelude::*;
 
 use super::axis::{cartesian, y_label_area, Axis, Labels};
 use super::style::{Colour, WIDTH};
-use super::{invalid, note, render, titled};
+use super::{invalid, note, render, side_by_side, titled};
 use crate::Result;
 
 /// A line from unit position `pos_from` ∈ [0, 1] of layer `layer_from` to unit position
 /// `pos_to` of layer `layer_to`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Edge {
+    /// Layer the edge leaves (x position).
     pub layer_from: i32,
+    /// Unit position within that layer, in [0, 1].
     pub pos_from: f64,
+    /// Layer the edge enters.
     pub layer_to: i32,
+    /// Unit position within that layer, in [0, 1].
     pub pos_to: f64,
 }
 
 /// One panel: a titled group of edges in one colour.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Connections {
+    /// Panel title.
     pub title: String,
+    /// Fixed colour, or `None` for the next of the palette.
     pub colour: Option<Colour>,
+    /// The edges drawn.
     pub edges: Vec<Edge>,
 }
 
 /// Panels side by side over the same layers; edges are translucent so dense bundles show.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Connectivity {
+    /// X axis label (the layers).
     pub x_label: String,
+    /// Y axis label (position within a layer).
     pub y_label: String,
+    /// The panels, left to right.
     pub panels: Vec<Connections>,
 }
 
@@ -50,12 +60,9 @@ impl Connectivity {
             if self.panels.is_empty() {
                 return note(&area, "no data");
             }
-            // A lone panel keeps the width of one of two.
-            let side = if self.panels.len() == 1 { WIDTH as i32 / 4 } else { 0 };
-            let area = area.margin(0, 0, side, side);
             let x_axis = Axis::categories(&layers);
             let y_axis = Axis::linear(-0.02, 1.02);
-            for (i, (panel, area)) in self.panels.iter().zip(area.split_evenly((1, self.panels.len()))).enumerate() {
+            for (i, (panel, area)) in self.panels.iter().zip(side_by_side(&area, self.panels.len())).enumerate() {
                 let labels =
                     Labels { title: &panel.title, x: &self.x_label, y: if i == 0 { &self.y_label } else { "" } };
                 let mut chart = cartesian(&area, labels, &x_axis, &y_axis, y_label_area(&[&y_axis]))?;

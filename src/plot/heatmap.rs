@@ -17,18 +17,26 @@ use crate::Result;
 /// on the colour bar.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Heatmap {
+    /// Title above the grid.
     pub title: String,
+    /// What the values are (the colour bar's label).
     pub unit: String,
+    /// Number of rows.
     pub rows: usize,
+    /// Number of columns.
     pub cols: usize,
+    /// `rows × cols` values, row-major.
     pub values: Vec<f64>,
 }
 
 /// Grids side by side; `x_label`/`y_label` name the columns/rows of every grid.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Heatmaps {
+    /// Names the columns of every grid.
     pub x_label: String,
+    /// Names the rows of every grid.
     pub y_label: String,
+    /// The grids, left to right.
     pub maps: Vec<Heatmap>,
 }
 

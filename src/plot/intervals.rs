@@ -14,33 +14,46 @@ use crate::Result;
 /// A mean and the interval `lo ≤ mean ≤ hi` around it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Interval {
+    /// The centre (a mean).
     pub mean: f64,
+    /// Lower end of the interval.
     pub lo: f64,
+    /// Upper end of the interval.
     pub hi: f64,
 }
 
 /// One group (drawn in one colour): an interval per category, `None` where it has no data.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IntervalGroup {
+    /// Legend entry.
     pub name: String,
+    /// Fixed colour, or `None` for the next of the palette.
     pub colour: Option<Colour>,
+    /// One interval per category, `None` where the group has no data.
     pub points: Vec<Option<Interval>>,
 }
 
 /// One panel with its y axis.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IntervalPanel {
+    /// Panel title.
     pub title: String,
+    /// Y axis label, with its unit.
     pub y_label: String,
+    /// Logarithmic y axis (intervals must then be positive).
     pub log_y: bool,
+    /// The groups, side by side within each category.
     pub groups: Vec<IntervalGroup>,
 }
 
 /// Panels side by side over the same categories.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Intervals {
+    /// X axis label shared by the panels.
     pub x_label: String,
+    /// Category names along x.
     pub categories: Vec<String>,
+    /// The panels, left to right.
     pub panels: Vec<IntervalPanel>,
 }
 

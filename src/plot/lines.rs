@@ -14,27 +14,37 @@ use crate::Result;
 /// chooses what the band means (± sd clipped to the valid range, quantiles, geometric sd).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
+    /// Legend entry.
     pub name: String,
+    /// Fixed colour, or `None` for the next of the palette.
     pub colour: Option<Colour>,
+    /// One value per x; non-finite values break the line.
     pub y: Vec<f64>,
+    /// Optional band `(lower, upper)`, both as long as `y`.
     pub band: Option<(Vec<f64>, Vec<f64>)>,
 }
 
 /// One panel: its own y axis (log or linear, its range fixed or from the data) and its lines.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Panel {
+    /// Y axis label, with its unit.
     pub y_label: String,
+    /// Logarithmic y axis (non-positive values are left out).
     pub log_y: bool,
     /// A fixed y range, e.g. 0 to 100 for percentages; `None`: from the data.
     pub y_range: Option<(f64, f64)>,
+    /// The lines of this panel.
     pub series: Vec<Series>,
 }
 
 /// Panels stacked vertically over the x values `x`; only the bottom one names the x axis.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lines {
+    /// X axis label (drawn under the bottom panel).
     pub x_label: String,
+    /// The x values shared by every series.
     pub x: Vec<f64>,
+    /// The panels, top to bottom.
     pub panels: Vec<Panel>,
 }
 

@@ -55,21 +55,32 @@ use style::{AXIS_LABEL_SIZE, FONT, TITLE_SIZE};
 /// figure: what is plotted, over how many, in which units), written to `stem.png`/`stem.svg`.
 #[derive(Clone, Debug)]
 pub struct Figure {
+    /// Output path without extension (`.png` and `.svg` are added).
     pub stem: PathBuf,
+    /// Drawn on top of the figure.
     pub title: String,
+    /// For the report: what is plotted, over how many, in which units.
     pub caption: String,
+    /// What to draw.
     pub chart: Chart,
 }
 
 /// The chart kinds.
 #[derive(Clone, Debug)]
 pub enum Chart {
+    /// Curves over a shared x axis.
     Lines(Lines),
+    /// Means with intervals per category.
     Intervals(Intervals),
+    /// Box plots per category.
     Boxes(Boxes),
+    /// Bars with per-seed points.
     Bars(Bars),
+    /// Grids of values (e.g. per-pixel counts).
     Heatmaps(Heatmaps),
+    /// Edges between layers (Fig. 9/10).
     Connectivity(Connectivity),
+    /// Paths in a plane (PCA trajectories, Fig. 12).
     Trajectories(Trajectories),
 }
 
@@ -158,6 +169,12 @@ pub(crate) fn titled<DB: DrawingBackend>(
     title: &str,
 ) -> std::result::Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
     root.margin(10, 0, 0, 0).titled(title, (FONT, TITLE_SIZE))
+}
+
+/// `area` split into `n` panels side by side; a lone panel keeps the width of one of two.
+pub(crate) fn side_by_side<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, n: usize) -> Vec<DrawingArea<DB, Shift>> {
+    let side = if n == 1 { style::WIDTH as i32 / 4 } else { 0 };
+    area.margin(0, 0, side, side).split_evenly((1, n))
 }
 
 /// `text` in the middle of `area` (for a chart without data).

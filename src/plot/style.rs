@@ -5,10 +5,15 @@ use plotters::style::RGBColor;
 
 /// The font family every text is drawn in (the bundled DejaVu Sans, registered under this name).
 pub const FONT: &str = "sans-serif";
+/// Size of a figure's title, in pixels.
 pub const TITLE_SIZE: u32 = 28;
+/// Size of a panel's title.
 pub const PANEL_TITLE_SIZE: u32 = 22;
+/// Size of an axis label.
 pub const AXIS_LABEL_SIZE: u32 = 20;
+/// Size of tick labels.
 pub const TICK_SIZE: u32 = 17;
+/// Size of legend entries.
 pub const LEGEND_SIZE: u32 = 17;
 /// Width of every figure, in pixels; heights depend on the chart.
 pub const WIDTH: u32 = 1200;
@@ -17,13 +22,21 @@ pub const WIDTH: u32 = 1200;
 /// deficiency, plus a neutral grey.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Colour {
+    /// Okabe–Ito blue (0, 114, 178).
     Blue,
+    /// Okabe–Ito orange (230, 159, 0).
     Orange,
+    /// Okabe–Ito bluish green (0, 158, 115).
     Green,
+    /// Okabe–Ito vermillion (213, 94, 0).
     Vermillion,
+    /// Okabe–Ito reddish purple (204, 121, 167).
     Purple,
+    /// Okabe–Ito sky blue (86, 180, 233).
     Sky,
+    /// Okabe–Ito yellow (240, 228, 66).
     Yellow,
+    /// A neutral grey for references and context.
     Grey,
 }
 
@@ -37,6 +50,7 @@ impl Colour {
         Colour::CYCLE[i % Colour::CYCLE.len()]
     }
 
+    /// The colour as plotters' RGB.
     pub fn rgb(self) -> RGBColor {
         match self {
             Colour::Blue => RGBColor(0, 114, 178),

@@ -9,13 +9,15 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axis::Axis;
 use super::style::{format_value, Colour, AXIS_LABEL_SIZE, FONT, PANEL_TITLE_SIZE, TICK_SIZE, WIDTH};
-use super::{note, render, titled};
+use super::{note, render, side_by_side, titled};
 use crate::Result;
 
 /// One panel: polylines of `(pc1, pc2, time)` points.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrajectoryPanel {
+    /// Panel title.
     pub title: String,
+    /// The polylines, one per particle or run.
     pub lines: Vec<Vec<(f64, f64, f64)>>,
 }
 
@@ -23,7 +25,9 @@ pub struct TrajectoryPanel {
 /// where the weights move, take most of the height.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trajectories {
+    /// Name of the time axis (e.g. epoch).
     pub time_label: String,
+    /// The panels, left to right.
     pub panels: Vec<TrajectoryPanel>,
 }
 
@@ -34,10 +38,7 @@ impl Trajectories {
             if self.panels.is_empty() {
                 return note(&area, "no data");
             }
-            // A lone panel keeps the width of one of two.
-            let side = if self.panels.len() == 1 { WIDTH as i32 / 4 } else { 0 };
-            let area = area.margin(0, 0, side, side);
-            for (panel, area) in self.panels.iter().zip(area.split_evenly((1, self.panels.len()))) {
+            for (panel, area) in self.panels.iter().zip(side_by_side(&area, self.panels.len())) {
                 let points =
                     || panel.lines.iter().flatten().filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite());
                 let pc1 = Axis::of(points().map(|p| p.0), false);

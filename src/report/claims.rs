@@ -7,14 +7,16 @@
 //! tolerance; otherwise the data cannot tell, and the verdict is `not shown`.
 
 use crate::analysis::kind::Kind;
-use crate::analysis::{Analysis, Stat};
+use crate::analysis::{t975, Analysis, Stat};
 use serde::Serialize;
 use std::fmt::Write;
 
 /// The experiment a measurement comes from (the report's sections).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exp {
+    /// The addition experiment (Fig. 2, 4, 5).
     Addition,
+    /// The MNIST experiment (Fig. 3, 6–12, Tab. I).
     Mnist,
     /// Arm `i` of the beyond-the-paper experiments ([`crate::explore`]).
     Beyond(usize),
@@ -35,8 +37,11 @@ impl Exp {
 /// per unit of replication ([`Analysis::samples`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Source {
+    /// The experiment.
     pub exp: Exp,
+    /// The analysis.
     pub kind: Kind,
+    /// The finding's name in the analysis' samples.
     pub finding: &'static str,
 }
 
@@ -47,7 +52,9 @@ pub const fn src(exp: Exp, kind: Kind, finding: &'static str) -> Source {
 /// The unit of replication: one value per seed (a trained organism) or per particle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
+    /// One value per trained organism (seed).
     Seed,
+    /// One value per particle, pooled over seeds.
     Particle,
 }
 
@@ -79,8 +86,11 @@ pub struct ClaimSpec {
     pub paper: &'static str,
     /// What is measured, in words.
     pub quantity: &'static str,
+    /// Where the values come from.
     pub source: Source,
+    /// The unit of replication the values are per.
     pub unit: Unit,
+    /// The declared comparison and its tolerance.
     pub comparison: Comparison,
     /// Why this comparison and tolerance, in one line.
     pub rationale: &'static str,
@@ -318,13 +328,16 @@ pub const CLAIMS: &[ClaimSpec] = &[
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// The interval lies on the claimed side of the tolerance.
     Holds,
+    /// The interval lies on the other side.
     DoesNotHold,
     /// The data cannot tell (the interval straddles the tolerance, n too small, or not measured).
     NotShown,
 }
 
 impl Verdict {
+    /// The verdict as written in the table.
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Holds => "holds",
@@ -337,7 +350,9 @@ impl Verdict {
 /// One row of the rendered claims table.
 #[derive(Clone, Debug, Serialize)]
 pub struct Claim {
+    /// The claim, in words.
     pub claim: String,
+    /// What the paper shows or says, with the figure.
     pub paper: String,
     /// Quantity, unit and n.
     pub quantity: String,
@@ -345,29 +360,21 @@ pub struct Claim {
     pub tolerance: String,
     /// Mean ± sd, the 95 % interval and, for paired comparisons, the per-seed differences.
     pub measured: String,
+    /// The verdict.
     pub verdict: Verdict,
 }
 
-/// Two-sided 95 % quantile of Student's t with `df` degrees of freedom (exact table to 10, then
-/// the Cornish–Fisher expansion, accurate to 1e-3).
+/// Two-sided 95 % quantile of Student's t with `df` degrees of freedom; a fractional `df`
+/// (Welch) is rounded down, which widens the interval.
 fn t95(df: f64) -> f64 {
-    const TABLE: [f64; 10] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
-    let k = df.floor().max(1.0);
-    if k <= 10.0 {
-        return TABLE[k as usize - 1];
-    }
-    let z: f64 = 1.959964;
-    z + (z.powi(3) + z) / (4.0 * k) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * k * k)
+    t975(df.floor().max(1.0) as usize)
 }
 
 /// Mean, sd, n and the 95 % interval of the mean of `v` (finite values); `None` when n < 2.
 fn interval(v: &[f64]) -> (Stat, Option<(f64, f64)>) {
     let s = Stat::of(v);
-    if s.n < 2 {
-        return (s, None);
-    }
-    let half = t95((s.n - 1) as f64) * s.sd / (s.n as f64).sqrt();
-    (s, Some((s.mean - half, s.mean + half)))
+    let ci = (s.n >= 2).then(|| (s.mean - s.ci95(), s.mean + s.ci95()));
+    (s, ci)
 }
 
 /// Welch's 95 % interval of mean(a) − mean(b); `None` when either has n < 2.
@@ -540,25 +547,21 @@ const VERDICT_RULE: &str = "Verdicts: `holds` / `does not hold` when the 95 % in
                             or nothing was measured. Tolerances are declared in `src/report/claims.rs` before \
                             measuring.";
 
+/// The table's column headings, in both renderings.
+const HEADINGS: [&str; 6] =
+    ["claim", "paper", "quantity (unit, n)", "declared tolerance — why", "measured here", "verdict"];
+
+/// A claim's cells, in [`HEADINGS`] order.
+fn cells(c: &Claim) -> [&str; 6] {
+    [&c.claim, &c.paper, &c.quantity, &c.tolerance, &c.measured, c.verdict.name()]
+}
+
 /// The claims as a Markdown table (also written alone as `claims.md`).
 pub fn markdown(claims: &[Claim]) -> String {
-    let mut s = format!("{VERDICT_RULE}\n\n");
-    s.push_str("| claim | paper | quantity (unit, n) | declared tolerance — why | measured here | verdict |\n");
-    s.push_str("|---|---|---|---|---|---|\n");
     // A `|` inside a cell would end it.
-    let e = |t: &str| t.replace('|', "\\|");
-    for c in claims {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} |",
-            e(&c.claim),
-            e(&c.paper),
-            e(&c.quantity),
-            e(&c.tolerance),
-            e(&c.measured),
-            c.verdict.name()
-        );
-    }
+    let row = |cells: [&str; 6]| format!("| {} |\n", cells.map(|t| t.replace('|', "\\|")).join(" | "));
+    let mut s = format!("{VERDICT_RULE}\n\n{}|---|---|---|---|---|---|\n", row(HEADINGS));
+    claims.iter().for_each(|c| s.push_str(&row(cells(c))));
     s
 }
 
@@ -567,30 +570,25 @@ pub fn deviations_markdown(deviations: &[String]) -> String {
     deviations.iter().map(|d| format!("- {d}\n")).collect()
 }
 
-/// The claims as an HTML table.
+/// The claims as an HTML table; the verdict cell carries its class for colouring.
 pub fn html(claims: &[Claim]) -> String {
     let e = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    let mut s = format!(
-        "<p>{}</p>\n<table><tr><th>claim</th><th>paper</th><th>quantity (unit, n)</th>\
-                         <th>declared tolerance — why</th><th>measured here</th><th>verdict</th></tr>\n",
-        e(VERDICT_RULE)
-    );
+    let row = |tag: &str, cells: [&str; 6], class: &str| {
+        let mut r = String::from("<tr>");
+        for (i, t) in cells.iter().enumerate() {
+            let attr = if tag == "td" && i == 5 { format!(" class=\"{class}\"") } else { String::new() };
+            let _ = write!(r, "<{tag}{attr}>{}</{tag}>", e(t));
+        }
+        r + "</tr>\n"
+    };
+    let mut s = format!("<p>{}</p>\n<table>{}", e(VERDICT_RULE), row("th", HEADINGS, ""));
     for c in claims {
         let class = match c.verdict {
             Verdict::Holds => "holds",
             Verdict::DoesNotHold => "fails",
             Verdict::NotShown => "",
         };
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
-            e(&c.claim),
-            e(&c.paper),
-            e(&c.quantity),
-            e(&c.tolerance),
-            e(&c.measured),
-            c.verdict.name()
-        );
+        s.push_str(&row("td", cells(c), class));
     }
     s.push_str("</table>\n");
     s
@@ -604,7 +602,9 @@ mod tests {
     fn t_quantiles_match_tables() {
         // Student t, two-sided 95 %: df 2 → 4.303, 20 → 2.086, 100 → 1.984.
         assert_eq!(t95(2.0), 4.303);
-        assert!((t95(20.0) - 2.086).abs() < 2e-3, "{}", t95(20.0));
+        assert_eq!(t95(20.0), 2.086);
+        // Welch's fractional degrees of freedom round down (a wider interval).
+        assert_eq!(t95(20.9), 2.086);
         assert!((t95(100.0) - 1.984).abs() < 1e-3, "{}", t95(100.0));
     }
 
@@ -620,5 +620,25 @@ mod tests {
         let (_, ci) = interval(&[0.04, 0.045, 0.035]);
         assert_eq!(judge(ci, 0.20, 0.30), Verdict::DoesNotHold);
         assert_eq!(judge(interval(&[0.5]).1, 0.0, 1.0), Verdict::NotShown);
+    }
+
+    #[test]
+    fn tables_escape_and_mark_the_verdict() {
+        let c = Claim {
+            claim: "a | b".into(),
+            paper: "Fig. 2".into(),
+            quantity: "q".into(),
+            tolerance: "x < 1".into(),
+            measured: "0.5".into(),
+            verdict: Verdict::Holds,
+        };
+        let md = markdown(std::slice::from_ref(&c));
+        assert!(md.ends_with(
+            "| claim | paper | quantity (unit, n) | declared tolerance — why | measured here | verdict |\n\
+             |---|---|---|---|---|---|\n| a \\| b | Fig. 2 | q | x < 1 | 0.5 | holds |\n"
+        ));
+        let h = html(&[c]);
+        assert!(h.contains("<tr><th>claim</th><th>paper</th>"));
+        assert!(h.contains("<td>x &lt; 1</td><td>0.5</td><td class=\"holds\">holds</td></tr>\n</table>\n"));
     }
 }

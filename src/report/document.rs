@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 /// One experiment of the report: its configuration and its analyses.
 #[derive(Clone, Debug)]
 pub struct Section {
+    /// Heading of the section (with the figure numbers it reproduces).
     pub title: String,
     /// Free text: seeds, data set, wall time, deviations from the paper.
     pub notes: Vec<String>,
+    /// The experiment's resolved configuration, shown in the report.
     pub config_toml: String,
     /// `(heading, analysis)` in figure order.
     pub analyses: Vec<(String, Analysis)>,
@@ -37,11 +39,15 @@ pub struct Part {
 /// The whole report.
 #[derive(Clone, Debug)]
 pub struct Report {
+    /// The report's title.
     pub title: String,
+    /// Paragraphs before the claims table.
     pub intro: Vec<String>,
+    /// The claims table's rows.
     pub claims: Vec<Claim>,
     /// Where this reproduction departs from the paper (from the configuration).
     pub deviations: Vec<String>,
+    /// One section per experiment.
     pub sections: Vec<Section>,
     /// "Beyond the paper", after the paper's sections.
     pub beyond: Option<Part>,

@@ -22,12 +22,18 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 pub const STALE: Duration = Duration::from_secs(60);
 
 /// Where a task stands.
+/// Where a sweep task stands, from its run directory and its claim file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskState {
     /// Its run directory exists.
     Done,
     /// An executor holds a live claim.
-    Running { host: String, pid: u32 },
+    Running {
+        /// Host name of the executor.
+        host: String,
+        /// Its process id.
+        pid: u32,
+    },
     /// The latest attempt failed (its error's last line) or its executor died.
     Failed(String),
     /// Never attempted.

@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 
 /// What `collect` wrote.
 pub struct Collected {
+    /// The output directory.
     pub dir: PathBuf,
     /// Tasks in the table, and tasks left out because they are not done.
     pub rows: usize,
+    /// Indices of the tasks left out.
     pub missing: Vec<usize>,
 }
 

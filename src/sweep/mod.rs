@@ -41,14 +41,18 @@ pub struct Manifest {
     pub format: String,
     /// The axes, outermost first: each a list of keys that vary together (one key, or a zip).
     pub axes: Vec<Vec<String>>,
+    /// The seeds every grid point is trained with.
     pub seeds: Vec<u64>,
+    /// Every task, grid point × seed, in index order.
     pub tasks: Vec<TaskSpec>,
 }
 
 /// One task: a point of the grid and a seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
+    /// Position in [`Manifest::tasks`] (the Slurm array index).
     pub index: usize,
+    /// The seed trained.
     pub seed: u64,
     /// The swept keys' values, in the order of [`Manifest::keys`].
     pub values: Vec<serde_json::Value>,
@@ -64,7 +68,9 @@ impl Manifest {
 /// An open sweep directory.
 #[derive(Clone, Debug)]
 pub struct Sweep {
+    /// The sweep directory.
     pub dir: PathBuf,
+    /// Its manifest (`sweep.json`).
     pub manifest: Manifest,
 }
 
@@ -96,10 +102,12 @@ impl Sweep {
         Ok(Sweep { dir, manifest })
     }
 
+    /// Number of tasks.
     pub fn len(&self) -> usize {
         self.manifest.tasks.len()
     }
 
+    /// True when the sweep has no task.
     pub fn is_empty(&self) -> bool {
         self.manifest.tasks.is_empty()
     }

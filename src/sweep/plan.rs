@@ -51,7 +51,9 @@ enum Seeds {
 
 /// A sweep file, expanded: the axes and each task's resolved configuration.
 pub struct Plan {
+    /// The grid's axes, seeds and tasks (written as `sweep.json`).
     pub manifest: Manifest,
+    /// Each task's resolved configuration, in task order.
     pub configs: Vec<Config>,
 }
 

@@ -15,6 +15,7 @@ use std::process::Command;
 /// Resources and behaviour of a submission.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
+    /// `--partition`; default: the cluster's default partition.
     pub partition: Option<String>,
     /// `--time`, e.g. `1:00:00`.
     pub time: Option<String>,
@@ -33,6 +34,7 @@ pub struct Options {
 pub struct Submission {
     /// The array indices, e.g. `0-3,7`.
     pub indices: Vec<usize>,
+    /// The batch script given to `sbatch`.
     pub script: String,
 }
 

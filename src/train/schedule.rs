@@ -23,6 +23,7 @@ use std::ops::ControlFlow;
 /// What one epoch did. Epoch 0 is the untrained organism (losses NaN).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochRecord {
+    /// The epoch, counted from 1; 0 is the untrained organism.
     pub epoch: usize,
     /// Combined self-train loss (sum over particles), mean over the epoch's self-train steps.
     pub self_train_loss: f32,
@@ -31,6 +32,7 @@ pub struct EpochRecord {
     /// Task metric on the training batches (before each step), and on the test set after the
     /// epoch.
     pub train_metric: f32,
+    /// Task metric on the test set after the epoch.
     pub test_metric: f32,
     /// Class counts in [`Class::ALL`] order, on counted epochs.
     pub counts: Option<ClassCounts>,
@@ -115,8 +117,15 @@ fn dense_step(shape: &OrganismShape, weights: &mut [f32], batch: &Samples, opt: 
 /// A pruned network to fine-tune: an organism (trained on with the full schedule, its pruned
 /// particles frozen at zero) or the dense network of extracted weights (task steps only).
 pub enum Pruned<'a> {
+    /// An organism, trained on with self-training and task steps.
     Organism(&'a mut Organism),
-    Dense { shape: &'a OrganismShape, weights: &'a mut [f32] },
+    /// A plain dense network of extracted weights, task steps only.
+    Dense {
+        /// Its shape.
+        shape: &'a OrganismShape,
+        /// Its weights in SPEC order, pruned ones at zero.
+        weights: &'a mut [f32],
+    },
 }
 
 /// Trains a pruned network on for `epochs` epochs of `data` with `cfg`'s batch size and SGD,
@@ -246,10 +255,12 @@ impl<'a> Trainer<'a> {
         self.next_epoch > self.cfg.epochs
     }
 
+    /// The organism as trained so far.
     pub fn organism(&self) -> &Organism {
         &self.organism
     }
 
+    /// The trained organism.
     pub fn into_organism(self) -> Organism {
         self.organism
     }
@@ -326,15 +337,20 @@ pub fn first_all_replicators(epoch: usize, counts: Option<ClassCounts>) -> Optio
 /// Every particle's weights at some epochs (Fig. 12): `epochs.len() × n × P`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trajectory {
+    /// The epochs of the snapshots.
     pub epochs: Vec<usize>,
+    /// The snapshots, `epochs.len() × n × P`.
     pub weights: Vec<f32>,
 }
 
 /// A trained organism and its history, in memory (the command line streams the history to
 /// disk instead, see [`crate::checkpoint`]).
 pub struct Trained {
+    /// The organism after the last epoch.
     pub organism: Organism,
+    /// One record per epoch, from epoch 0.
     pub records: Vec<EpochRecord>,
+    /// Every particle's final class.
     pub classes: Vec<Class>,
     /// Every particle's weights at the epochs [`keeps_weights`] keeps.
     pub trajectory: Trajectory,

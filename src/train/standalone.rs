@@ -8,10 +8,15 @@ use crate::particle::ParticleBatch;
 /// Settings of a standalone self-training run.
 #[derive(Clone, Debug)]
 pub struct StandaloneConfig {
+    /// Self-training steps.
     pub steps: usize,
+    /// Classify and record every this many steps.
     pub every: usize,
+    /// SGD learning rate.
     pub lr: f32,
+    /// SGD momentum.
     pub momentum: f32,
+    /// Fixpoint tolerance ε for the classification (Def. 3).
     pub epsilon: f32,
 }
 
