@@ -52,8 +52,9 @@ pub struct Study {
     pub design: Design,
     /// Seeds of the full and of the quick run.
     pub seeds: (u64, u64),
-    /// Keys set on every arm, full and quick.
+    /// Keys set on every arm of the full run.
     pub set: &'static [&'static str],
+    /// Keys set on every arm in quick mode instead of `set`.
     pub quick_set: &'static [&'static str],
 }
 

@@ -45,6 +45,7 @@ pub struct Source {
     pub finding: &'static str,
 }
 
+/// The finding `finding` of analysis `kind` of experiment `exp`.
 pub const fn src(exp: Exp, kind: Kind, finding: &'static str) -> Source {
     Source { exp, kind, finding }
 }

@@ -30,9 +30,13 @@ pub struct Section {
 /// paper" ([`crate::explore`]).
 #[derive(Clone, Debug)]
 pub struct Part {
+    /// Its heading.
     pub title: String,
+    /// Paragraphs before its claims table.
     pub intro: Vec<String>,
+    /// Its claims table.
     pub claims: Vec<Claim>,
+    /// One per study.
     pub sections: Vec<Section>,
 }
 
