@@ -364,12 +364,14 @@ fn study_claims(study: &Study, m: &Measured, first: usize) -> Vec<Claim> {
     specs.iter().map(|(spec, label)| claims::evaluate_one(spec, &look, "", label)).collect()
 }
 
-/// The 95 % interval of the mean of `v` (its finite values), `None` without any.
-fn interval(v: &[f64]) -> Option<Interval> {
+/// The 95 % interval of the mean of `finding`'s values (the finite ones), `None` without any; a
+/// share's interval is clipped to [0, 1].
+fn interval(v: &[f64], finding: &str) -> Option<Interval> {
     let s = Stat::of(v);
+    let (lo, hi) = if finding.starts_with("share") { (0.0, 1.0) } else { (f64::NEG_INFINITY, f64::INFINITY) };
     (s.n > 0).then(|| {
         let half = if s.n > 1 { s.ci95() } else { 0.0 };
-        Interval { mean: s.mean, lo: s.mean - half, hi: s.mean + half }
+        Interval { mean: s.mean, lo: (s.mean - half).max(lo), hi: (s.mean + half).min(hi) }
     })
 }
 
@@ -403,7 +405,7 @@ fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
             let panels = measures
                 .iter()
                 .map(|&(title, kind, finding, log_y)| {
-                    let base = interval(values(&m.arms[0].1, kind, finding));
+                    let base = interval(values(&m.arms[0].1, kind, finding), finding);
                     let groups = KINDS
                         .iter()
                         .enumerate()
@@ -411,7 +413,7 @@ fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
                             let mut points = vec![base];
                             for r in 0..RATES.len() {
                                 let arm = m.arms.iter().find(|(arm, _)| arm.cell == Some((k, r)));
-                                points.push(arm.and_then(|(_, an)| interval(values(an, kind, finding))));
+                                points.push(arm.and_then(|(_, an)| interval(values(an, kind, finding), finding)));
                             }
                             let colour = Some(if k == 0 { Colour::Vermillion } else { Colour::Blue });
                             IntervalGroup { name: name.to_string(), colour, points }
@@ -427,7 +429,7 @@ fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
             let panels = measures
                 .iter()
                 .map(|&(title, kind, finding, log_y)| {
-                    let points = m.arms.iter().map(|(_, an)| interval(values(an, kind, finding))).collect();
+                    let points = m.arms.iter().map(|(_, an)| interval(values(an, kind, finding), finding)).collect();
                     let groups = vec![IntervalGroup { name: "mean, 95 % interval".into(), colour: None, points }];
                     IntervalPanel { title: title.into(), y_label: title.into(), log_y, groups }
                 })
@@ -441,18 +443,12 @@ fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
         }
     }
     let caption = format!(
-        "{}: per arm, the mean and 95 % interval (Student t) over seeds (the spectral radius: over the PN_SR of all \
-         seeds); an arm without a value has no point.",
-        study.title
+        "{} Per arm, the mean and 95 % interval (Student t) over seeds (the spectral radius: over the PN_SR of all \
+         seeds; shares clipped to [0, 1]); an arm without a value has no point.",
+        study.question
     );
     let chart = Chart::Intervals(Intervals { x_label: x_label.into(), categories, panels });
-    a.figures.push(crate::analysis::figure(
-        dir,
-        "overview",
-        format!("{}: {}", study.title, study.question),
-        caption,
-        chart,
-    ));
+    a.figures.push(crate::analysis::figure(dir, "overview", study.title.to_string(), caption, chart));
     a
 }
 
