@@ -425,7 +425,11 @@ fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
             ("interaction rate (per particle and batch)", categories, panels)
         }
         Design::Variants(_) => {
-            let categories = m.arms.iter().map(|(arm, _)| arm.name.clone()).collect();
+            // Short labels: `base`, then each variant without the base's prefix (`tanh`).
+            let prefix = format!("{}-", study.base);
+            let categories = std::iter::once("base".to_string())
+                .chain(m.arms[1..].iter().map(|(a, _)| a.name.strip_prefix(&prefix).unwrap_or(&a.name).to_string()))
+                .collect();
             let panels = measures
                 .iter()
                 .map(|&(title, kind, finding, log_y)| {
@@ -434,7 +438,7 @@ fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
                     IntervalPanel { title: title.into(), y_label: title.into(), log_y, groups }
                 })
                 .collect();
-            ("particles", categories, panels)
+            ("arm (base: the study's base preset)", categories, panels)
         }
     };
     for (arm, an) in &m.arms {
