@@ -3,7 +3,7 @@
 //! The modules follow the paper ("Constructing Organism Networks from Collaborative
 //! Self-Replicators") and `SPEC.md`, from the bottom up:
 //! - [`particle`]: PNs, weightwise application, self-training (paper §II, SPEC §1), over
-//!   [`lanes`] (particles side by side) and [`activation`];
+//!   [`lanes`] (particles side by side) and [`activation`]; [`simd`]: the kernels' instruction set;
 //! - [`fixpoint`]: the five particle classes and the robustness test (Def. 3, Fig. 4/7);
 //! - [`organism`]: the ON, its task pass on both paths and weight extraction (§III, SPEC §2);
 //! - [`interaction`]: attack and melt between particles (the paper's future work, §VI);
@@ -42,6 +42,7 @@ pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod run;
+pub mod simd;
 pub mod sweep;
 pub mod train;
 

@@ -15,7 +15,7 @@ use crate::activation::Activation;
 use crate::data::task::Labels;
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::particle::{Evaluator, Init, ParticleBatch, ParticleShape};
-use crate::{Error, Result};
+use crate::{simd, Error, Result};
 use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -230,8 +230,30 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
 const BLOCK: usize = 4;
 
 impl LayerMap for Dense<'_> {
-    // forward: x (rows × in), A (out × in) -> y = x Aᵀ (rows × out)
     fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+        simd::dispatch(
+            #[inline(always)]
+            || self.dense_forward(l, inp, out),
+        )
+    }
+
+    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+        simd::dispatch(
+            #[inline(always)]
+            || self.dense_backward(l, inp, dout, dinp, grad),
+        )
+    }
+
+    fn grad_len(&self, l: usize) -> usize {
+        self.offsets[l + 1] - self.offsets[l]
+    }
+}
+
+/// The dense kernels, inlined into [`simd::dispatch`]'s choice of instructions.
+impl Dense<'_> {
+    // forward: x (rows × in), A (out × in) -> y = x Aᵀ (rows × out)
+    #[inline(always)]
+    fn dense_forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
         let full = o_n / BLOCK * BLOCK;
@@ -246,7 +268,8 @@ impl LayerMap for Dense<'_> {
     }
 
     // backward: x (rows × in), dy (rows × out) -> grad (out × in) += dyᵀ x; dx = dy A (rows × in)
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    #[inline(always)]
+    fn dense_backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
         let full = o_n / BLOCK * BLOCK;
@@ -264,10 +287,6 @@ impl LayerMap for Dense<'_> {
                 }
             }
         }
-    }
-
-    fn grad_len(&self, l: usize) -> usize {
-        self.offsets[l + 1] - self.offsets[l]
     }
 }
 
@@ -317,8 +336,30 @@ fn lanes_of(x: &[f32]) -> F32s {
 }
 
 impl LayerMap for General<'_> {
-    // forward: x (rows × in) -> y[c] = Σ_e PN_{l,c,e}(0, 0, 0, 0, x[e]) (rows × out)
     fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+        simd::dispatch(
+            #[inline(always)]
+            || self.general_forward(l, inp, out),
+        )
+    }
+
+    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+        simd::dispatch(
+            #[inline(always)]
+            || self.general_backward(l, inp, dout, dinp, grad),
+        )
+    }
+
+    fn grad_len(&self, l: usize) -> usize {
+        (self.offsets[l + 1] - self.offsets[l]) * self.particles.shape().n_weights()
+    }
+}
+
+/// The PN-by-PN kernels, inlined into [`simd::dispatch`]'s choice of instructions.
+impl General<'_> {
+    // forward: x (rows × in) -> y[c] = Σ_e PN_{l,c,e}(0, 0, 0, 0, x[e]) (rows × out)
+    #[inline(always)]
+    fn general_forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let groups = i_n.div_ceil(LANES);
         let mut ev = Evaluator::<F32s>::new(self.particles);
@@ -336,7 +377,8 @@ impl LayerMap for General<'_> {
 
     // backward: x (rows × in), dy (rows × out) -> grad (particles × P) += Σ_rows ∂loss/∂w;
     // dx[e] = Σ_c dy[c]·∂PN_{l,c,e}/∂x[e]
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    #[inline(always)]
+    fn general_backward(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let p = self.particles.shape().n_weights();
         let groups = i_n.div_ceil(LANES);
@@ -362,10 +404,6 @@ impl LayerMap for General<'_> {
                 scatter(&g[(c * groups + k) * p..(c * groups + k + 1) * p], p, block);
             }
         }
-    }
-
-    fn grad_len(&self, l: usize) -> usize {
-        (self.offsets[l + 1] - self.offsets[l]) * self.particles.shape().n_weights()
     }
 }
 

@@ -291,11 +291,13 @@ impl<'a, L: Lanes> Evaluator<'a, L> {
     }
 
     /// forward: (w, x) -> PN_w(0, 0, 0, 0, x)
+    #[inline(always)]
     pub fn aux(&mut self, w: &[L], x: L) -> L {
         kernel::aux_forward(&mut self.kernel, self.shape, w, x)
     }
 
     /// backward: (w, x, dout) -> grad += dout·∂PN/∂w; returns dout·∂PN/∂x
+    #[inline(always)]
     pub fn aux_backward(&mut self, w: &[L], x: L, dout: L, grad: &mut [L]) -> L {
         kernel::aux_backward(&mut self.kernel, self.shape, w, x, dout, grad)
     }

@@ -77,9 +77,11 @@ impl<L: Lanes> General<L> {
 }
 
 impl<L: Lanes> Kernel<L> for General<L> {
+    #[inline(always)]
     fn prepare(&mut self, _: &ParticleShape, _: &[L]) {}
 
     // forward: x (input width) -> scalar; keeps every layer's pre-activation in z, activation in a
+    #[inline(always)]
     fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L {
         let m = shape.max_width();
         let last = shape.n_layers() - 1;
@@ -88,9 +90,10 @@ impl<L: Lanes> Kernel<L> for General<L> {
         for l in 0..=last {
             let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
             let mat = &w[shape.offset(l)..shape.offset(l + 1)];
+            let cols = if l == 0 { shape.live_inputs(row) } else { 0..inp };
             for o in 0..out {
                 let mut s = L::splat(0.0);
-                for i in 0..inp {
+                for i in cols.clone() {
                     s += mat[o * inp + i] * self.a[l * m + i];
                 }
                 self.z[(l + 1) * m + o] = s;
@@ -101,20 +104,24 @@ impl<L: Lanes> Kernel<L> for General<L> {
     }
 
     // backward: dout -> grad += dPN/dw · dout; returns dPN/dx[aux slot] · dout
-    fn backward(&mut self, shape: &ParticleShape, w: &[L], _: Row<L>, dout: L, grad: &mut [L]) -> L {
+    // (the input's zero slots get no gradient, and of ∂/∂input only the aux slot is wanted)
+    #[inline(always)]
+    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L {
         let m = shape.max_width();
         let act = shape.activation();
+        let aux = shape.aux_slot();
         self.delta[0] = dout;
         for l in (0..shape.n_layers()).rev() {
             let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
             let off = shape.offset(l);
+            let cols = if l == 0 { shape.live_inputs(row) } else { 0..inp };
             for o in 0..out {
                 let d = self.delta[o];
-                for i in 0..inp {
+                for i in cols.clone() {
                     grad[off + o * inp + i] += d * self.a[l * m + i];
                 }
             }
-            for i in 0..inp {
+            for i in if l == 0 { aux..aux + 1 } else { 0..inp } {
                 let mut s = L::splat(0.0);
                 for o in 0..out {
                     s += w[off + o * inp + i] * self.delta[o];
@@ -131,6 +138,7 @@ impl<L: Lanes> Kernel<L> for General<L> {
         self.delta[shape.aux_slot()]
     }
 
+    #[inline(always)]
     fn finish(&mut self, _: &ParticleShape, _: &[L], _: &mut [L]) {}
 }
 
@@ -268,28 +276,28 @@ impl<L: Lanes> PnKernel<L> {
 }
 
 impl<L: Lanes> Kernel<L> for PnKernel<L> {
-    #[inline]
+    #[inline(always)]
     fn prepare(&mut self, shape: &ParticleShape, w: &[L]) {
         match self {
             PnKernel::Collapsed(k) => k.prepare(shape, w),
             PnKernel::General(k) => k.prepare(shape, w),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L {
         match self {
             PnKernel::Collapsed(k) => k.forward(shape, w, row),
             PnKernel::General(k) => k.forward(shape, w, row),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L {
         match self {
             PnKernel::Collapsed(k) => k.backward(shape, w, row, dout, grad),
             PnKernel::General(k) => k.backward(shape, w, row, dout, grad),
         }
     }
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) {
         match self {
             PnKernel::Collapsed(k) => k.finish(shape, w, grad),
@@ -327,12 +335,14 @@ pub fn self_train_one<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w
 }
 
 /// `PN(0, 0, 0, 0, x)` (Def. 6) of one particle.
+#[inline(always)]
 pub fn aux_forward<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], x: L) -> L {
     k.prepare(shape, w);
     k.forward(shape, w, Row::Aux(x))
 }
 
 /// Backward of [`aux_forward`]: `grad += dout·∂PN/∂w`; returns `dout·∂PN/∂x`.
+#[inline(always)]
 pub fn aux_backward<L: Lanes>(
     k: &mut impl Kernel<L>,
     shape: &ParticleShape,

@@ -107,6 +107,17 @@ impl ParticleShape {
         self.positions[i]
     }
 
+    /// The input slots `row` can make non-zero: the weight and its position, or the auxiliary
+    /// slot. The others hold +0, whose products add ±0 to a sum that starts at +0 and so leave
+    /// it unchanged: kernels skip them (bitwise the same for finite weights).
+    #[inline]
+    pub(crate) fn live_inputs<L>(&self, row: Row<L>) -> std::ops::Range<usize> {
+        match row {
+            Row::Weight { .. } => 0..4,
+            Row::Aux(_) => self.aux_slot()..self.aux_slot() + 1,
+        }
+    }
+
     /// The dense input vector of `row`.
     pub(crate) fn input_row<L: Lanes>(&self, row: Row<L>, out: &mut [L]) {
         out.fill(L::splat(0.0));
