@@ -129,6 +129,18 @@ impl Checkpoint {
     }
 }
 
+/// Removes the checkpoint of the finished run directory `dir` (and the temporary file of a
+/// checkpoint write that was killed).
+pub fn remove_checkpoint(dir: &Path) -> Result<()> {
+    for name in [CHECKPOINT.to_string(), format!("{CHECKPOINT}.tmp")] {
+        let path = dir.join(name);
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
+}
+
 /// `metrics.csv`, one row per epoch as it ends.
 pub struct MetricsWriter {
     csv: csv::Writer<File>,

@@ -2,7 +2,7 @@
 //! parallel), and the run directories it writes. The CLI's `train` and `reproduce` use it.
 
 use crate::activation::Activation;
-use crate::checkpoint::{write_atomic, Checkpoint, MetricsWriter, TrajectoryWriter, CHECKPOINT};
+use crate::checkpoint::{remove_checkpoint, write_atomic, Checkpoint, MetricsWriter, TrajectoryWriter, CHECKPOINT};
 use crate::config::Config;
 use crate::data::task::TaskData;
 use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord};
@@ -27,6 +27,9 @@ use std::time::Instant;
 /// How often `organism train` writes a checkpoint by default, in epochs (`--checkpoint-every`).
 pub const CHECKPOINT_EVERY: usize = 10;
 
+/// The seeds of a multi-seed output (a JSON list), beside the `config.toml` they share.
+pub const SEEDS: &str = "seeds.json";
+
 /// Trains `cfg` on `data` and writes the run directory `out` (see [`RunWriter`] for the rule
 /// on existing outputs); returns its summary.
 pub fn train_to_dir(cfg: &Config, data: &TaskData, out: &Path, force: bool, progress: &Progress) -> Result<Summary> {
@@ -44,38 +47,52 @@ pub fn train_to_dir_with(
 ) -> Result<Summary> {
     let writer = RunWriter::create(out, force)?;
     let result = write_atomic(&writer.path(CONFIG), cfg.to_toml().as_bytes());
-    let result = result.and_then(|_| train_in(cfg, data, &writer, None, checkpoint_every, progress));
+    let result = result.and_then(|_| train_in(cfg, data, writer.dir(), None, checkpoint_every, progress));
     writer.complete(result)
 }
 
-/// Continues the run a killed `organism train --out OUT` left behind, from its last
-/// checkpoint (or from the start if it had none yet), with the configuration it was started
-/// with; `None` if there is nothing to continue. The finished run directory is byte for byte
-/// the one an uninterrupted run writes (except `timing.json`).
-pub fn resume_dir(out: &Path, force: bool, checkpoint_every: usize, progress: &Progress) -> Result<Option<Summary>> {
-    let Some(writer) = RunWriter::resume(out, force)? else { return Ok(None) };
-    let cfg = Config::resolve(None, Some(&writer.path(CONFIG)), &[])?;
-    let data = TaskData::load(&cfg)?;
-    let checkpoint = writer.path(CHECKPOINT);
-    let checkpoint = if checkpoint.is_file() { Some(Checkpoint::read(&checkpoint)?) } else { None };
-    let result = train_in(&cfg, &data, &writer, checkpoint, checkpoint_every, progress);
+/// Continues the run (one seed or several) a killed `organism train --out OUT` left behind,
+/// each seed from its last checkpoint (or from the start if it had none yet; seeds already
+/// complete are kept), with the configuration it was started with; `None` if there is nothing
+/// to continue. The finished output is byte for byte the one an uninterrupted run writes
+/// (except `timing.json`). A resume that fails leaves the partial output for the next one.
+pub fn resume_dir(
+    out: &Path,
+    force: bool,
+    checkpoint_every: usize,
+    progress: &Progress,
+) -> Result<Option<Vec<Summary>>> {
+    let Some(writer) = RunWriter::resume(out, force, CONFIG)? else { return Ok(None) };
+    let result = (|| {
+        let cfg = Config::resolve(None, Some(&writer.path(CONFIG)), &[])?;
+        let seeds = writer.path(SEEDS);
+        if seeds.is_file() {
+            let seeds: Vec<u64> = serde_json::from_slice(&std::fs::read(&seeds).map_err(|e| Error::io(&seeds, e))?)
+                .map_err(|e| Error::format(&seeds, e.to_string()))?;
+            return seeds_into(&cfg, &seeds, writer.dir(), None, checkpoint_every, progress);
+        }
+        let data = TaskData::load(&cfg)?;
+        let checkpoint = writer.path(CHECKPOINT);
+        let checkpoint = if checkpoint.is_file() { Some(Checkpoint::read(&checkpoint)?) } else { None };
+        Ok(vec![train_in(&cfg, &data, writer.dir(), checkpoint, checkpoint_every, progress)?])
+    })();
     writer.complete(result).map(Some)
 }
 
-/// Trains into the partial directory of `writer` (which holds `config.toml`), from
+/// Trains into the partial run directory `dir` (which holds `config.toml`), from
 /// `checkpoint` if given, writing a checkpoint every `checkpoint_every` epochs (0 = never).
 /// The caller moves the finished directory into place.
 fn train_in(
     cfg: &Config,
     data: &TaskData,
-    writer: &RunWriter,
+    dir: &Path,
     checkpoint: Option<Checkpoint>,
     checkpoint_every: usize,
     progress: &Progress,
 ) -> Result<Summary> {
     let start = Instant::now();
     let (n, p) = (cfg.organism.n_particles(), cfg.particle_shape().n_weights());
-    let (metrics_path, trajectory_path) = (writer.path(METRICS), writer.path(TRAJECTORY));
+    let (metrics_path, trajectory_path) = (dir.join(METRICS), dir.join(TRAJECTORY));
     let kept = kept_epochs(cfg);
     let (mut trainer, mut metrics, mut trajectory, mut first_all, wall_before) = match checkpoint {
         None => (
@@ -137,7 +154,7 @@ fn train_in(
                 first_all_replicators: first_all,
                 wall_seconds: wall_before + start.elapsed().as_secs_f64(),
             };
-            c.write(&writer.path(CHECKPOINT))?;
+            c.write(&dir.join(CHECKPOINT))?;
         }
         last = Some(r);
     }
@@ -149,13 +166,10 @@ fn train_in(
     let organism = trainer.into_organism();
     let summary =
         summarise(cfg, data, &organism, &classes, &last, first_all, wall_before + start.elapsed().as_secs_f64());
-    write_organism(&writer.path(ORGANISM), &organism)?;
-    write_json(&writer.path(SUMMARY), &summary)?;
-    write_json(&writer.path(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
-    let checkpoint = writer.path(CHECKPOINT);
-    if checkpoint.is_file() {
-        std::fs::remove_file(&checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
-    }
+    write_organism(&dir.join(ORGANISM), &organism)?;
+    write_json(&dir.join(SUMMARY), &summary)?;
+    write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
+    remove_checkpoint(dir)?;
     Ok(summary)
 }
 
@@ -219,14 +233,6 @@ pub fn save_run(cfg: &Config, trained: &Trained, summary: &Summary, out: &Path, 
     writer.complete(result)
 }
 
-/// Trains `cfg` on `data` in memory and writes the run's files into the existing directory
-/// `dir` (the seed folders of a multi-seed run).
-fn train_into(cfg: &Config, data: &TaskData, dir: &Path, progress: &Progress) -> Result<Summary> {
-    let (trained, summary) = train_run(cfg, data, progress, &mut |_| ControlFlow::Continue(()))?;
-    write_run(dir, cfg, &trained, &summary)?;
-    Ok(summary)
-}
-
 /// The files of a run trained in memory, into the directory `dir`.
 fn write_run(dir: &Path, cfg: &Config, trained: &Trained, summary: &Summary) -> Result<()> {
     write_atomic(&dir.join(CONFIG), cfg.to_toml().as_bytes())?;
@@ -250,10 +256,12 @@ pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
     out.join(format!("seed-{seed}"))
 }
 
-/// Trains every seed of `seeds` in parallel into `out/seed-N/`. `out` is one output (see
-/// [`RunWriter`]): it appears only when every seed is done, and a failed seed leaves none.
-/// Image data is shared by the seeds (`data`, or loaded once); addition samples depend on the
-/// seed and are made per seed.
+/// Trains every seed of `seeds` in parallel into `out/seed-N/`, with `config.toml` (the
+/// configuration they share, each seed's own in its folder) and [`SEEDS`] beside them. `out` is
+/// one output (see [`RunWriter`]): it appears only when every seed is done. Each seed writes
+/// checkpoints like a single run, so a killed run continues with [`resume_dir`]. Image data is
+/// shared by the seeds (`data`, or loaded once); addition samples depend on the seed and are
+/// made per seed.
 pub fn train_seeds(
     cfg: &Config,
     seeds: &[u64],
@@ -262,22 +270,76 @@ pub fn train_seeds(
     data: Option<&TaskData>,
     progress: &Progress,
 ) -> Result<Vec<Summary>> {
-    let writer = RunWriter::create(out, force)?;
-    let result = train_seeds_into(cfg, seeds, writer.dir(), data, progress);
-    writer.complete(result)
+    train_seeds_with(cfg, seeds, out, force, data, CHECKPOINT_EVERY, progress)
 }
 
-/// [`train_seeds`] into the existing directory `dir`.
-pub fn train_seeds_into(
+/// [`train_seeds`] with a checkpoint every `checkpoint_every` epochs (0 = never).
+pub fn train_seeds_with(
     cfg: &Config,
     seeds: &[u64],
-    dir: &Path,
+    out: &Path,
+    force: bool,
     data: Option<&TaskData>,
+    checkpoint_every: usize,
     progress: &Progress,
 ) -> Result<Vec<Summary>> {
     for &seed in seeds {
         Config { seed, ..cfg.clone() }.validate()?;
     }
+    let writer = RunWriter::create(out, force)?;
+    // The seeds first: a partial directory with `config.toml` is resumable.
+    let result = write_json(&writer.path(SEEDS), &seeds)
+        .and_then(|_| write_atomic(&writer.path(CONFIG), cfg.to_toml().as_bytes()))
+        .and_then(|_| seeds_into(cfg, seeds, writer.dir(), data, checkpoint_every, progress));
+    writer.complete(result)
+}
+
+/// The multi-seed output `out` of `cfg` and `seeds` (see [`train_seeds`]): read back if it is
+/// complete, continued if a killed run left it unfinished, trained otherwise. A complete or
+/// unfinished output of another configuration or other seeds is an error.
+pub fn continue_seeds(
+    cfg: &Config,
+    seeds: &[u64],
+    out: &Path,
+    data: Option<&TaskData>,
+    progress: &Progress,
+) -> Result<Vec<Summary>> {
+    let same = |dir: &Path| -> Result<()> {
+        let (config, listed) = (dir.join(CONFIG), dir.join(SEEDS));
+        let config = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
+        let listed: Option<Vec<u64>> = std::fs::read(&listed).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        if config != cfg.to_toml() || listed.as_deref() != Some(seeds) {
+            return Err(Error::Invalid(format!(
+                "{} holds runs of another configuration or other seeds; refusing to continue it",
+                out.display()
+            )));
+        }
+        Ok(())
+    };
+    if out.is_dir() {
+        same(out)?;
+        return seeds.iter().map(|&s| read_summary(&seed_dir(out, s))).collect();
+    }
+    match RunWriter::resume(out, false, CONFIG)? {
+        Some(writer) => {
+            let result =
+                same(writer.dir()).and_then(|_| seeds_into(cfg, seeds, writer.dir(), data, CHECKPOINT_EVERY, progress));
+            writer.complete(result)
+        }
+        None => train_seeds(cfg, seeds, out, false, data, progress),
+    }
+}
+
+/// The seeds of a multi-seed output in its (partial) directory `dir`, in parallel: each one
+/// complete already, continued from its checkpoint or trained (see [`train_seed`]).
+fn seeds_into(
+    cfg: &Config,
+    seeds: &[u64],
+    dir: &Path,
+    data: Option<&TaskData>,
+    checkpoint_every: usize,
+    progress: &Progress,
+) -> Result<Vec<Summary>> {
     let loaded = match (cfg.task.dataset(), data) {
         (Some(_), None) => Some(TaskData::load(cfg)?),
         _ => None,
@@ -287,14 +349,58 @@ pub fn train_seeds_into(
         .par_iter()
         .map(|&seed| {
             let cfg = Config { seed, ..cfg.clone() };
-            let run_dir = seed_dir(dir, seed);
-            std::fs::create_dir(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
             match shared {
-                Some(d) if cfg.task.dataset().is_some() => train_into(&cfg, d, &run_dir, progress),
-                _ => train_into(&cfg, &TaskData::addition(&cfg), &run_dir, progress),
+                Some(d) if cfg.task.dataset().is_some() => train_seed(&cfg, d, dir, checkpoint_every, progress),
+                _ => train_seed(&cfg, &TaskData::addition(&cfg), dir, checkpoint_every, progress),
             }
         })
         .collect()
+}
+
+/// One seed of a multi-seed output in `dir`: `seed-N/` if it is complete (its summary read
+/// back); else trained in `.seed-N.partial/` (from the checkpoint there, if any) and renamed
+/// to `seed-N/` when done.
+fn train_seed(
+    cfg: &Config,
+    data: &TaskData,
+    dir: &Path,
+    checkpoint_every: usize,
+    progress: &Progress,
+) -> Result<Summary> {
+    let done = seed_dir(dir, cfg.seed);
+    if done.is_dir() {
+        return read_summary(&done);
+    }
+    let partial = dir.join(format!(".seed-{}.partial", cfg.seed));
+    let checkpoint = partial.join(CHECKPOINT);
+    let checkpoint = if checkpoint.is_file() {
+        Some(Checkpoint::read(&checkpoint)?)
+    } else {
+        // Killed before its first checkpoint (or never started): from the start. The
+        // directory is part of this program's own unfinished output.
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
+        }
+        std::fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
+        write_atomic(&partial.join(CONFIG), cfg.to_toml().as_bytes())?;
+        None
+    };
+    let summary = train_in(cfg, data, &partial, checkpoint, checkpoint_every, progress)?;
+    std::fs::rename(&partial, &done).map_err(|e| Error::io(&done, e))?;
+    Ok(summary)
+}
+
+/// The summary of the finished run directory `dir`, with its wall time from `timing.json`.
+pub fn read_summary(dir: &Path) -> Result<Summary> {
+    let path = dir.join(SUMMARY);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let mut summary: Summary = serde_json::from_slice(&bytes).map_err(|e| Error::format(&path, e.to_string()))?;
+    summary.wall_seconds = std::fs::read(dir.join(TIMING))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["wall_seconds"].as_f64())
+        .unwrap_or(f64::NAN);
+    Ok(summary)
 }
 
 /// `a..b` (end exclusive) or a comma list `0,3,7` of seeds; at most [`limits::MAX_SEEDS`]

@@ -24,6 +24,11 @@ pub const MAX_NOISE_SEEDS: u64 = 1_000_000;
 /// before the data is read.
 pub const MAX_IMAGES: u128 = 70_000;
 
+/// Decompressed bytes of one IDX file: 1 GiB, about 20× MNIST's training images (47 MB). A
+/// larger stream (a gzip bomb, or not a data set of this family) is refused after reading that
+/// much, not held in memory whole.
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
 /// The error of a bad value of `key`: a configuration key, or a command-line flag (`--x`).
 pub fn invalid(key: &str, msg: impl Into<String>) -> Error {
     if key.starts_with("--") {

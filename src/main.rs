@@ -103,9 +103,10 @@ struct TrainArgs {
     out: Option<PathBuf>,
     #[arg(long, help = FORCE)]
     force: bool,
-    /// Continue the single run a killed `organism train --out DIR` left behind, from its last
-    /// checkpoint, with the configuration it was started with. The finished DIR is byte for
-    /// byte what an uninterrupted run writes (except timing.json).
+    /// Continue the run a killed `organism train --out DIR` (one seed or --seeds) left behind,
+    /// each seed from its last checkpoint (complete seeds are kept), with the configuration it
+    /// was started with. The finished DIR is byte for byte what an uninterrupted run writes
+    /// (except timing.json).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "config", "sets", "seed", "seeds", "data", "dataset", "out"])]
     resume: Option<PathBuf>,
     /// Write a checkpoint (in the unfinished run directory) every this many epochs; 0 = never.
@@ -231,6 +232,12 @@ struct ReproduceArgs {
     data: Option<PathBuf>,
     #[arg(long, help = FORCE)]
     force: bool,
+    /// Continue the report a killed `reproduce` with the same --out, --quick and --data left
+    /// unfinished: training runs (each seed from its last checkpoint) and standalone
+    /// populations already complete are kept, the rest is redone; the report is the same but
+    /// for its wall times. Without an unfinished report, starts a new one.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Subcommand)]
@@ -367,8 +374,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => {
             if let Some(dir) = &a.resume {
                 match experiment::resume_dir(dir, a.force, a.checkpoint_every, &progress)? {
-                    Some(s) => println!("seed {}: finished ({:.1} s in all)", s.seed, s.wall_seconds),
-                    None if dir.join(organism::run::SUMMARY).is_file() => {
+                    Some(summaries) => {
+                        for s in summaries {
+                            println!("seed {}: finished ({:.1} s in all)", s.seed, s.wall_seconds)
+                        }
+                    }
+                    None if dir.join(organism::run::CONFIG).is_file() => {
                         println!("{} is already complete", dir.display())
                     }
                     None => {
@@ -385,7 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(s) => {
                     let seeds = experiment::parse_seeds(s)?;
                     organism::run::check_free(out, a.force)?;
-                    experiment::train_seeds(&cfg, &seeds, out, a.force, None, &progress)?
+                    experiment::train_seeds_with(&cfg, &seeds, out, a.force, None, a.checkpoint_every, &progress)?
                 }
                 None => {
                     organism::run::check_free(out, a.force)?;
@@ -463,6 +474,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 extended: a.extended,
                 force: a.force,
                 data_dir: a.data.clone(),
+                resume: a.resume,
             };
             let outcome = reproduce::reproduce(&opts, &progress)?;
             println!("claims of the paper, as measured here:");

@@ -7,12 +7,12 @@ use crate::analysis::pruning::Settings as PruningSettings;
 use crate::analysis::{open_runs, Analysis, TestSets};
 use crate::config::{Config, Overrides};
 use crate::data::task::TaskData;
-use crate::experiment::{particles_to_dir, seed_dir, train_seeds, ParticlesRun};
+use crate::experiment::{continue_seeds, particles_to_dir, seed_dir, ParticlesRun};
 use crate::fixpoint::Robustness;
 use crate::progress::Progress;
 use crate::report::claims::{self, Claim, Exp};
 use crate::report::document::{Report, Section};
-use crate::run::{check_free, write_json, RunWriter, Summary};
+use crate::run::{check_free, write_json, RunWriter, Summary, OPTIONS};
 use crate::train::StandaloneConfig;
 use crate::Result;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,17 @@ pub struct Options {
     pub force: bool,
     /// A folder with the MNIST IDX files (else cache, download, bundled subset).
     pub data_dir: Option<PathBuf>,
+    /// Continue the report a killed `reproduce` with these options left unfinished: the
+    /// training runs and standalone populations already complete are kept, the rest is redone.
+    pub resume: bool,
+}
+
+/// The options a report depends on, recorded in [`OPTIONS`]: a resumed report must have
+/// been started with the same.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+struct Recorded {
+    quick: bool,
+    data: Option<String>,
 }
 
 /// One experiment to reproduce.
@@ -113,13 +124,38 @@ pub struct Outcome {
 }
 
 /// Regenerates the paper into `opts.out`: one output (see [`RunWriter`]) that replaces an
-/// earlier report only once the new one is complete. The inputs are checked first.
+/// earlier report only once the new one is complete. The inputs are checked first. With
+/// `opts.resume`, an unfinished report of a killed `reproduce` is continued (a fresh one is
+/// started if there is none); the finished report is the same but for its wall times.
 pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
     let start = Instant::now();
-    check_free(&opts.out, opts.force)?;
+    if opts.resume && opts.extended {
+        // The beyond-the-paper part keeps no record of finished arms yet.
+        return Err(crate::Error::Invalid("--resume does not cover --extended yet: rerun without --resume".into()));
+    }
+    let recorded = Recorded { quick: opts.quick, data: opts.data_dir.as_ref().map(|d| d.display().to_string()) };
+    let resumed = if opts.resume { RunWriter::resume(&opts.out, opts.force, OPTIONS)? } else { None };
+    if resumed.is_none() {
+        check_free(&opts.out, opts.force)?;
+    }
     let exps = experiments(opts, progress)?;
-    let writer = RunWriter::create(&opts.out, opts.force)?;
-    let result = reproduce_into(opts, &exps, writer.dir(), start, progress);
+    let writer = match resumed {
+        Some(writer) => {
+            let before: Option<Recorded> =
+                std::fs::read(writer.path(OPTIONS)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            if before.as_ref() != Some(&recorded) {
+                return Err(crate::Error::Invalid(format!(
+                    "the unfinished {} was started with other options (--quick, --data); continue it with those",
+                    opts.out.display()
+                )));
+            }
+            writer
+        }
+        None => RunWriter::create(&opts.out, opts.force)?,
+    };
+    let options = serde_json::to_vec_pretty(&recorded).expect("plain values");
+    let result = crate::checkpoint::write_atomic(&writer.path(OPTIONS), &options)
+        .and_then(|_| reproduce_into(opts, &exps, writer.dir(), start, progress));
     writer.complete(result)
 }
 
@@ -153,7 +189,7 @@ fn reproduce_into(
             exp.seeds.len(),
             exp.cfg.epochs
         ));
-        let summaries = train_seeds(&exp.cfg, &exp.seeds, &runs_dir, false, exp.data.as_deref(), progress)?;
+        let summaries = continue_seeds(&exp.cfg, &exp.seeds, &runs_dir, exp.data.as_deref(), progress)?;
         let train_secs = stage(format!("train {}", exp.exp.name()), t);
         if let Some(d) = &exp.data {
             tests.insert(&exp.cfg, d.clone());
@@ -179,7 +215,9 @@ fn reproduce_into(
                 epsilon: exp.cfg.epsilon,
             },
         };
-        particles_to_dir(&particles, &standalone_dir, false, progress)?;
+        if !standalone_dir.is_dir() {
+            particles_to_dir(&particles, &standalone_dir, false, progress)?;
+        }
         let standalone_secs = stage(format!("standalone particles for {}", exp.exp.name()), t);
 
         let t = Instant::now();

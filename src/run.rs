@@ -94,6 +94,10 @@ pub fn type_counts(classes: &[Class]) -> BTreeMap<String, usize> {
 /// directory that has it (or an empty one).
 pub const MARKER: &str = ".organism-output";
 
+/// The options `organism reproduce` was started with: with [`CONFIG`] (of `organism train`),
+/// the file that makes an unfinished output resumable (`--resume`).
+pub const OPTIONS: &str = "options.json";
+
 /// Text of [`MARKER`]: the same for every output, so outputs stay byte-reproducible.
 const MARKER_TEXT: &str = "This directory was written by `organism`; `--force` may replace it.\n";
 
@@ -120,6 +124,9 @@ pub struct RunWriter {
     force: bool,
     /// Parent directories this writer created (deepest last), removed again if it fails.
     created: Vec<PathBuf>,
+    /// Taken over by [`RunWriter::resume`]: kept, not removed, if it fails, so that it can be
+    /// resumed again.
+    resumed: bool,
     done: bool,
 }
 
@@ -134,17 +141,26 @@ impl RunWriter {
         check_replaceable(target, &resolved, force)?;
         let created = create_parents(&parent)?;
         let tmp = parent.join(format!(".{name}{PARTIAL}{}", std::process::id()));
-        let writer = RunWriter { shown: target.to_path_buf(), target: resolved, tmp, force, created, done: false };
+        let writer = RunWriter {
+            shown: target.to_path_buf(),
+            target: resolved,
+            tmp,
+            force,
+            created,
+            resumed: false,
+            done: false,
+        };
         std::fs::create_dir(&writer.tmp).map_err(|e| writer.explain(Error::io(&writer.tmp, e)))?;
         write_marker(&writer.tmp).map_err(|e| writer.explain(e))?;
         Ok(writer)
     }
 
     /// Takes over the partial directory a killed run left for `target` (`.NAME.partial-PID`
-    /// beside it, with its `config.toml`), renaming it to this process's; `None` if there is
-    /// none. A partial directory whose process still runs is refused; of several, the most
-    /// recently modified is taken.
-    pub fn resume(target: &Path, force: bool) -> Result<Option<Self>> {
+    /// beside it, holding the file `key`: [`CONFIG`] or [`OPTIONS`]), renaming it to this
+    /// process's; `None` if there is none. A partial directory whose process still runs is
+    /// refused; of several, the most recently modified is taken. If the resumed run fails, the
+    /// partial directory stays for the next `--resume`.
+    pub fn resume(target: &Path, force: bool, key: &str) -> Result<Option<Self>> {
         let resolved = resolve_output(target)?;
         let parent = resolved.parent().expect("a resolved output has a parent").to_path_buf();
         let name = resolved.file_name().expect("a resolved output has a name").to_string_lossy().to_string();
@@ -155,7 +171,7 @@ impl RunWriter {
             let file_name = entry.file_name().to_string_lossy().to_string();
             let Some(pid) = file_name.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else { continue };
             let dir = entry.path();
-            if !dir.join(CONFIG).is_file() {
+            if !dir.join(key).is_file() {
                 continue;
             }
             if pid != std::process::id() && process_alive(pid) {
@@ -177,6 +193,7 @@ impl RunWriter {
             tmp,
             force,
             created: Vec::new(),
+            resumed: true,
             done: false,
         }))
     }
@@ -245,7 +262,7 @@ impl RunWriter {
 
 impl Drop for RunWriter {
     fn drop(&mut self) {
-        if self.done {
+        if self.done || self.resumed {
             return;
         }
         // An unfinished output leaves nothing behind: its temporary directory goes, and so do
@@ -400,9 +417,14 @@ fn clean_stale(parent: &Path, name: &str) -> Result<()> {
             eprintln!("note: {} looks like a leftover of organism but has no {MARKER}; left alone", path.display());
             continue;
         }
-        if kind == PARTIAL && path.join(CONFIG).is_file() {
+        if kind == PARTIAL && (path.join(CONFIG).is_file() || path.join(OPTIONS).is_file()) {
+            let how = if path.join(CONFIG).is_file() {
+                "organism train --resume"
+            } else {
+                "organism reproduce --resume --out"
+            };
             eprintln!(
-                "note: {} is a killed run; continue it with `organism train --resume {}` (left alone)",
+                "note: {} is a killed run; continue it with `{how} {}` (left alone)",
                 path.display(),
                 parent.join(base).display()
             );
@@ -579,7 +601,11 @@ pub(crate) fn safetensors_header(tensors: &[TensorSpec], meta: &BTreeMap<String,
 
 /// Writes a safetensors file of `tensors` with their bytes, byte for byte the same for the same
 /// input. Tensors of 8-byte types come first so every tensor is aligned.
-fn write_safetensors(path: &Path, tensors: &[(TensorSpec, &[u8])], meta: BTreeMap<String, String>) -> Result<()> {
+pub(crate) fn write_safetensors(
+    path: &Path,
+    tensors: &[(TensorSpec, &[u8])],
+    meta: BTreeMap<String, String>,
+) -> Result<()> {
     let specs: Vec<TensorSpec> =
         tensors.iter().map(|(t, _)| TensorSpec { name: t.name, dtype: t.dtype, shape: t.shape.clone() }).collect();
     let mut bytes = safetensors_header(&specs, &meta);

@@ -119,3 +119,100 @@ fn quick_reproduction_writes_the_whole_report() {
         }
     }
 }
+
+/// Every file of the report but those holding wall times, by path relative to `dir`, with
+/// `dir` itself (which the analyses name their runs by) written as `REPORT`.
+fn report_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let own = dir.display().to_string().into_bytes();
+    let anonymous = |bytes: Vec<u8>| -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(&own) {
+                out.extend_from_slice(b"REPORT");
+                i += own.len();
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    };
+    let timed = ["timing.json", "reproduce.json", "report.md", "index.html"];
+    let mut found = std::collections::BTreeMap::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if !timed.contains(&path.file_name().unwrap().to_str().unwrap()) {
+                found.insert(
+                    path.strip_prefix(dir).unwrap().display().to_string(),
+                    anonymous(std::fs::read(&path).unwrap()),
+                );
+            }
+        }
+    }
+    found
+}
+
+/// A quick reproduction killed (SIGKILL) half-way and run again with `--resume` keeps what was
+/// complete and ends with the report of an uninterrupted run (but for its wall times).
+#[test]
+fn a_killed_reproduction_resumes_to_the_same_report() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &std::path::Path| -> Vec<String> {
+        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
+        ["reproduce", "--quick", "--data", data, "--out", out.to_str().unwrap()].map(String::from).to_vec()
+    };
+    let bin = env!("CARGO_BIN_EXE_organism");
+    let reference = dir.path().join("reference");
+    let started = Instant::now();
+    let o = Command::new(bin).args(args(&reference)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole = started.elapsed();
+
+    // Killed once the addition runs are complete and the MNIST runs have started: the resumed
+    // run keeps the first and continues the second.
+    let out = dir.path().join("killed");
+    let mut child = Command::new(bin).args(args(&out)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let partial = || std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p != &reference);
+    let mnist_started = || {
+        let runs = partial()?.join("runs");
+        std::fs::read_dir(runs)
+            .ok()?
+            .map(|e| e.unwrap().file_name())
+            .find(|n| n.to_string_lossy().starts_with(".mnist.partial-"))
+    };
+    let deadline = Instant::now() + whole * 2;
+    while mnist_started().is_none() {
+        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "the MNIST runs never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(whole / 10);
+    assert!(child.try_wait().unwrap().is_none(), "the reproduction finished before it was killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.exists(), "a killed reproduction left a report");
+    // What the killed run completed (the wall times of its seeds) is kept as it was.
+    let partial = partial().unwrap();
+    assert!(partial.join("options.json").is_file(), "{}", partial.display());
+    let timings = |root: &std::path::Path| -> Vec<Vec<u8>> {
+        (0..3).map(|s| std::fs::read(root.join(format!("runs/addition/seed-{s}/timing.json"))).unwrap()).collect()
+    };
+    let kept = timings(&partial);
+
+    let o = Command::new(bin).args(args(&out)).arg("--resume").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (expected, got) = (report_files(&reference), report_files(&out));
+    assert_eq!(expected.keys().collect::<Vec<_>>(), got.keys().collect::<Vec<_>>());
+    for (name, bytes) in &expected {
+        assert!(got[name] == *bytes, "{name} differs after a kill and --resume");
+    }
+    assert_eq!(timings(&out), kept, "the complete addition runs were trained again");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}

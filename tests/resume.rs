@@ -11,15 +11,23 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_organism");
 
-/// Every file of a run directory but `timing.json`, by name.
+/// Every file of an output directory and its subdirectories but `timing.json`, by path
+/// relative to `dir`.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().to_string(), e.path()))
-        .filter(|(name, _)| name != "timing.json")
-        .map(|(name, path)| (name, std::fs::read(path).unwrap()))
-        .collect()
+    let mut found = BTreeMap::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().unwrap() != "timing.json" {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                found.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
 }
 
 fn run(args: &[&str], threads: usize) {
@@ -97,23 +105,69 @@ fn a_run_killed_at_random_moments_and_resumed_is_byte_identical() {
     let reference = dir.path().join("reference");
     let started = Instant::now();
     run(&strs(&mnist_args(&reference, epochs)), 2);
-    // Kill moments are drawn within the time an uninterrupted run takes on this machine, so
-    // every attempt can be killed mid-run however fast or loaded the machine is.
-    let mut whole_ms = (started.elapsed().as_millis() as u64).max(100);
-    let expected = files(&reference);
+    let whole_ms = started.elapsed().as_millis() as u64;
 
     let out = dir.path().join("killed");
     let mut args = mnist_args(&out, epochs);
     args.extend(["--checkpoint-every".to_string(), "2".to_string()]);
+    let resume = ["train", "--resume", out.to_str().unwrap(), "--checkpoint-every", "2"].map(String::from);
+    let kills = kill_and_resume(dir.path(), &out, &args, &resume, whole_ms);
+    assert_same(&files(&reference), &files(&out), &kills);
+}
+
+/// A multi-seed run (`--seeds`) killed at random moments and resumed (seeds complete are
+/// kept, the others continue from their checkpoints) ends byte for byte as the uninterrupted
+/// one, whose every seed is in turn the run of that single seed.
+#[test]
+fn a_multi_seed_run_killed_and_resumed_is_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        let out = out.to_str().unwrap();
+        ["train", "--preset", "addition", "--seeds", "0..3", "--set", "epochs=60", "--checkpoint-every", "5"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--out".to_string(), out.to_string()])
+            .collect()
+    };
+    let reference = dir.path().join("reference");
+    let started = Instant::now();
+    run(&strs(&args(&reference)), 2);
+    let whole_ms = started.elapsed().as_millis() as u64;
+    let expected = files(&reference);
+    assert!(expected.contains_key("seeds.json") && expected.contains_key("config.toml"), "{:?}", expected.keys());
+
+    let single = dir.path().join("single");
+    run(&["train", "--preset", "addition", "--seed", "1", "--set", "epochs=60", "--out", single.to_str().unwrap()], 2);
+    // The same files but the output marker, which only the whole output carries.
+    let seed_1: BTreeMap<String, Vec<u8>> = expected
+        .iter()
+        .filter_map(|(name, bytes)| Some((name.strip_prefix("seed-1/")?.to_string(), bytes.clone())))
+        .collect();
+    let mut single = files(&single);
+    single.remove(".organism-output");
+    assert_same(&single, &seed_1, &[]);
+
+    let out = dir.path().join("killed");
+    let resume = ["train", "--resume", out.to_str().unwrap(), "--checkpoint-every", "5"].map(String::from);
+    let kills = kill_and_resume(dir.path(), &out, &args(&out), &resume, whole_ms);
+    assert_same(&expected, &files(&out), &kills);
+}
+
+/// Runs `args` (writing `out` in `dir`) and kills it with SIGKILL at random moments, then
+/// `resume` until `out` is complete; returns the kill moments (ms after each start). Kill
+/// moments are drawn within the time an uninterrupted run took (`whole_ms`), so every attempt
+/// can be killed mid-run however fast or loaded the machine is.
+fn kill_and_resume(dir: &Path, out: &Path, args: &[String], resume: &[String], whole_ms: u64) -> Vec<u64> {
+    let mut whole_ms = whole_ms.max(100);
     let mut rng = rand::thread_rng();
     let mut kills = Vec::new();
-    while !out.join("summary.json").is_file() {
+    while !out.is_dir() {
         let mut cmd = Command::new(BIN);
         // Killed before it wrote its configuration, a run has nothing to resume: start it again.
-        if partials(dir.path()).iter().any(|p| p.join("config.toml").is_file()) {
-            cmd.args(["train", "--resume", out.to_str().unwrap(), "--checkpoint-every", "2"]);
+        if partials(dir).iter().any(|p| p.join("config.toml").is_file()) {
+            cmd.args(resume);
         } else {
-            cmd.args(strs(&args));
+            cmd.args(args);
         }
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         // A random moment within the first 80 % of a whole run's time, at most four kills in all.
@@ -134,7 +188,7 @@ fn a_run_killed_at_random_moments_and_resumed_is_byte_identical() {
                 if kills.is_empty() {
                     // Finished before the first kill (this run was faster than the reference):
                     // start over with a shorter window.
-                    std::fs::remove_dir_all(&out).unwrap();
+                    std::fs::remove_dir_all(out).unwrap();
                     whole_ms = (whole_ms / 2).max(20);
                 }
             }
@@ -146,14 +200,18 @@ fn a_run_killed_at_random_moments_and_resumed_is_byte_identical() {
         }
     }
     assert!(!kills.is_empty(), "the run was never killed");
-    let got = files(&out);
-    assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
-    for (name, bytes) in &expected {
+    // No resumable partial directory is left beside the finished run.
+    let left: Vec<_> = partials(dir).into_iter().filter(|p| p.join("config.toml").exists()).collect();
+    assert!(left.is_empty(), "{left:?}");
+    kills
+}
+
+/// `got` has the files of `expected`, byte for byte.
+fn assert_same(expected: &BTreeMap<String, Vec<u8>>, got: &BTreeMap<String, Vec<u8>>, kills: &[u64]) {
+    assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "after kills at {kills:?} ms");
+    for (name, bytes) in expected {
         assert!(got[name] == *bytes, "{name} differs after kills at {kills:?} ms");
     }
-    // No resumable partial directory is left beside the finished run.
-    let left: Vec<_> = partials(dir.path()).into_iter().filter(|p| p.join("config.toml").exists()).collect();
-    assert!(left.is_empty(), "{left:?}");
 }
 
 /// The partial directories in `dir`.

@@ -156,11 +156,11 @@ fn case1_force_replaces_only_organism_outputs_and_only_when_complete() {
     );
     fails_in(cwd, &["train", "--set", "epochs=1", "--seeds", "0..2", "--set", "lr=-1", "--out", "fresh"], "lr");
     assert_eq!(std::fs::read(out.join("seed-1/organism.safetensors")).unwrap(), before);
-    assert_eq!(listing(&out), [".organism-output", "seed-0", "seed-1"]);
+    assert_eq!(listing(&out), [".organism-output", "config.toml", "seed-0", "seed-1", "seeds.json"]);
     assert_eq!(listing(cwd), ["empty", "mine", "runs"]);
 
     succeeds_in(cwd, &["train", "--set", "epochs=3", "--seeds", "0..1", "--out", "runs", "--force"]);
-    assert_eq!(listing(&out), [".organism-output", "seed-0"]);
+    assert_eq!(listing(&out), [".organism-output", "config.toml", "seed-0", "seeds.json"]);
     assert_eq!(listing(cwd), ["empty", "mine", "runs"]);
 }
 

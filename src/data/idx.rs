@@ -12,6 +12,7 @@ use std::path::Path;
 use flate2::read::GzDecoder;
 
 use super::ImageSet;
+use crate::limits::MAX_IDX_BYTES;
 use crate::{Error, Result};
 
 /// Magic number of an image file: unsigned bytes, 3 dimensions (count, rows, columns).
@@ -24,13 +25,25 @@ const NUM_CLASSES: u8 = 10;
 /// Returns the IDX content of `raw`, gunzipping it if it starts with the gzip magic.
 /// `path` is only used to name the file in errors.
 pub fn decompress(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
+    decompress_at_most(path, raw, MAX_IDX_BYTES)
+}
+
+/// [`decompress`] refusing more than `max` bytes of output.
+fn decompress_at_most(path: &Path, raw: &[u8], max: u64) -> Result<Vec<u8>> {
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw.to_vec());
     }
-    let mut out = Vec::with_capacity(raw.len() * 4);
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max as usize));
     GzDecoder::new(raw)
+        .take(max + 1)
         .read_to_end(&mut out)
         .map_err(|e| Error::format(path, format!("truncated or corrupt gzip data: {e}")))?;
+    if out.len() as u64 > max {
+        return Err(Error::format(
+            path,
+            format!("decompresses to more than {max} bytes; not an IDX file of a data set"),
+        ));
+    }
     Ok(out)
 }
 
@@ -123,6 +136,19 @@ pub fn read_image_set(images_path: &Path, labels_path: &Path) -> Result<ImageSet
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gzip_stream_longer_than_the_cap_is_refused() {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(&[0u8; 1001]).unwrap();
+        let raw = gz.finish().unwrap();
+        let path = Path::new("bomb.gz");
+        assert_eq!(decompress_at_most(path, &raw, 1001).unwrap().len(), 1001);
+        let err = decompress_at_most(path, &raw, 1000).unwrap_err().to_string();
+        assert!(err.contains("bomb.gz") && err.contains("more than 1000 bytes"), "{err}");
+    }
 
     fn idx(magic: u32, dims: &[u32], payload: &[u8]) -> Vec<u8> {
         let mut v = magic.to_be_bytes().to_vec();

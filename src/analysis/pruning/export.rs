@@ -2,9 +2,10 @@
 
 use super::strategies::masked;
 use crate::organism::OrganismShape;
+use crate::run::{write_safetensors, TensorSpec};
 use crate::{Error, Result};
 use safetensors::{Dtype, SafeTensors};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Writes a pruned dense network: per layer `l`, `weight_l{l}` (`out × in`, f32, pruned
@@ -37,19 +38,15 @@ pub fn write_masked_dense(
         tensors.push((format!("mask_l{l}"), vec![o, i], bytes(&m)));
         start += i * o;
     }
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+    let specs: Vec<(TensorSpec, &[u8])> = tensors
         .iter()
-        .map(|(name, dims, b)| {
-            (
-                name.clone(),
-                safetensors::tensor::TensorView::new(Dtype::F32, dims.clone(), b).expect("consistent tensor"),
-            )
-        })
+        .map(|(name, dims, b)| (TensorSpec { name, dtype: Dtype::F32, shape: dims.clone() }, b.as_slice()))
         .collect();
-    let mut meta: HashMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    // Sorted metadata: the same bytes for the same network (issue 8).
+    let mut meta: BTreeMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     meta.insert("format".into(), "masked_dense".into());
     meta.insert("organism".into(), serde_json::to_string(shape).expect("a shape serialises"));
-    safetensors::serialize_to_file(views, &Some(meta), path).map_err(|e| Error::format(path, e.to_string()))
+    write_safetensors(path, &specs, meta)
 }
 
 /// Reads a file of [`write_masked_dense`]: the shape, the dense weights (SPEC order) and the
