@@ -7,7 +7,7 @@
 use crate::activation::Activation;
 use crate::data::DatasetKind;
 use crate::interaction::InteractionConfig;
-use crate::organism::OrganismShape;
+use crate::organism::{ActivationParticleConfig, LayerActivation, OrganismShape};
 use crate::particle::{Init, ParticleShape};
 use crate::{limits, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use toml::{Table, Value};
 
 /// The presets shipped with the program, as TOML text (SPEC §5). A preset may start from
 /// another with `extends = "NAME"` and list only what differs.
-pub const PRESETS: [(&str, &str); 12] = [
+pub const PRESETS: [(&str, &str); 14] = [
     ("addition", include_str!("../presets/addition.toml")),
     ("mnist", include_str!("../presets/mnist.toml")),
     ("mnist28", include_str!("../presets/mnist28.toml")),
@@ -29,6 +29,8 @@ pub const PRESETS: [(&str, &str); 12] = [
     ("addition-gelu", include_str!("../presets/addition-gelu.toml")),
     ("mnist-tanh", include_str!("../presets/mnist-tanh.toml")),
     ("mnist-gelu", include_str!("../presets/mnist-gelu.toml")),
+    ("addition-actparticle", include_str!("../presets/addition-actparticle.toml")),
+    ("mnist-actparticle", include_str!("../presets/mnist-actparticle.toml")),
 ];
 
 /// The experiment's task.
@@ -129,6 +131,10 @@ pub struct Config {
     /// then not written, so their configurations read as before).
     #[serde(default, skip_serializing_if = "InteractionConfig::is_off_default")]
     pub interaction: InteractionConfig,
+    /// Activation particles (paper §VI future work), used with `organism.activation =
+    /// "particle"`; left out when default, like `interaction`.
+    #[serde(default, skip_serializing_if = "ActivationParticleConfig::is_default")]
+    pub activation_particle: ActivationParticleConfig,
 }
 
 /// The particles' architecture: `[5, hidden, hidden, 1]`.
@@ -259,6 +265,7 @@ impl Config {
         }
         self.organism.validate()?;
         self.interaction.validate()?;
+        self.activation_particle.validate(self.organism.activation == LayerActivation::Particle)?;
         match self.task {
             Task::Addition => {
                 if self.organism.inputs != 2 || self.organism.outputs != 1 {
@@ -320,6 +327,14 @@ impl Config {
                 "activations",
                 batch.saturating_mul(units) * 32 + general,
             );
+        if self.organism.activation == LayerActivation::Particle {
+            // Weights, gradient, two optimizer states, two work buffers, and one gradient per
+            // chunk of 64 samples of a task pass.
+            let a = &self.activation_particle;
+            let (h, n) = (a.hidden as u128, a.count(o) as u128);
+            let per = 4 * (h * h + 6 * h);
+            e.add("activation_particle.hidden", "activation particles", n.saturating_mul(per) * (6 + batch / 64 + 1));
+        }
         e
     }
 
@@ -539,6 +554,31 @@ mod tests {
         }
         let err = Config::resolve(Some("nope"), None, &[]).unwrap_err().to_string();
         assert!(err.contains("unknown preset"), "{err}");
+    }
+
+    #[test]
+    fn activation_particle_keys_are_checked() {
+        let particle = "organism.activation=particle";
+        let cases: [(&[&str], &str, &str); 6] = [
+            (&["organism.activation=relu"], "organism.activation", "none, gelu or particle"),
+            (&[particle, "activation_particle.activation=none"], "activation_particle.activation", "linear"),
+            (&[particle, "activation_particle.hidden=0"], "activation_particle.hidden", "at least 1"),
+            (&[particle, "activation_particle.hidden=5000"], "activation_particle.hidden", "at most"),
+            (&[particle, "activation_particle.per=row"], "activation_particle.per", "layer"),
+            (&["activation_particle.hidden=3"], "activation_particle", "organism.activation = \"particle\""),
+        ];
+        for (sets, key, msg) in cases {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let err = Config::resolve(Some("addition"), None, &sets).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(msg), "{sets:?}: {err}");
+        }
+        let sets = [particle, "activation_particle.per=cell", "activation_particle.activation=gelu"].map(String::from);
+        let c = Config::resolve(Some("mnist"), None, &sets).unwrap();
+        assert_eq!(c.activation_particle.count(&c.organism), 2 * 5);
+        // The section is written only when it differs from the default, and reads back the same.
+        assert!(c.to_toml().contains("[activation_particle]"));
+        assert!(!Config::resolve(Some("mnist"), None, &[]).unwrap().to_toml().contains("activation_particle"));
+        assert_eq!(c.with_sets(&[]).unwrap(), c);
     }
 
     #[test]

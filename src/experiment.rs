@@ -2,16 +2,19 @@
 //! parallel), and the run directories it writes. The CLI's `train` and `reproduce` use it.
 
 use crate::activation::Activation;
+use crate::analysis::activations;
 use crate::checkpoint::{remove_checkpoint, write_atomic, Checkpoint, MetricsWriter, TrajectoryWriter, CHECKPOINT};
 use crate::config::Config;
 use crate::data::task::TaskData;
 use crate::fixpoint::{classify, self_replicators, Class, Robustness, RobustnessRecord};
 use crate::organism::{resubstitution_errors, Organism};
 use crate::particle::{Init, ParticleBatch, ParticleShape};
+use crate::plot::draw_all;
 use crate::progress::Progress;
 use crate::run::{
     check_free, finite, robustness_source, type_counts, write_csv, write_json, write_organism, write_particles,
-    MetricsRow, RunWriter, Summary, CONFIG, METRICS, ORGANISM, PARTICLES, SUMMARY, TIMING, TRAJECTORY,
+    ActivationSummary, MetricsRow, RunWriter, Summary, CONFIG, METRICS, ORGANISM, PARTICLES, SUMMARY, TIMING,
+    TRAJECTORY,
 };
 use crate::train::schedule::{first_all_replicators, keeps_weights, kept_epochs};
 use crate::train::{self_train_particles, train_until, EpochRecord, StandaloneConfig, TrainState, Trained, Trainer};
@@ -167,6 +170,7 @@ fn train_in(
     let summary =
         summarise(cfg, data, &organism, &classes, &last, first_all, wall_before + start.elapsed().as_secs_f64());
     write_organism(&dir.join(ORGANISM), &organism)?;
+    draw_all(&activations::figures(dir, &organism, &summary)?)?;
     write_json(&dir.join(SUMMARY), &summary)?;
     write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
     remove_checkpoint(dir)?;
@@ -184,6 +188,13 @@ fn summarise(
     wall_seconds: f64,
 ) -> Summary {
     let resub = resubstitution_errors(organism, &data.test().x);
+    let activation_particles = organism.activations.as_ref().map(|a| {
+        let ranges = a.z_ranges(&organism.hidden_sums(&data.test().x));
+        Box::new(ActivationSummary {
+            types: type_counts(&classify(&a.particles, cfg.epsilon)),
+            z_ranges: ranges.into_iter().map(|r| r.map(|(lo, hi)| [lo, hi])).collect(),
+        })
+    });
     Summary {
         preset: cfg.preset.clone(),
         task: cfg.task.name().to_string(),
@@ -193,6 +204,7 @@ fn summarise(
         test_metric: finite(last.test_metric),
         train_metric: finite(last.train_metric),
         types: type_counts(classes),
+        activation_particles,
         n_particles: classes.len(),
         self_train_loss: finite(last.self_train_loss),
         task_loss: finite(last.task_loss),
@@ -247,6 +259,7 @@ fn write_run(dir: &Path, cfg: &Config, trained: &Trained, summary: &Summary) -> 
     }
     trajectory.finish()?;
     write_organism(&dir.join(ORGANISM), &trained.organism)?;
+    draw_all(&activations::figures(dir, &trained.organism, summary)?)?;
     write_json(&dir.join(SUMMARY), summary)?;
     write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))
 }

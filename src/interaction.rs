@@ -178,13 +178,20 @@ pub fn interact(particles: &mut ParticleBatch, kind: Kind, events: &[Event]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activation::Activation;
+    use crate::organism::LayerActivation;
     use crate::particle::ParticleShape;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
     fn shape() -> OrganismShape {
-        OrganismShape { inputs: 2, width: 3, depth: 3, outputs: 1, residual_skip: true, activation: Activation::None }
+        OrganismShape {
+            inputs: 2,
+            width: 3,
+            depth: 3,
+            outputs: 1,
+            residual_skip: true,
+            activation: LayerActivation::None,
+        }
     }
 
     #[test]

@@ -339,10 +339,12 @@ fn train_help() -> String {
         .collect();
     format!(
         "Configuration keys (presets in presets/*.toml; `--set KEY=VALUE`):\n  {}\n\n\
-         Values: task = {}, organism.activation = none|gelu, \
+         Values: task = {}, organism.activation = none|gelu|particle, \
          particle.activation = none|tanh|gelu, particle.init = xavier|torch_linear, warmup_accuracy 0 = off,\n  \
          interaction.kind = none|attack|melt, interaction.rate = probability per particle and batch, \
-         interaction.scope = cell|layer|organism.\n\n\
+         interaction.scope = cell|layer|organism,\n  \
+         activation_particle.per = layer|cell, activation_particle.activation = tanh|gelu (with \
+         organism.activation = particle).\n\n\
          Examples:\n  organism train --preset addition --seeds 0..10 --out runs/add\n  \
          organism train --preset mnist --set epochs=5 --set self_train_steps=10 --out runs/m",
         lines.join(",\n  "),

@@ -10,12 +10,19 @@
 //!   dense network runs, and the dense gradient is chained back through the extraction. Exact
 //!   for linear PNs, where `PN(0,0,0,0,x) = x·PN(0,0,0,0,1)` (paper §IV-B).
 //! - [`Path::General`]: each PN is evaluated on each sample; needed for non-linear PNs.
+//!
+//! Hidden cells' sums pass through a fixed function or through activation particles
+//! ([`activation_particles`]), on either path.
 
-use crate::activation::Activation;
+pub mod activation_particles;
+
+pub use activation_particles::{ActivationParticleConfig, ActivationParticles, LayerActivation, Per};
+
 use crate::data::task::Labels;
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::particle::{Evaluator, Init, ParticleBatch, ParticleShape};
 use crate::{simd, Error, Result};
+use activation_particles::Cells;
 use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -37,20 +44,8 @@ pub struct OrganismShape {
     pub outputs: usize,
     /// Adds each hidden layer's input to its output (layers 1..d−2, SPEC §2).
     pub residual_skip: bool,
-    /// Between layers: `none` or `gelu`.
-    #[serde(deserialize_with = "layer_activation")]
-    pub activation: Activation,
-}
-
-/// The activation between organism layers: `none` or `gelu` (a message that offers only those).
-fn layer_activation<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Activation, D::Error> {
-    let name = String::deserialize(d)?;
-    match name.parse() {
-        Ok(a) if a != Activation::Tanh => Ok(a),
-        _ => Err(serde::de::Error::custom(format!(
-            "`{name}` is not an activation between organism layers (expected none or gelu)"
-        ))),
-    }
+    /// Between layers: `none`, `gelu` or `particle`.
+    pub activation: LayerActivation,
 }
 
 impl OrganismShape {
@@ -64,9 +59,6 @@ impl OrganismShape {
         }
         if self.depth < 2 {
             return Err(Error::config("organism.depth", format!("must be at least 2, got {}", self.depth)));
-        }
-        if self.activation == Activation::Tanh {
-            return Err(Error::config("organism.activation", "must be `none` or `gelu`"));
         }
         Ok(())
     }
@@ -144,6 +136,8 @@ trait LayerMap: Sync {
 pub struct Dense<'a> {
     shape: &'a OrganismShape,
     weights: &'a [f32],
+    /// The activation particles, when the shape has them.
+    activations: Option<&'a ActivationParticles>,
     /// `(in, out)` and start of every layer's block (hoisted out of the hot loops).
     dims: Vec<(usize, usize)>,
     offsets: Vec<usize>,
@@ -161,20 +155,29 @@ impl<'a> Dense<'a> {
     /// The dense network of `shape` with its weights (SPEC order).
     pub fn new(shape: &'a OrganismShape, weights: &'a [f32]) -> Self {
         assert_eq!(weights.len(), shape.n_particles(), "dense weights of the wrong size");
-        Dense { shape, weights, dims: shape.layers(), offsets: layer_offsets(shape) }
+        Dense { shape, weights, activations: None, dims: shape.layers(), offsets: layer_offsets(shape) }
+    }
+
+    /// The same network with the activation particles of its cells (`organism.activation =
+    /// "particle"` needs them).
+    pub fn with_activations(mut self, activations: Option<&'a ActivationParticles>) -> Self {
+        self.activations = activations;
+        self
+    }
+
+    fn cells(&self) -> Cells<'a> {
+        Cells::new(self.shape, self.activations)
     }
 
     /// The network's output, `B × q`.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        network_pass(self.shape, self, x, None).0
+        network_pass(self.shape, self, &self.cells(), x, None).output
     }
 
     /// Loss, output and `∂loss/∂weight` (one per dense weight, SPEC order) on `(x, targets)`:
     /// the task pass of the dense network, and the first half of the organism's extracted path.
     pub fn task_pass(&self, x: &[f32], targets: Targets) -> TaskPass {
-        let (output, pass) = network_pass(self.shape, self, x, Some(targets));
-        let (loss, grads) = pass.expect("targets given");
-        TaskPass { loss, output, grads }
+        network_pass(self.shape, self, &self.cells(), x, Some(targets))
     }
 }
 
@@ -419,12 +422,13 @@ struct RowScratch {
     /// `∂loss/∂(layer output)` and `∂loss/∂(layer input)`.
     d: Vec<f32>,
     din: Vec<f32>,
-    /// The chunk's gradient, every layer's block in turn.
+    /// The chunk's gradient, every layer's block in turn, and the activation particles'.
     grad: Vec<f32>,
+    act_grad: Vec<f32>,
 }
 
 impl RowScratch {
-    fn new(shape: &OrganismShape, map: &impl LayerMap, backward: bool) -> Self {
+    fn new(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, backward: bool) -> Self {
         let layers = shape.layers();
         let widest = layers.iter().map(|&(i, o)| i.max(o)).max().unwrap();
         let block = |w: usize| vec![0.0; ROWS * w];
@@ -437,6 +441,7 @@ impl RowScratch {
             d: block(widest),
             din: block(widest),
             grad: vec![0.0; grad_len],
+            act_grad: vec![0.0; if backward { cells.grad_len() } else { 0 }],
         }
     }
 }
@@ -450,8 +455,15 @@ struct LossRows<'a> {
 }
 
 // forward: x (rows × p) -> y (rows × q), keeping what backward needs in s; SPEC §2's residual
-// skip and activation
-fn chunk_forward(shape: &OrganismShape, map: &impl LayerMap, x: &[f32], y: &mut [f32], s: &mut RowScratch) {
+// skip and the cells' activation
+fn chunk_forward(
+    shape: &OrganismShape,
+    map: &impl LayerMap,
+    cells: &Cells,
+    x: &[f32],
+    y: &mut [f32],
+    s: &mut RowScratch,
+) {
     let layers = shape.layers();
     let rows = x.len() / shape.inputs;
     let mut residual = false;
@@ -470,18 +482,19 @@ fn chunk_forward(shape: &OrganismShape, map: &impl LayerMap, x: &[f32], y: &mut 
         }
         let next = if l + 1 < layers.len() { &mut after[0][..rows * o_n] } else { &mut *y };
         if l + 1 < layers.len() {
-            next.iter_mut().zip(pre.iter()).for_each(|(a, &z)| *a = shape.activation.forward(z));
+            cells.forward(l, pre, next);
         } else {
             next.copy_from_slice(pre);
         }
     }
 }
 
-// backward: x (rows × p), y (rows × q), targets -> s.grad = this chunk's ∂loss/∂weights
-// (s filled by chunk_forward on x)
+// backward: x (rows × p), y (rows × q), targets -> s.grad = this chunk's ∂loss/∂weights,
+// s.act_grad = its ∂loss/∂(activation particles) (s filled by chunk_forward on x)
 fn chunk_backward(
     shape: &OrganismShape,
     map: &impl LayerMap,
+    cells: &Cells,
     x: &[f32],
     y: &[f32],
     loss: LossRows,
@@ -491,13 +504,14 @@ fn chunk_backward(
     let (rows, q) = (x.len() / shape.inputs, shape.outputs);
     loss_rows_backward(y, q, loss, &mut s.d[..rows * q]);
     s.grad.fill(0.0);
+    s.act_grad.fill(0.0);
     let mut end = s.grad.len();
     let mut d_residual = false;
     for (l, &(i_n, o_n)) in layers.iter().enumerate().rev() {
         let skip = shape.residual_skip && shape.is_hidden(l);
         let d = &mut s.d[..rows * o_n];
         if l + 1 < layers.len() {
-            d.iter_mut().zip(&s.pre[l]).for_each(|(d, &z)| *d *= shape.activation.derivative(z));
+            cells.backward(l, &s.pre[l][..rows * o_n], d, &mut s.act_grad);
         }
         if skip && l % 2 == 0 {
             s.d_residual[..d.len()].copy_from_slice(d);
@@ -518,37 +532,58 @@ fn chunk_backward(
     }
 }
 
-/// Output and (with targets) loss and gradient of one pass over the batch `x` (`B × p`): chunks
-/// of [`ROWS`] samples run forward and backward in parallel while their rows are in cache; the
-/// chunks' gradients are added in chunk order, so the result does not depend on threads.
+/// Output and (with targets; else loss NaN and no gradients) loss and gradients of one pass
+/// over the batch `x` (`B × p`):
+/// chunks of [`ROWS`] samples run forward and backward in parallel while their rows are in
+/// cache; the chunks' gradients are added in chunk order, so the result does not depend on
+/// threads.
 fn network_pass(
     shape: &OrganismShape,
     map: &impl LayerMap,
+    cells: &Cells,
     x: &[f32],
     targets: Option<Targets>,
-) -> (Vec<f32>, Option<(f32, Vec<f32>)>) {
+) -> TaskPass {
     let (p, q) = (shape.inputs, shape.outputs);
     let b = x.len() / p;
     let mut y = vec![0.0; b * q];
     let mut scratch: Vec<RowScratch> =
-        (0..b.div_ceil(ROWS)).map(|_| RowScratch::new(shape, map, targets.is_some())).collect();
+        (0..b.div_ceil(ROWS)).map(|_| RowScratch::new(shape, map, cells, targets.is_some())).collect();
     let mut terms = vec![0.0; b];
     let chunks = x.par_chunks(ROWS * p).zip(y.par_chunks_mut(ROWS * q)).zip(scratch.par_iter_mut());
     chunks.zip(terms.par_chunks_mut(ROWS)).enumerate().for_each(|(c, (((x, y), s), terms))| {
-        chunk_forward(shape, map, x, y, s);
+        chunk_forward(shape, map, cells, x, y, s);
         if let Some(t) = targets {
             let rows = c * ROWS..c * ROWS + terms.len();
-            chunk_backward(shape, map, x, y, LossRows { targets: t.rows(rows, q), batch: b, terms }, s);
+            chunk_backward(shape, map, cells, x, y, LossRows { targets: t.rows(rows, q), batch: b, terms }, s);
         }
     });
-    let grads = targets.map(|t| {
-        let mut g = vec![0.0; scratch.first().map_or(0, |s| s.grad.len())];
+    let sum = |part: fn(&RowScratch) -> &[f32]| {
+        let mut g = vec![0.0; scratch.first().map_or(0, |s| part(s).len())];
         for s in &scratch {
-            g.iter_mut().zip(&s.grad).for_each(|(a, b)| *a += b);
+            g.iter_mut().zip(part(s)).for_each(|(a, b)| *a += b);
         }
-        (loss_total(&y, t, &terms), g)
-    });
-    (y, grads)
+        g
+    };
+    let (grads, activation_grads) = (sum(|s| &s.grad), sum(|s| &s.act_grad));
+    let loss = targets.map_or(f32::NAN, |t| loss_total(&y, t, &terms));
+    TaskPass { loss, output: y, grads, activation_grads }
+}
+
+// hidden sums: x (B × p) -> every hidden layer's pre-activation (B × w each), chunk by chunk
+fn hidden_sums(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, x: &[f32]) -> Vec<Vec<f32>> {
+    let (p, q, w) = (shape.inputs, shape.outputs, shape.width);
+    let mut sums = vec![Vec::new(); shape.depth - 1];
+    let mut s = RowScratch::new(shape, map, cells, false);
+    let mut y = vec![0.0; ROWS * q];
+    for x in x.chunks(ROWS * p) {
+        let rows = x.len() / p;
+        chunk_forward(shape, map, cells, x, &mut y[..rows * q], &mut s);
+        for (sum, pre) in sums.iter_mut().zip(&s.pre) {
+            sum.extend_from_slice(&pre[..rows * w]);
+        }
+    }
+    sums
 }
 
 /// Task targets: `B × q` values (regression) or `B` class indices (classification).
@@ -637,13 +672,16 @@ fn argmax(v: &[f32]) -> usize {
     best
 }
 
-/// An organism network: its shape and its particles in SPEC order.
+/// An organism network: its shape, its particles in SPEC order, and its activation particles
+/// when `shape.activation` is `particle`.
 #[derive(Clone, Debug)]
 pub struct Organism {
     /// The ON's layer sizes.
     pub shape: OrganismShape,
     /// One particle per edge, in SPEC order.
     pub particles: ParticleBatch,
+    /// `Some` exactly when `shape.activation` is [`LayerActivation::Particle`].
+    pub activations: Option<ActivationParticles>,
 }
 
 /// Result of one task forward/backward pass.
@@ -654,18 +692,46 @@ pub struct TaskPass {
     pub output: Vec<f32>,
     /// `∂loss/∂w`: of every particle (`n × P`) for an organism, of every weight for [`Dense`].
     pub grads: Vec<f32>,
+    /// `∂loss/∂w` of every activation particle (`n_act × P_act`; empty without them).
+    pub activation_grads: Vec<f32>,
 }
 
 impl Organism {
-    /// A new organism with freshly initialised particles.
-    pub fn new(shape: OrganismShape, particle: ParticleShape, init: Init, rng: &mut impl Rng) -> Result<Self> {
+    /// A new organism with freshly initialised particles, then (for `organism.activation =
+    /// "particle"`) activation particles of `act`, all drawn from `rng` in that order.
+    pub fn random(
+        shape: OrganismShape,
+        particle: ParticleShape,
+        init: Init,
+        act: &ActivationParticleConfig,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         shape.validate()?;
         let particles = ParticleBatch::random(particle, shape.n_particles(), init, rng);
-        Ok(Organism { shape, particles })
+        let activations = match shape.activation {
+            LayerActivation::Particle => Some(ActivationParticles::random(act, &shape, init, rng)?),
+            _ => None,
+        };
+        Organism::with_activations(shape, particles, activations)
     }
 
-    /// An organism from trained particles (e.g. read from a file); their number must match the shape.
+    /// [`Organism::random`] with the default `[activation_particle]` section.
+    pub fn new(shape: OrganismShape, particle: ParticleShape, init: Init, rng: &mut impl Rng) -> Result<Self> {
+        Organism::random(shape, particle, init, &ActivationParticleConfig::default(), rng)
+    }
+
+    /// An organism from trained particles (e.g. read from a file); their number must match the
+    /// shape. One with activation particles needs [`Organism::with_activations`].
     pub fn from_particles(shape: OrganismShape, particles: ParticleBatch) -> Result<Self> {
+        Organism::with_activations(shape, particles, None)
+    }
+
+    /// An organism of these particles and activation particles.
+    pub fn with_activations(
+        shape: OrganismShape,
+        particles: ParticleBatch,
+        activations: Option<ActivationParticles>,
+    ) -> Result<Self> {
         shape.validate()?;
         if particles.len() != shape.n_particles() {
             return Err(Error::Invalid(format!(
@@ -678,7 +744,12 @@ impl Organism {
                 particles.len()
             )));
         }
-        Ok(Organism { shape, particles })
+        if activations.is_some() != (shape.activation == LayerActivation::Particle) {
+            return Err(Error::Invalid(
+                "an organism has activation particles exactly when organism.activation = \"particle\"".into(),
+            ));
+        }
+        Ok(Organism { shape, particles, activations })
     }
 
     /// The path a task pass takes by default: extracted for linear PNs.
@@ -698,13 +769,22 @@ impl Organism {
     /// The organism's output on `x` (`B × p`), `B × q`.
     pub fn forward(&self, x: &[f32], path: Path) -> Vec<f32> {
         match path {
-            Path::Extracted => Dense::new(&self.shape, &self.extracted_weights()).forward(x),
-            Path::General => network_pass(&self.shape, &self.general(), x, None).0,
+            Path::Extracted => self.dense(&self.extracted_weights()).forward(x),
+            Path::General => network_pass(&self.shape, &self.general(), &self.cells(), x, None).output,
         }
     }
 
     fn general(&self) -> General<'_> {
         General::new(&self.shape, &self.particles)
+    }
+
+    fn cells(&self) -> Cells<'_> {
+        Cells::new(&self.shape, self.activations.as_ref())
+    }
+
+    /// The dense network of `weights` with this organism's activation particles.
+    fn dense<'a>(&'a self, weights: &'a [f32]) -> Dense<'a> {
+        Dense::new(&self.shape, weights).with_activations(self.activations.as_ref())
     }
 
     /// Loss, output and particle gradients of the task on `(x, targets)`. [`Path::Extracted`]
@@ -713,18 +793,22 @@ impl Organism {
         match path {
             Path::Extracted => {
                 let weights = self.extracted_weights();
-                let dense = Dense::new(&self.shape, &weights).task_pass(x, targets);
+                let dense = self.dense(&weights).task_pass(x, targets);
                 let mut grads = vec![0.0; self.particles.weights().len()];
                 let ones = vec![1.0; weights.len()];
                 self.particles.aux_backward(&ones, &dense.grads, &mut grads);
-                TaskPass { loss: dense.loss, output: dense.output, grads }
+                TaskPass { grads, ..dense }
             }
-            Path::General => {
-                let general = self.general();
-                let (output, pass) = network_pass(&self.shape, &general, x, Some(targets));
-                let (loss, grads) = pass.expect("targets given");
-                TaskPass { loss, output, grads }
-            }
+            Path::General => network_pass(&self.shape, &self.general(), &self.cells(), x, Some(targets)),
+        }
+    }
+
+    /// The sums `z` the hidden cells saw on `x` (`B × p`), before their activation: one `B × w`
+    /// block per hidden layer, on the default path.
+    pub fn hidden_sums(&self, x: &[f32]) -> Vec<Vec<f32>> {
+        match self.default_path() {
+            Path::Extracted => hidden_sums(&self.shape, &self.dense(&self.extracted_weights()), &self.cells(), x),
+            Path::General => hidden_sums(&self.shape, &self.general(), &self.cells(), x),
         }
     }
 
@@ -737,8 +821,8 @@ impl Organism {
 /// Weight re-substitution (paper §IV-B, Fig. 5): the absolute difference, per output, between
 /// the organism evaluated PN by PN and the dense network of its extracted weights.
 pub fn resubstitution_errors(organism: &Organism, x: &[f32]) -> Vec<f32> {
-    let general = organism.particles.clone().with_general_path();
-    let pn_by_pn = Organism::from_particles(organism.shape.clone(), general).expect("same shape");
+    let mut pn_by_pn = organism.clone();
+    pn_by_pn.particles = pn_by_pn.particles.with_general_path();
     let a = pn_by_pn.forward(x, Path::General);
     let b = organism.forward(x, Path::Extracted);
     a.iter().zip(&b).map(|(a, b)| (a - b).abs()).collect()

@@ -3,9 +3,12 @@
 //! ```text
 //! config.toml              the fully resolved configuration
 //! metrics.csv              one row per epoch (0 = untrained): losses, metrics, class counts
-//! organism.safetensors     final particle weights `weights [n, P]` + shape metadata
+//! organism.safetensors     final particle weights `weights [n, P]` + shape metadata, and
+//!                          `activation_weights [n_act, P_act]` with activation particles
 //! trajectory.safetensors   `weights [T, n, P]` and `epochs [T]` (Fig. 12)
 //! summary.json             the headline numbers
+//! activations.csv, activations_L{l}.png/.svg   with activation particles: each learned
+//!                          `z ↦ a` over the z seen on the test set
 //! ```
 //! Particle files (`organism particles`) hold `weights [n, P]` with `format = "particles"`.
 //! Tensors are f32 (epochs i64); a PyTorch user opens them with `safetensors.torch.load_file`.
@@ -15,7 +18,7 @@
 use crate::activation::Activation;
 use crate::config::Config;
 use crate::fixpoint::{Class, ClassCounts, EPSILON};
-use crate::organism::{Organism, OrganismShape};
+use crate::organism::{ActivationParticles, LayerActivation, Organism, OrganismShape, Per};
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::train::{EpochRecord, Trained, Trajectory};
 use crate::{Error, Result};
@@ -57,9 +60,12 @@ pub struct Summary {
     pub test_metric: Option<f32>,
     /// Task metric on the last epoch's training batches.
     pub train_metric: Option<f32>,
-    /// Final class counts by name.
+    /// Final class counts by name, of the weight particles.
     pub types: BTreeMap<String, usize>,
-    /// Number of particles in the organism.
+    /// The activation particles, if the organism has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_particles: Option<Box<ActivationSummary>>,
+    /// Number of (weight) particles in the organism.
     pub n_particles: usize,
     /// Mean self-training loss of the last epoch.
     pub self_train_loss: Option<f32>,
@@ -75,6 +81,16 @@ pub struct Summary {
     /// bytes for the same configuration and seed.
     #[serde(skip)]
     pub wall_seconds: f64,
+}
+
+/// The activation particles of a run, in its summary.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ActivationSummary {
+    /// Final class counts by name.
+    pub types: BTreeMap<String, usize>,
+    /// `[min, max]` of the sums `z` each activation particle saw on the test set (`null`: none
+    /// finite): the range its learned `z ↦ a` is drawn over.
+    pub z_ranges: Vec<Option<[f32; 2]>>,
 }
 
 /// `Some(x)` for finite `x`: JSON has no NaN.
@@ -565,6 +581,7 @@ pub(crate) fn f32_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 /// One tensor of a safetensors file (dtype `F32` or `I64`, little-endian).
+#[derive(Clone)]
 pub(crate) struct TensorSpec<'a> {
     pub name: &'a str,
     pub dtype: Dtype,
@@ -638,14 +655,27 @@ pub fn write_particles(path: &Path, particles: &ParticleBatch) -> Result<()> {
     write_safetensors(path, &[(weights_tensor(particles), &f32_bytes(particles.weights()))], meta)
 }
 
-/// An organism's particles with its shape (`format = "organism"`).
+/// An organism's particles with its shape (`format = "organism"`), and its activation particles
+/// as `activation_weights [n_act, P_act]` with their widths, activation, `activation_per` and
+/// `activation_names` in the metadata.
 pub fn write_organism(path: &Path, organism: &Organism) -> Result<()> {
     let mut meta = particle_metadata(organism.particles.shape());
     meta.insert("format".into(), "organism".into());
     meta.insert("organism".into(), serde_json::to_string(&organism.shape).unwrap());
     meta.insert("particle_names".into(), serde_json::to_string(&organism.shape.particle_names()).unwrap());
     let p = &organism.particles;
-    write_safetensors(path, &[(weights_tensor(p), &f32_bytes(p.weights()))], meta)
+    let mut tensors = vec![(weights_tensor(p), f32_bytes(p.weights()))];
+    if let Some(a) = &organism.activations {
+        for (key, value) in particle_metadata(a.particles.shape()) {
+            meta.insert(format!("activation_{key}"), value);
+        }
+        meta.insert("activation_per".into(), serde_json::to_value(a.per).unwrap().as_str().unwrap().into());
+        meta.insert("activation_names".into(), serde_json::to_string(&a.names()).unwrap());
+        let spec = TensorSpec { name: "activation_weights", ..weights_tensor(&a.particles) };
+        tensors.push((spec, f32_bytes(a.particles.weights())));
+    }
+    let tensors: Vec<(TensorSpec, &[u8])> = tensors.iter().map(|(t, b)| (t.clone(), b.as_slice())).collect();
+    write_safetensors(path, &tensors, meta)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,6 +749,47 @@ pub fn parse_particles(path: &Path, bytes: &[u8]) -> Result<(ParticleBatch, Opti
     Ok((batch, organism))
 }
 
+/// The activation particles of an organism file of `shape` (`None` when it has none).
+pub fn parse_activations(path: &Path, bytes: &[u8], shape: &OrganismShape) -> Result<Option<ActivationParticles>> {
+    if shape.activation != LayerActivation::Particle {
+        return Ok(None);
+    }
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    let field = |key: &str| {
+        meta.get(key).ok_or_else(|| Error::format(path, format!("metadata `{key}` missing (activation particles)")))
+    };
+    let malformed = |key: &str| Error::format(path, format!("metadata `{key}` malformed"));
+    let widths: Vec<usize> = serde_json::from_str(field("activation_particle_widths")?)
+        .map_err(|_| malformed("activation_particle_widths"))?;
+    let activation: Activation =
+        field("activation_particle_activation")?.parse().map_err(|_| malformed("activation_particle_activation"))?;
+    let per: Per =
+        serde_json::from_value(field("activation_per")?.as_str().into()).map_err(|_| malformed("activation_per"))?;
+    let pn = ParticleShape::new(widths, activation).map_err(|e| Error::format(path, e.to_string()))?;
+    let (dims, weights) = f32_tensor(path, &st, "activation_weights", 2)?;
+    if dims[1] != pn.n_weights() {
+        return Err(Error::format(
+            path,
+            format!("activation weights have {} columns, not {}", dims[1], pn.n_weights()),
+        ));
+    }
+    let batch = ParticleBatch::from_weights(pn, weights).map_err(|e| Error::format(path, e.to_string()))?;
+    ActivationParticles::new(per, shape, batch).map(Some).map_err(|e| Error::format(path, e.to_string()))
+}
+
+/// The organism of an organism file, with its activation particles.
+pub fn read_organism(path: &Path) -> Result<Organism> {
+    let bytes = read_bytes(path)?;
+    let (particles, shape) = parse_particles(path, &bytes)?;
+    let shape = shape.ok_or_else(|| Error::format(path, "a particle file, not an organism"))?;
+    let activations = parse_activations(path, &bytes, &shape)?;
+    Organism::with_activations(shape, particles, activations).map_err(|e| Error::format(path, e.to_string()))
+}
+
 /// Reads a trajectory file.
 pub fn read_trajectory(path: &Path) -> Result<Trajectory> {
     parse_trajectory(path, &read_bytes(path)?)
@@ -767,10 +838,7 @@ impl Run {
             .deserialize()
             .collect::<std::result::Result<Vec<MetricsRow>, _>>()
             .map_err(|e| Error::format(&path, e.to_string()))?;
-        let path = dir.join(ORGANISM);
-        let (particles, shape) = read_particles(&path)?;
-        let shape = shape.ok_or_else(|| Error::format(&path, "a particle file, not an organism"))?;
-        let organism = Organism::from_particles(shape, particles).map_err(|e| Error::format(&path, e.to_string()))?;
+        let organism = read_organism(&dir.join(ORGANISM))?;
         Ok(Run { dir: dir.to_path_buf(), config, summary, metrics, organism })
     }
 

@@ -4,7 +4,7 @@
 use organism::activation::Activation;
 use organism::fixpoint::{classify, Class, ClassCounts, EPSILON};
 use organism::optim::Sgd;
-use organism::organism::{Organism, OrganismShape, Path, Targets};
+use organism::organism::{ActivationParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets};
 use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,8 +66,14 @@ fn run() -> Outcome {
     floats.push(bits(&st));
 
     // Small deep organism with non-linear PNs on the general path, both losses.
-    let shape =
-        OrganismShape { inputs: 4, width: 3, depth: 4, outputs: 2, residual_skip: true, activation: Activation::Gelu };
+    let shape = OrganismShape {
+        inputs: 4,
+        width: 3,
+        depth: 4,
+        outputs: 2,
+        residual_skip: true,
+        activation: LayerActivation::Gelu,
+    };
     let pn = ParticleShape::new(vec![5, 3, 3, 1], Activation::Tanh).unwrap();
     let org = Organism::new(shape, pn, Init::Xavier, &mut rng).unwrap();
     let b = 150;
@@ -78,6 +84,20 @@ fn run() -> Outcome {
         let pass = org.task_pass(&x, targets, Path::General);
         floats.extend([vec![pass.loss.to_bits()], bits(&pass.output), bits(&pass.grads)]);
     }
+
+    // Activation particles (one per cell) on both paths: outputs, both gradients, and their
+    // self-training.
+    let shape = OrganismShape { activation: LayerActivation::Particle, ..org.shape.clone() };
+    let cfg = ActivationParticleConfig { per: Per::Cell, hidden: 3, activation: Activation::Tanh };
+    let org = Organism::random(shape, ParticleShape::standard(3).unwrap(), Init::Xavier, &cfg, &mut rng).unwrap();
+    for path in [Path::Extracted, Path::General] {
+        let pass = org.task_pass(&x, Targets::Classes(&labels), path);
+        floats.extend([bits(&pass.output), bits(&pass.grads), bits(&pass.activation_grads)]);
+    }
+    let a = &org.activations.as_ref().unwrap().particles;
+    let mut st = vec![0.0; a.weights().len()];
+    floats.push(bits(&a.self_train_grads(&mut st)));
+    floats.push(bits(&st));
 
     Outcome { floats, classes }
 }

@@ -7,7 +7,7 @@
 //! dominated by f32 rounding of the losses.
 
 use organism::activation::Activation;
-use organism::organism::{Organism, OrganismShape, Path, Targets};
+use organism::organism::{LayerActivation, Organism, OrganismShape, Path, Targets};
 use organism::particle::{Evaluator, Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -131,35 +131,48 @@ fn aux_gradient_general_nonlinear() {
     }
 }
 
-/// Task gradient of a small organism against finite differences of its task loss.
+/// Task gradient of a small organism against finite differences of its task loss, over all its
+/// parameters: the weight particles, then the activation particles (if any).
 fn check_task_gradient(org: &Organism, x: &[f32], targets: Targets, path: Path, rng: &mut impl Rng) {
+    check_task_gradient_chain(org, x, targets, path, 64.0, rng);
+}
+
+/// [`check_task_gradient`] for an organism whose longest chain of rounded f32 operations from a
+/// parameter to the loss is below `chain`.
+fn check_task_gradient_chain(org: &Organism, x: &[f32], targets: Targets, path: Path, chain: f32, rng: &mut impl Rng) {
     let pass = org.task_pass(x, targets, path);
-    let w0 = org.particles.weights().to_vec();
+    let n = org.particles.weights().len();
+    let activation_weights = org.activations.as_ref().map_or(&[][..], |a| a.particles.weights());
+    let w0 = [org.particles.weights(), activation_weights].concat();
+    let grads = [pass.grads.as_slice(), &pass.activation_grads].concat();
     let loss = |w: &[f32]| {
-        let particles = ParticleBatch::from_weights(org.particles.shape().clone(), w.to_vec()).unwrap();
-        let o = Organism::from_particles(org.shape.clone(), particles).unwrap();
+        let mut o = org.clone();
+        o.particles.weights_mut().copy_from_slice(&w[..n]);
+        if let Some(a) = o.activations.as_mut() {
+            a.particles.weights_mut().copy_from_slice(&w[n..]);
+        }
         o.task_pass(x, targets, path).loss
     };
     assert_eq!(pass.output, org.forward(x, path), "task_pass output vs forward");
     // Four random directions and every coordinate, with a relative tolerance and an absolute
-    // one derived from f32 rounding of the loss: a loss value carries an error of at most about δL = 64·u·|L| (u = 2⁻²⁴; the
-    // longest chain of rounded operations from a weight to the loss is below 64 here), and the
-    // Richardson difference at step h turns that into at most 3·δL/h. A small step keeps the
-    // truncation error (these organisms are polynomials of high degree in each weight) below
-    // the relative tolerance.
+    // one derived from f32 rounding of the loss: a loss value carries an error of at most about
+    // δL = chain·u·|L| (u = 2⁻²⁴; chain bounds the longest chain of rounded operations from a
+    // weight to the loss), and the Richardson difference at step h turns that into at most
+    // 3·δL/h. A small step keeps the truncation error (these organisms are polynomials of high
+    // degree in each weight) below the relative tolerance.
     let h = H / 8.0;
-    let delta_l = 64.0 * (f32::EPSILON / 2.0) * pass.loss.abs().max(1e-6);
+    let delta_l = chain * (f32::EPSILON / 2.0) * pass.loss.abs().max(1e-6);
     let abs_each = 3.0 * delta_l / h;
     for k in 0..4 {
         let d = unit_direction(w0.len(), rng);
         let fd = directional_fd_step(&loss, &w0, &d, h);
-        assert_derivative(&format!("{path:?} task loss, direction {k}"), fd, dot(&pass.grads, &d), 3e-3, abs_each);
+        assert_derivative(&format!("{path:?} task loss, direction {k}"), fd, dot(&grads, &d), 3e-3, abs_each);
     }
     for i in 0..w0.len() {
         let mut e = vec![0.0; w0.len()];
         e[i] = 1.0;
         let fd = directional_fd_step(&loss, &w0, &e, h);
-        assert_derivative(&format!("{path:?} task loss, weight {i}"), fd, pass.grads[i], 3e-3, abs_each);
+        assert_derivative(&format!("{path:?} task loss, weight {i}"), fd, grads[i], 3e-3, abs_each);
     }
 }
 
@@ -181,9 +194,9 @@ fn small_task(rng: &mut impl Rng, b: usize, q: usize) -> (Vec<f32>, Vec<f32>, Ve
 fn task_gradient_general_nonlinear_pn() {
     let mut rng = ChaCha8Rng::seed_from_u64(10);
     for (depth, on_act, pn_act) in [
-        (3, Activation::Gelu, Activation::Tanh),
-        (4, Activation::Gelu, Activation::Gelu),
-        (4, Activation::None, Activation::Tanh),
+        (3, LayerActivation::Gelu, Activation::Tanh),
+        (4, LayerActivation::Gelu, Activation::Gelu),
+        (4, LayerActivation::None, Activation::Tanh),
     ] {
         let shape = OrganismShape { inputs: 3, width: 3, depth, outputs: 2, residual_skip: true, activation: on_act };
         let pn = ParticleShape::new(vec![5, 3, 3, 1], pn_act).unwrap();
@@ -194,11 +207,54 @@ fn task_gradient_general_nonlinear_pn() {
     }
 }
 
+/// Activation particles (issue 13): `∂loss/∂w` of the activation particles is checked directly;
+/// `∂a/∂z` is checked through the weight particles of every layer below a hidden activation,
+/// whose gradients flow back through it. Both task paths, one activation particle per layer and
+/// per cell, tanh and GELU activation particles. Chain bound: each activation particle adds
+/// a `[5, 3, 3, 1]` PN (three dots of at most 5 terms and two activations, < 24 operations) to
+/// the path, so 64 + 2·24 < 128.
+#[test]
+fn task_gradient_activation_particles() {
+    use organism::organism::{ActivationParticleConfig, Per};
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    for (depth, per, act, pn_act) in [
+        (3, Per::Layer, Activation::Tanh, Activation::None),
+        (4, Per::Cell, Activation::Tanh, Activation::None),
+        (3, Per::Cell, Activation::Gelu, Activation::Tanh),
+    ] {
+        let shape = OrganismShape {
+            inputs: 3,
+            width: 3,
+            depth,
+            outputs: 2,
+            residual_skip: true,
+            activation: LayerActivation::Particle,
+        };
+        let pn = ParticleShape::new(vec![5, 3, 3, 1], pn_act).unwrap();
+        let cfg = ActivationParticleConfig { per, hidden: 3, activation: act };
+        let org = scaled(Organism::random(shape, pn, Init::Xavier, &cfg, &mut rng).unwrap(), 2.0);
+        let a = org.activations.as_ref().unwrap();
+        assert_eq!(a.particles.len(), if per == Per::Layer { depth - 1 } else { (depth - 1) * 3 });
+        let (x, values, labels) = small_task(&mut rng, 70, 2);
+        let paths: &[Path] = if pn_act.is_identity() { &[Path::Extracted, Path::General] } else { &[Path::General] };
+        for &path in paths {
+            check_task_gradient_chain(&org, &x, Targets::Values(&values), path, 128.0, &mut rng);
+            check_task_gradient_chain(&org, &x, Targets::Classes(&labels), path, 128.0, &mut rng);
+        }
+    }
+}
+
 #[test]
 fn task_gradient_extracted_linear_pn() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let shape =
-        OrganismShape { inputs: 3, width: 4, depth: 4, outputs: 3, residual_skip: true, activation: Activation::Gelu };
+    let shape = OrganismShape {
+        inputs: 3,
+        width: 4,
+        depth: 4,
+        outputs: 3,
+        residual_skip: true,
+        activation: LayerActivation::Gelu,
+    };
     let org = scaled(Organism::new(shape, ParticleShape::standard(3).unwrap(), Init::Xavier, &mut rng).unwrap(), 2.0);
     let (x, values, labels) = small_task(&mut rng, 70, 3);
     for path in [Path::Extracted, Path::General] {

@@ -71,9 +71,8 @@ print("ok")
 
 #[test]
 fn python_runs_an_exported_pruned_network() {
-    use organism::activation::Activation;
     use organism::analysis::pruning::write_masked_dense;
-    use organism::organism::{Dense, OrganismShape};
+    use organism::organism::{Dense, LayerActivation, OrganismShape};
     let has_python =
         Command::new("python3").args(["-c", "import safetensors, numpy"]).output().is_ok_and(|o| o.status.success());
     if !has_python {
@@ -81,8 +80,14 @@ fn python_runs_an_exported_pruned_network() {
         eprintln!("skipped: python3 with safetensors and numpy is not installed");
         return;
     }
-    let shape =
-        OrganismShape { inputs: 6, width: 4, depth: 3, outputs: 3, residual_skip: true, activation: Activation::Gelu };
+    let shape = OrganismShape {
+        inputs: 6,
+        width: 4,
+        depth: 3,
+        outputs: 3,
+        residual_skip: true,
+        activation: LayerActivation::Gelu,
+    };
     let n = shape.n_particles();
     let weights: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 10.0).collect();
     let keep: Vec<bool> = (0..n).map(|i| i % 3 != 2).collect();

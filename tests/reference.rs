@@ -149,8 +149,7 @@ fn particle_golden_files() {
 
 #[test]
 fn organism_golden_files() {
-    use organism::activation::Activation;
-    use organism::organism::{Dense, Organism, OrganismShape, Path as TaskPath, Targets};
+    use organism::organism::{Dense, LayerActivation, Organism, OrganismShape, Path as TaskPath, Targets};
     for path in fixtures("organism_") {
         let f = load(&path);
         let name = path.display().to_string();
@@ -162,7 +161,7 @@ fn organism_golden_files() {
             depth: get("depth"),
             outputs: get("outputs"),
             residual_skip: c["residual_skip"].as_bool().unwrap(),
-            activation: c["activation"].as_str().unwrap().parse::<Activation>().unwrap(),
+            activation: c["activation"].as_str().unwrap().parse::<LayerActivation>().unwrap(),
         };
         let names: Vec<String> =
             f["particle_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();

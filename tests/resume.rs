@@ -35,12 +35,13 @@ fn run(args: &[&str], threads: usize) {
     assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn mnist_args(out: &Path, epochs: usize) -> Vec<String> {
+/// A small run of an MNIST preset on the bundled subset.
+fn preset_args(preset: &str, out: &Path, epochs: usize) -> Vec<String> {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
     [
         "train",
         "--preset",
-        "mnist",
+        preset,
         "--seed",
         "1",
         "--data",
@@ -74,13 +75,17 @@ fn every_file_is_the_same_bytes_for_1_2_and_3_threads() {
             threads,
         );
         let mnist = dir.path().join(format!("mnist-{threads}"));
-        run(&strs(&mnist_args(&mnist, 2)), threads);
+        run(&strs(&preset_args("mnist", &mnist, 2)), threads);
         let particles = dir.path().join(format!("particles-{threads}"));
         run(
             &["particles", "--count", "300", "--steps", "50", "--seed", "4", "--out", particles.to_str().unwrap()],
             threads,
         );
-        for (kind, d) in [("addition", add), ("mnist", mnist), ("particles", particles)] {
+        // Activation particles, one per cell (their figure and table included).
+        let act = dir.path().join(format!("act-{threads}"));
+        let args = ["--set", "epochs=3", "--set", "activation_particle.per=cell", "--out", act.to_str().unwrap()];
+        run(&[&["train", "--preset", "addition-actparticle", "--seed", "3"][..], &args].concat(), threads);
+        for (kind, d) in [("addition", add), ("mnist", mnist), ("particles", particles), ("activation", act)] {
             let f = files(&d);
             assert!(f.len() >= 3, "{kind}: {:?}", f.keys());
             match seen.iter().find(|(k, _)| k == kind) {
@@ -100,15 +105,26 @@ fn every_file_is_the_same_bytes_for_1_2_and_3_threads() {
 /// time ends byte for byte as the uninterrupted run.
 #[test]
 fn a_run_killed_at_random_moments_and_resumed_is_byte_identical() {
+    killed_and_resumed_is_byte_identical("mnist");
+}
+
+/// The same with activation particles: their weights and task momentum are part of the
+/// checkpoint.
+#[test]
+fn a_run_with_activation_particles_killed_and_resumed_is_byte_identical() {
+    killed_and_resumed_is_byte_identical("mnist-actparticle");
+}
+
+fn killed_and_resumed_is_byte_identical(preset: &str) {
     let dir = tempfile::tempdir().unwrap();
     let epochs = 10;
     let reference = dir.path().join("reference");
     let started = Instant::now();
-    run(&strs(&mnist_args(&reference, epochs)), 2);
+    run(&strs(&preset_args(preset, &reference, epochs)), 2);
     let whole_ms = started.elapsed().as_millis() as u64;
 
     let out = dir.path().join("killed");
-    let mut args = mnist_args(&out, epochs);
+    let mut args = preset_args(preset, &out, epochs);
     args.extend(["--checkpoint-every".to_string(), "2".to_string()]);
     let resume = ["train", "--resume", out.to_str().unwrap(), "--checkpoint-every", "2"].map(String::from);
     let kills = kill_and_resume(dir.path(), &out, &args, &resume, whole_ms);

@@ -77,7 +77,7 @@ fn majority_share(test: &Samples) -> f64 {
 /// The dense network of `weights` on `test`.
 fn dense_metric(run: &Run, weights: &[f32], test: &Samples) -> f64 {
     let shape = &run.organism.shape;
-    let y = Dense::new(shape, weights).forward(&test.x);
+    let y = Dense::new(shape, weights).with_activations(run.organism.activations.as_ref()).forward(&test.x);
     metric(&y, shape.outputs, (&test.y).into()) as f64
 }
 

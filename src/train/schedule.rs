@@ -73,35 +73,85 @@ fn hold_at_zero(weights: &mut [f32], p: usize, keep: &[bool]) {
     }
 }
 
+/// The persistent task optimizer and the self-train scratch of one particle batch.
+struct Stepper {
+    task_opt: Sgd,
+    workspace: Workspace,
+}
+
+impl Stepper {
+    fn new(cfg: &Config, particles: &ParticleBatch) -> Self {
+        Stepper {
+            task_opt: Sgd::new(cfg.lr, cfg.momentum, particles.weights().len()),
+            workspace: particles.workspace(),
+        }
+    }
+
+    /// `steps` self-train steps of `particles` with a fresh optimizer (SPEC §3); the sum of their
+    /// combined losses. `hold` runs after every step.
+    fn self_train(
+        &mut self,
+        cfg: &Config,
+        particles: &mut ParticleBatch,
+        steps: usize,
+        hold: impl Fn(&mut ParticleBatch),
+    ) -> f64 {
+        let mut sum = 0.0;
+        let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, particles.weights().len());
+        for _ in 0..steps {
+            let losses = particles.self_train_step(&mut st_opt, &mut self.workspace);
+            sum += losses.iter().map(|&l| l as f64).sum::<f64>();
+            hold(particles);
+        }
+        sum
+    }
+}
+
+/// The training state of an organism's two particle batches: the weight particles and, with
+/// `organism.activation = "particle"`, the activation particles (each its own optimizers).
+struct Steppers {
+    weights: Stepper,
+    activations: Option<Stepper>,
+}
+
+impl Steppers {
+    fn new(cfg: &Config, organism: &Organism) -> Self {
+        Steppers {
+            weights: Stepper::new(cfg, &organism.particles),
+            activations: organism.activations.as_ref().map(|a| Stepper::new(cfg, &a.particles)),
+        }
+    }
+}
+
 /// One batch of the schedule (SPEC §3): `self_train` combined self-train steps with a fresh
-/// optimizer, then one task step with the persistent `task_opt`. Particles that `keep` drops
-/// (if given) are held at zero after every step: pruned particles frozen at zero ("self-pruning").
+/// optimizer, then one task step with the persistent task optimizers; activation particles take
+/// both steps alongside the weight particles. Weight particles that `keep` drops (if given) are
+/// held at zero after every step: pruned particles frozen at zero ("self-pruning").
 fn organism_step(
     organism: &mut Organism,
     batch: &Samples,
     cfg: &Config,
     self_train: usize,
-    task_opt: &mut Sgd,
-    workspace: &mut Workspace,
+    steppers: &mut Steppers,
     keep: Option<&[bool]>,
 ) -> StepRecord {
     let p = organism.particles.shape().n_weights();
-    let hold = |o: &mut Organism| {
+    let hold = |particles: &mut ParticleBatch| {
         if let Some(keep) = keep {
-            hold_at_zero(o.particles.weights_mut(), p, keep);
+            hold_at_zero(particles.weights_mut(), p, keep);
         }
     };
-    let mut self_train_loss_sum = 0.0;
-    let mut st_opt = Sgd::new(cfg.lr, cfg.momentum, organism.particles.weights().len());
-    for _ in 0..self_train {
-        let losses = organism.particles.self_train_step(&mut st_opt, workspace);
-        self_train_loss_sum += losses.iter().map(|&l| l as f64).sum::<f64>();
-        hold(organism);
+    let mut self_train_loss_sum = steppers.weights.self_train(cfg, &mut organism.particles, self_train, hold);
+    if let (Some(a), Some(s)) = (organism.activations.as_mut(), steppers.activations.as_mut()) {
+        self_train_loss_sum += s.self_train(cfg, &mut a.particles, self_train, |_| ());
     }
     let pass = organism.task_pass(&batch.x, (&batch.y).into(), organism.default_path());
     let metric = metric(&pass.output, cfg.organism.outputs, (&batch.y).into());
-    task_opt.step(organism.particles.weights_mut(), &pass.grads);
-    hold(organism);
+    steppers.weights.task_opt.step(organism.particles.weights_mut(), &pass.grads);
+    hold(&mut organism.particles);
+    if let (Some(a), Some(s)) = (organism.activations.as_mut(), steppers.activations.as_mut()) {
+        s.task_opt.step(a.particles.weights_mut(), &pass.activation_grads);
+    }
     StepRecord { self_train_loss_sum, task_loss: pass.loss, metric }
 }
 
@@ -134,13 +184,12 @@ pub enum Pruned<'a> {
 pub fn fine_tune(net: Pruned, keep: &[bool], cfg: &Config, data: &TaskData, epochs: usize, rng: &mut ChaCha8Rng) {
     match net {
         Pruned::Organism(organism) => {
-            let n = organism.particles.weights().len();
-            let (mut opt, mut workspace) = (Sgd::new(cfg.lr, cfg.momentum, n), organism.particles.workspace());
+            let mut steppers = Steppers::new(cfg, organism);
             let p = organism.particles.shape().n_weights();
             hold_at_zero(organism.particles.weights_mut(), p, keep);
             for _ in 0..epochs {
                 for batch in &data.epoch(cfg.batch_size, rng) {
-                    organism_step(organism, batch, cfg, cfg.self_train_steps, &mut opt, &mut workspace, Some(keep));
+                    organism_step(organism, batch, cfg, cfg.self_train_steps, &mut steppers, Some(keep));
                 }
             }
         }
@@ -165,9 +214,9 @@ pub struct TrainState {
     pub warming_up: bool,
     /// Position of the training stream ([`Stream::Train`] of the seed), in 32-bit words.
     pub rng_word_pos: u128,
-    /// Every particle's weights, `n × P`.
+    /// Every particle's weights, `n × P`, then every activation particle's (if any).
     pub weights: Vec<f32>,
-    /// The task optimizer's momentum, `n × P`.
+    /// The task optimizers' momenta, in the same layout.
     pub task_momentum: Vec<f32>,
 }
 
@@ -176,8 +225,7 @@ pub struct Trainer<'a> {
     cfg: &'a Config,
     data: &'a TaskData,
     organism: Organism,
-    task_opt: Sgd,
-    workspace: Workspace,
+    steppers: Steppers,
     rng: ChaCha8Rng,
     warming_up: bool,
     next_epoch: usize,
@@ -190,20 +238,18 @@ impl<'a> Trainer<'a> {
     /// A fresh run: the organism initialised from the seed's [`Stream::Init`].
     pub fn new(cfg: &'a Config, data: &'a TaskData) -> Result<Self> {
         cfg.validate()?;
-        let organism = Organism::new(
+        let organism = Organism::random(
             cfg.organism.clone(),
             cfg.particle_shape(),
             cfg.particle.init,
+            &cfg.activation_particle,
             &mut stream_rng(cfg.seed, Stream::Init),
         )?;
-        let n_weights = organism.particles.weights().len();
-        let workspace = organism.particles.workspace();
         Ok(Trainer {
             cfg,
             data,
+            steppers: Steppers::new(cfg, &organism),
             organism,
-            task_opt: Sgd::new(cfg.lr, cfg.momentum, n_weights),
-            workspace,
             rng: stream_rng(cfg.seed, Stream::Train),
             warming_up: cfg.warmup_accuracy > 0.0,
             next_epoch: 0,
@@ -217,7 +263,9 @@ impl<'a> Trainer<'a> {
     pub fn resume(cfg: &'a Config, data: &'a TaskData, state: TrainState) -> Result<Self> {
         let mut t = Trainer::new(cfg, data)?;
         let n = t.organism.particles.weights().len();
-        if state.weights.len() != n || state.task_momentum.len() != n || state.next_epoch > cfg.epochs + 1 {
+        let n_act = t.organism.activations.as_ref().map_or(0, |a| a.particles.weights().len());
+        let total = n + n_act;
+        if state.weights.len() != total || state.task_momentum.len() != total || state.next_epoch > cfg.epochs + 1 {
             return Err(Error::Invalid(format!(
                 "checkpoint does not fit the configuration ({} weights and epoch {} for {n} weights and {} epochs)",
                 state.weights.len(),
@@ -225,9 +273,14 @@ impl<'a> Trainer<'a> {
                 cfg.epochs
             )));
         }
-        let particles = ParticleBatch::from_weights(cfg.particle_shape(), state.weights)?;
-        t.organism = Organism::from_particles(cfg.organism.clone(), particles)?;
-        t.task_opt = Sgd::with_momentum_buffer(cfg.lr, cfg.momentum, state.task_momentum);
+        let (mut weights, mut momentum) = (state.weights, state.task_momentum);
+        let (act_weights, act_momentum) = (weights.split_off(n), momentum.split_off(n));
+        t.organism.particles.weights_mut().copy_from_slice(&weights);
+        t.steppers.weights.task_opt = Sgd::with_momentum_buffer(cfg.lr, cfg.momentum, momentum);
+        if let (Some(a), Some(s)) = (t.organism.activations.as_mut(), t.steppers.activations.as_mut()) {
+            a.particles.weights_mut().copy_from_slice(&act_weights);
+            s.task_opt = Sgd::with_momentum_buffer(cfg.lr, cfg.momentum, act_momentum);
+        }
         t.rng.set_word_pos(state.rng_word_pos);
         t.warming_up = state.warming_up;
         t.next_epoch = state.next_epoch;
@@ -240,8 +293,16 @@ impl<'a> Trainer<'a> {
             next_epoch: self.next_epoch,
             warming_up: self.warming_up,
             rng_word_pos: self.rng.get_word_pos(),
-            weights: self.organism.particles.weights().to_vec(),
-            task_momentum: self.task_opt.momentum_buffer().to_vec(),
+            weights: [
+                self.organism.particles.weights(),
+                self.organism.activations.as_ref().map_or(&[], |a| a.particles.weights()),
+            ]
+            .concat(),
+            task_momentum: [
+                self.steppers.weights.task_opt.momentum_buffer(),
+                self.steppers.activations.as_ref().map_or(&[], |s| s.task_opt.momentum_buffer()),
+            ]
+            .concat(),
         }
     }
 
@@ -296,15 +357,7 @@ impl<'a> Trainer<'a> {
                     interact(&mut self.organism.particles, cfg.interaction.kind, &events);
                 }
                 let self_train = if self.warming_up { 0 } else { cfg.self_train_steps };
-                let step = organism_step(
-                    &mut self.organism,
-                    batch,
-                    cfg,
-                    self_train,
-                    &mut self.task_opt,
-                    &mut self.workspace,
-                    None,
-                );
+                let step = organism_step(&mut self.organism, batch, cfg, self_train, &mut self.steppers, None);
                 st_sum += step.self_train_loss_sum;
                 st_n += self_train;
                 loss_sum += step.task_loss as f64;

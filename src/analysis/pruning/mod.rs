@@ -134,6 +134,12 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
         return Err(Error::Invalid("pruning: no runs given".into()));
     }
     require_image_task(runs, "pruning")?;
+    if let Some(run) = runs.iter().find(|r| r.organism.activations.is_some()) {
+        return Err(Error::Invalid(format!(
+            "pruning: {} has activation particles; its dense baseline is defined for fixed activations only",
+            run.dir.display()
+        )));
+    }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut a = Analysis { kind: "pruning".into(), ..Analysis::default() };
     let mut rows = Vec::new();
