@@ -29,6 +29,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod explore;
 pub mod fixpoint;
 pub mod interaction;
 pub mod lanes;

@@ -31,6 +31,8 @@ pub struct Options {
     pub out: PathBuf,
     /// A small version of everything (few epochs and seeds), in seconds.
     pub quick: bool,
+    /// Also the experiments beyond the paper ([`crate::explore`]): a second part of the report.
+    pub extended: bool,
     /// Replace a previous report (only once the new one is complete).
     pub force: bool,
     /// A folder with the MNIST IDX files (else cache, download, bundled subset).
@@ -117,6 +119,8 @@ pub struct Outcome {
     pub wall_seconds: f64,
     /// The claims table's rows.
     pub claims: Vec<Claim>,
+    /// The "Beyond the paper" claims (`--extended`; empty without).
+    pub beyond_claims: Vec<Claim>,
 }
 
 /// Regenerates the paper into `opts.out`: one output (see [`RunWriter`]) that replaces an
@@ -125,6 +129,10 @@ pub struct Outcome {
 /// started if there is none); the finished report is the same but for its wall times.
 pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
     let start = Instant::now();
+    if opts.resume && opts.extended {
+        // The beyond-the-paper part keeps no record of finished arms yet.
+        return Err(crate::Error::Invalid("--resume does not cover --extended yet: rerun without --resume".into()));
+    }
     let recorded = Recorded { quick: opts.quick, data: opts.data_dir.as_ref().map(|d| d.display().to_string()) };
     let resumed = if opts.resume { RunWriter::resume(&opts.out, opts.force, OPTIONS)? } else { None };
     if resumed.is_none() {
@@ -261,6 +269,16 @@ fn reproduce_into(
         sections.get(i)?.analyses.iter().find(|(_, a)| a.kind == kind.name()).map(|(_, a)| a)
     };
     let claims = claims::evaluate(&look, robust.levels);
+    let beyond = match opts.extended {
+        true => {
+            let t = Instant::now();
+            let part = crate::explore::run(opts.quick, &opts.data_dir, &out.join("beyond"), progress)?;
+            crate::run::write_text(&out.join("beyond").join("claims.md"), &claims::markdown(&part.claims))?;
+            stage("beyond the paper".into(), t);
+            Some(part)
+        }
+        false => None,
+    };
     let deviations = deviations(exps);
     let wall = start.elapsed().as_secs_f64();
     let report = Report {
@@ -279,6 +297,7 @@ fn reproduce_into(
         claims: claims.clone(),
         deviations: deviations.clone(),
         sections,
+        beyond,
     };
     report.write(out)?;
     // The claims and deviations alone, as pasted into the README.
@@ -288,7 +307,8 @@ fn reproduce_into(
         claims::deviations_markdown(&deviations)
     );
     crate::run::write_text(&out.join("claims.md"), &claims_md)?;
-    let outcome = Outcome { stages, wall_seconds: start.elapsed().as_secs_f64(), claims };
+    let beyond_claims = report.beyond.as_ref().map(|p| p.claims.clone()).unwrap_or_default();
+    let outcome = Outcome { stages, wall_seconds: start.elapsed().as_secs_f64(), claims, beyond_claims };
     write_json(&out.join("reproduce.json"), &outcome)?;
     Ok(outcome)
 }

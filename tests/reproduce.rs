@@ -1,14 +1,28 @@
-//! End to end: `organism reproduce --quick` produces every file of the report and a claims
-//! table with one row per claim of the paper. Whether the claims hold is not asserted here:
-//! quick mode trains far too little for that.
+//! End to end: `organism reproduce --quick --extended` produces every file of the report, a
+//! claims table with one row per claim of the paper and a "Beyond the paper" part with one row
+//! per declared claim of each study. Whether the claims hold is not asserted here: quick mode
+//! trains far too little for that.
 
 use std::process::Command;
 
+use organism::explore::{Design, KINDS, RATES, STUDIES};
 use organism::report::claims::CLAIMS;
 
 /// Rows of the table: one per claim, ten (one per noise level) for the robustness claims.
 fn rows() -> usize {
     CLAIMS.iter().map(|c| if c.per_noise_level { 10 } else { 1 }).sum()
+}
+
+/// Rows of the "Beyond the paper" table, counted from the studies: per interaction arm, spread
+/// and task; per variant, becomes PN_SR, how fast, task; per arm of a variant study, stability.
+fn beyond_rows() -> usize {
+    STUDIES
+        .iter()
+        .map(|s| match s.design {
+            Design::Interactions => 2 * KINDS.len() * RATES.len(),
+            Design::Variants(v) => 3 * v.len() + v.len() + 1,
+        })
+        .sum()
 }
 
 #[test]
@@ -17,7 +31,7 @@ fn quick_reproduction_writes_the_whole_report() {
     let out = dir.path().join("report");
     let o = Command::new(env!("CARGO_BIN_EXE_organism"))
         // The bundled subset from the repository: no download is ever attempted in tests.
-        .args(["reproduce", "--quick", "--data", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k")])
+        .args(["reproduce", "--quick", "--extended", "--data", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k")])
         .args(["--out", out.to_str().unwrap()])
         .output()
         .unwrap();
@@ -46,6 +60,22 @@ fn quick_reproduction_writes_the_whole_report() {
     // Every claim finds its analysis (a claim nobody measured is a wiring bug, not a verdict).
     assert!(!claims_md.contains("not measured"), "a claim found no analysis:\n{claims_md}");
     assert!(!md.contains("skipped:"), "an analysis was skipped:\n{md}");
+
+    // Beyond the paper: every declared row, each measured or saying why not (no value at all, or
+    // no interval from fewer than two), never unwired; an overview figure per study.
+    assert!(md.contains("\n# Beyond the paper\n") && md.contains("## Claims beyond the paper"), "{md}");
+    let beyond = outcome["beyond_claims"].as_array().unwrap();
+    assert_eq!(beyond.len(), beyond_rows(), "{outcome}");
+    for c in beyond {
+        let measured = c["measured"].as_str().unwrap();
+        assert!(!measured.contains("not measured"), "a beyond-the-paper claim found no analysis: {c}");
+        assert!(measured.chars().any(|ch| ch.is_ascii_digit()) || measured.contains("no finite value"), "{c}");
+    }
+    let beyond_md = std::fs::read_to_string(out.join("beyond/claims.md")).unwrap();
+    assert_eq!(beyond_md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| claim")).count(), beyond_rows());
+    for s in STUDIES {
+        assert!(out.join("beyond").join(s.name).join("overview.png").is_file(), "no overview of {}", s.name);
+    }
 
     // Every figure the report names exists (PNG and SVG), and the HTML inlines them.
     let figures: Vec<&str> =

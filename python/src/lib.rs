@@ -649,7 +649,7 @@ fn reproduce_paper<'py>(
     force: bool,
     progress: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let opts = organism::reproduce::Options { out, quick, force, data_dir: data };
+    let opts = organism::reproduce::Options { out, quick, extended: false, force, data_dir: data, resume: false };
     let bars = if progress { Progress::default() } else { Progress::hidden() };
     let outcome = py.detach(|| organism::reproduce::reproduce(&opts, &bars)).map_err(py_err)?;
     json_to_py(py, &outcome)

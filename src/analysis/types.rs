@@ -6,7 +6,8 @@
 //! share in %, with a ± sd band clipped to [0, 100 %] (unstacked, so no band can leave the range). Findings: `share_self_replicators` (final PN_SR count over particle
 //! count, per run), `all_self_replicators` (1 for a run whose particles all end as PN_SR, else 0)
 //! and `first_all_sr_epoch` (the first counted epoch at which every particle was a PN_SR, over the
-//! runs that reached it), `sr_outside_first_layer` (final PN_SR in layers ≥ 1) and
+//! runs that reached it), `first_sr_epoch` (the first counted epoch with a PN_SR, per run; no value for a run that never had
+//! one), `sr_outside_first_layer` (final PN_SR in layers ≥ 1) and
 //! `sr_trend_per_100_epochs` (least-squares slope of the PN_SR count over the counted epochs).
 
 use super::kind::Kind;
@@ -172,7 +173,16 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
             100.0 * slope(&pts)
         })
         .collect();
+    // How fast self-replication appears: the first counted epoch with a PN_SR (NaN: never).
+    let first_sr: Vec<f64> = runs
+        .iter()
+        .map(|r| {
+            let first = r.metrics.iter().find(|m| m.counts().is_some_and(|c| c[Class::SelfReplicator] > 0));
+            first.map_or(f64::NAN, |m| m.epoch as f64)
+        })
+        .collect();
     a.record("share_self_replicators", share);
+    a.record("first_sr_epoch", first_sr);
     a.record("sr_outside_first_layer", outside);
     a.record("sr_trend_per_100_epochs", trend);
     a.findings.insert("all_self_replicators".into(), Stat::of(&all));

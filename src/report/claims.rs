@@ -18,6 +18,8 @@ pub enum Exp {
     Addition,
     /// The MNIST experiment (Fig. 3, 6–12, Tab. I).
     Mnist,
+    /// Arm `i` of the beyond-the-paper experiments ([`crate::explore`]).
+    Beyond(usize),
 }
 
 impl Exp {
@@ -26,6 +28,7 @@ impl Exp {
         match self {
             Exp::Addition => "addition",
             Exp::Mnist => "mnist",
+            Exp::Beyond(_) => "beyond",
         }
     }
 }
@@ -42,7 +45,8 @@ pub struct Source {
     pub finding: &'static str,
 }
 
-const fn src(exp: Exp, kind: Kind, finding: &'static str) -> Source {
+/// The finding `finding` of analysis `kind` of experiment `exp`.
+pub const fn src(exp: Exp, kind: Kind, finding: &'static str) -> Source {
     Source { exp, kind, finding }
 }
 
@@ -426,7 +430,7 @@ fn show_ci(ci: Option<(f64, f64)>) -> String {
 }
 
 /// The values of `finding` in the analysis `kind` of `exp`, if measured.
-type Lookup<'a> = dyn Fn(Exp, Kind) -> Option<&'a Analysis> + 'a;
+pub type Lookup<'a> = dyn Fn(Exp, Kind) -> Option<&'a Analysis> + 'a;
 
 fn values<'a>(look: &Lookup<'a>, s: &Source, finding: &str) -> Option<&'a [f64]> {
     look(s.exp, s.kind)?.samples.get(finding).map(|v| v.as_slice())
@@ -447,7 +451,8 @@ pub fn evaluate<'a>(look: &Lookup<'a>, levels: u32) -> Vec<Claim> {
     rows
 }
 
-fn evaluate_one<'a>(spec: &ClaimSpec, look: &Lookup<'a>, suffix: &str, label: &str) -> Claim {
+/// Evaluates one claim on finding `<finding><suffix>`, its text followed by `label`.
+pub fn evaluate_one<'a>(spec: &ClaimSpec, look: &Lookup<'a>, suffix: &str, label: &str) -> Claim {
     let unit = match spec.unit {
         Unit::Seed => "seed",
         Unit::Particle => "particle",
@@ -480,7 +485,12 @@ fn evaluate_one<'a>(spec: &ClaimSpec, look: &Lookup<'a>, suffix: &str, label: &s
                 Within(lo, hi) => (lo, hi),
                 _ => unreachable!(),
             };
-            row(format!("{}; {}{context}", show(&s), show_ci(ci)), judge(ci, lo, hi), s.n)
+            let per_seed = if spec.unit == Unit::Seed {
+                format!("; per seed: {}", a.iter().map(|&x| num(x)).collect::<Vec<_>>().join(", "))
+            } else {
+                String::new()
+            };
+            row(format!("{}; {}{per_seed}{context}", show(&s), show_ci(ci)), judge(ci, lo, hi), s.n)
         }
         PairedAbove(o) | PairedWithin(o, _, _) => {
             let Some(b) = other(&o) else {

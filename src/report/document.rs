@@ -26,6 +26,20 @@ pub struct Section {
     pub skipped: Vec<String>,
 }
 
+/// A further part of the report with its own claims table: `reproduce --extended`'s "Beyond the
+/// paper" ([`crate::explore`]).
+#[derive(Clone, Debug)]
+pub struct Part {
+    /// Its heading.
+    pub title: String,
+    /// Paragraphs before its claims table.
+    pub intro: Vec<String>,
+    /// Its claims table.
+    pub claims: Vec<Claim>,
+    /// One per study.
+    pub sections: Vec<Section>,
+}
+
 /// The whole report.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -39,6 +53,8 @@ pub struct Report {
     pub deviations: Vec<String>,
     /// One section per experiment.
     pub sections: Vec<Section>,
+    /// "Beyond the paper", after the paper's sections.
+    pub beyond: Option<Part>,
 }
 
 fn escape(s: &str) -> String {
@@ -89,8 +105,8 @@ impl Report {
     }
 
     /// `(anchor, section)` for every section, and the anchor of each of its analyses.
-    fn anchors(&self) -> Vec<(String, Vec<String>)> {
-        self.sections
+    fn anchors(sections: &[Section]) -> Vec<(String, Vec<String>)> {
+        sections
             .iter()
             .map(|sec| {
                 let id = slug(&sec.title);
@@ -113,35 +129,15 @@ impl Report {
             s.push_str("\n## Deviations from the paper\n\n");
             s.push_str(&claims::deviations_markdown(&self.deviations));
         }
-        for sec in &self.sections {
-            let _ = write!(s, "\n## {}\n\n", sec.title);
-            for n in &sec.notes {
-                let _ = writeln!(s, "- {n}");
+        sections_markdown(&mut s, &self.sections, dir);
+        if let Some(part) = &self.beyond {
+            let _ = write!(s, "\n# {}\n\n", part.title);
+            for p in &part.intro {
+                let _ = writeln!(s, "{p}\n");
             }
-            let _ = write!(
-                s,
-                "\n<details><summary>configuration</summary>\n\n```toml\n{}```\n</details>\n",
-                sec.config_toml
-            );
-            for (heading, a) in &sec.analyses {
-                let _ = write!(s, "\n### {heading}\n\n");
-                for fig in &a.figures {
-                    let _ = writeln!(s, "![{}]({})\n\n*{}*\n", fig.title, relative(&fig.png(), dir), fig.caption);
-                }
-                for (name, stat) in &a.findings {
-                    let _ = writeln!(s, "- {}", fmt_stat(name, stat));
-                }
-                for n in &a.notes {
-                    let _ = writeln!(s, "- note: {n}");
-                }
-                for csv in &a.csv {
-                    let rel = relative(csv, dir);
-                    let _ = writeln!(s, "- data: [{rel}]({rel})");
-                }
-            }
-            for n in &sec.skipped {
-                let _ = writeln!(s, "\n- skipped: {n}");
-            }
+            s.push_str("## Claims beyond the paper\n\n");
+            s.push_str(&claims::markdown(&part.claims));
+            sections_markdown(&mut s, &part.sections, dir);
         }
         s
     }
@@ -165,16 +161,16 @@ nav ol{{margin:.2em 0}}ul.facts li{{margin:.1em 0}}\
         for p in &self.intro {
             let _ = writeln!(s, "<p>{}</p>", escape(p));
         }
-        let anchors = self.anchors();
+        let anchors = Self::anchors(&self.sections);
         s.push_str("<nav id=\"contents\"><h2>Contents</h2>\n<ol>");
         if !self.claims.is_empty() {
             s.push_str("<li><a href=\"#claims\">Claims of the paper</a></li>\n");
         }
-        for (sec, (id, ids)) in self.sections.iter().zip(&anchors) {
-            let _ = write!(s, "<li><a href=\"#{id}\">{}</a><ol>", escape(&sec.title));
-            for ((heading, _), aid) in sec.analyses.iter().zip(ids) {
-                let _ = write!(s, "<li><a href=\"#{aid}\">{}</a></li>", escape(heading));
-            }
+        nav_html(&mut s, &self.sections, &anchors);
+        let beyond = self.beyond.as_ref().map(|p| (p, Self::anchors(&p.sections)));
+        if let Some((part, anchors)) = &beyond {
+            let _ = write!(s, "<li><a href=\"#beyond\">{}</a><ol>", escape(&part.title));
+            nav_html(&mut s, &part.sections, anchors);
             s.push_str("</ol></li>\n");
         }
         s.push_str("</ol></nav>\n");
@@ -190,45 +186,102 @@ nav ol{{margin:.2em 0}}ul.facts li{{margin:.1em 0}}\
             }
             s.push_str("</ul>\n");
         }
-        for (sec, (id, ids)) in self.sections.iter().zip(&anchors) {
-            let _ = writeln!(s, "<h2 id=\"{id}\">{}</h2>\n<ul>", escape(&sec.title));
-            for n in &sec.notes {
-                let _ = writeln!(s, "<li>{}</li>", escape(n));
+        sections_html(&mut s, &self.sections, &anchors, dir)?;
+        if let Some((part, anchors)) = &beyond {
+            let _ = writeln!(s, "<h1 id=\"beyond\">{}</h1>", escape(&part.title));
+            for p in &part.intro {
+                let _ = writeln!(s, "<p>{}</p>", escape(p));
             }
-            let _ = writeln!(
-                s,
-                "</ul>\n<details><summary>configuration</summary><pre>{}</pre></details>",
-                escape(&sec.config_toml)
-            );
-            for ((heading, a), aid) in sec.analyses.iter().zip(ids) {
-                let _ = writeln!(s, "<h3 id=\"{aid}\">{}</h3>", escape(heading));
-                for fig in &a.figures {
-                    let _ = writeln!(
-                        s,
-                        "<figure><img alt=\"{}\" src=\"{}\"><figcaption>{}</figcaption></figure>",
-                        escape(&fig.title),
-                        data_url(fig)?,
-                        escape(&fig.caption)
-                    );
-                }
-                s.push_str("<ul class=\"facts\">");
-                for (name, stat) in &a.findings {
-                    let _ = write!(s, "<li>{}</li>", escape(&fmt_stat(name, stat)));
-                }
-                for n in &a.notes {
-                    let _ = write!(s, "<li>note: {}</li>", escape(n));
-                }
-                for csv in &a.csv {
-                    let rel = escape(&relative(csv, dir));
-                    let _ = write!(s, "<li>data: <a href=\"{rel}\">{rel}</a></li>");
-                }
-                s.push_str("</ul>\n");
-            }
-            for n in &sec.skipped {
-                let _ = writeln!(s, "<p>skipped: {}</p>", escape(n));
-            }
+            s.push_str("<h2 id=\"beyond-claims\">Claims beyond the paper</h2>\n");
+            s.push_str(&claims::html(&part.claims));
+            sections_html(&mut s, &part.sections, anchors, dir)?;
         }
         s.push_str("</body></html>\n");
         Ok(s)
     }
+}
+
+/// The Markdown of `sections`, appended to `s`.
+fn sections_markdown(s: &mut String, sections: &[Section], dir: &Path) {
+    for sec in sections {
+        let _ = write!(s, "\n## {}\n\n", sec.title);
+        for n in &sec.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        let _ =
+            write!(s, "\n<details><summary>configuration</summary>\n\n```toml\n{}```\n</details>\n", sec.config_toml);
+        for (heading, a) in &sec.analyses {
+            let _ = write!(s, "\n### {heading}\n\n");
+            for fig in &a.figures {
+                let _ = writeln!(s, "![{}]({})\n\n*{}*\n", fig.title, relative(&fig.png(), dir), fig.caption);
+            }
+            for (name, stat) in &a.findings {
+                let _ = writeln!(s, "- {}", fmt_stat(name, stat));
+            }
+            for n in &a.notes {
+                let _ = writeln!(s, "- note: {n}");
+            }
+            for csv in &a.csv {
+                let rel = relative(csv, dir);
+                let _ = writeln!(s, "- data: [{rel}]({rel})");
+            }
+        }
+        for n in &sec.skipped {
+            let _ = writeln!(s, "\n- skipped: {n}");
+        }
+    }
+}
+
+/// Table-of-contents entries of `sections`, appended to `s`.
+fn nav_html(s: &mut String, sections: &[Section], anchors: &[(String, Vec<String>)]) {
+    for (sec, (id, ids)) in sections.iter().zip(anchors) {
+        let _ = write!(s, "<li><a href=\"#{id}\">{}</a><ol>", escape(&sec.title));
+        for ((heading, _), aid) in sec.analyses.iter().zip(ids) {
+            let _ = write!(s, "<li><a href=\"#{aid}\">{}</a></li>", escape(heading));
+        }
+        s.push_str("</ol></li>\n");
+    }
+}
+
+/// The HTML of `sections` (figures inlined), appended to `s`.
+fn sections_html(s: &mut String, sections: &[Section], anchors: &[(String, Vec<String>)], dir: &Path) -> Result<()> {
+    for (sec, (id, ids)) in sections.iter().zip(anchors) {
+        let _ = writeln!(s, "<h2 id=\"{id}\">{}</h2>\n<ul>", escape(&sec.title));
+        for n in &sec.notes {
+            let _ = writeln!(s, "<li>{}</li>", escape(n));
+        }
+        let _ = writeln!(
+            s,
+            "</ul>\n<details><summary>configuration</summary><pre>{}</pre></details>",
+            escape(&sec.config_toml)
+        );
+        for ((heading, a), aid) in sec.analyses.iter().zip(ids) {
+            let _ = writeln!(s, "<h3 id=\"{aid}\">{}</h3>", escape(heading));
+            for fig in &a.figures {
+                let _ = writeln!(
+                    s,
+                    "<figure><img alt=\"{}\" src=\"{}\"><figcaption>{}</figcaption></figure>",
+                    escape(&fig.title),
+                    data_url(fig)?,
+                    escape(&fig.caption)
+                );
+            }
+            s.push_str("<ul class=\"facts\">");
+            for (name, stat) in &a.findings {
+                let _ = write!(s, "<li>{}</li>", escape(&fmt_stat(name, stat)));
+            }
+            for n in &a.notes {
+                let _ = write!(s, "<li>note: {}</li>", escape(n));
+            }
+            for csv in &a.csv {
+                let rel = escape(&relative(csv, dir));
+                let _ = write!(s, "<li>data: <a href=\"{rel}\">{rel}</a></li>");
+            }
+            s.push_str("</ul>\n");
+        }
+        for n in &sec.skipped {
+            let _ = writeln!(s, "<p>skipped: {}</p>", escape(n));
+        }
+    }
+    Ok(())
 }

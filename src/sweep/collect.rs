@@ -115,6 +115,7 @@ pub fn collect(sweep: &Sweep, out: &Path, force: bool) -> Result<Collected> {
             analyses,
             skipped: Vec::new(),
         }],
+        beyond: None,
     };
     report.write(&writer.path(""))?;
     let dir = writer.finish()?;

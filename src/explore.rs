@@ -1,0 +1,490 @@
+//! `organism reproduce --extended`: the experiments beyond the paper (issue 13), multi-seed, with
+//! the paper's claims discipline. The paper's future work (§VI–VII) asks for "operator-based
+//! interaction between particles" and particles as "layer activation function approximators";
+//! each [`Study`] asks one question about such a variant and answers it in the report's
+//! "Beyond the paper" part: a claims table (each row declared here before measuring, judged by
+//! [`claims::evaluate_one`]), figures, and the analyses of every arm.
+//!
+//! A study is one entry of [`STUDIES`]: a base preset and a [`Design`] that expands into arms
+//! (configurations trained on the same seeds, so the comparisons are paired per seed).
+
+use crate::analysis::kind::{analyze, Kind, Options as AnalysisOptions};
+use crate::analysis::{open_runs, Analysis, Stat, TestSets};
+use crate::config::{Config, Overrides};
+use crate::data::task::TaskData;
+use crate::experiment::{seed_dir, train_seeds};
+use crate::plot::{Chart, Colour, Interval, IntervalGroup, IntervalPanel, Intervals};
+use crate::progress::Progress;
+use crate::report::claims::{self, src, Claim, ClaimSpec, Comparison, Exp, Unit};
+use crate::report::document::{Part, Section};
+use crate::Result;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Interaction rates of [`Design::Interactions`] besides 0 (probability per particle and batch).
+pub const RATES: [(f64, &str); 3] = [(1e-3, "1e-3"), (1e-2, "1e-2"), (1e-1, "1e-1")];
+/// Interaction kinds of [`Design::Interactions`].
+pub const KINDS: [&str; 2] = ["attack", "melt"];
+
+/// How a study's arms are made from its base preset.
+#[derive(Clone, Copy, Debug)]
+pub enum Design {
+    /// The base without interactions, then each of [`KINDS`] at each of [`RATES`] (scope `cell`).
+    Interactions,
+    /// The base against each of these presets (e.g. non-linear particles against the base's
+    /// linear ones). Its claims name the variant and the base, so any variant fits.
+    Variants(&'static [&'static str]),
+}
+
+/// One experiment beyond the paper.
+#[derive(Clone, Copy, Debug)]
+pub struct Study {
+    /// Its directory under `beyond/`.
+    pub name: &'static str,
+    /// Its section title in the report.
+    pub title: &'static str,
+    /// The one question it answers.
+    pub question: &'static str,
+    /// The preset every arm starts from.
+    pub base: &'static str,
+    /// How the arms are made from the base.
+    pub design: Design,
+    /// Seeds of the full and of the quick run.
+    pub seeds: (u64, u64),
+    /// Keys set on every arm of the full run.
+    pub set: &'static [&'static str],
+    /// Keys set on every arm in quick mode instead of `set`.
+    pub quick_set: &'static [&'static str],
+}
+
+const INTERACTIONS: &str = "Do interactions spread self-replication through an organism, or destroy the task?";
+const NONLINEAR: &str = "Do non-linear (tanh, GELU) particles still become self-replicators in an organism, how fast, \
+                         at what cost to the task, and are their fixpoints stable where linear ones are not?";
+/// The non-linear particles run on the general per-sample path (≈ 30× the linear cost on MNIST,
+/// ≈ 10 s per epoch of the bundled subset on a loaded 2-core machine): 10 epochs, counted every
+/// epoch, against linear particles trained as long.
+const NONLINEAR_MNIST_SET: &[&str] = &["epochs=10", "validate_every=1", "trajectory_every=10"];
+
+/// The experiments, in report order. Activation particles (`organism.activation = "particle"`)
+/// would be one more `Variants` entry.
+pub const STUDIES: &[Study] = &[
+    Study {
+        name: "interactions-addition",
+        title: "Interactions on addition",
+        question: INTERACTIONS,
+        base: "addition",
+        design: Design::Interactions,
+        seeds: (5, 2),
+        set: &[],
+        quick_set: &["epochs=10"],
+    },
+    Study {
+        name: "interactions-mnist",
+        title: "Interactions on MNIST",
+        question: INTERACTIONS,
+        base: "mnist",
+        design: Design::Interactions,
+        seeds: (3, 2),
+        set: &["trajectory_every=200"],
+        quick_set: &["epochs=2", "validate_every=1"],
+    },
+    Study {
+        name: "nonlinear-addition",
+        title: "Non-linear particles on addition",
+        question: NONLINEAR,
+        base: "addition",
+        design: Design::Variants(&["addition-tanh", "addition-gelu"]),
+        seeds: (5, 2),
+        // Longer than the preset's 60 epochs: time for slower self-replication to show.
+        set: &["epochs=200"],
+        quick_set: &["epochs=5"],
+    },
+    Study {
+        name: "nonlinear-mnist",
+        title: "Non-linear particles on MNIST",
+        question: NONLINEAR,
+        base: "mnist",
+        design: Design::Variants(&["mnist-tanh", "mnist-gelu"]),
+        // One seed in quick mode: an epoch of non-linear particles costs ≈ 10 s.
+        seeds: (3, 1),
+        set: NONLINEAR_MNIST_SET,
+        quick_set: &["epochs=1", "validate_every=1"],
+    },
+];
+
+/// One configuration of a study.
+struct Arm {
+    /// Directory name and label, e.g. `attack-1e-2` or `mnist-tanh`.
+    name: String,
+    cfg: Config,
+    /// For [`Design::Interactions`]: `(kind index, rate index)`; `None` for the baseline.
+    cell: Option<(usize, usize)>,
+}
+
+fn arms(study: &Study, quick: bool, data_dir: &Option<PathBuf>) -> Result<Vec<Arm>> {
+    let extra = if quick { study.quick_set } else { study.set };
+    let resolve = |preset: &str, more: &[String]| -> Result<Config> {
+        let sets: Vec<String> = extra.iter().map(|s| s.to_string()).chain(more.iter().cloned()).collect();
+        let cfg = Config::resolve(Some(preset), None, &sets)?;
+        if cfg.task.dataset().is_none() {
+            return Ok(cfg);
+        }
+        Config::resolve_with(
+            Some(preset),
+            None,
+            &sets,
+            &Overrides { data_dir: data_dir.clone(), ..Overrides::default() },
+        )
+    };
+    let mut arms = vec![Arm { name: study.base.into(), cfg: resolve(study.base, &[])?, cell: None }];
+    match study.design {
+        Design::Interactions => {
+            arms[0].name = "none".into();
+            for (k, kind) in KINDS.iter().enumerate() {
+                for (r, (rate, label)) in RATES.iter().enumerate() {
+                    let sets = [format!("interaction.kind={kind}"), format!("interaction.rate={rate}")];
+                    arms.push(Arm {
+                        name: format!("{kind}-{label}"),
+                        cfg: resolve(study.base, &sets)?,
+                        cell: Some((k, r)),
+                    });
+                }
+            }
+        }
+        Design::Variants(presets) => {
+            for p in presets {
+                arms.push(Arm { name: p.to_string(), cfg: resolve(p, &[])?, cell: None });
+            }
+        }
+    }
+    Ok(arms)
+}
+
+/// What a study measured: its arms' analyses (by kind), for the claims and figures.
+struct Measured {
+    arms: Vec<(Arm, Vec<Analysis>)>,
+}
+
+/// The analyses every arm gets: the class shares (Fig. 2/9's), the curves (the task metric) and
+/// the fixpoint stability of its PN_SR.
+const ARM_KINDS: [Kind; 3] = [Kind::Types, Kind::Curves, Kind::Stability];
+
+/// Runs every study into `out` (`out/<study>/runs/<arm>/seed-N`, `…/analysis/<arm>/<kind>`) and
+/// returns the report's "Beyond the paper" part. `data_dir`: the MNIST IDX folder, as for
+/// `reproduce`.
+pub fn run(quick: bool, data_dir: &Option<PathBuf>, out: &Path, progress: &Progress) -> Result<Part> {
+    let start = Instant::now();
+    let tests = TestSets::default();
+    let mut sections = Vec::new();
+    let mut claims = Vec::new();
+    for study in STUDIES {
+        let t = Instant::now();
+        let arms = arms(study, quick, data_dir)?;
+        let seeds: Vec<u64> = (0..if quick { study.seeds.1 } else { study.seeds.0 }).collect();
+        let data = match arms[0].cfg.task.dataset() {
+            Some(_) => Some(Arc::new(TaskData::load(&arms[0].cfg)?)),
+            None => None,
+        };
+        let dir = out.join(study.name);
+        let mut measured = Measured { arms: Vec::new() };
+        for arm in arms {
+            progress.println(&format!(
+                "beyond the paper: {} / {} ({} seeds, {} epochs) …",
+                study.name,
+                arm.name,
+                seeds.len(),
+                arm.cfg.epochs
+            ));
+            let runs_dir = dir.join("runs").join(&arm.name);
+            train_seeds(&arm.cfg, &seeds, &runs_dir, false, data.as_deref(), progress)?;
+            if let Some(d) = &data {
+                tests.insert(&arm.cfg, d.clone());
+            }
+            let runs = open_runs(&seeds.iter().map(|&s| seed_dir(&runs_dir, s)).collect::<Vec<_>>())?;
+            let mut analyses = Vec::new();
+            for kind in ARM_KINDS {
+                let adir = dir.join("analysis").join(&arm.name).join(kind.name());
+                analyses.push(analyze(kind, &runs, &tests, &AnalysisOptions::default(), &adir)?);
+            }
+            measured.arms.push((arm, analyses));
+        }
+        let first = claims.len();
+        claims.extend(study_claims(study, &measured, first));
+        let mut figure = study_figure(study, &measured, &dir);
+        crate::plot::draw_all(&figure.figures)?;
+        figure.notes.push(format!("wall time of the study {:.0} s", t.elapsed().as_secs_f64()));
+        sections.push(study_section(study, &seeds, measured, figure)?);
+        progress.println(&format!("beyond the paper: {} done in {:.1} s", study.name, t.elapsed().as_secs_f64()));
+    }
+    let intro = vec![
+        "The paper's future work (§VI–VII): \"operator-based interaction between particles\" and particles as \
+         \"layer activation function approximators\" (which needs non-linear particles). Each study trains every arm \
+         on the same seeds, so comparisons are paired per seed; each row of the table below was declared in \
+         `src/explore.rs` before measuring and is judged like the paper's claims."
+            .into(),
+        "Not built: activation particles (`organism.activation = \"particle\"`) and aggregator particles; adding \
+         activation particles here is one `Variants` entry of `STUDIES`."
+            .into(),
+        format!(
+            "Mode: {}; wall time {:.0} s.",
+            if quick { "quick (few epochs and seeds: checks the wiring, answers nothing)" } else { "full" },
+            start.elapsed().as_secs_f64()
+        ),
+    ];
+    Ok(Part { title: "Beyond the paper".into(), intro, claims, sections })
+}
+
+/// The arm's analysis of `kind`.
+fn analysis(analyses: &[Analysis], kind: Kind) -> Option<&Analysis> {
+    analyses.iter().find(|a| a.kind == kind.name())
+}
+
+/// The task-metric tolerance of "keeps the task": accuracy lost at most 0.02, or MAE raised at
+/// most 1e-3, as a paired difference range, with its reason.
+fn task_tolerance(image: bool) -> (f64, f64, &'static str) {
+    if image {
+        (
+            -0.02,
+            f64::INFINITY,
+            "paired per seed; the task is kept when at most 2 accuracy points (40 of 2,000 test images) are lost",
+        )
+    } else {
+        (
+            f64::NEG_INFINITY,
+            1e-3,
+            "paired per seed; the task is kept when the MAE rises by at most 1e-3 (0.07 % of the targets' sd √2; \
+             the paper's organisms reach ≈ 1e-7, a lost task ≈ 1)",
+        )
+    }
+}
+
+/// The declared claims of `study`, evaluated on `measured`; `Exp::Beyond(first + i)` is arm `i`.
+fn study_claims(study: &Study, m: &Measured, first: usize) -> Vec<Claim> {
+    let look = |exp: Exp, kind: Kind| -> Option<&Analysis> {
+        match exp {
+            Exp::Beyond(i) => analysis(&m.arms.get(i.checked_sub(first)?)?.1, kind),
+            _ => None,
+        }
+    };
+    let arm = |i: usize| Exp::Beyond(first + i);
+    let image = m.arms[0].0.cfg.task.dataset().is_some();
+    let (lo, hi, task_why) = task_tolerance(image);
+    let paper = "future work (§VI)";
+    let mut specs: Vec<(ClaimSpec, String)> = Vec::new();
+    for (i, (a, _)) in m.arms.iter().enumerate().skip(1) {
+        let label = format!(" — {}, {}", study.title, a.name);
+        let spec = |claim, quantity, source, comparison, rationale| ClaimSpec {
+            claim,
+            paper,
+            quantity,
+            source,
+            unit: Unit::Seed,
+            comparison,
+            rationale,
+            per_noise_level: false,
+            context: None,
+        };
+        let share = |i| src(arm(i), Kind::Types, "share_self_replicators");
+        let metric = |i| src(arm(i), Kind::Curves, "test_metric");
+        match study.design {
+            Design::Interactions => {
+                specs.push((
+                    spec(
+                        "Interactions spread self-replication",
+                        "final share of PN_SR, minus without interactions",
+                        share(i),
+                        Comparison::PairedAbove(share(0)),
+                        "paired per seed (same initial organism); spreading: more PN_SR than without interactions",
+                    ),
+                    label.clone(),
+                ));
+                specs.push((
+                    spec(
+                        "Interactions keep the task",
+                        "final test metric, minus without interactions",
+                        metric(i),
+                        Comparison::PairedWithin(metric(0), lo, hi),
+                        task_why,
+                    ),
+                    label,
+                ));
+            }
+            Design::Variants(_) => {
+                specs.push((
+                    spec(
+                        "The variant's particles still become self-replicators",
+                        "final share of PN_SR",
+                        share(i),
+                        Comparison::AtLeast(0.01),
+                        "\"still become\": at least 1 % of the particles end as PN_SR",
+                    ),
+                    label.clone(),
+                ));
+                specs.push((
+                    spec(
+                        "The variant's particles become self-replicators no later than the base's",
+                        "first counted epoch with a PN_SR, minus the base organism's",
+                        src(arm(i), Kind::Types, "first_sr_epoch"),
+                        Comparison::PairedWithin(src(arm(0), Kind::Types, "first_sr_epoch"), f64::NEG_INFINITY, 0.0),
+                        "paired per seed; only seeds where both organisms have a PN_SR count (n says how many)",
+                    ),
+                    label.clone(),
+                ));
+                specs.push((
+                    spec(
+                        "The variant keeps the task",
+                        "final test metric, minus the base organism's",
+                        metric(i),
+                        Comparison::PairedWithin(metric(0), lo, hi),
+                        task_why,
+                    ),
+                    label.clone(),
+                ));
+            }
+        }
+    }
+    if let Design::Variants(_) = study.design {
+        // Stability: every arm's PN_SR, the linear baseline included (the paper's are unstable).
+        for (i, (a, _)) in m.arms.iter().enumerate() {
+            let spec = ClaimSpec {
+                claim: "Self-replicators are stable fixpoints",
+                paper: "(none; linear PN_SR are fragile, Fig. 4/7)",
+                quantity: "spectral radius of ∂(w◁w)/∂w at each PN_SR",
+                source: src(arm(i), Kind::Stability, "spectral_radius"),
+                unit: Unit::Particle,
+                comparison: Comparison::AtMost(1.0),
+                rationale: "a fixpoint attracts when the spectral radius is below 1; the particle is the unit",
+                per_noise_level: false,
+                context: None,
+            };
+            specs.push((spec, format!(" — {}, {}", study.title, a.name)));
+        }
+    }
+    specs.iter().map(|(spec, label)| claims::evaluate_one(spec, &look, "", label)).collect()
+}
+
+/// The 95 % interval of the mean of `finding`'s values (the finite ones), `None` without any; a
+/// share's interval is clipped to [0, 1].
+fn interval(v: &[f64], finding: &str) -> Option<Interval> {
+    let s = Stat::of(v);
+    let (lo, hi) = if finding.starts_with("share") { (0.0, 1.0) } else { (f64::NEG_INFINITY, f64::INFINITY) };
+    (s.n > 0).then(|| {
+        let half = if s.n > 1 { s.ci95() } else { 0.0 };
+        Interval { mean: s.mean, lo: (s.mean - half).max(lo), hi: (s.mean + half).min(hi) }
+    })
+}
+
+/// The values of `finding` of the arm's analysis `kind` (empty if not measured).
+fn values<'a>(analyses: &'a [Analysis], kind: Kind, finding: &str) -> &'a [f64] {
+    analysis(analyses, kind).and_then(|a| a.samples.get(finding)).map_or(&[], |v| v.as_slice())
+}
+
+/// The study's figure (as an [`Analysis`] holding it and its numbers): for interactions, each
+/// measure against the rate, a line of intervals per kind; for variants, each measure per arm.
+fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
+    let image = m.arms[0].0.cfg.task.dataset().is_some();
+    let metric = if image { "test accuracy" } else { "test MAE" };
+    let measures: Vec<(&str, Kind, &str, bool)> = match study.design {
+        Design::Interactions => vec![
+            ("share of PN_SR", Kind::Types, "share_self_replicators", false),
+            (metric, Kind::Curves, "test_metric", !image),
+        ],
+        Design::Variants(_) => vec![
+            ("share of PN_SR", Kind::Types, "share_self_replicators", false),
+            ("first epoch with a PN_SR", Kind::Types, "first_sr_epoch", false),
+            (metric, Kind::Curves, "test_metric", !image),
+            ("spectral radius at PN_SR", Kind::Stability, "spectral_radius", false),
+        ],
+    };
+    let mut a = Analysis { kind: "beyond".into(), ..Analysis::default() };
+    let (x_label, categories, panels) = match study.design {
+        Design::Interactions => {
+            let categories: Vec<String> =
+                std::iter::once("0".to_string()).chain(RATES.iter().map(|(_, l)| l.to_string())).collect();
+            let panels = measures
+                .iter()
+                .map(|&(title, kind, finding, log_y)| {
+                    let base = interval(values(&m.arms[0].1, kind, finding), finding);
+                    let groups = KINDS
+                        .iter()
+                        .enumerate()
+                        .map(|(k, name)| {
+                            let mut points = vec![base];
+                            for r in 0..RATES.len() {
+                                let arm = m.arms.iter().find(|(arm, _)| arm.cell == Some((k, r)));
+                                points.push(arm.and_then(|(_, an)| interval(values(an, kind, finding), finding)));
+                            }
+                            let colour = Some(if k == 0 { Colour::Vermillion } else { Colour::Blue });
+                            IntervalGroup { name: name.to_string(), colour, points }
+                        })
+                        .collect();
+                    IntervalPanel { title: title.into(), y_label: title.into(), log_y, groups }
+                })
+                .collect();
+            ("interaction rate (per particle and batch)", categories, panels)
+        }
+        Design::Variants(_) => {
+            // Short labels: `base`, then each variant without the base's prefix (`tanh`).
+            let prefix = format!("{}-", study.base);
+            let categories = std::iter::once("base".to_string())
+                .chain(m.arms[1..].iter().map(|(a, _)| a.name.strip_prefix(&prefix).unwrap_or(&a.name).to_string()))
+                .collect();
+            let panels = measures
+                .iter()
+                .map(|&(title, kind, finding, log_y)| {
+                    let points = m.arms.iter().map(|(_, an)| interval(values(an, kind, finding), finding)).collect();
+                    let groups = vec![IntervalGroup { name: "mean, 95 % interval".into(), colour: None, points }];
+                    IntervalPanel { title: title.into(), y_label: title.into(), log_y, groups }
+                })
+                .collect();
+            ("arm (base: the study's base preset)", categories, panels)
+        }
+    };
+    for (arm, an) in &m.arms {
+        for &(_, kind, finding, _) in &measures {
+            a.record(&format!("{}: {finding}", arm.name), values(an, kind, finding).to_vec());
+        }
+    }
+    let caption = format!(
+        "{} Per arm, the mean and 95 % interval (Student t) over seeds (the spectral radius: over the PN_SR of all \
+         seeds; shares clipped to [0, 1]); an arm without a value has no point.",
+        study.question
+    );
+    let chart = Chart::Intervals(Intervals { x_label: x_label.into(), categories, panels });
+    a.figures.push(crate::analysis::figure(dir, "overview", study.title.to_string(), caption, chart));
+    a
+}
+
+/// The report section of a study: its overview figure, then the class shares over epochs of each
+/// arm of a `Variants` study (how fast PN_SR appear).
+fn study_section(study: &Study, seeds: &[u64], m: Measured, overview: Analysis) -> Result<Section> {
+    let base = m.arms[0].0.cfg.clone();
+    let mut notes = vec![
+        format!("question: {}", study.question),
+        format!(
+            "{} seeds ({}), {} epochs; arms: {}",
+            seeds.len(),
+            seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
+            base.epochs,
+            m.arms.iter().map(|(a, _)| a.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        format!("runs: beyond/{}/runs/ARM/seed-N/; the configuration below is the first arm's", study.name),
+    ];
+    if let Design::Interactions = study.design {
+        notes.push("arms `KIND-RATE` set interaction.kind and interaction.rate (scope `cell`)".into());
+    }
+    let mut analyses = vec![("Overview".to_string(), overview)];
+    if let Design::Variants(_) = study.design {
+        for (arm, an) in m.arms {
+            for mut a in an.into_iter().filter(|a| a.kind != Kind::Curves.name()) {
+                crate::plot::draw_all(&a.figures)?;
+                let title = a.kind.parse::<Kind>().map_or(a.kind.clone(), |k| k.title().to_string());
+                // The kind names the anchor in the report: one per arm.
+                a.kind = format!("{}-{}", arm.name, a.kind);
+                analyses.push((format!("{}: {title}", arm.name), a));
+            }
+        }
+    }
+    Ok(Section { title: study.title.into(), notes, config_toml: base.to_toml(), analyses, skipped: Vec::new() })
+}
