@@ -14,7 +14,7 @@ use crate::data::task::{stream_rng, Samples, Stream, TaskData};
 use crate::fixpoint::{classify, Class, ClassCounts};
 use crate::interaction::{draw_events, interact, scope_ranges};
 use crate::optim::Sgd;
-use crate::organism::{metric, Dense, Organism, OrganismShape};
+use crate::organism::{metric, Organism};
 use crate::particle::{ParticleBatch, Workspace};
 use crate::{Error, Result};
 use rand_chacha::ChaCha8Rng;
@@ -56,7 +56,7 @@ pub fn kept_epochs(cfg: &Config) -> usize {
 }
 
 /// What one batch's step measured.
-struct StepRecord {
+pub(super) struct StepRecord {
     /// Sum over the self-train steps of the combined self-train loss.
     self_train_loss_sum: f64,
     /// Task loss and metric on the batch, before the task step.
@@ -65,7 +65,7 @@ struct StepRecord {
 }
 
 /// Zeroes the weights of every particle (or dense weight, `p = 1`) that `keep` drops.
-fn hold_at_zero(weights: &mut [f32], p: usize, keep: &[bool]) {
+pub(super) fn hold_at_zero(weights: &mut [f32], p: usize, keep: &[bool]) {
     for (w, &k) in weights.chunks_mut(p).zip(keep) {
         if !k {
             w.fill(0.0);
@@ -109,13 +109,13 @@ impl Stepper {
 
 /// The training state of an organism's two particle batches: the weight particles and, with
 /// `organism.activation = "particle"`, the activation particles (each its own optimizers).
-struct Steppers {
+pub(super) struct Steppers {
     weights: Stepper,
     activations: Option<Stepper>,
 }
 
 impl Steppers {
-    fn new(cfg: &Config, organism: &Organism) -> Self {
+    pub(super) fn new(cfg: &Config, organism: &Organism) -> Self {
         Steppers {
             weights: Stepper::new(cfg, &organism.particles),
             activations: organism.activations.as_ref().map(|a| Stepper::new(cfg, &a.particles)),
@@ -127,7 +127,7 @@ impl Steppers {
 /// optimizer, then one task step with the persistent task optimizers; activation particles take
 /// both steps alongside the weight particles. Weight particles that `keep` drops (if given) are
 /// held at zero after every step: pruned particles frozen at zero ("self-pruning").
-fn organism_step(
+pub(super) fn organism_step(
     organism: &mut Organism,
     batch: &Samples,
     cfg: &Config,
@@ -153,56 +153,6 @@ fn organism_step(
         s.task_opt.step(a.particles.weights_mut(), &pass.activation_grads);
     }
     StepRecord { self_train_loss_sum, task_loss: pass.loss, metric }
-}
-
-/// One task step of the dense network `weights` on `batch` with `opt`, pruned weights
-/// (`keep[i] == false`) held at zero: their gradient is masked and their value re-zeroed.
-fn dense_step(shape: &OrganismShape, weights: &mut [f32], batch: &Samples, opt: &mut Sgd, keep: &[bool]) {
-    let mut pass = Dense::new(shape, weights).task_pass(&batch.x, (&batch.y).into());
-    hold_at_zero(&mut pass.grads, 1, keep);
-    opt.step(weights, &pass.grads);
-    hold_at_zero(weights, 1, keep);
-}
-
-/// A pruned network to fine-tune: an organism (trained on with the full schedule, its pruned
-/// particles frozen at zero) or the dense network of extracted weights (task steps only).
-pub enum Pruned<'a> {
-    /// An organism, trained on with self-training and task steps.
-    Organism(&'a mut Organism),
-    /// A plain dense network of extracted weights, task steps only.
-    Dense {
-        /// Its shape.
-        shape: &'a OrganismShape,
-        /// Its weights in SPEC order, pruned ones at zero.
-        weights: &'a mut [f32],
-    },
-}
-
-/// Trains a pruned network on for `epochs` epochs of `data` with `cfg`'s batch size and SGD,
-/// a fresh task optimizer, and pruned weights (`keep[i] == false`, one per particle = dense
-/// weight) held at zero. Batch order and noise are drawn from `rng`.
-pub fn fine_tune(net: Pruned, keep: &[bool], cfg: &Config, data: &TaskData, epochs: usize, rng: &mut ChaCha8Rng) {
-    match net {
-        Pruned::Organism(organism) => {
-            let mut steppers = Steppers::new(cfg, organism);
-            let p = organism.particles.shape().n_weights();
-            hold_at_zero(organism.particles.weights_mut(), p, keep);
-            for _ in 0..epochs {
-                for batch in &data.epoch(cfg.batch_size, rng) {
-                    organism_step(organism, batch, cfg, cfg.self_train_steps, &mut steppers, Some(keep));
-                }
-            }
-        }
-        Pruned::Dense { shape, weights } => {
-            let mut opt = Sgd::new(cfg.lr, cfg.momentum, weights.len());
-            hold_at_zero(weights, 1, keep);
-            for _ in 0..epochs {
-                for batch in &data.epoch(cfg.batch_size, rng) {
-                    dense_step(shape, weights, batch, &mut opt, keep);
-                }
-            }
-        }
-    }
 }
 
 /// A run between two epochs: everything the next epoch depends on besides config and data.

@@ -1,0 +1,241 @@
+//! The report of each study: its claims (declared comparisons judged on the per-seed values),
+//! its overview figure and its section.
+
+use super::{analysis, task_tolerance, Design, Measured, Study, KINDS, RATES};
+use crate::analysis::kind::Kind;
+use crate::analysis::{Analysis, Stat};
+use crate::plot::{Chart, Colour, Interval, IntervalGroup, IntervalPanel, Intervals};
+use crate::report::claims::{self, src, Claim, ClaimSpec, Comparison, Exp, Unit};
+use crate::report::document::Section;
+use crate::Result;
+use std::path::Path;
+
+/// The declared claims of `study`, evaluated on `measured`; `Exp::Beyond(first + i)` is arm `i`.
+pub(super) fn study_claims(study: &Study, m: &Measured, first: usize) -> Vec<Claim> {
+    let look = |exp: Exp, kind: Kind| -> Option<&Analysis> {
+        match exp {
+            Exp::Beyond(i) => analysis(&m.arms.get(i.checked_sub(first)?)?.1, kind),
+            _ => None,
+        }
+    };
+    let arm = |i: usize| Exp::Beyond(first + i);
+    let image = m.arms[0].0.cfg.task.dataset().is_some();
+    let (lo, hi, task_why) = task_tolerance(image);
+    let paper = "future work (§VI)";
+    let mut specs: Vec<(ClaimSpec, String)> = Vec::new();
+    for (i, (a, _)) in m.arms.iter().enumerate().skip(1) {
+        let label = format!(" — {}, {}", study.title, a.name);
+        let spec = |claim, quantity, source, comparison, rationale| ClaimSpec {
+            claim,
+            paper,
+            quantity,
+            source,
+            unit: Unit::Seed,
+            comparison,
+            rationale,
+            per_noise_level: false,
+            context: None,
+        };
+        let share = |i| src(arm(i), Kind::Types, "share_self_replicators");
+        let metric = |i| src(arm(i), Kind::Curves, "test_metric");
+        match study.design {
+            Design::Interactions => {
+                specs.push((
+                    spec(
+                        "Interactions spread self-replication",
+                        "final share of PN_SR, minus without interactions",
+                        share(i),
+                        Comparison::PairedAbove(share(0)),
+                        "paired per seed (same initial organism); spreading: more PN_SR than without interactions",
+                    ),
+                    label.clone(),
+                ));
+                specs.push((
+                    spec(
+                        "Interactions keep the task",
+                        "final test metric, minus without interactions",
+                        metric(i),
+                        Comparison::PairedWithin(metric(0), lo, hi),
+                        task_why,
+                    ),
+                    label,
+                ));
+            }
+            Design::Variants(_) => {
+                specs.push((
+                    spec(
+                        "The variant's particles still become self-replicators",
+                        "final share of PN_SR",
+                        share(i),
+                        Comparison::AtLeast(0.01),
+                        "\"still become\": at least 1 % of the particles end as PN_SR",
+                    ),
+                    label.clone(),
+                ));
+                specs.push((
+                    spec(
+                        "The variant's particles become self-replicators no later than the base's",
+                        "first counted epoch with a PN_SR, minus the base organism's",
+                        src(arm(i), Kind::Types, "first_sr_epoch"),
+                        Comparison::PairedWithin(src(arm(0), Kind::Types, "first_sr_epoch"), f64::NEG_INFINITY, 0.0),
+                        "paired per seed; only seeds where both organisms have a PN_SR count (n says how many)",
+                    ),
+                    label.clone(),
+                ));
+                specs.push((
+                    spec(
+                        "The variant keeps the task",
+                        "final test metric, minus the base organism's",
+                        metric(i),
+                        Comparison::PairedWithin(metric(0), lo, hi),
+                        task_why,
+                    ),
+                    label.clone(),
+                ));
+            }
+        }
+    }
+    if let Design::Variants(_) = study.design {
+        // Stability: every arm's PN_SR, the linear baseline included (the paper's are unstable).
+        for (i, (a, _)) in m.arms.iter().enumerate() {
+            let spec = ClaimSpec {
+                claim: "Self-replicators are stable fixpoints",
+                paper: "(none; linear PN_SR are fragile, Fig. 4/7)",
+                quantity: "spectral radius of ∂(w◁w)/∂w at each PN_SR",
+                source: src(arm(i), Kind::Stability, "spectral_radius"),
+                unit: Unit::Particle,
+                comparison: Comparison::AtMost(1.0),
+                rationale: "a fixpoint attracts when the spectral radius is below 1; the particle is the unit",
+                per_noise_level: false,
+                context: None,
+            };
+            specs.push((spec, format!(" — {}, {}", study.title, a.name)));
+        }
+    }
+    specs.iter().map(|(spec, label)| claims::evaluate_one(spec, &look, "", label)).collect()
+}
+
+/// The 95 % interval of the mean of `finding`'s values (the finite ones), `None` without any; a
+/// share's interval is clipped to [0, 1].
+pub(super) fn interval(v: &[f64], finding: &str) -> Option<Interval> {
+    let s = Stat::of(v);
+    let (lo, hi) = if finding.starts_with("share") { (0.0, 1.0) } else { (f64::NEG_INFINITY, f64::INFINITY) };
+    (s.n > 0).then(|| {
+        let half = if s.n > 1 { s.ci95() } else { 0.0 };
+        Interval { mean: s.mean, lo: (s.mean - half).max(lo), hi: (s.mean + half).min(hi) }
+    })
+}
+
+/// The values of `finding` of the arm's analysis `kind` (empty if not measured).
+pub(super) fn values<'a>(analyses: &'a [Analysis], kind: Kind, finding: &str) -> &'a [f64] {
+    analysis(analyses, kind).and_then(|a| a.samples.get(finding)).map_or(&[], |v| v.as_slice())
+}
+
+/// The study's figure (as an [`Analysis`] holding it and its numbers): for interactions, each
+/// measure against the rate, a line of intervals per kind; for variants, each measure per arm.
+pub(super) fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
+    let image = m.arms[0].0.cfg.task.dataset().is_some();
+    let metric = if image { "test accuracy" } else { "test MAE" };
+    let measures: Vec<(&str, Kind, &str, bool)> = match study.design {
+        Design::Interactions => vec![
+            ("share of PN_SR", Kind::Types, "share_self_replicators", false),
+            (metric, Kind::Curves, "test_metric", !image),
+        ],
+        Design::Variants(_) => vec![
+            ("share of PN_SR", Kind::Types, "share_self_replicators", false),
+            ("first epoch with a PN_SR", Kind::Types, "first_sr_epoch", false),
+            (metric, Kind::Curves, "test_metric", !image),
+            ("spectral radius at PN_SR", Kind::Stability, "spectral_radius", false),
+        ],
+    };
+    let mut a = Analysis { kind: "beyond".into(), ..Analysis::default() };
+    let (x_label, categories, panels) = match study.design {
+        Design::Interactions => {
+            let categories: Vec<String> =
+                std::iter::once("0".to_string()).chain(RATES.iter().map(|(_, l)| l.to_string())).collect();
+            let panels = measures
+                .iter()
+                .map(|&(title, kind, finding, log_y)| {
+                    let base = interval(values(&m.arms[0].1, kind, finding), finding);
+                    let groups = KINDS
+                        .iter()
+                        .enumerate()
+                        .map(|(k, name)| {
+                            let mut points = vec![base];
+                            for r in 0..RATES.len() {
+                                let arm = m.arms.iter().find(|(arm, _)| arm.cell == Some((k, r)));
+                                points.push(arm.and_then(|(_, an)| interval(values(an, kind, finding), finding)));
+                            }
+                            let colour = Some(if k == 0 { Colour::Vermillion } else { Colour::Blue });
+                            IntervalGroup { name: name.to_string(), colour, points }
+                        })
+                        .collect();
+                    IntervalPanel { title: title.into(), y_label: title.into(), log_y, groups }
+                })
+                .collect();
+            ("interaction rate (per particle and batch)", categories, panels)
+        }
+        Design::Variants(_) => {
+            // Short labels: `base`, then each variant without the base's prefix (`tanh`).
+            let prefix = format!("{}-", study.base);
+            let categories = std::iter::once("base".to_string())
+                .chain(m.arms[1..].iter().map(|(a, _)| a.name.strip_prefix(&prefix).unwrap_or(&a.name).to_string()))
+                .collect();
+            let panels = measures
+                .iter()
+                .map(|&(title, kind, finding, log_y)| {
+                    let points = m.arms.iter().map(|(_, an)| interval(values(an, kind, finding), finding)).collect();
+                    let groups = vec![IntervalGroup { name: "mean, 95 % interval".into(), colour: None, points }];
+                    IntervalPanel { title: title.into(), y_label: title.into(), log_y, groups }
+                })
+                .collect();
+            ("arm (base: the study's base preset)", categories, panels)
+        }
+    };
+    for (arm, an) in &m.arms {
+        for &(_, kind, finding, _) in &measures {
+            a.record(&format!("{}: {finding}", arm.name), values(an, kind, finding).to_vec());
+        }
+    }
+    let caption = format!(
+        "{} Per arm, the mean and 95 % interval (Student t) over seeds (the spectral radius: over the PN_SR of all \
+         seeds; shares clipped to [0, 1]); an arm without a value has no point.",
+        study.question
+    );
+    let chart = Chart::Intervals(Intervals { x_label: x_label.into(), categories, panels });
+    a.figures.push(crate::analysis::figure(dir, "overview", study.title.to_string(), caption, chart));
+    a
+}
+
+/// The report section of a study: its overview figure, then the class shares over epochs of each
+/// arm of a `Variants` study (how fast PN_SR appear).
+pub(super) fn study_section(study: &Study, seeds: &[u64], m: Measured, overview: Analysis) -> Result<Section> {
+    let base = m.arms[0].0.cfg.clone();
+    let mut notes = vec![
+        format!("question: {}", study.question),
+        format!(
+            "{} seeds ({}), {} epochs; arms: {}",
+            seeds.len(),
+            seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
+            base.epochs,
+            m.arms.iter().map(|(a, _)| a.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        format!("runs: beyond/{}/runs/ARM/seed-N/; the configuration below is the first arm's", study.name),
+    ];
+    if let Design::Interactions = study.design {
+        notes.push("arms `KIND-RATE` set interaction.kind and interaction.rate (scope `cell`)".into());
+    }
+    let mut analyses = vec![("Overview".to_string(), overview)];
+    if let Design::Variants(_) = study.design {
+        for (arm, an) in m.arms {
+            for mut a in an.into_iter().filter(|a| a.kind != Kind::Curves.name()) {
+                crate::plot::draw_all(&a.figures)?;
+                let title = a.kind.parse::<Kind>().map_or(a.kind.clone(), |k| k.title().to_string());
+                // The kind names the anchor in the report: one per arm.
+                a.kind = format!("{}-{}", arm.name, a.kind);
+                analyses.push((format!("{}: {title}", arm.name), a));
+            }
+        }
+    }
+    Ok(Section { title: study.title.into(), notes, config_toml: base.to_toml(), analyses, skipped: Vec::new() })
+}
