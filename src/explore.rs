@@ -3,7 +3,7 @@
 //! interaction between particles" and particles as "layer activation function approximators";
 //! each [`Study`] asks one question about such a variant and answers it in the report's
 //! "Beyond the paper" part: a claims table (each row declared here before measuring, judged by
-//! [`claims::evaluate_one`]), figures, and the analyses of every arm.
+//! [`crate::report::claims::evaluate_one`]), figures, and the analyses of every arm.
 //!
 //! A study is one entry of [`STUDIES`]: a base preset and a [`Design`] that expands into arms
 //! (configurations trained on the same seeds, so the comparisons are paired per seed).

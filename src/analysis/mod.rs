@@ -18,7 +18,7 @@
 //! | (run output, not a kind) | beyond the paper (§VI): learned activation functions | [`activations`] |
 //!
 //! The pruning study is the one analysis that trains: it fine-tunes pruned networks with the
-//! schedule's own step ([`crate::train::fine_tune`]).
+//! schedule's own step ([`crate::train::fine_tune()`]).
 
 pub mod activations;
 pub mod connectivity;

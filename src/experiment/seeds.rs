@@ -19,7 +19,7 @@ pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
 /// Trains every seed of `seeds` in parallel into `out/seed-N/`, with `config.toml` (the
 /// configuration they share, each seed's own in its folder) and [`SEEDS`] beside them. `out` is
 /// one output (see [`RunWriter`]): it appears only when every seed is done. Each seed writes
-/// checkpoints like a single run, so a killed run continues with [`resume_dir`]. Image data is
+/// checkpoints like a single run, so a killed run continues with [`super::resume_dir`]. Image data is
 /// shared by the seeds (`data`, or loaded once); addition samples depend on the seed and are
 /// made per seed.
 pub fn train_seeds(
