@@ -138,20 +138,25 @@ fn largest_modulus(m: DMatrix<f64>, eps: f64, at_least: f64) -> f64 {
 /// `J = ∂F/∂w` at `w` for any PN, by central differences of [`self_apply_f64`]: column `j` is
 /// `(F(w + h·e_j) − F(w − h·e_j)) / 2h`.
 pub fn jacobian(shape: &ParticleShape, w: &[f64]) -> DMatrix<f64> {
-    let p = w.len();
-    let mut j = DMatrix::<f64>::zeros(p, p);
+    central_differences(w, w.len(), |x| self_apply_f64(shape, x))
+}
+
+/// The first `rows` outputs of `f` differentiated at `w` by central differences with step `H`:
+/// entry `(r, c)` is `(f(w + H·e_c)[r] − f(w − H·e_c)[r]) / 2H`.
+fn central_differences(w: &[f64], rows: usize, f: impl Fn(&[f64]) -> Vec<f64>) -> DMatrix<f64> {
+    let mut d = DMatrix::<f64>::zeros(rows, w.len());
     let mut x = w.to_vec();
-    for c in 0..p {
+    for c in 0..w.len() {
         x[c] = w[c] + H;
-        let plus = self_apply_f64(shape, &x);
+        let plus = f(&x);
         x[c] = w[c] - H;
-        let minus = self_apply_f64(shape, &x);
+        let minus = f(&x);
         x[c] = w[c];
-        for r in 0..p {
-            j[(r, c)] = (plus[r] - minus[r]) / (2.0 * H);
+        for r in 0..rows {
+            d[(r, c)] = (plus[r] - minus[r]) / (2.0 * H);
         }
     }
-    j
+    d
 }
 
 /// Spectral radius of `J = ∂F/∂w` at `w`. With `U` the `P × 4` matrix of rows and `V = ∂a/∂w`
@@ -166,18 +171,7 @@ pub fn spectral_radius(shape: &ParticleShape, w: &[f64]) -> f64 {
     }
     let p = w.len();
     let a0 = collapsed(shape, w)[0];
-    let mut v = DMatrix::<f64>::zeros(4, p);
-    let mut x = w.to_vec();
-    for j in 0..p {
-        x[j] = w[j] + H;
-        let plus = collapsed(shape, &x);
-        x[j] = w[j] - H;
-        let minus = collapsed(shape, &x);
-        x[j] = w[j];
-        for k in 0..4 {
-            v[(k, j)] = (plus[k] - minus[k]) / (2.0 * H);
-        }
-    }
+    let v = central_differences(w, 4, |x| collapsed(shape, x));
     let u = DMatrix::<f64>::from_fn(p, 4, |i, k| row(shape, w, i)[k]);
     let m = DMatrix::<f64>::identity(4, 4) * a0 + v * u;
     largest_modulus(m, f64::EPSILON, a0.abs())
