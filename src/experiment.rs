@@ -4,7 +4,6 @@
 use crate::analysis::activations;
 use crate::checkpoint::{remove_checkpoint, write_atomic, Checkpoint, MetricsWriter, TrajectoryWriter, CHECKPOINT};
 use crate::config::Config;
-use crate::data::task::TaskData;
 use crate::fixpoint::{classify, Class};
 use crate::organism::{resubstitution_errors, Organism};
 use crate::plot::draw_all;
@@ -13,6 +12,7 @@ use crate::run::{
     finite, type_counts, write_csv, write_json, write_organism, ActivationSummary, MetricsRow, RunWriter, Summary,
     CONFIG, METRICS, ORGANISM, SUMMARY, TIMING, TRAJECTORY,
 };
+use crate::task::TaskData;
 use crate::train::schedule::{first_all_replicators, keeps_weights, kept_epochs};
 use crate::train::{train_until, EpochRecord, TrainState, Trained, Trainer};
 use crate::{Error, Result};

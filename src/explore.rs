@@ -11,10 +11,10 @@
 use crate::analysis::kind::{analyze, Kind, Options as AnalysisOptions};
 use crate::analysis::{open_runs, Analysis, TestSets};
 use crate::config::{Config, Overrides};
-use crate::data::task::TaskData;
 use crate::experiment::{seed_dir, train_seeds};
 use crate::progress::Progress;
 use crate::report::document::Part;
+use crate::task::TaskData;
 use crate::Result;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

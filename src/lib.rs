@@ -8,7 +8,7 @@
 //! - [`organism`]: the ON, its task pass on both paths and weight extraction (§III, SPEC §2);
 //! - [`interaction`]: attack and melt between particles (the paper's future work, §VI);
 //! - [`optim`]: SGD with momentum;
-//! - [`data`]: the addition task and the image data sets (SPEC §4);
+//! - [`data`]: the image data sets (SPEC §4); [`task`]: a task's data as the organism sees it;
 //! - [`config`]: presets, TOML files and `--set` overrides; [`limits`]: bounds on every size;
 //! - [`train`]: the alternating schedule (SPEC §3) and standalone self-training;
 //! - [`run`]: run directories and the output rule; [`checkpoint`]: streamed files and resume;
@@ -44,6 +44,7 @@ pub mod reproduce;
 pub mod run;
 pub mod simd;
 pub mod sweep;
+pub mod task;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -3,12 +3,12 @@
 use clap::{CommandFactory, Parser};
 use organism::analysis::{self, open_runs, TestSets};
 use organism::config::{Config, Overrides};
-use organism::data::task::TaskData;
 use organism::data::{self, LoadOptions};
 use organism::experiment::{self, ParticlesRun};
 use organism::fixpoint::{Robustness, EPSILON};
 use organism::progress::Progress;
 use organism::reproduce;
+use organism::task::TaskData;
 use organism::train::StandaloneConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -7,12 +7,12 @@
 use organism::activation::Activation;
 use organism::analysis::{self, open_runs, Analysis, TestSets};
 use organism::config::Config;
-use organism::data::task::TaskData;
 use organism::experiment::{particles_to_dir, train_to_dir, ParticlesRun};
 use organism::fixpoint::Robustness;
 use organism::particle::{Init, ParticleShape};
 use organism::progress::Progress;
 use organism::run::Run;
+use organism::task::TaskData;
 use organism::train::StandaloneConfig;
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -5,10 +5,10 @@ use std::sync::{Arc, OnceLock};
 
 use organism::analysis::{connectivity, dropout, heatmap, open_runs, trajectories, Analysis, TestSets};
 use organism::config::Config;
-use organism::data::task::TaskData;
 use organism::experiment::train_to_dir;
 use organism::progress::Progress;
 use organism::run::Run;
+use organism::task::TaskData;
 
 /// Two addition runs and one image run, trained once for all tests.
 struct Runs {

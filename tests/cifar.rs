@@ -10,8 +10,8 @@ use flate2::Compression;
 use organism::config::Config;
 use organism::data::cifar::{Archive, ARCHIVE, ARCHIVE_DIR, FILES, RECORD};
 use organism::data::source::sha256_hex;
-use organism::data::task::TaskData;
 use organism::data::{info, load, DatasetKind, ImageSet, LoadOptions};
+use organism::task::TaskData;
 
 /// `n` records with labels `(i + seed) % 10` and pixels from a simple formula.
 fn batch(n: usize, seed: u8) -> Vec<u8> {

@@ -126,7 +126,7 @@ fn bitwise_identical_for_1_2_and_3_threads() {
 #[test]
 fn training_is_bitwise_identical_for_1_and_2_threads() {
     use organism::config::Config;
-    use organism::data::task::TaskData;
+    use organism::task::TaskData;
     use organism::train::train;
     let data_dir = format!("data.dir={:?}", concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k"));
     let sets = ["epochs=2".into(), "batch_size=1000".into(), "data.download=false".into(), data_dir];

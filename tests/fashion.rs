@@ -3,7 +3,7 @@
 
 use organism::config::Config;
 use organism::data::source::DEBIAN_FASHION_DIR;
-use organism::data::task::TaskData;
+use organism::task::TaskData;
 
 #[test]
 fn debian_fashion_mnist_loads_through_the_preset() {

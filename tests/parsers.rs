@@ -48,7 +48,7 @@ fn organism_file() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let cfg = Config::resolve(Some("addition"), None, &["epochs=1".into()]).unwrap();
-    let data = organism::data::task::TaskData::addition(&cfg);
+    let data = organism::task::TaskData::addition(&cfg);
     organism::experiment::train_to_dir(&cfg, &data, &out, false, &organism::progress::Progress::hidden()).unwrap();
     std::fs::read(out.join("organism.safetensors")).unwrap()
 }

@@ -1,11 +1,11 @@
 //! The training schedule (SPEC §3): warm-up, counted epochs, and a run that diverges.
 
 use organism::config::Config;
-use organism::data::task::TaskData;
 use organism::experiment::train_to_dir;
 use organism::fixpoint::Class;
 use organism::progress::Progress;
 use organism::run::read_trajectory;
+use organism::task::TaskData;
 use organism::train::train;
 
 fn mnist(sets: &[&str]) -> Config {

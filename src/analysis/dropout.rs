@@ -9,11 +9,11 @@
 
 use super::kind::Kind;
 use super::{describe, figure, figure_title, final_classes, Analysis, Stat, TestSets};
-use crate::data::task::Samples;
 use crate::fixpoint::{self_replicators, Class};
 use crate::organism::{metric, Dense, Organism, Targets};
 use crate::plot::{Bar, Bars, Chart, Colour};
 use crate::run::{shown, write_csv, Run};
+use crate::task::Samples;
 use crate::train::evaluate;
 use crate::{Error, Result};
 use rand::SeedableRng;

@@ -34,10 +34,10 @@ pub mod trajectories;
 pub mod types;
 
 use crate::config::Config;
-use crate::data::task::{Samples, TaskData};
 use crate::fixpoint::{classify, Class};
 use crate::plot::{self, Colour};
 use crate::run::{shown, Run};
+use crate::task::{Samples, TaskData};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -3,14 +3,13 @@
 //! [`load`] finds the four standard IDX files (see [`source`] for where it looks and how it
 //! downloads), [`idx`] reads them into [`ImageSet`]s with pixels in [0, 1], and
 //! [`ImageSet::resized`] shrinks them to the 15×15 inputs of the paper (see [`resize`]).
-//! [`shuffled_batches`] draws the seeded mini-batch order the training loop uses, and [`task`]
+//! [`shuffled_batches`] draws the seeded mini-batch order the training loop uses, and [`crate::task`]
 //! prepares a task's data (with the training noise) as the organism sees it.
 
 pub mod cifar;
 pub mod idx;
 pub mod resize;
 pub mod source;
-pub mod task;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -138,6 +137,24 @@ impl ImageSet {
             .collect();
         ImageSet { images, labels: self.labels.clone(), channels: 1, rows: self.rows, cols: self.cols }
     }
+}
+
+/// Owned task targets.
+#[derive(Clone, Debug)]
+pub enum Labels {
+    /// Regression targets, one per sample (addition).
+    Values(Vec<f32>),
+    /// Class indices 0–9, one per sample (images).
+    Classes(Vec<u8>),
+}
+
+/// Inputs (`B × p`) with their targets.
+#[derive(Clone, Debug)]
+pub struct Samples {
+    /// `B × p` inputs, row-major.
+    pub x: Vec<f32>,
+    /// The `B` targets.
+    pub y: Labels,
 }
 
 /// A training and a test set, with where they came from.

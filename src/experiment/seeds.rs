@@ -4,9 +4,9 @@
 use super::{train_in, CHECKPOINT_EVERY, SEEDS};
 use crate::checkpoint::{write_atomic, Checkpoint, CHECKPOINT};
 use crate::config::Config;
-use crate::data::task::TaskData;
 use crate::progress::Progress;
 use crate::run::{write_json, RunWriter, Summary, CONFIG, SUMMARY, TIMING};
+use crate::task::TaskData;
 use crate::{limits, Error, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use super::activation_particles::Cells;
 use super::{OrganismShape, TaskPass, ROWS};
-use crate::data::task::Labels;
+use crate::data::Labels;
 use rayon::prelude::*;
 
 /// One layer of the network as a map from `rows × in` to `rows × out`, with its backward.

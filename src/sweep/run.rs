@@ -5,10 +5,10 @@
 use super::claim::{Claim, HEARTBEAT};
 use super::{task_name, Sweep, TaskState};
 use crate::config::Config;
-use crate::data::task::TaskData;
 use crate::experiment::train_to_dir;
 use crate::progress::Progress;
 use crate::run::Summary;
+use crate::task::TaskData;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::sync::mpsc;

@@ -4,9 +4,9 @@
 
 use super::schedule::{hold_at_zero, organism_step, Steppers};
 use crate::config::Config;
-use crate::data::task::{Samples, TaskData};
 use crate::optim::Sgd;
 use crate::organism::{Dense, Organism, OrganismShape};
+use crate::task::{Samples, TaskData};
 use rand_chacha::ChaCha8Rng;
 
 /// One task step of the dense network `weights` on `batch` with `opt`, pruned weights

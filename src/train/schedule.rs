@@ -10,12 +10,12 @@
 //! checkpoint stores to resume a run bit for bit.
 
 use crate::config::Config;
-use crate::data::task::{stream_rng, Samples, Stream, TaskData};
 use crate::fixpoint::{classify, Class, ClassCounts};
 use crate::interaction::{draw_events, interact, scope_ranges};
 use crate::optim::Sgd;
 use crate::organism::{metric, Organism};
 use crate::particle::{ParticleBatch, Workspace};
+use crate::task::{stream_rng, Samples, Stream, TaskData};
 use crate::{Error, Result};
 use rand_chacha::ChaCha8Rng;
 use std::ops::ControlFlow;

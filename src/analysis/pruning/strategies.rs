@@ -3,11 +3,11 @@
 use super::{Row, Settings, IMP_RATE, REWIND_SHARE, SR_LEVEL};
 use crate::analysis::final_classes;
 use crate::config::Config;
-use crate::data::task::{Samples, TaskData};
 use crate::fixpoint::Class;
 use crate::organism::{metric, Dense, OrganismShape};
 use crate::particle::ParticleBatch;
 use crate::run::Run;
+use crate::task::{Samples, TaskData};
 use crate::train::{evaluate, fine_tune, Pruned};
 use crate::{Error, Result};
 use rand::SeedableRng;

@@ -7,6 +7,7 @@
 
 use crate::config::Config;
 use crate::data::{load, shuffled_batches, Dataset, ImageSet, LoadOptions};
+pub use crate::data::{Labels, Samples};
 use crate::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,24 +33,6 @@ pub fn stream_rng(seed: u64, stream: Stream) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     r.set_stream(stream as u64);
     r
-}
-
-/// Owned task targets.
-#[derive(Clone, Debug)]
-pub enum Labels {
-    /// Regression targets, one per sample (addition).
-    Values(Vec<f32>),
-    /// Class indices 0–9, one per sample (images).
-    Classes(Vec<u8>),
-}
-
-/// Inputs (`B × p`) with their targets.
-#[derive(Clone, Debug)]
-pub struct Samples {
-    /// `B × p` inputs, row-major.
-    pub x: Vec<f32>,
-    /// The `B` targets.
-    pub y: Labels,
 }
 
 /// The data of a task, prepared as the organism sees it (SPEC §4).
