@@ -5,7 +5,6 @@ use super::activation_particles::Cells;
 use super::pass::{network_pass, LayerMap, Targets};
 use super::{ActivationParticles, OrganismShape, TaskPass};
 use crate::lanes::LANES;
-use crate::simd;
 
 /// A dense network of the ON's shape with weights `[l][c][e]` (extracted or not).
 pub struct Dense<'a> {
@@ -108,30 +107,12 @@ pub(super) fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy
 pub(super) const BLOCK: usize = 4;
 
 impl LayerMap for Dense<'_> {
-    fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
-        simd::dispatch(
-            #[inline(always)]
-            || self.dense_forward(l, inp, out),
-        )
-    }
-
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
-        simd::dispatch(
-            #[inline(always)]
-            || self.dense_backward(l, inp, dout, dinp, grad),
-        )
-    }
-
     fn grad_len(&self, l: usize) -> usize {
         self.offsets[l + 1] - self.offsets[l]
     }
-}
-
-/// The dense kernels, inlined into [`simd::dispatch`]'s choice of instructions.
-impl Dense<'_> {
     // forward: x (rows × in), A (out × in) -> y = x Aᵀ (rows × out)
     #[inline(always)]
-    fn dense_forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
         let full = o_n / BLOCK * BLOCK;
@@ -147,7 +128,7 @@ impl Dense<'_> {
 
     // backward: x (rows × in), dy (rows × out) -> grad (out × in) += dyᵀ x; dx = dy A (rows × in)
     #[inline(always)]
-    fn dense_backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
         let full = o_n / BLOCK * BLOCK;

@@ -5,7 +5,6 @@ use super::pass::LayerMap;
 use super::OrganismShape;
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::particle::{Evaluator, ParticleBatch};
-use crate::simd;
 
 /// The ON evaluated PN by PN, sample by sample, [`LANES`] edges of a cell at once.
 pub(super) struct General<'a> {
@@ -53,30 +52,12 @@ pub(super) fn lanes_of(x: &[f32]) -> F32s {
 }
 
 impl LayerMap for General<'_> {
-    fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
-        simd::dispatch(
-            #[inline(always)]
-            || self.general_forward(l, inp, out),
-        )
-    }
-
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
-        simd::dispatch(
-            #[inline(always)]
-            || self.general_backward(l, inp, dout, dinp, grad),
-        )
-    }
-
     fn grad_len(&self, l: usize) -> usize {
         (self.offsets[l + 1] - self.offsets[l]) * self.particles.shape().n_weights()
     }
-}
-
-/// The PN-by-PN kernels, inlined into [`simd::dispatch`]'s choice of instructions.
-impl General<'_> {
     // forward: x (rows × in) -> y[c] = Σ_e PN_{l,c,e}(0, 0, 0, 0, x[e]) (rows × out)
     #[inline(always)]
-    fn general_forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let groups = i_n.div_ceil(LANES);
         let mut ev = Evaluator::<F32s>::new(self.particles);
@@ -95,7 +76,7 @@ impl General<'_> {
     // backward: x (rows × in), dy (rows × out) -> grad (particles × P) += Σ_rows ∂loss/∂w;
     // dx[e] = Σ_c dy[c]·∂PN_{l,c,e}/∂x[e]
     #[inline(always)]
-    fn general_backward(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let p = self.particles.shape().n_weights();
         let groups = i_n.div_ceil(LANES);

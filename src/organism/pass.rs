@@ -4,16 +4,35 @@
 use super::activation_particles::Cells;
 use super::{OrganismShape, TaskPass, ROWS};
 use crate::data::Labels;
+use crate::simd;
 use rayon::prelude::*;
 
 /// One layer of the network as a map from `rows × in` to `rows × out`, with its backward.
 pub(super) trait LayerMap: Sync {
-    // forward: inp (rows × in) -> out (rows × out)
-    fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]);
-    // backward: inp (rows × in), dout (rows × out) -> dinp (rows × in, if wanted); grad (layer block) +=
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]);
+    // forward kernel: inp (rows × in) -> out (rows × out); `#[inline(always)]` in every impl, so
+    // that [`LayerMap::forward`] compiles it for the instruction set it dispatches to
+    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]);
+    // backward kernel: inp (rows × in), dout (rows × out) -> dinp (rows × in, if wanted);
+    // grad (layer block) +=; `#[inline(always)]` in every impl, as above
+    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]);
     /// Length of layer `l`'s gradient block.
     fn grad_len(&self, l: usize) -> usize;
+
+    /// Layer `l` forward, on the best instruction set of the CPU ([`simd::dispatch`]).
+    fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+        simd::dispatch(
+            #[inline(always)]
+            || self.forward_kernel(l, inp, out),
+        )
+    }
+
+    /// Layer `l` backward, on the best instruction set of the CPU ([`simd::dispatch`]).
+    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+        simd::dispatch(
+            #[inline(always)]
+            || self.backward_kernel(l, inp, dout, dinp, grad),
+        )
+    }
 }
 
 /// Scratch of one chunk of [`ROWS`] samples: every layer's input and pre-activation, the
