@@ -57,19 +57,19 @@ impl<'a> Dense<'a> {
 
 // dots: a (NB rows of n), x (R rows of n) -> [[a_j · x_r]] for every (row r, output j), each
 // summed in LANES interleaved partial sums then the tail (the order of a one-row dot; R·NB
-// independent sums in registers share the loads of x and a)
+// independent sums in registers share the loads of x and a). Written on whole `[f32; LANES]`
+// values: LLVM keeps them in vector registers (indexing lanes of a nested array in place, it
+// kept them in memory, one lane at a time).
 #[inline(always)]
 fn dots<const R: usize, const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
     let mut acc = [[[0f32; LANES]; NB]; R];
     let n = x[0].len() / LANES * LANES;
     for k in (0..n).step_by(LANES) {
-        for (acc, x) in acc.iter_mut().zip(&x) {
-            let xk = &x[k..k + LANES];
-            for (acc, a) in acc.iter_mut().zip(&a) {
-                let ak = &a[k..k + LANES];
-                for l in 0..LANES {
-                    acc[l] += ak[l] * xk[l];
-                }
+        let xk: [[f32; LANES]; R] = std::array::from_fn(|r| load(&x[r][k..]));
+        let ak: [[f32; LANES]; NB] = std::array::from_fn(|j| load(&a[j][k..]));
+        for (acc, xk) in acc.iter_mut().zip(&xk) {
+            for (acc, ak) in acc.iter_mut().zip(&ak) {
+                *acc = std::array::from_fn(|l| acc[l] + ak[l] * xk[l]);
             }
         }
     }
@@ -79,6 +79,12 @@ fn dots<const R: usize, const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f
             acc[r][j].iter().sum::<f32>() + tail
         })
     })
+}
+
+// load: the first LANES values of s
+#[inline(always)]
+fn load(s: &[f32]) -> [f32; LANES] {
+    s[..LANES].try_into().unwrap()
 }
 
 // forward rows: x (R rows × in), A (out × in) -> y (R rows × out) = x Aᵀ, outputs in blocks of
