@@ -93,7 +93,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {}", a.out.display());
         }
         Command::Robustness(a) => {
-            let test = a.noise.test(Robustness { levels: a.levels, eps: EPSILON, counting: a.counting, ..Robustness::default() });
+            let test = a.noise.test(Robustness {
+                levels: a.levels,
+                eps: EPSILON,
+                counting: a.counting,
+                ..Robustness::default()
+            });
             let summary = experiment::robustness_to_dir(&a.from, &test, &a.out, a.force)?;
             println!(
                 "tested {} self-replicators, {} capped runs",

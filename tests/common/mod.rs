@@ -25,7 +25,8 @@ pub fn files_below(dir: &Path) -> Vec<(String, PathBuf)> {
 /// Whether `python3` with safetensors and numpy runs here; CI must have it (a test that skips
 /// in CI proves nothing), a developer's machine may not.
 pub fn python_with_safetensors() -> bool {
-    let ok = Command::new("python3").args(["-c", "import safetensors, numpy"]).output().is_ok_and(|o| o.status.success());
+    let ok =
+        Command::new("python3").args(["-c", "import safetensors, numpy"]).output().is_ok_and(|o| o.status.success());
     if !ok {
         assert!(std::env::var_os("CI").is_none(), "CI must provide python3 with safetensors and numpy");
         eprintln!("skipped: python3 with safetensors and numpy is not installed");
