@@ -73,13 +73,17 @@ pub fn tanh(x: f32) -> f32 {
     let ax = f32::from_bits(ix);
     let big = ix >= 0x3f80_0000; // |x| ≥ 1
     let t = expm1(select(big, 2.0 * ax, -2.0 * ax));
-    let z = select(big, 1.0 - 2.0 / (t + 2.0), -t / (t + 2.0));
+    // fdlibm's 1 − 2/(t + 2) or −t/(t + 2): one division, its numerator selected first.
+    let q = select(big, 2.0, -t) / (t + 2.0);
+    let z = select(big, 1.0 - q, q);
     let z = select(ix >= 0x41b0_0000, 1.0 - 1.0e-30, z); // |x| ≥ 22
     let z = select(x.to_bits() >> 31 != 0, -z, z);
     let z = select(ix < 0x2400_0000, x * (1.0 + x), z); // |x| < 2^−55, and ±0
     let z = select(ix == 0, x, z);
-    // ±inf and NaN: 1/x ± 1.
-    select(ix >= 0x7f80_0000, select(x.to_bits() >> 31 != 0, 1.0 / x - 1.0, 1.0 / x + 1.0), z)
+    // ±inf: fdlibm's 1/x ± 1 is ±1; NaN: x quieted (x + x, as 1/x − 1 gives it on x86), without
+    // a division.
+    let inf = select(x.to_bits() >> 31 != 0, -1.0, 1.0);
+    select(ix > 0x7f80_0000, x + x, select(ix == 0x7f80_0000, inf, z))
 }
 
 /// `xs[i] = tanh(xs[i])` for every element, [`tanh`] lane-wise. `#[inline(always)]`, so that a
