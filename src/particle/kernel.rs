@@ -160,7 +160,15 @@ impl<L: Lanes> General<L> {
     /// dPN/dw · dout; returns dPN/dx\[aux slot\] · dout (the input's zero slots get no gradient,
     /// and of ∂/∂input only the aux slot is wanted)
     #[inline(always)]
-    pub fn backward_row(&mut self, shape: &ParticleShape, w: &[L], r: usize, row: Row<L>, dout: L, grad: &mut [L]) -> L {
+    pub fn backward_row(
+        &mut self,
+        shape: &ParticleShape,
+        w: &[L],
+        r: usize,
+        row: Row<L>,
+        dout: L,
+        grad: &mut [L],
+    ) -> L {
         let act = shape.activation();
         let aux = shape.aux_slot();
         shape.input_row(row, &mut self.input);

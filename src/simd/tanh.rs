@@ -38,7 +38,19 @@ fn expm1(x: f32) -> f32 {
     // Argument reduction: x = k·ln2 + r, r = hi − lo.
     let near = hx < 0x3f85_1592; // |x| < 1.5·ln2: k = ±1
     let kr = (INV_LN2 * x + select(neg, -0.5, 0.5)) as i32;
-    let k = if hx > 0x3eb1_7218 { if near { if neg { -1 } else { 1 } } else { kr } } else { 0 };
+    let k = if hx > 0x3eb1_7218 {
+        if near {
+            if neg {
+                -1
+            } else {
+                1
+            }
+        } else {
+            kr
+        }
+    } else {
+        0
+    };
     let t = kr as f32;
     let hi = select(near, select(neg, x + LN2_HI, x - LN2_HI), x - t * LN2_HI);
     let lo = select(near, select(neg, -LN2_LO, LN2_LO), t * LN2_LO);
