@@ -7,7 +7,7 @@
 use crate::activation::Activation;
 use crate::data::DatasetKind;
 use crate::interaction::InteractionConfig;
-use crate::organism::{ActivationParticleConfig, LayerActivation, OrganismShape};
+use crate::organism::{Aggregation, CellParticleConfig, LayerActivation, OrganismShape, Role};
 use crate::particle::{Init, ParticleShape};
 use crate::{limits, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -138,8 +138,12 @@ pub struct Config {
     pub interaction: InteractionConfig,
     /// Activation particles (paper §VI future work), used with `organism.activation =
     /// "particle"`; left out when default, like `interaction`.
-    #[serde(default, skip_serializing_if = "ActivationParticleConfig::is_default")]
-    pub activation_particle: ActivationParticleConfig,
+    #[serde(default, skip_serializing_if = "CellParticleConfig::is_default")]
+    pub activation_particle: CellParticleConfig,
+    /// Aggregator particles (paper §VI future work), used with `organism.aggregation =
+    /// "particle"`; left out when default.
+    #[serde(default, skip_serializing_if = "CellParticleConfig::is_default")]
+    pub aggregator_particle: CellParticleConfig,
 }
 
 /// The particles' architecture: `[5, hidden, hidden, 1]`.
@@ -270,7 +274,8 @@ impl Config {
         }
         self.organism.validate()?;
         self.interaction.validate()?;
-        self.activation_particle.validate(self.organism.activation == LayerActivation::Particle)?;
+        self.activation_particle.validate(Role::Activation, self.organism.activation == LayerActivation::Particle)?;
+        self.aggregator_particle.validate(Role::Aggregator, self.organism.aggregation == Aggregation::Particle)?;
         match self.task {
             Task::Addition => {
                 if self.organism.inputs != 2 || self.organism.outputs != 1 {
@@ -332,15 +337,24 @@ impl Config {
                 "activations",
                 batch.saturating_mul(units) * 32 + general,
             );
-        if self.organism.activation == LayerActivation::Particle {
-            // Weights, gradient, two optimizer states, two work buffers, and one gradient per
-            // chunk of 64 samples of a task pass.
-            let a = &self.activation_particle;
-            let (h, n) = (a.hidden as u128, a.count(o) as u128);
-            let per = 4 * (h * h + 6 * h);
-            e.add("activation_particle.hidden", "activation particles", n.saturating_mul(per) * (6 + batch / 64 + 1));
+        for (role, cp, used) in self.cell_particles() {
+            if used {
+                // Weights, gradient, two optimizer states, two work buffers, and one gradient per
+                // chunk of 64 samples of a task pass.
+                let (h, n) = (cp.hidden as u128, cp.count(role, o) as u128);
+                let per = 4 * (h * h + 6 * h);
+                e.add(role.hidden_key(), "cell particles", n.saturating_mul(per) * (6 + batch / 64 + 1));
+            }
         }
         e
+    }
+
+    /// Each role's section and whether the organism uses it.
+    pub fn cell_particles(&self) -> [(Role, &CellParticleConfig, bool); 2] {
+        [
+            (Role::Activation, &self.activation_particle, self.organism.activation == LayerActivation::Particle),
+            (Role::Aggregator, &self.aggregator_particle, self.organism.aggregation == Aggregation::Particle),
+        ]
     }
 
     /// The particles' shape.

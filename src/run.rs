@@ -32,7 +32,7 @@ pub use output::{check_free, resolve_output, shown, write_marker, RunWriter, MAR
 use tensors::read_bytes;
 pub(crate) use tensors::{f32_bytes, safetensors_header, write_safetensors, TensorSpec};
 pub use tensors::{
-    parse_activations, parse_particles, parse_trajectory, read_organism, read_particles, read_trajectory,
+    parse_cell_particles, parse_particles, parse_trajectory, read_organism, read_particles, read_trajectory,
     write_organism, write_particles,
 };
 
