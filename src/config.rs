@@ -21,7 +21,7 @@ pub use layers::keys;
 
 /// The presets shipped with the program, as TOML text (SPEC §5). A preset may start from
 /// another with `extends = "NAME"` and list only what differs.
-pub const PRESETS: [(&str, &str); 14] = [
+pub const PRESETS: [(&str, &str); 16] = [
     ("addition", include_str!("../presets/addition.toml")),
     ("mnist", include_str!("../presets/mnist.toml")),
     ("mnist28", include_str!("../presets/mnist28.toml")),
@@ -36,6 +36,8 @@ pub const PRESETS: [(&str, &str); 14] = [
     ("mnist-gelu", include_str!("../presets/mnist-gelu.toml")),
     ("addition-actparticle", include_str!("../presets/addition-actparticle.toml")),
     ("mnist-actparticle", include_str!("../presets/mnist-actparticle.toml")),
+    ("addition-aggparticle", include_str!("../presets/addition-aggparticle.toml")),
+    ("mnist-aggparticle", include_str!("../presets/mnist-aggparticle.toml")),
 ];
 
 /// The experiment's task.

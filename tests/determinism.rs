@@ -4,7 +4,7 @@
 use organism::activation::Activation;
 use organism::fixpoint::{classify, Class, ClassCounts, EPSILON};
 use organism::optim::Sgd;
-use organism::organism::{ActivationParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets};
+use organism::organism::{CellParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets};
 use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -73,6 +73,7 @@ fn run() -> Outcome {
         outputs: 2,
         residual_skip: true,
         activation: LayerActivation::Gelu,
+        aggregation: Default::default(),
     };
     let pn = ParticleShape::new(vec![5, 3, 3, 1], Activation::Tanh).unwrap();
     let org = Organism::new(shape, pn, Init::Xavier, &mut rng).unwrap();
@@ -88,8 +89,8 @@ fn run() -> Outcome {
     // Activation particles (one per cell) on both paths: outputs, both gradients, and their
     // self-training.
     let shape = OrganismShape { activation: LayerActivation::Particle, ..org.shape.clone() };
-    let cfg = ActivationParticleConfig { per: Per::Cell, hidden: 3, activation: Activation::Tanh };
-    let org = Organism::random(shape, ParticleShape::standard(3).unwrap(), Init::Xavier, &cfg, &mut rng).unwrap();
+    let cfg = CellParticleConfig { per: Per::Cell, hidden: 3, activation: Activation::Tanh };
+    let org = Organism::random(shape, ParticleShape::standard(3).unwrap(), Init::Xavier, [&cfg, &CellParticleConfig::default()], &mut rng).unwrap();
     for path in [Path::Extracted, Path::General] {
         let pass = org.task_pass(&x, Targets::Classes(&labels), path);
         floats.extend([bits(&pass.output), bits(&pass.grads), bits(&pass.activation_grads)]);

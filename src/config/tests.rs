@@ -55,7 +55,7 @@ fn activation_particle_keys_are_checked() {
     }
     let sets = [particle, "activation_particle.per=cell", "activation_particle.activation=gelu"].map(String::from);
     let c = Config::resolve(Some("mnist"), None, &sets).unwrap();
-    assert_eq!(c.activation_particle.count(&c.organism), 2 * 5);
+    assert_eq!(c.activation_particle.count(Role::Activation, &c.organism), 2 * 5);
     // The section is written only when it differs from the default, and reads back the same.
     assert!(c.to_toml().contains("[activation_particle]"));
     assert!(!Config::resolve(Some("mnist"), None, &[]).unwrap().to_toml().contains("activation_particle"));
