@@ -91,7 +91,8 @@ fn collapsed_and_general_aggregators_agree() {
     let s = shape(4, 3, 3, 2);
     let cfg = CellParticleConfig { per: Per::Cell, hidden: 3, activation: Activation::None };
     let default = CellParticleConfig::default();
-    let org = Organism::random(s, ParticleShape::standard(3).unwrap(), Init::Xavier, [&default, &cfg], &mut rng).unwrap();
+    let org =
+        Organism::random(s, ParticleShape::standard(3).unwrap(), Init::Xavier, [&default, &cfg], &mut rng).unwrap();
     let mut general = org.clone();
     let a = general.aggregators.as_mut().unwrap();
     a.particles = a.particles.clone().with_general_path();

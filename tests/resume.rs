@@ -82,7 +82,8 @@ fn every_file_is_the_same_bytes_for_1_2_and_3_threads() {
         let agg = dir.path().join(format!("agg-{threads}"));
         let args = ["--set", "epochs=3", "--set", "aggregator_particle.per=cell", "--out", agg.to_str().unwrap()];
         run(&[&["train", "--preset", "addition-aggparticle", "--seed", "3"][..], &args].concat(), threads);
-        let kinds = [("addition", add), ("mnist", mnist), ("particles", particles), ("activation", act), ("aggregator", agg)];
+        let kinds =
+            [("addition", add), ("mnist", mnist), ("particles", particles), ("activation", act), ("aggregator", agg)];
         for (kind, d) in kinds {
             let f = files(&d);
             assert!(f.len() >= 3, "{kind}: {:?}", f.keys());

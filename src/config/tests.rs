@@ -38,6 +38,33 @@ fn bad_keys_and_values_name_the_key() {
 }
 
 #[test]
+fn aggregator_particle_keys_are_checked() {
+    let particle = "organism.aggregation=particle";
+    let cases: [(&[&str], &str, &str); 5] = [
+        (&["organism.aggregation=max"], "organism.aggregation", "sum or particle"),
+        (&[particle, "aggregator_particle.hidden=0"], "aggregator_particle.hidden", "at least 1"),
+        (&[particle, "aggregator_particle.hidden=5000"], "aggregator_particle.hidden", "at most"),
+        (&[particle, "aggregator_particle.per=edge"], "aggregator_particle.per", "layer"),
+        (&["aggregator_particle.per=cell"], "aggregator_particle", "organism.aggregation = \"particle\""),
+    ];
+    for (sets, key, msg) in cases {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let err = Config::resolve(Some("addition"), None, &sets).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(msg), "{sets:?}: {err}");
+    }
+    // A linear aggregator is allowed (a geometric weighting of the edges, docs/aggregators.md).
+    let sets = [particle, "aggregator_particle.per=cell", "aggregator_particle.activation=none"].map(String::from);
+    let c = Config::resolve(Some("mnist"), None, &sets).unwrap();
+    // Every cell of every layer: 5 + 5 + 10.
+    assert_eq!(c.aggregator_particle.count(Role::Aggregator, &c.organism), 5 + 5 + 10);
+    let toml = c.to_toml();
+    assert!(toml.contains("[aggregator_particle]") && toml.contains("aggregation = \"particle\""), "{toml}");
+    let plain = Config::resolve(Some("mnist"), None, &[]).unwrap().to_toml();
+    assert!(!plain.contains("aggregat"), "{plain}");
+    assert_eq!(c.with_sets(&[]).unwrap(), c);
+}
+
+#[test]
 fn activation_particle_keys_are_checked() {
     let particle = "organism.activation=particle";
     let cases: [(&[&str], &str, &str); 6] = [

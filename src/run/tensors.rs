@@ -210,13 +210,13 @@ pub fn parse_cell_particles(
     let name = role.name();
     let key = |k: &str| format!("{name}_{k}");
     let field = |k: &str| {
-        meta.get(&key(k)).ok_or_else(|| Error::format(path, format!("metadata `{}` missing ({name} particles)", key(k))))
+        meta.get(&key(k))
+            .ok_or_else(|| Error::format(path, format!("metadata `{}` missing ({name} particles)", key(k))))
     };
     let malformed = |k: &str| Error::format(path, format!("metadata `{}` malformed", key(k)));
     let widths: Vec<usize> =
         serde_json::from_str(field("particle_widths")?).map_err(|_| malformed("particle_widths"))?;
-    let activation: Activation =
-        field("particle_activation")?.parse().map_err(|_| malformed("particle_activation"))?;
+    let activation: Activation = field("particle_activation")?.parse().map_err(|_| malformed("particle_activation"))?;
     let per: Per = serde_json::from_value(field("per")?.as_str().into()).map_err(|_| malformed("per"))?;
     let pn = ParticleShape::new(widths, activation).map_err(|e| Error::format(path, e.to_string()))?;
     let (dims, weights) = f32_tensor(path, &st, &key("weights"), 2)?;
