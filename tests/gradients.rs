@@ -210,6 +210,11 @@ fn scaled(mut org: Organism, s: f32) -> Organism {
     org
 }
 
+/// A 3 → 3 … → 2 organism of `depth` layers with the residual skip.
+fn small_shape(depth: usize, activation: LayerActivation, aggregation: Aggregation) -> OrganismShape {
+    OrganismShape { inputs: 3, width: 3, depth, outputs: 2, residual_skip: true, activation, aggregation }
+}
+
 fn small_task(rng: &mut impl Rng, b: usize, q: usize) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
     let x = (0..b * 3).map(|_| rng.gen_range(-3.0..3.0)).collect();
     let values = (0..b * q).map(|_| rng.gen_range(-4.0..4.0)).collect();
@@ -225,15 +230,7 @@ fn task_gradient_general_nonlinear_pn() {
         (4, LayerActivation::Gelu, Activation::Gelu),
         (4, LayerActivation::None, Activation::Tanh),
     ] {
-        let shape = OrganismShape {
-            inputs: 3,
-            width: 3,
-            depth,
-            outputs: 2,
-            residual_skip: true,
-            activation: on_act,
-            aggregation: Default::default(),
-        };
+        let shape = small_shape(depth, on_act, Aggregation::Sum);
         let pn = ParticleShape::new(vec![5, 3, 3, 1], pn_act).unwrap();
         let org = scaled(Organism::new(shape, pn, Init::Xavier, &mut rng).unwrap(), 2.0);
         let (x, values, labels) = small_task(&mut rng, 70, 2);
@@ -256,15 +253,7 @@ fn task_gradient_activation_particles() {
         (4, Per::Cell, Activation::Tanh, Activation::None),
         (3, Per::Cell, Activation::Gelu, Activation::Tanh),
     ] {
-        let shape = OrganismShape {
-            inputs: 3,
-            width: 3,
-            depth,
-            outputs: 2,
-            residual_skip: true,
-            activation: LayerActivation::Particle,
-            aggregation: Default::default(),
-        };
+        let shape = small_shape(depth, LayerActivation::Particle, Aggregation::Sum);
         let pn = ParticleShape::new(vec![5, 3, 3, 1], pn_act).unwrap();
         let cfg = CellParticleConfig { per, hidden: 3, activation: act };
         let org = scaled(
@@ -290,15 +279,7 @@ fn aggregated(
     agg: &CellParticleConfig,
     rng: &mut impl Rng,
 ) -> Organism {
-    let shape = OrganismShape {
-        inputs: 3,
-        width: 3,
-        depth,
-        outputs: 2,
-        residual_skip: true,
-        activation: act,
-        aggregation: Aggregation::Particle,
-    };
+    let shape = small_shape(depth, act, Aggregation::Particle);
     let default = CellParticleConfig::default();
     scaled(Organism::random(shape, pn, Init::Xavier, [&default, agg], rng).unwrap(), 2.0)
 }

@@ -37,6 +37,16 @@ fn bad_keys_and_values_name_the_key() {
     assert!(err.contains("unknown preset"), "{err}");
 }
 
+/// Each `(sets, key, message)`: the addition preset with `sets` fails naming `key` and saying
+/// `message`.
+fn assert_errors(cases: &[(&[&str], &str, &str)]) {
+    for (sets, key, msg) in cases {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let err = Config::resolve(Some("addition"), None, &sets).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(msg), "{sets:?}: {err}");
+    }
+}
+
 #[test]
 fn aggregator_particle_keys_are_checked() {
     let particle = "organism.aggregation=particle";
@@ -47,11 +57,7 @@ fn aggregator_particle_keys_are_checked() {
         (&[particle, "aggregator_particle.per=edge"], "aggregator_particle.per", "layer"),
         (&["aggregator_particle.per=cell"], "aggregator_particle", "organism.aggregation = \"particle\""),
     ];
-    for (sets, key, msg) in cases {
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        let err = Config::resolve(Some("addition"), None, &sets).unwrap_err().to_string();
-        assert!(err.contains(key) && err.contains(msg), "{sets:?}: {err}");
-    }
+    assert_errors(&cases);
     // A linear aggregator is allowed (a geometric weighting of the edges, docs/aggregators.md).
     let sets = [particle, "aggregator_particle.per=cell", "aggregator_particle.activation=none"].map(String::from);
     let c = Config::resolve(Some("mnist"), None, &sets).unwrap();
@@ -75,11 +81,7 @@ fn activation_particle_keys_are_checked() {
         (&[particle, "activation_particle.per=row"], "activation_particle.per", "layer"),
         (&["activation_particle.hidden=3"], "activation_particle", "organism.activation = \"particle\""),
     ];
-    for (sets, key, msg) in cases {
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        let err = Config::resolve(Some("addition"), None, &sets).unwrap_err().to_string();
-        assert!(err.contains(key) && err.contains(msg), "{sets:?}: {err}");
-    }
+    assert_errors(&cases);
     let sets = [particle, "activation_particle.per=cell", "activation_particle.activation=gelu"].map(String::from);
     let c = Config::resolve(Some("mnist"), None, &sets).unwrap();
     assert_eq!(c.activation_particle.count(Role::Activation, &c.organism), 2 * 5);
