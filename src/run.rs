@@ -75,7 +75,7 @@ pub struct Summary {
     pub activation_particles: Option<Box<ActivationSummary>>,
     /// Final class counts by name of the aggregator particles, if the organism has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aggregator_particles: Option<BTreeMap<String, usize>>,
+    pub aggregator_particles: Option<Box<BTreeMap<String, usize>>>,
     /// Number of (weight) particles in the organism.
     pub n_particles: usize,
     /// Mean self-training loss of the last epoch.

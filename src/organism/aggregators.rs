@@ -101,7 +101,7 @@ impl<'a> Edges<'a> {
         match self {
             Edges::Extracted(w) => EdgeEval::Extracted(w),
             Edges::General(p, splat) => {
-                EdgeEval::General(Evaluator::new(p), splat, vec![F32s::default(); p.shape().n_weights()])
+                EdgeEval::General(Box::new(Evaluator::new(p)), splat, vec![F32s::default(); p.shape().n_weights()])
             }
         }
     }
@@ -110,7 +110,7 @@ impl<'a> Edges<'a> {
 /// [`Edges`] with the scratch of an evaluation.
 enum EdgeEval<'a> {
     Extracted(&'a [f32]),
-    General(Evaluator<'a, F32s>, &'a [F32s], Vec<F32s>),
+    General(Box<Evaluator<'a, F32s>>, &'a [F32s], Vec<F32s>),
 }
 
 impl EdgeEval<'_> {
