@@ -1,13 +1,10 @@
 //! Element-wise activations: the PN's optional non-linearity (SPEC §1) and the ON's
 //! `none | gelu` between layers (SPEC §2, paper §V uses GELU, ref. \[10\]).
 
-use serde::{Deserialize, Deserializer, Serialize};
-use std::fmt;
-use std::str::FromStr;
+use crate::keyword::keywords;
 
 /// A pointwise activation: in PN layers (`particle.activation`) or between ON layers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Activation {
     /// Identity; the paper's PNs and its addition ON are linear. Written `none` in configs.
     #[default]
@@ -17,6 +14,8 @@ pub enum Activation {
     /// Exact GELU, `x·Φ(x)` with the erf form of Φ (PyTorch's default `nn.GELU()`).
     Gelu,
 }
+
+keywords!(Activation, "an activation", { None => "none" | "identity", Tanh => "tanh", Gelu => "gelu" });
 
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
@@ -73,36 +72,6 @@ impl Activation {
         match self {
             Activation::Tanh => 1.0 - a * a,
             _ => self.derivative(z),
-        }
-    }
-}
-
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Activation::None => "none",
-            Activation::Tanh => "tanh",
-            Activation::Gelu => "gelu",
-        })
-    }
-}
-
-/// Read by name through [`FromStr`], so a configuration and the command line give the same
-/// message for a name that is not an activation.
-impl<'de> Deserialize<'de> for Activation {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl FromStr for Activation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" | "identity" => Ok(Activation::None),
-            "tanh" => Ok(Activation::Tanh),
-            "gelu" => Ok(Activation::Gelu),
-            _ => Err(format!("unknown activation `{s}` (expected none, tanh or gelu)")),
         }
     }
 }

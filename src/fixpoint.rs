@@ -1,5 +1,6 @@
 //! Fixpoint classes of particles (Def. 3, SPEC §1) and the robustness test (Fig. 4/7, SPEC §6).
 
+use crate::keyword::keywords;
 use crate::particle::ParticleBatch;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -158,16 +159,7 @@ pub enum Counting {
     Authors,
 }
 
-impl std::str::FromStr for Counting {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "clone" => Ok(Counting::Clone),
-            "authors" => Ok(Counting::Authors),
-            _ => Err(format!("unknown counting `{s}` (expected clone or authors)")),
-        }
-    }
-}
+keywords!(Counting, "a way of counting", { Clone => "clone", Authors => "authors" });
 
 /// `records` (one test, per clone) recounted the authors' way ([`Counting::Authors`]): the final
 /// state adds one fixpoint step when it is itself an ε-fixpoint, and both times are running sums

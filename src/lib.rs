@@ -18,7 +18,8 @@
 //! - [`report`]: the claims table and the report (HTML and Markdown);
 //! - [`reproduce`]: the whole paper in one command;
 //! - [`sweep`]: grids of configurations × seeds, run locally or as a Slurm job array;
-//! - [`progress`]: progress bars; [`error`]: the crate's error type.
+//! - [`progress`]: progress bars; [`error`]: the crate's error type; [`keyword`]: enums named by
+//!   keywords.
 
 #![warn(missing_docs)]
 
@@ -32,6 +33,7 @@ pub mod experiment;
 pub mod explore;
 pub mod fixpoint;
 pub mod interaction;
+pub mod keyword;
 pub mod lanes;
 pub mod limits;
 pub mod optim;

@@ -23,15 +23,12 @@ use super::cell_particles::{column, CellParticles, Cells, Splatted};
 use super::dense::layer_offsets;
 use super::pass::{network_pass, LayerMap, Targets};
 use super::{OrganismShape, TaskPass};
+use crate::keyword::keywords;
 use crate::lanes::{F32s, Lanes, LANES};
 use crate::particle::{Evaluator, ParticleBatch};
-use serde::{Deserialize, Deserializer, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// How a cell combines the values of its edges.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Aggregation {
     /// The sum (SPEC §2).
     #[default]
@@ -40,36 +37,12 @@ pub enum Aggregation {
     Particle,
 }
 
+keywords!(Aggregation, "a cell aggregation", { Sum => "sum", Particle => "particle" });
+
 impl Aggregation {
     /// The sum, which configurations leave out.
     pub fn is_sum(&self) -> bool {
         *self == Aggregation::Sum
-    }
-}
-
-impl fmt::Display for Aggregation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Aggregation::Sum => "sum",
-            Aggregation::Particle => "particle",
-        })
-    }
-}
-
-impl FromStr for Aggregation {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "sum" => Ok(Aggregation::Sum),
-            "particle" => Ok(Aggregation::Particle),
-            _ => Err(format!("`{s}` is not a cell aggregation (expected sum or particle)")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Aggregation {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

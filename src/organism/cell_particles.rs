@@ -31,15 +31,13 @@ use crate::lanes::{F32s, Lanes, LANES};
 use crate::particle::{Evaluator, Init, ParticleBatch, ParticleShape};
 use crate::{limits, Error, Result};
 use rand::Rng;
-use serde::{Deserialize, Deserializer, Serialize};
-use std::fmt;
-use std::str::FromStr;
+use serde::{Deserialize, Serialize};
 
 use super::OrganismShape;
+use crate::keyword::keywords;
 
 /// What every hidden cell's sum passes through (SPEC §2, plus activation particles).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LayerActivation {
     /// Identity.
     #[default]
@@ -50,6 +48,8 @@ pub enum LayerActivation {
     Particle,
 }
 
+keywords!(LayerActivation, "an activation between organism layers", { None => "none" | "identity", Gelu => "gelu", Particle => "particle" });
+
 impl LayerActivation {
     /// The fixed function, or `None` for activation particles.
     pub fn fixed(self) -> Option<Activation> {
@@ -58,34 +58,6 @@ impl LayerActivation {
             LayerActivation::Gelu => Some(Activation::Gelu),
             LayerActivation::Particle => None,
         }
-    }
-}
-
-impl fmt::Display for LayerActivation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LayerActivation::None => "none",
-            LayerActivation::Gelu => "gelu",
-            LayerActivation::Particle => "particle",
-        })
-    }
-}
-
-impl FromStr for LayerActivation {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "none" | "identity" => Ok(LayerActivation::None),
-            "gelu" => Ok(LayerActivation::Gelu),
-            "particle" => Ok(LayerActivation::Particle),
-            _ => Err(format!("`{s}` is not an activation between organism layers (expected none, gelu or particle)")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for LayerActivation {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

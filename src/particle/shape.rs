@@ -1,6 +1,7 @@
 //! The PN architecture and its positional encoding (paper §II, SPEC §1).
 
 use crate::activation::Activation;
+use crate::keyword::keywords;
 use crate::lanes::Lanes;
 use crate::{Error, Result};
 
@@ -172,8 +173,7 @@ impl ParticleShape {
 }
 
 /// How a particle's weights are drawn (SPEC §1), the `particle.init` configuration key.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Init {
     /// `xavier_uniform_`, as the authors' code: uniform in `±sqrt(6 / (fan_in + fan_out))`.
     #[default]
@@ -182,23 +182,14 @@ pub enum Init {
     TorchLinear,
 }
 
+keywords!(Init, "a particle init", { Xavier => "xavier", TorchLinear => "torch_linear" });
+
 impl Init {
     /// The half-width of the uniform draw for a layer mapping `fan_in` to `fan_out` units.
     pub fn bound(self, fan_in: usize, fan_out: usize) -> f32 {
         match self {
             Init::Xavier => (6.0 / (fan_in + fan_out) as f32).sqrt(),
             Init::TorchLinear => 1.0 / (fan_in as f32).sqrt(),
-        }
-    }
-}
-
-impl std::str::FromStr for Init {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "xavier" => Ok(Init::Xavier),
-            "torch_linear" => Ok(Init::TorchLinear),
-            _ => Err(format!("unknown particle init `{s}` (expected xavier or torch_linear)")),
         }
     }
 }
