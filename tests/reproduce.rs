@@ -5,7 +5,9 @@
 
 use std::process::Command;
 
-use organism::explore::{Design, KINDS, RATES, STUDIES};
+use organism::config::Config;
+use organism::explore::{Design, Variant, KINDS, RATES, STUDIES};
+use organism::organism::LayerActivation;
 use organism::report::claims::CLAIMS;
 
 /// Rows of the table: one per claim, ten (one per noise level) for the robustness claims.
@@ -13,14 +15,21 @@ fn rows() -> usize {
     CLAIMS.iter().map(|c| if c.per_noise_level { 10 } else { 1 }).sum()
 }
 
+/// Whether the variant's organisms have activation particles.
+fn activation_particles(v: &Variant) -> bool {
+    let sets: Vec<String> = v.set.iter().map(|s| s.to_string()).collect();
+    Config::resolve(Some(v.preset), None, &sets).unwrap().organism.activation == LayerActivation::Particle
+}
+
 /// Rows of the "Beyond the paper" table, counted from the studies: per interaction arm, spread
-/// and task; per variant, becomes PN_SR, how fast, task; per arm of a variant study, stability.
+/// and task; per variant, becomes PN_SR, how fast, task (and with activation particles, theirs
+/// become PN_SR); per arm of a variant study, stability.
 fn beyond_rows() -> usize {
     STUDIES
         .iter()
         .map(|s| match s.design {
             Design::Interactions => 2 * KINDS.len() * RATES.len(),
-            Design::Variants(v) => 3 * v.len() + v.len() + 1,
+            Design::Variants(v) => 3 * v.len() + v.iter().filter(|v| activation_particles(v)).count() + v.len() + 1,
         })
         .sum()
 }
@@ -76,6 +85,20 @@ fn quick_reproduction_writes_the_whole_report() {
     for s in STUDIES {
         assert!(out.join("beyond").join(s.name).join("overview.png").is_file(), "no overview of {}", s.name);
     }
+    // Each learned activation function is in the report: one figure per arm with activation
+    // particles, seed (quick mode's) and hidden layer.
+    let learned = md.lines().filter(|l| l.starts_with("![") && l.contains("/activations/seed-")).count();
+    let expected: usize = STUDIES
+        .iter()
+        .map(|s| match s.design {
+            Design::Interactions => 0,
+            Design::Variants(v) => {
+                let hidden = Config::resolve(Some(s.base), None, &[]).unwrap().organism.depth - 1;
+                v.iter().filter(|v| activation_particles(v)).count() * s.seeds.1 as usize * hidden
+            }
+        })
+        .sum();
+    assert!(expected > 0 && learned == expected, "{learned} learned activation figures, expected {expected}");
 
     // Every figure the report names exists (PNG and SVG), and the HTML inlines them.
     let figures: Vec<&str> =
