@@ -100,8 +100,7 @@ pub(super) fn study_claims(study: &Study, m: &Measured, first: usize) -> Vec<Cla
                             "final share of PN_SR among the activation particles",
                             src(arm(i), Kind::Types, "share_activation_self_replicators"),
                             Comparison::AtLeast(0.01),
-                            "as for the weight particles: at least 1 % of them end as PN_SR (per layer: 2 per organism, \
-                             so one in any seed clears it)",
+                            "as for the weight particles: at least 1 % of them end as PN_SR",
                         ),
                         label.clone(),
                     ));
