@@ -7,7 +7,7 @@ use organism::analysis::kind::Kind;
 use organism::config::{self, Task, PRESETS};
 use organism::data::DatasetKind;
 use organism::experiment;
-use organism::fixpoint::{Counting, EPSILON};
+use organism::fixpoint::{Counting, Robustness, EPSILON};
 use organism::particle::Init;
 use std::path::PathBuf;
 
@@ -148,20 +148,35 @@ pub(crate) struct ParticlesArgs {
     pub(crate) force: bool,
 }
 
+/// The noise test of the robustness experiment (paper Fig. 4/7), shared by `robustness` and
+/// `analyze robustness`.
+#[derive(Args)]
+pub(crate) struct NoiseArgs {
+    /// Noise draws per particle and level.
+    #[arg(long, default_value_t = Robustness::default().seeds)]
+    pub(crate) seeds: u64,
+    /// Cap on self-applications per clone (capped clones are reported as such).
+    #[arg(long, default_value_t = Robustness::default().max_steps)]
+    pub(crate) max_steps: usize,
+}
+
+impl NoiseArgs {
+    /// The robustness test with these draws and cap, the other settings as given.
+    pub(crate) fn test(&self, base: Robustness) -> Robustness {
+        Robustness { seeds: self.seeds, max_steps: self.max_steps, ..base }
+    }
+}
+
 #[derive(Args)]
 pub(crate) struct RobustnessArgs {
     /// A particles.safetensors / organism.safetensors file, an `organism particles` directory, or a
     /// run directory.
     #[arg(long)]
     pub(crate) from: PathBuf,
-    /// Noise draws per particle and level.
-    #[arg(long, default_value_t = 10)]
-    pub(crate) seeds: u64,
-    /// Cap on self-applications per clone (capped clones are reported as such).
-    #[arg(long, default_value_t = 10_000)]
-    pub(crate) max_steps: usize,
+    #[command(flatten)]
+    pub(crate) noise: NoiseArgs,
     /// Noise levels 10^0 … 10^-(levels-1).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = Robustness::default().levels)]
     pub(crate) levels: u32,
     /// `clone` (each clone's own times) or `authors` (as the authors' tester: the final state
     /// counts as a fixpoint step and the counters run on over the seeds, SPEC §6).
@@ -188,12 +203,9 @@ pub(crate) struct AnalyzeArgs {
     /// robustness: standalone populations (`organism particles` outputs) to compare with.
     #[arg(long)]
     pub(crate) standalone: Vec<PathBuf>,
-    /// robustness: noise draws per particle and level.
-    #[arg(long, default_value_t = 10)]
-    pub(crate) seeds: u64,
-    /// robustness: cap on self-applications per clone.
-    #[arg(long, default_value_t = 10_000)]
-    pub(crate) max_steps: usize,
+    /// robustness: the noise test.
+    #[command(flatten)]
+    pub(crate) noise: NoiseArgs,
     /// robustness: at most this many self-replicators per run.
     #[arg(long, default_value_t = 100)]
     pub(crate) max_particles: usize,

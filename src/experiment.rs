@@ -167,12 +167,19 @@ fn train_in(
     let organism = trainer.into_organism();
     let summary =
         summarise(cfg, data, &organism, &classes, &last, first_all, wall_before + start.elapsed().as_secs_f64());
-    write_organism(&dir.join(ORGANISM), &organism)?;
-    draw_all(&activations::figures(dir, &organism, &summary)?)?;
-    write_json(&dir.join(SUMMARY), &summary)?;
-    write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))?;
+    write_trained(dir, &organism, &summary)?;
     remove_checkpoint(dir)?;
     Ok(summary)
+}
+
+/// The files of a finished run that follow from the trained organism and its summary (the
+/// metrics and trajectory are written as training goes): the same for a run trained into its
+/// directory and one trained in memory and saved ([`save_run`]).
+fn write_trained(dir: &Path, organism: &Organism, summary: &Summary) -> Result<()> {
+    write_organism(&dir.join(ORGANISM), organism)?;
+    draw_all(&activations::figures(dir, organism, summary)?)?;
+    write_json(&dir.join(SUMMARY), summary)?;
+    write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))
 }
 
 /// The summary of a run that ended with `last`.
@@ -256,8 +263,5 @@ fn write_run(dir: &Path, cfg: &Config, trained: &Trained, summary: &Summary) -> 
         trajectory.push(row, t.activation_weights.get(k * a..(k + 1) * a).unwrap_or(&[]))?;
     }
     trajectory.finish()?;
-    write_organism(&dir.join(ORGANISM), &trained.organism)?;
-    draw_all(&activations::figures(dir, &trained.organism, summary)?)?;
-    write_json(&dir.join(SUMMARY), summary)?;
-    write_json(&dir.join(TIMING), &serde_json::json!({ "wall_seconds": summary.wall_seconds }))
+    write_trained(dir, &trained.organism, summary)
 }

@@ -93,13 +93,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {}", a.out.display());
         }
         Command::Robustness(a) => {
-            let test = Robustness {
+            let test = a.noise.test(Robustness {
                 levels: a.levels,
-                seeds: a.seeds,
-                max_steps: a.max_steps,
                 eps: EPSILON,
                 counting: a.counting,
-            };
+                ..Robustness::default()
+            });
             let summary = experiment::robustness_to_dir(&a.from, &test, &a.out, a.force)?;
             println!(
                 "tested {} self-replicators, {} capped runs",
@@ -113,7 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runs = open_runs(&a.runs)?;
             let opts = analysis::kind::Options {
                 standalone: a.standalone.clone(),
-                robustness: Robustness { seeds: a.seeds, max_steps: a.max_steps, ..Robustness::default() },
+                robustness: a.noise.test(Robustness::default()),
                 max_particles: a.max_particles,
                 pruning: analysis::pruning::Settings {
                     fine_tune_epochs: a.fine_tune_epochs,

@@ -2,6 +2,8 @@
 //! dtypes and metadata as documented in the README). Needs `python3` with `safetensors` and
 //! `numpy`: `.ci/run` installs them; elsewhere the test is skipped with a message.
 
+mod common;
+
 use std::process::Command;
 
 const CHECK: &str = r#"
@@ -23,11 +25,7 @@ print("ok")
 
 #[test]
 fn python_safetensors_reads_a_run() {
-    let has_python =
-        Command::new("python3").args(["-c", "import safetensors, numpy"]).output().is_ok_and(|o| o.status.success());
-    if !has_python {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide python3 with safetensors and numpy");
-        eprintln!("skipped: python3 with safetensors and numpy is not installed");
+    if !common::python_with_safetensors() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -73,11 +71,7 @@ print("ok")
 fn python_runs_an_exported_pruned_network() {
     use organism::analysis::pruning::write_masked_dense;
     use organism::organism::{Dense, LayerActivation, OrganismShape};
-    let has_python =
-        Command::new("python3").args(["-c", "import safetensors, numpy"]).output().is_ok_and(|o| o.status.success());
-    if !has_python {
-        assert!(std::env::var_os("CI").is_none(), "CI must provide python3 with safetensors and numpy");
-        eprintln!("skipped: python3 with safetensors and numpy is not installed");
+    if !common::python_with_safetensors() {
         return;
     }
     let shape = OrganismShape {

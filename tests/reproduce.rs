@@ -3,6 +3,8 @@
 //! per declared claim of each study. Whether the claims hold is not asserted here: quick mode
 //! trains far too little for that.
 
+mod common;
+
 use std::process::Command;
 
 use organism::config::Config;
@@ -129,17 +131,9 @@ fn quick_reproduction_writes_the_whole_report() {
     // The report was written into a temporary sibling and swapped into place: no file of it
     // names that temporary directory, and it carries the marker that lets `--force` replace it.
     assert!(out.join(".organism-output").is_file());
-    let mut dirs = vec![out.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                assert!(!bytes.windows(9).any(|w| w == b".partial-"), "{} names a temporary path", path.display());
-            }
-        }
+    for (_, path) in common::files_below(&out) {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(9).any(|w| w == b".partial-"), "{} names a temporary path", path.display());
     }
 }
 
@@ -162,22 +156,11 @@ fn report_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec
         out
     };
     let timed = ["timing.json", "reproduce.json", "report.md", "index.html"];
-    let mut found = std::collections::BTreeMap::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if !timed.contains(&path.file_name().unwrap().to_str().unwrap()) {
-                found.insert(
-                    path.strip_prefix(dir).unwrap().display().to_string(),
-                    anonymous(std::fs::read(&path).unwrap()),
-                );
-            }
-        }
-    }
-    found
+    common::files_below(dir)
+        .into_iter()
+        .filter(|(_, path)| !timed.contains(&path.file_name().unwrap().to_str().unwrap()))
+        .map(|(name, path)| (name, anonymous(std::fs::read(&path).unwrap())))
+        .collect()
 }
 
 /// A quick extended reproduction killed (SIGKILL) half-way through the "Beyond the paper" part and

@@ -3,6 +3,8 @@
 //! configuration and seed, for 1, 2 or 3 threads, and after any number of `kill -9` and
 //! `organism train --resume`.
 
+mod common;
+
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,20 +16,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_organism");
 /// Every file of an output directory and its subdirectories but `timing.json`, by path
 /// relative to `dir`.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.file_name().unwrap() != "timing.json" {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                found.insert(name, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    found
+    common::files_below(dir)
+        .into_iter()
+        .filter(|(_, path)| path.file_name().unwrap() != "timing.json")
+        .map(|(name, path)| (name, std::fs::read(&path).unwrap()))
+        .collect()
 }
 
 fn run(args: &[&str], threads: usize) {
