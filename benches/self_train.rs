@@ -8,6 +8,8 @@
 //!   `mnist_task_pass`: the task pass alone;
 //! - `general_task_pass_tanh`: the task pass of that organism with tanh PNs, every PN evaluated on
 //!   every sample (general path), on 200 images;
+//! - `tanh_simd_4096` and `tanh_libm_4096`: tanh of 4,096 floats in [-3, 3], the general path's
+//!   exact SIMD tanh (`simd::tanh_in_place`, AVX2 when the CPU has it) and libm's `f32::tanh`;
 //! - full size, `(784, 64, 3, 10)` ≈ 55k particles: `full_self_train_step` and
 //!   `full_task_pass` (2,000 × 784 images);
 //! - one epoch's overheads on the `mnist` organism: `epoch_test_eval` (10,000 test images),
@@ -101,6 +103,24 @@ fn general_task_pass(c: &mut Criterion) {
     });
 }
 
+fn tanh(c: &mut Criterion) {
+    let xs: Vec<f32> = (0..4096).map(|i| (i as f32 / 4096.0 - 0.5) * 6.0).collect();
+    let mut ys = xs.clone();
+    c.bench_function("tanh_simd_4096", |b| {
+        b.iter(|| {
+            ys.copy_from_slice(&xs);
+            organism::simd::dispatch(|| organism::simd::tanh_in_place(&mut ys));
+            ys[0]
+        })
+    });
+    c.bench_function("tanh_libm_4096", |b| {
+        b.iter(|| {
+            ys.iter_mut().zip(&xs).for_each(|(y, x)| *y = x.tanh());
+            ys[0]
+        })
+    });
+}
+
 fn full_size(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let shape = OrganismShape { inputs: 784, width: 64, ..mnist_shape() };
@@ -113,5 +133,5 @@ fn full_size(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, self_train_step, mnist_batch, general_task_pass, full_size);
+criterion_group!(benches, self_train_step, mnist_batch, general_task_pass, tanh, full_size);
 criterion_main!(benches);

@@ -36,6 +36,18 @@ impl Activation {
         }
     }
 
+    /// forward over a slice: z -> f(z) in place, the same bits as [`Activation::forward`] on
+    /// each element; tanh runs as SIMD ([`crate::simd::tanh_in_place`]). `#[inline(always)]`,
+    /// so that a kernel under [`crate::simd::dispatch`] gets it in AVX2 instructions.
+    #[inline(always)]
+    pub fn forward_in_place(self, zs: &mut [f32]) {
+        match self {
+            Activation::None => {}
+            Activation::Tanh => crate::simd::tanh_in_place(zs),
+            Activation::Gelu => zs.iter_mut().for_each(|z| *z = self.forward(*z)),
+        }
+    }
+
     /// backward: df/dz at pre-activation z
     #[inline]
     pub fn derivative(self, z: f32) -> f32 {

@@ -20,6 +20,9 @@ pub trait Lanes:
     fn map(self, f: impl Fn(f32) -> f32) -> Self;
     /// `f` applied to every pair of lanes of `self` and `o`.
     fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self;
+    /// All lanes of `xs`, one after the other, as one slice of numbers (for element-wise work
+    /// over long slices).
+    fn flat_mut(xs: &mut [Self]) -> &mut [f32];
 }
 
 impl Lanes for f32 {
@@ -34,6 +37,10 @@ impl Lanes for f32 {
     #[inline(always)]
     fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
         f(self, o)
+    }
+    #[inline(always)]
+    fn flat_mut(xs: &mut [Self]) -> &mut [f32] {
+        xs
     }
 }
 
@@ -77,6 +84,13 @@ impl Lanes for F32s {
     #[inline(always)]
     fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
         F32s(std::array::from_fn(|k| f(self.0[k], o.0[k])))
+    }
+    #[inline(always)]
+    fn flat_mut(xs: &mut [Self]) -> &mut [f32] {
+        // SAFETY: F32s is `repr(C)` over `[f32; LANES]` with no padding (size LANES·4, a
+        // multiple of its alignment), so `xs` is `xs.len()·LANES` initialised f32s, borrowed
+        // mutably for the same lifetime.
+        unsafe { std::slice::from_raw_parts_mut(xs.as_mut_ptr().cast::<f32>(), xs.len() * LANES) }
     }
 }
 

@@ -6,6 +6,11 @@
 //! kernel reduces in a fixed order of lanes written out in the source (e.g. `organism`'s `dots`
 //! keeps [`LANES`](crate::lanes::LANES) partial sums and adds them in order), never in an order
 //! the vector width decides.
+//!
+//! [`tanh`] is fdlibm's tanhf without branches, for slices ([`tanh_in_place`]).
+
+mod tanh;
+pub use tanh::{tanh, tanh_in_place};
 
 /// Runs `f`, compiled for AVX2 when the CPU has it. `f` and what it calls must be
 /// `#[inline(always)]` down to the loops, or they keep the baseline instructions.

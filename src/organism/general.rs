@@ -1,12 +1,14 @@
-//! The ON evaluated PN by PN, sample by sample (the [`super::Path::General`] layer map).
+//! The ON evaluated PN by PN (the [`super::Path::General`] layer map): every PN on every sample,
+//! groups of [`LANES`] PNs layer by layer over a chunk of samples.
 
 use super::dense::layer_offsets;
 use super::pass::LayerMap;
 use super::OrganismShape;
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
-use crate::particle::{Evaluator, ParticleBatch};
+use crate::particle::kernel;
+use crate::particle::{ParticleBatch, Row};
 
-/// The ON evaluated PN by PN, sample by sample, [`LANES`] edges of a cell at once.
+/// The ON evaluated PN by PN, [`LANES`] edges of a cell at once over all rows of a chunk.
 pub(super) struct General<'a> {
     particles: &'a ParticleBatch,
     dims: Vec<(usize, usize)>,
@@ -51,51 +53,76 @@ pub(super) fn lanes_of(x: &[f32]) -> F32s {
     v
 }
 
+impl General<'_> {
+    /// Group `k` of `x` (`rows × in`) as lanes, row by row: edges `k·LANES..` of every sample
+    /// (missing edges zero), and how many edges the group has.
+    fn group_inputs(x: &[f32], i_n: usize, k: usize, xs: &mut [F32s]) -> usize {
+        let edges = k * LANES..((k + 1) * LANES).min(i_n);
+        for (row, v) in x.chunks(i_n).zip(xs.iter_mut()) {
+            *v = lanes_of(&row[edges.clone()]);
+        }
+        edges.len()
+    }
+}
+
 impl LayerMap for General<'_> {
     fn grad_len(&self, l: usize) -> usize {
         (self.offsets[l + 1] - self.offsets[l]) * self.particles.shape().n_weights()
     }
-    // forward: x (rows × in) -> y[c] = Σ_e PN_{l,c,e}(0, 0, 0, 0, x[e]) (rows × out)
+    // forward: x (rows × in) -> y[c] = Σ_e PN_{l,c,e}(0, 0, 0, 0, x[e]) (rows × out); every
+    // group of LANES PNs runs layer by layer over all rows (activations over long slices), and
+    // each row's sum over e is in edge order, as PN by PN
     #[inline(always)]
     fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
+        let (shape, rows) = (self.particles.shape(), inp.len() / i_n);
         let groups = i_n.div_ceil(LANES);
-        let mut ev = Evaluator::<F32s>::new(self.particles);
-        let mut each = vec![0.0; i_n];
-        for (x, y) in inp.chunks(i_n).zip(out.chunks_mut(o_n)) {
-            for (c, yc) in y.iter_mut().enumerate() {
-                for (k, (xe, ye)) in x.chunks(LANES).zip(each.chunks_mut(LANES)).enumerate() {
-                    let v = ev.aux(self.group(l, c, groups, k), lanes_of(xe));
-                    ye.copy_from_slice(&v.0[..ye.len()]);
+        let mut pn = kernel::General::<F32s>::new(shape, rows);
+        let mut xs = vec![F32s::default(); rows];
+        // PN outputs of one cell, rows × in
+        let mut each = vec![0.0; rows * i_n];
+        for c in 0..o_n {
+            for k in 0..groups {
+                let n = Self::group_inputs(inp, i_n, k, &mut xs);
+                let ys = pn.forward_rows(shape, self.group(l, c, groups, k), rows, |r| Row::Aux(xs[r]));
+                for (row, y) in each.chunks_mut(i_n).zip(ys) {
+                    row[k * LANES..k * LANES + n].copy_from_slice(&y.0[..n]);
                 }
-                *yc = each.iter().sum();
+            }
+            for (row, y) in each.chunks(i_n).zip(out.chunks_mut(o_n)) {
+                y[c] = row.iter().sum();
             }
         }
     }
 
-    // backward: x (rows × in), dy (rows × out) -> grad (particles × P) += Σ_rows ∂loss/∂w;
-    // dx[e] = Σ_c dy[c]·∂PN_{l,c,e}/∂x[e]
+    // backward: x (rows × in), dy (rows × out) -> grad (particles × P) += Σ_rows ∂loss/∂w, rows in
+    // order; dx[e] = Σ_c dy[c]·∂PN_{l,c,e}/∂x[e], c in order. Each group of PNs is run forward
+    // again over all rows, layer by layer, before its backward (see README "Speed").
     #[inline(always)]
-    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
-        let p = self.particles.shape().n_weights();
+        let (shape, rows) = (self.particles.shape(), inp.len() / i_n);
+        let p = shape.n_weights();
         let groups = i_n.div_ceil(LANES);
-        let mut ev = Evaluator::<F32s>::new(self.particles);
+        let mut pn = kernel::General::<F32s>::new(shape, rows);
+        let mut xs = vec![F32s::default(); rows];
         // The layer's gradient as lanes, group by group, then back to particles.
         let mut g = vec![F32s::default(); o_n * groups * p];
-        let mut dx = vec![0.0; i_n];
-        for (r, (x, dy)) in inp.chunks(i_n).zip(dout.chunks(o_n)).enumerate() {
-            dx.fill(0.0);
-            for (c, &d) in dy.iter().enumerate() {
-                for (k, (xe, dxe)) in x.chunks(LANES).zip(dx.chunks_mut(LANES)).enumerate() {
-                    let gk = &mut g[(c * groups + k) * p..(c * groups + k + 1) * p];
-                    let v = ev.aux_backward(self.group(l, c, groups, k), lanes_of(xe), F32s::splat(d), gk);
-                    dxe.iter_mut().zip(v.0).for_each(|(a, b)| *a += b);
+        let mut dx = vec![0.0; rows * i_n];
+        for c in 0..o_n {
+            for k in 0..groups {
+                let n = Self::group_inputs(inp, i_n, k, &mut xs);
+                let w = self.group(l, c, groups, k);
+                pn.forward_rows(shape, w, rows, |r| Row::Aux(xs[r]));
+                let gk = &mut g[(c * groups + k) * p..(c * groups + k + 1) * p];
+                for (r, (dxr, dy)) in dx.chunks_mut(i_n).zip(dout.chunks(o_n)).enumerate() {
+                    let v = pn.backward_row(shape, w, r, Row::Aux(xs[r]), F32s::splat(dy[c]), gk);
+                    dxr[k * LANES..k * LANES + n].iter_mut().zip(v.0).for_each(|(a, b)| *a += b);
                 }
             }
-            if let Some(dinp) = dinp.as_deref_mut() {
-                dinp[r * i_n..(r + 1) * i_n].copy_from_slice(&dx);
-            }
+        }
+        if let Some(dinp) = dinp {
+            dinp.copy_from_slice(&dx);
         }
         for (c, cell) in grad.chunks_mut(i_n * p).enumerate() {
             for (k, block) in cell.chunks_mut(LANES * p).enumerate() {

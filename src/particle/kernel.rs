@@ -45,80 +45,147 @@ pub trait Kernel<L: Lanes> {
     fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L;
     /// finish: grad (P) += the gradient held back since `prepare`
     fn finish(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]);
+
+    /// Self-training loss (Def. 5) of the PN `w`, and its gradient added into `grad`:
+    /// `mean_i (N(row_i) − v_i)²` with rows and targets held constant; row by row.
+    fn self_train(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) -> L {
+        let p = L::splat(w.len() as f32);
+        let scale = L::splat(2.0 / w.len() as f32);
+        let mut loss = L::splat(0.0);
+        self.prepare(shape, w);
+        for (i, &v) in w.iter().enumerate() {
+            let row = Row::Weight { i, v };
+            let r = self.forward(shape, w, row) - v;
+            loss += r * r;
+            self.backward(shape, w, row, scale * r, grad);
+        }
+        self.finish(shape, w, grad);
+        loss / p
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // General path.
 
-/// Layer-by-layer evaluation; scratch sized for one shape.
+/// Layer-by-layer evaluation of many input rows at once: each layer's pre-activations for all
+/// rows, then the activation over that whole block (a long slice, [`crate::simd::tanh_in_place`]
+/// for tanh), then the next layer. Every row's activations are kept for its backward. Scratch
+/// is sized once for a shape and a number of rows.
 #[derive(Clone, Debug)]
 pub struct General<L> {
-    /// Pre-activations of every layer, one block of `max_width` per layer.
+    /// Rows the scratch holds.
+    rows: usize,
+    /// Pre-activations `z` and activations `a` of hidden layer `l` (1..n_layers), `rows × width`
+    /// each, starting at `hidden[l - 1]`.
     z: Vec<L>,
-    /// Activations, layer input first.
     a: Vec<L>,
+    hidden: Vec<usize>,
+    /// The PN's output for every row.
+    out: Vec<L>,
+    /// One row's dense input, and the gradient flowing back through one row.
+    input: Vec<L>,
     delta: Vec<L>,
     delta_next: Vec<L>,
 }
 
 impl<L: Lanes> General<L> {
-    /// Workspaces sized for `shape` (allocated once, reused per particle).
-    pub fn new(shape: &ParticleShape) -> Self {
+    /// Workspaces for `rows` input rows of `shape` (allocated once, reused per particle).
+    pub fn new(shape: &ParticleShape, rows: usize) -> Self {
         let m = shape.max_width();
-        let layers = shape.widths().len();
         let zero = L::splat(0.0);
+        let inner = &shape.widths()[1..shape.n_layers()];
+        let hidden = inner.iter().scan(0, |at, &w| Some(std::mem::replace(at, *at + rows * w))).collect();
+        let len = rows * inner.iter().sum::<usize>();
         General {
-            z: vec![zero; layers * m],
-            a: vec![zero; layers * m],
+            rows,
+            z: vec![zero; len],
+            a: vec![zero; len],
+            hidden,
+            out: vec![zero; rows],
+            input: vec![zero; shape.input_width()],
             delta: vec![zero; m],
             delta_next: vec![zero; m],
         }
     }
-}
 
-impl<L: Lanes> Kernel<L> for General<L> {
-    #[inline(always)]
-    fn prepare(&mut self, _: &ParticleShape, _: &[L]) {}
+    /// Rows the scratch holds.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
 
-    // forward: x (input width) -> scalar; keeps every layer's pre-activation in z, activation in a
+    /// Hidden layer `l`'s block (`rows × width`) of `v` (`z` or `a`).
     #[inline(always)]
-    fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L {
-        let m = shape.max_width();
+    fn block(&self, shape: &ParticleShape, l: usize) -> std::ops::Range<usize> {
+        self.hidden[l - 1]..self.hidden[l - 1] + self.rows * shape.widths()[l]
+    }
+
+    /// forward: rows 0..n (`row(r)` each; n ≤ rows) -> `PN_w(row r)` for each, returned; keeps
+    /// every hidden layer's z and a per row. Each row's sums are those of the one-row loop, in
+    /// the same order.
+    #[inline(always)]
+    pub fn forward_rows(&mut self, shape: &ParticleShape, w: &[L], n: usize, row: impl Fn(usize) -> Row<L>) -> &[L] {
         let last = shape.n_layers() - 1;
-        let act = shape.activation();
-        shape.input_row(row, &mut self.a[..shape.input_width()]);
         for l in 0..=last {
             let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
             let mat = &w[shape.offset(l)..shape.offset(l + 1)];
-            let cols = if l == 0 { shape.live_inputs(row) } else { 0..inp };
-            for o in 0..out {
-                let mut s = L::splat(0.0);
-                for i in cols.clone() {
-                    s += mat[o * inp + i] * self.a[l * m + i];
+            let zs = if l == last { 0..n } else { self.block(shape, l + 1) };
+            let prev = if l > 0 { self.block(shape, l) } else { 0..0 };
+            for r in 0..n {
+                let (x, cols) = if l == 0 {
+                    let row = row(r);
+                    shape.input_row(row, &mut self.input);
+                    (&self.input[..], shape.live_inputs(row))
+                } else {
+                    (&self.a[prev.start + r * inp..prev.start + (r + 1) * inp], 0..inp)
+                };
+                let z = if l == last { &mut self.out[r..r + 1] } else { &mut self.z[zs.start + r * out..][..out] };
+                for (o, z) in z.iter_mut().enumerate() {
+                    let mut s = L::splat(0.0);
+                    for i in cols.clone() {
+                        s += mat[o * inp + i] * x[i];
+                    }
+                    *z = s;
                 }
-                self.z[(l + 1) * m + o] = s;
-                self.a[(l + 1) * m + o] = if l == last { s } else { s.map(|v| act.forward(v)) };
+            }
+            if l < last {
+                let used = zs.start..zs.start + n * out;
+                self.a[used.clone()].copy_from_slice(&self.z[used.clone()]);
+                shape.activation().forward_in_place(L::flat_mut(&mut self.a[used]));
             }
         }
-        self.a[(last + 1) * m]
+        &self.out[..n]
     }
 
-    // backward: dout -> grad += dPN/dw · dout; returns dPN/dx[aux slot] · dout
-    // (the input's zero slots get no gradient, and of ∂/∂input only the aux slot is wanted)
+    /// backward of row r (last forwarded by [`General::forward_rows`] as `row`): dout -> grad +=
+    /// dPN/dw · dout; returns dPN/dx\[aux slot\] · dout (the input's zero slots get no gradient,
+    /// and of ∂/∂input only the aux slot is wanted)
     #[inline(always)]
-    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L {
-        let m = shape.max_width();
+    pub fn backward_row(
+        &mut self,
+        shape: &ParticleShape,
+        w: &[L],
+        r: usize,
+        row: Row<L>,
+        dout: L,
+        grad: &mut [L],
+    ) -> L {
         let act = shape.activation();
         let aux = shape.aux_slot();
+        shape.input_row(row, &mut self.input);
         self.delta[0] = dout;
         for l in (0..shape.n_layers()).rev() {
             let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
             let off = shape.offset(l);
-            let cols = if l == 0 { shape.live_inputs(row) } else { 0..inp };
+            let (x, cols) = if l == 0 {
+                (&self.input[..], shape.live_inputs(row))
+            } else {
+                let at = self.hidden[l - 1] + r * inp;
+                (&self.a[at..at + inp], 0..inp)
+            };
             for o in 0..out {
                 let d = self.delta[o];
                 for i in cols.clone() {
-                    grad[off + o * inp + i] += d * self.a[l * m + i];
+                    grad[off + o * inp + i] += d * x[i];
                 }
             }
             for i in if l == 0 { aux..aux + 1 } else { 0..inp } {
@@ -128,18 +195,55 @@ impl<L: Lanes> Kernel<L> for General<L> {
                 }
                 // Hidden layers carry an activation; the network input does not.
                 self.delta_next[i] = if l > 0 {
-                    s * self.z[l * m + i].zip_map(self.a[l * m + i], |z, a| act.derivative_at(z, a))
+                    let at = self.hidden[l - 1] + r * inp + i;
+                    s * self.z[at].zip_map(self.a[at], |z, a| act.derivative_at(z, a))
                 } else {
                     s
                 };
             }
             std::mem::swap(&mut self.delta, &mut self.delta_next);
         }
-        self.delta[shape.aux_slot()]
+        self.delta[aux]
+    }
+}
+
+impl<L: Lanes> Kernel<L> for General<L> {
+    #[inline(always)]
+    fn prepare(&mut self, _: &ParticleShape, _: &[L]) {}
+
+    // forward: one row -> scalar (row 0 of the scratch)
+    #[inline(always)]
+    fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L {
+        self.forward_rows(shape, w, 1, |_| row)[0]
+    }
+
+    #[inline(always)]
+    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L {
+        self.backward_row(shape, w, 0, row, dout, grad)
     }
 
     #[inline(always)]
     fn finish(&mut self, _: &ParticleShape, _: &[L], _: &mut [L]) {}
+
+    // The P weight rows forwarded at once, layer by layer (compiled for AVX2 when the CPU has
+    // it), then each row's backward in order: the same sums as the row-by-row default.
+    fn self_train(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) -> L {
+        crate::simd::dispatch(
+            #[inline(always)]
+            || {
+                let p = L::splat(w.len() as f32);
+                let scale = L::splat(2.0 / w.len() as f32);
+                let mut loss = L::splat(0.0);
+                self.forward_rows(shape, w, w.len(), |i| Row::Weight { i, v: w[i] });
+                for (i, &v) in w.iter().enumerate() {
+                    let r = self.out[i] - v;
+                    loss += r * r;
+                    self.backward_row(shape, w, i, Row::Weight { i, v }, scale * r, grad);
+                }
+                loss / p
+            },
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,7 +374,7 @@ impl<L: Lanes> PnKernel<L> {
     pub fn new(shape: &ParticleShape, path: PnPath) -> Self {
         match path {
             PnPath::Collapsed => PnKernel::Collapsed(Collapsed::new(shape)),
-            PnPath::General => PnKernel::General(General::new(shape)),
+            PnPath::General => PnKernel::General(General::new(shape, shape.n_weights())),
         }
     }
 }
@@ -304,6 +408,12 @@ impl<L: Lanes> Kernel<L> for PnKernel<L> {
             PnKernel::General(k) => k.finish(shape, w, grad),
         }
     }
+    fn self_train(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) -> L {
+        match self {
+            PnKernel::Collapsed(k) => k.self_train(shape, w, grad),
+            PnKernel::General(k) => k.self_train(shape, w, grad),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,20 +428,9 @@ pub fn apply_one<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, applie
 }
 
 /// Self-training loss (Def. 5) of one particle, and its gradient added into `grad`:
-/// `mean_i (N(row_i) − v_i)²` with rows and targets held constant.
+/// `mean_i (N(row_i) − v_i)²` with rows and targets held constant ([`Kernel::self_train`]).
 pub fn self_train_one<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], grad: &mut [L]) -> L {
-    let p = L::splat(w.len() as f32);
-    let scale = L::splat(2.0 / w.len() as f32);
-    let mut loss = L::splat(0.0);
-    k.prepare(shape, w);
-    for (i, &v) in w.iter().enumerate() {
-        let row = Row::Weight { i, v };
-        let r = k.forward(shape, w, row) - v;
-        loss += r * r;
-        k.backward(shape, w, row, scale * r, grad);
-    }
-    k.finish(shape, w, grad);
-    loss / p
+    k.self_train(shape, w, grad)
 }
 
 /// `PN(0, 0, 0, 0, x)` (Def. 6) of one particle.
