@@ -352,7 +352,9 @@ pub(crate) fn train_help() -> String {
          interaction.kind = none|attack|melt, interaction.rate = probability per particle and batch, \
          interaction.scope = cell|layer|organism,\n  \
          activation_particle.per = layer|cell, activation_particle.activation = tanh|gelu (with \
-         organism.activation = particle).\n\n\
+         organism.activation = particle),\n  \
+         organism.aggregation = sum|particle, aggregator_particle.per = layer|cell, \
+         aggregator_particle.activation = none|tanh|gelu (with organism.aggregation = particle).\n\n\
          Examples:\n  organism train --preset addition --seeds 0..10 --out runs/add\n  \
          organism train --preset mnist --set epochs=5 --set self_train_steps=10 --out runs/m",
         lines.join(",\n  "),

@@ -7,7 +7,7 @@
 use crate::activation::Activation;
 use crate::data::DatasetKind;
 use crate::interaction::InteractionConfig;
-use crate::organism::{ActivationParticleConfig, LayerActivation, OrganismShape};
+use crate::organism::{Aggregation, CellParticleConfig, LayerActivation, OrganismShape, Role};
 use crate::particle::{Init, ParticleShape};
 use crate::{limits, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ pub use layers::keys;
 
 /// The presets shipped with the program, as TOML text (SPEC §5). A preset may start from
 /// another with `extends = "NAME"` and list only what differs.
-pub const PRESETS: [(&str, &str); 14] = [
+pub const PRESETS: [(&str, &str); 16] = [
     ("addition", include_str!("../presets/addition.toml")),
     ("mnist", include_str!("../presets/mnist.toml")),
     ("mnist28", include_str!("../presets/mnist28.toml")),
@@ -36,6 +36,8 @@ pub const PRESETS: [(&str, &str); 14] = [
     ("mnist-gelu", include_str!("../presets/mnist-gelu.toml")),
     ("addition-actparticle", include_str!("../presets/addition-actparticle.toml")),
     ("mnist-actparticle", include_str!("../presets/mnist-actparticle.toml")),
+    ("addition-aggparticle", include_str!("../presets/addition-aggparticle.toml")),
+    ("mnist-aggparticle", include_str!("../presets/mnist-aggparticle.toml")),
 ];
 
 /// The experiment's task.
@@ -138,8 +140,12 @@ pub struct Config {
     pub interaction: InteractionConfig,
     /// Activation particles (paper §VI future work), used with `organism.activation =
     /// "particle"`; left out when default, like `interaction`.
-    #[serde(default, skip_serializing_if = "ActivationParticleConfig::is_default")]
-    pub activation_particle: ActivationParticleConfig,
+    #[serde(default, skip_serializing_if = "CellParticleConfig::is_default")]
+    pub activation_particle: CellParticleConfig,
+    /// Aggregator particles (paper §VI future work), used with `organism.aggregation =
+    /// "particle"`; left out when default.
+    #[serde(default, skip_serializing_if = "CellParticleConfig::is_default")]
+    pub aggregator_particle: CellParticleConfig,
 }
 
 /// The particles' architecture: `[5, hidden, hidden, 1]`.
@@ -270,7 +276,8 @@ impl Config {
         }
         self.organism.validate()?;
         self.interaction.validate()?;
-        self.activation_particle.validate(self.organism.activation == LayerActivation::Particle)?;
+        self.activation_particle.validate(Role::Activation, self.organism.activation == LayerActivation::Particle)?;
+        self.aggregator_particle.validate(Role::Aggregator, self.organism.aggregation == Aggregation::Particle)?;
         match self.task {
             Task::Addition => {
                 if self.organism.inputs != 2 || self.organism.outputs != 1 {
@@ -332,15 +339,24 @@ impl Config {
                 "activations",
                 batch.saturating_mul(units) * 32 + general,
             );
-        if self.organism.activation == LayerActivation::Particle {
-            // Weights, gradient, two optimizer states, two work buffers, and one gradient per
-            // chunk of 64 samples of a task pass.
-            let a = &self.activation_particle;
-            let (h, n) = (a.hidden as u128, a.count(o) as u128);
-            let per = 4 * (h * h + 6 * h);
-            e.add("activation_particle.hidden", "activation particles", n.saturating_mul(per) * (6 + batch / 64 + 1));
+        for (role, cp, used) in self.cell_particles() {
+            if used {
+                // Weights, gradient, two optimizer states, two work buffers, and one gradient per
+                // chunk of 64 samples of a task pass.
+                let (h, n) = (cp.hidden as u128, cp.count(role, o) as u128);
+                let per = 4 * (h * h + 6 * h);
+                e.add(role.hidden_key(), "cell particles", n.saturating_mul(per) * (6 + batch / 64 + 1));
+            }
         }
         e
+    }
+
+    /// Each role's section and whether the organism uses it.
+    pub fn cell_particles(&self) -> [(Role, &CellParticleConfig, bool); 2] {
+        [
+            (Role::Activation, &self.activation_particle, self.organism.activation == LayerActivation::Particle),
+            (Role::Aggregator, &self.aggregator_particle, self.organism.aggregation == Aggregation::Particle),
+        ]
     }
 
     /// The particles' shape.

@@ -210,6 +210,10 @@ fn summarise(
         train_metric: finite(last.train_metric),
         types: type_counts(classes),
         activation_particles,
+        aggregator_particles: organism
+            .aggregators
+            .as_ref()
+            .map(|a| Box::new(type_counts(&classify(&a.particles, cfg.epsilon)))),
         n_particles: classes.len(),
         self_train_loss: finite(last.self_train_loss),
         task_loss: finite(last.task_loss),

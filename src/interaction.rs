@@ -191,6 +191,7 @@ mod tests {
             outputs: 1,
             residual_skip: true,
             activation: LayerActivation::None,
+            aggregation: Default::default(),
         }
     }
 

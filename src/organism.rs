@@ -11,15 +11,19 @@
 //!   for linear PNs, where `PN(0,0,0,0,x) = x·PN(0,0,0,0,1)` (paper §IV-B).
 //! - [`Path::General`]: each PN is evaluated on each sample; needed for non-linear PNs.
 //!
-//! Hidden cells' sums pass through a fixed function or through activation particles
-//! ([`activation_particles`]), on either path.
+//! Hidden cells' sums pass through a fixed function or through activation particles, and a
+//! cell's edges are summed or folded by aggregator particles ([`cell_particles`],
+//! [`aggregators`]), on either path.
 
-pub mod activation_particles;
+pub mod aggregators;
+pub mod cell_particles;
 mod dense;
 mod general;
 mod pass;
 
-pub use activation_particles::{ActivationParticleConfig, ActivationParticles, LayerActivation, Per};
+pub use aggregators::Aggregation;
+use aggregators::{folded_pass, Edges, Folded};
+pub use cell_particles::{CellParticleConfig, CellParticles, LayerActivation, Per, Role};
 pub use dense::Dense;
 use general::General;
 use pass::*;
@@ -27,7 +31,7 @@ pub use pass::{metric, Targets};
 
 use crate::particle::{Init, ParticleBatch, ParticleShape};
 use crate::{Error, Result};
-use activation_particles::Cells;
+use cell_particles::Cells;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +54,10 @@ pub struct OrganismShape {
     pub residual_skip: bool,
     /// Between layers: `none`, `gelu` or `particle`.
     pub activation: LayerActivation,
+    /// How a cell combines its edges: `sum` (SPEC §2) or `particle` ([`aggregators`]); left
+    /// out when `sum`, so configurations and files read as before.
+    #[serde(default, skip_serializing_if = "Aggregation::is_sum")]
+    pub aggregation: Aggregation,
 }
 
 impl OrganismShape {
@@ -126,8 +134,8 @@ pub enum Path {
     General,
 }
 
-/// An organism network: its shape, its particles in SPEC order, and its activation particles
-/// when `shape.activation` is `particle`.
+/// An organism network: its shape, its particles in SPEC order, and its activation and
+/// aggregator particles when `shape.activation` or `shape.aggregation` is `particle`.
 #[derive(Clone, Debug)]
 pub struct Organism {
     /// The ON's layer sizes.
@@ -135,7 +143,9 @@ pub struct Organism {
     /// One particle per edge, in SPEC order.
     pub particles: ParticleBatch,
     /// `Some` exactly when `shape.activation` is [`LayerActivation::Particle`].
-    pub activations: Option<ActivationParticles>,
+    pub activations: Option<CellParticles>,
+    /// `Some` exactly when `shape.aggregation` is [`Aggregation::Particle`].
+    pub aggregators: Option<CellParticles>,
 }
 
 /// Result of one task forward/backward pass.
@@ -148,43 +158,59 @@ pub struct TaskPass {
     pub grads: Vec<f32>,
     /// `∂loss/∂w` of every activation particle (`n_act × P_act`; empty without them).
     pub activation_grads: Vec<f32>,
+    /// `∂loss/∂w` of every aggregator particle (`n_agg × P_agg`; empty without them).
+    pub aggregator_grads: Vec<f32>,
+}
+
+impl TaskPass {
+    /// The gradients of [`Organism::cell_particles`], in the same order.
+    pub fn cell_grads(&self) -> impl Iterator<Item = &[f32]> {
+        [&self.activation_grads, &self.aggregator_grads].into_iter().filter(|g| !g.is_empty()).map(|g| g.as_slice())
+    }
 }
 
 impl Organism {
     /// A new organism with freshly initialised particles, then (for `organism.activation =
-    /// "particle"`) activation particles of `act`, all drawn from `rng` in that order.
+    /// "particle"`) activation particles of `act`, then (for `organism.aggregation =
+    /// "particle"`) aggregator particles of `agg`, all drawn from `rng` in that order.
     pub fn random(
         shape: OrganismShape,
         particle: ParticleShape,
         init: Init,
-        act: &ActivationParticleConfig,
+        [act, agg]: [&CellParticleConfig; 2],
         rng: &mut impl Rng,
     ) -> Result<Self> {
         shape.validate()?;
         let particles = ParticleBatch::random(particle, shape.n_particles(), init, rng);
         let activations = match shape.activation {
-            LayerActivation::Particle => Some(ActivationParticles::random(act, &shape, init, rng)?),
+            LayerActivation::Particle => Some(CellParticles::random(Role::Activation, act, &shape, init, rng)?),
             _ => None,
         };
-        Organism::with_activations(shape, particles, activations)
+        let aggregators = match shape.aggregation {
+            Aggregation::Particle => Some(CellParticles::random(Role::Aggregator, agg, &shape, init, rng)?),
+            Aggregation::Sum => None,
+        };
+        Organism::with_cell_particles(shape, particles, activations, aggregators)
     }
 
-    /// [`Organism::random`] with the default `[activation_particle]` section.
+    /// [`Organism::random`] with the default cell particle sections.
     pub fn new(shape: OrganismShape, particle: ParticleShape, init: Init, rng: &mut impl Rng) -> Result<Self> {
-        Organism::random(shape, particle, init, &ActivationParticleConfig::default(), rng)
+        let default = CellParticleConfig::default();
+        Organism::random(shape, particle, init, [&default, &default], rng)
     }
 
     /// An organism from trained particles (e.g. read from a file); their number must match the
-    /// shape. One with activation particles needs [`Organism::with_activations`].
+    /// shape. One with cell particles needs [`Organism::with_cell_particles`].
     pub fn from_particles(shape: OrganismShape, particles: ParticleBatch) -> Result<Self> {
-        Organism::with_activations(shape, particles, None)
+        Organism::with_cell_particles(shape, particles, None, None)
     }
 
-    /// An organism of these particles and activation particles.
-    pub fn with_activations(
+    /// An organism of these particles, activation particles and aggregator particles.
+    pub fn with_cell_particles(
         shape: OrganismShape,
         particles: ParticleBatch,
-        activations: Option<ActivationParticles>,
+        activations: Option<CellParticles>,
+        aggregators: Option<CellParticles>,
     ) -> Result<Self> {
         shape.validate()?;
         if particles.len() != shape.n_particles() {
@@ -198,12 +224,30 @@ impl Organism {
                 particles.len()
             )));
         }
-        if activations.is_some() != (shape.activation == LayerActivation::Particle) {
-            return Err(Error::Invalid(
-                "an organism has activation particles exactly when organism.activation = \"particle\"".into(),
-            ));
+        let roles = [
+            (Role::Activation, &activations, shape.activation == LayerActivation::Particle),
+            (Role::Aggregator, &aggregators, shape.aggregation == Aggregation::Particle),
+        ];
+        for (role, cp, used) in roles {
+            if cp.is_some() != used || cp.as_ref().is_some_and(|cp| cp.role != role) {
+                return Err(Error::Invalid(format!(
+                    "an organism has {} particles exactly when {}",
+                    role.name(),
+                    role.switch()
+                )));
+            }
         }
-        Ok(Organism { shape, particles, activations })
+        Ok(Organism { shape, particles, activations, aggregators })
+    }
+
+    /// Its activation, then its aggregator particles (those it has).
+    pub fn cell_particles(&self) -> impl Iterator<Item = &CellParticles> {
+        self.activations.iter().chain(&self.aggregators)
+    }
+
+    /// [`Organism::cell_particles`], mutable.
+    pub fn cell_particles_mut(&mut self) -> impl Iterator<Item = &mut CellParticles> {
+        self.activations.iter_mut().chain(&mut self.aggregators)
     }
 
     /// The path a task pass takes by default: extracted for linear PNs.
@@ -227,9 +271,27 @@ impl Organism {
 
     /// The organism's output on `x` (`B × p`), `B × q`.
     pub fn forward(&self, x: &[f32], path: Path) -> Vec<f32> {
-        match path {
-            Path::Extracted => self.dense(&self.extracted_weights()).forward(x),
-            Path::General => network_pass(&self.shape, &self.general(), &self.cells(), x, None).output,
+        let weights = self.path_weights(path);
+        self.pass(weights.as_deref(), x, None).output
+    }
+
+    /// The extracted weights on [`Path::Extracted`], none on [`Path::General`].
+    fn path_weights(&self, path: Path) -> Option<Vec<f32>> {
+        (path == Path::Extracted).then(|| self.extracted_weights())
+    }
+
+    /// The edges of a pass: the dense network of `weights` when given, else the particles.
+    fn edges<'a>(&'a self, weights: Option<&'a [f32]>) -> Edges<'a> {
+        weights.map_or_else(|| Edges::general(&self.particles), Edges::Extracted)
+    }
+
+    /// One task pass over the edges: the dense network of `weights`, or the particles.
+    fn pass(&self, weights: Option<&[f32]>, x: &[f32], targets: Option<Targets>) -> TaskPass {
+        let cells = self.cells();
+        match (&self.aggregators, weights) {
+            (Some(agg), _) => folded_pass(&self.shape, self.edges(weights), agg, &cells, x, targets),
+            (None, Some(w)) => network_pass(&self.shape, &self.dense(w), &cells, x, targets),
+            (None, None) => network_pass(&self.shape, &self.general(), &cells, x, targets),
         }
     }
 
@@ -249,25 +311,28 @@ impl Organism {
     /// Loss, output and particle gradients of the task on `(x, targets)`. [`Path::Extracted`]
     /// is exact for linear PNs only; [`Organism::default_path`] picks the right one.
     pub fn task_pass(&self, x: &[f32], targets: Targets, path: Path) -> TaskPass {
-        match path {
-            Path::Extracted => {
-                let weights = self.extracted_weights();
-                let dense = self.dense(&weights).task_pass(x, targets);
+        let weights = self.path_weights(path);
+        let pass = self.pass(weights.as_deref(), x, Some(targets));
+        match weights {
+            Some(w) => {
                 let mut grads = vec![0.0; self.particles.weights().len()];
-                let ones = vec![1.0; weights.len()];
-                self.particles.aux_backward(&ones, &dense.grads, &mut grads);
-                TaskPass { grads, ..dense }
+                let ones = vec![1.0; w.len()];
+                self.particles.aux_backward(&ones, &pass.grads, &mut grads);
+                TaskPass { grads, ..pass }
             }
-            Path::General => network_pass(&self.shape, &self.general(), &self.cells(), x, Some(targets)),
+            None => pass,
         }
     }
 
     /// The sums `z` the hidden cells saw on `x` (`B × p`), before their activation: one `B × w`
     /// block per hidden layer, on the default path.
     pub fn hidden_sums(&self, x: &[f32]) -> Vec<Vec<f32>> {
-        match self.default_path() {
-            Path::Extracted => hidden_sums(&self.shape, &self.dense(&self.extracted_weights()), &self.cells(), x),
-            Path::General => hidden_sums(&self.shape, &self.general(), &self.cells(), x),
+        let weights = self.path_weights(self.default_path());
+        let cells = self.cells();
+        match (&self.aggregators, weights.as_deref()) {
+            (Some(agg), w) => hidden_sums(&self.shape, &Folded::new(&self.shape, self.edges(w), agg), &cells, x),
+            (None, Some(w)) => hidden_sums(&self.shape, &self.dense(w), &cells, x),
+            (None, None) => hidden_sums(&self.shape, &self.general(), &cells, x),
         }
     }
 

@@ -32,7 +32,7 @@ pub use output::{check_free, resolve_output, shown, write_marker, RunWriter, MAR
 use tensors::read_bytes;
 pub(crate) use tensors::{f32_bytes, safetensors_header, write_safetensors, TensorSpec};
 pub use tensors::{
-    parse_activations, parse_particles, parse_trajectory, read_organism, read_particles, read_trajectory,
+    parse_cell_particles, parse_particles, parse_trajectory, read_organism, read_particles, read_trajectory,
     write_organism, write_particles,
 };
 
@@ -73,6 +73,9 @@ pub struct Summary {
     /// The activation particles, if the organism has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation_particles: Option<Box<ActivationSummary>>,
+    /// Final class counts by name of the aggregator particles, if the organism has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregator_particles: Option<Box<BTreeMap<String, usize>>>,
     /// Number of (weight) particles in the organism.
     pub n_particles: usize,
     /// Mean self-training loss of the last epoch.

@@ -263,10 +263,16 @@ fn train_help_lists_exactly_the_configuration_keys() {
             }
         }
     }
-    // Interactions and activation particles are left out of a configuration while off (default):
-    // switch them on to see every key.
-    let on =
-        ["interaction.kind=attack", "organism.activation=particle", "activation_particle.per=cell"].map(String::from);
+    // Interactions and cell particles are left out of a configuration while off (default): switch
+    // them on to see every key.
+    let on = [
+        "interaction.kind=attack",
+        "organism.activation=particle",
+        "activation_particle.per=cell",
+        "organism.aggregation=particle",
+        "aggregator_particle.per=cell",
+    ]
+    .map(String::from);
     let cfg = organism::config::Config::resolve(Some("mnist"), None, &on).unwrap();
     let mut keys = Vec::new();
     walk(&toml::Value::try_from(&cfg).unwrap(), "", &mut keys);

@@ -4,7 +4,9 @@
 use organism::activation::Activation;
 use organism::fixpoint::{classify, Class, ClassCounts, EPSILON};
 use organism::optim::Sgd;
-use organism::organism::{ActivationParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets};
+use organism::organism::{
+    Aggregation, CellParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets,
+};
 use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -73,6 +75,7 @@ fn run() -> Outcome {
         outputs: 2,
         residual_skip: true,
         activation: LayerActivation::Gelu,
+        aggregation: Default::default(),
     };
     let pn = ParticleShape::new(vec![5, 3, 3, 1], Activation::Tanh).unwrap();
     let org = Organism::new(shape, pn, Init::Xavier, &mut rng).unwrap();
@@ -88,8 +91,15 @@ fn run() -> Outcome {
     // Activation particles (one per cell) on both paths: outputs, both gradients, and their
     // self-training.
     let shape = OrganismShape { activation: LayerActivation::Particle, ..org.shape.clone() };
-    let cfg = ActivationParticleConfig { per: Per::Cell, hidden: 3, activation: Activation::Tanh };
-    let org = Organism::random(shape, ParticleShape::standard(3).unwrap(), Init::Xavier, &cfg, &mut rng).unwrap();
+    let cfg = CellParticleConfig { per: Per::Cell, hidden: 3, activation: Activation::Tanh };
+    let org = Organism::random(
+        shape,
+        ParticleShape::standard(3).unwrap(),
+        Init::Xavier,
+        [&cfg, &CellParticleConfig::default()],
+        &mut rng,
+    )
+    .unwrap();
     for path in [Path::Extracted, Path::General] {
         let pass = org.task_pass(&x, Targets::Classes(&labels), path);
         floats.extend([bits(&pass.output), bits(&pass.grads), bits(&pass.activation_grads)]);
@@ -98,6 +108,17 @@ fn run() -> Outcome {
     let mut st = vec![0.0; a.weights().len()];
     floats.push(bits(&a.self_train_grads(&mut st)));
     floats.push(bits(&st));
+
+    // Aggregator particles (one per cell, tanh) on both paths: outputs and all gradients.
+    let shape = OrganismShape { aggregation: Aggregation::Particle, ..org.shape.clone() };
+    let agg = CellParticleConfig { per: Per::Cell, hidden: 3, activation: Activation::Tanh };
+    let org =
+        Organism::random(shape, ParticleShape::standard(3).unwrap(), Init::Xavier, [&cfg, &agg], &mut rng).unwrap();
+    for path in [Path::Extracted, Path::General] {
+        let pass = org.task_pass(&x, Targets::Classes(&labels), path);
+        floats.extend([bits(&pass.output), bits(&pass.grads), bits(&pass.activation_grads)]);
+        floats.push(bits(&pass.aggregator_grads));
+    }
 
     Outcome { floats, classes }
 }

@@ -7,7 +7,9 @@
 //! dominated by f32 rounding of the losses.
 
 use organism::activation::Activation;
-use organism::organism::{LayerActivation, Organism, OrganismShape, Path, Targets};
+use organism::organism::{
+    Aggregation, CellParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets,
+};
 use organism::particle::{Evaluator, Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -132,7 +134,7 @@ fn aux_gradient_general_nonlinear() {
 }
 
 /// Task gradient of a small organism against finite differences of its task loss, over all its
-/// parameters: the weight particles, then the activation particles (if any).
+/// parameters: the weight particles, then the cell particles (activation, aggregator; if any).
 fn check_task_gradient(org: &Organism, x: &[f32], targets: Targets, path: Path, rng: &mut impl Rng) {
     check_task_gradient_chain(org, x, targets, path, 64.0, rng);
 }
@@ -141,19 +143,44 @@ fn check_task_gradient(org: &Organism, x: &[f32], targets: Targets, path: Path, 
 /// parameter to the loss is below `chain`.
 fn check_task_gradient_chain(org: &Organism, x: &[f32], targets: Targets, path: Path, chain: f32, rng: &mut impl Rng) {
     let pass = org.task_pass(x, targets, path);
-    let n = org.particles.weights().len();
-    let activation_weights = org.activations.as_ref().map_or(&[][..], |a| a.particles.weights());
-    let w0 = [org.particles.weights(), activation_weights].concat();
-    let grads = [pass.grads.as_slice(), &pass.activation_grads].concat();
+    assert_eq!(pass.output, org.forward(x, path), "task_pass output vs forward");
+    let grads: Vec<f32> = std::iter::once(pass.grads.as_slice()).chain(pass.cell_grads()).flatten().copied().collect();
+    assert_task_gradient(org, x, targets, path, chain, &grads, rng);
+}
+
+/// Every parameter of `org` (weight particles, then cell particles) in one vector.
+fn parameters(org: &Organism) -> Vec<f32> {
+    std::iter::once(&org.particles)
+        .chain(org.cell_particles().map(|c| &c.particles))
+        .flat_map(|p| p.weights())
+        .copied()
+        .collect()
+}
+
+/// `grads` (in the order of [`parameters`]) against finite differences of the task loss.
+fn assert_task_gradient(
+    org: &Organism,
+    x: &[f32],
+    targets: Targets,
+    path: Path,
+    chain: f32,
+    grads: &[f32],
+    rng: &mut impl Rng,
+) {
+    let pass = org.task_pass(x, targets, path);
+    let w0 = parameters(org);
+    assert_eq!(w0.len(), grads.len(), "one gradient per parameter");
     let loss = |w: &[f32]| {
         let mut o = org.clone();
-        o.particles.weights_mut().copy_from_slice(&w[..n]);
-        if let Some(a) = o.activations.as_mut() {
-            a.particles.weights_mut().copy_from_slice(&w[n..]);
+        let (now, mut rest) = w.split_at(o.particles.weights().len());
+        o.particles.weights_mut().copy_from_slice(now);
+        for c in o.cell_particles_mut() {
+            let (now, later) = rest.split_at(c.particles.weights().len());
+            c.particles.weights_mut().copy_from_slice(now);
+            rest = later;
         }
         o.task_pass(x, targets, path).loss
     };
-    assert_eq!(pass.output, org.forward(x, path), "task_pass output vs forward");
     // Four random directions and every coordinate, with a relative tolerance and an absolute
     // one derived from f32 rounding of the loss: a loss value carries an error of at most about
     // δL = chain·u·|L| (u = 2⁻²⁴; chain bounds the longest chain of rounded operations from a
@@ -166,7 +193,7 @@ fn check_task_gradient_chain(org: &Organism, x: &[f32], targets: Targets, path: 
     for k in 0..4 {
         let d = unit_direction(w0.len(), rng);
         let fd = directional_fd_step(&loss, &w0, &d, h);
-        assert_derivative(&format!("{path:?} task loss, direction {k}"), fd, dot(&grads, &d), 3e-3, abs_each);
+        assert_derivative(&format!("{path:?} task loss, direction {k}"), fd, dot(grads, &d), 3e-3, abs_each);
     }
     for i in 0..w0.len() {
         let mut e = vec![0.0; w0.len()];
@@ -181,6 +208,11 @@ fn check_task_gradient_chain(org: &Organism, x: &[f32], targets: Targets, path: 
 fn scaled(mut org: Organism, s: f32) -> Organism {
     org.particles.weights_mut().iter_mut().for_each(|w| *w *= s);
     org
+}
+
+/// A 3 → 3 … → 2 organism of `depth` layers with the residual skip.
+fn small_shape(depth: usize, activation: LayerActivation, aggregation: Aggregation) -> OrganismShape {
+    OrganismShape { inputs: 3, width: 3, depth, outputs: 2, residual_skip: true, activation, aggregation }
 }
 
 fn small_task(rng: &mut impl Rng, b: usize, q: usize) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
@@ -198,7 +230,7 @@ fn task_gradient_general_nonlinear_pn() {
         (4, LayerActivation::Gelu, Activation::Gelu),
         (4, LayerActivation::None, Activation::Tanh),
     ] {
-        let shape = OrganismShape { inputs: 3, width: 3, depth, outputs: 2, residual_skip: true, activation: on_act };
+        let shape = small_shape(depth, on_act, Aggregation::Sum);
         let pn = ParticleShape::new(vec![5, 3, 3, 1], pn_act).unwrap();
         let org = scaled(Organism::new(shape, pn, Init::Xavier, &mut rng).unwrap(), 2.0);
         let (x, values, labels) = small_task(&mut rng, 70, 2);
@@ -215,24 +247,19 @@ fn task_gradient_general_nonlinear_pn() {
 /// the path, so 64 + 2·24 < 128.
 #[test]
 fn task_gradient_activation_particles() {
-    use organism::organism::{ActivationParticleConfig, Per};
     let mut rng = ChaCha8Rng::seed_from_u64(12);
     for (depth, per, act, pn_act) in [
         (3, Per::Layer, Activation::Tanh, Activation::None),
         (4, Per::Cell, Activation::Tanh, Activation::None),
         (3, Per::Cell, Activation::Gelu, Activation::Tanh),
     ] {
-        let shape = OrganismShape {
-            inputs: 3,
-            width: 3,
-            depth,
-            outputs: 2,
-            residual_skip: true,
-            activation: LayerActivation::Particle,
-        };
+        let shape = small_shape(depth, LayerActivation::Particle, Aggregation::Sum);
         let pn = ParticleShape::new(vec![5, 3, 3, 1], pn_act).unwrap();
-        let cfg = ActivationParticleConfig { per, hidden: 3, activation: act };
-        let org = scaled(Organism::random(shape, pn, Init::Xavier, &cfg, &mut rng).unwrap(), 2.0);
+        let cfg = CellParticleConfig { per, hidden: 3, activation: act };
+        let org = scaled(
+            Organism::random(shape, pn, Init::Xavier, [&cfg, &CellParticleConfig::default()], &mut rng).unwrap(),
+            2.0,
+        );
         let a = org.activations.as_ref().unwrap();
         assert_eq!(a.particles.len(), if per == Per::Layer { depth - 1 } else { (depth - 1) * 3 });
         let (x, values, labels) = small_task(&mut rng, 70, 2);
@@ -242,6 +269,86 @@ fn task_gradient_activation_particles() {
             check_task_gradient_chain(&org, &x, Targets::Classes(&labels), path, 128.0, &mut rng);
         }
     }
+}
+
+/// An organism with aggregator particles of `agg` (and activation `act` between layers).
+fn aggregated(
+    depth: usize,
+    act: LayerActivation,
+    pn: ParticleShape,
+    agg: &CellParticleConfig,
+    rng: &mut impl Rng,
+) -> Organism {
+    let shape = small_shape(depth, act, Aggregation::Particle);
+    let default = CellParticleConfig::default();
+    scaled(Organism::random(shape, pn, Init::Xavier, [&default, agg], rng).unwrap(), 2.0)
+}
+
+/// Chain bound of an organism of `depth` layers of 3 inputs with aggregator (and activation)
+/// particles: a weight reaches its cell's value through at most 3 fold steps, each a
+/// `[5, 3, 3, 1]` PN (< 24 operations), so each layer adds < 3·24 + 24 operations and
+/// 64 + depth·96 bounds the chain.
+fn fold_chain(depth: usize) -> f32 {
+    64.0 + depth as f32 * 96.0
+}
+
+/// Aggregator particles (issue 13): back-propagation through the fold, checked on every
+/// coordinate of the weight particles and the aggregators: per layer and per cell, tanh, GELU
+/// and linear aggregators, with GELU and activation particles between layers, both task paths.
+#[test]
+fn task_gradient_aggregator_particles() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let tanh = CellParticleConfig { per: Per::Layer, hidden: 3, activation: Activation::Tanh };
+    let gelu_cell = CellParticleConfig { per: Per::Cell, hidden: 3, activation: Activation::Gelu };
+    let linear = CellParticleConfig { per: Per::Layer, hidden: 3, activation: Activation::None };
+    for (depth, act, agg, pn_act) in [
+        (3, LayerActivation::None, &tanh, Activation::None),
+        (4, LayerActivation::Gelu, &gelu_cell, Activation::None),
+        (3, LayerActivation::Particle, &tanh, Activation::Tanh),
+        (2, LayerActivation::None, &linear, Activation::None),
+    ] {
+        let pn = ParticleShape::new(vec![5, 3, 3, 1], pn_act).unwrap();
+        let org = aggregated(depth, act, pn, agg, &mut rng);
+        let (x, values, labels) = small_task(&mut rng, 70, 2);
+        let paths: &[Path] = if pn_act.is_identity() { &[Path::Extracted, Path::General] } else { &[Path::General] };
+        for &path in paths {
+            let near = near_targets(&org, &x, path);
+            for targets in [Targets::Values(&values), Targets::Values(&near), Targets::Classes(&labels)] {
+                check_task_gradient_chain(&org, &x, targets, path, fold_chain(depth), &mut rng);
+            }
+        }
+    }
+}
+
+/// Regression targets 0.05 from the organism's own outputs: a small loss carries a small f32
+/// rounding error, so the derived tolerance is tight (the error bound scales with the loss, the
+/// gradient with its square root).
+fn near_targets(org: &Organism, x: &[f32], path: Path) -> Vec<f32> {
+    org.forward(x, path).iter().enumerate().map(|(i, y)| y + if i % 2 == 0 { 0.05 } else { -0.05 }).collect()
+}
+
+/// The check above can fail: an aggregator gradient 1 % off (e.g. a fold step's ∂/∂acc
+/// dropped in one coordinate) is caught, near the targets where the tolerance is tight.
+#[test]
+fn aggregator_gradient_check_catches_one_percent() {
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    let agg = CellParticleConfig { per: Per::Layer, hidden: 3, activation: Activation::Tanh };
+    let org = aggregated(3, LayerActivation::None, ParticleShape::standard(3).unwrap(), &agg, &mut rng);
+    let (x, _, _) = small_task(&mut rng, 70, 2);
+    let values = near_targets(&org, &x, Path::Extracted);
+    let targets = Targets::Values(&values);
+    check_task_gradient_chain(&org, &x, targets, Path::Extracted, fold_chain(3), &mut rng);
+    let pass = org.task_pass(&x, targets, Path::Extracted);
+    let mut grads = [pass.grads.as_slice(), &pass.aggregator_grads].concat();
+    let n = pass.grads.len();
+    let k = n
+        + (0..pass.aggregator_grads.len()).max_by(|&a, &b| grads[n + a].abs().total_cmp(&grads[n + b].abs())).unwrap();
+    grads[k] *= 1.01;
+    let caught = std::panic::catch_unwind(|| {
+        let mut rng = ChaCha8Rng::seed_from_u64(15);
+        assert_task_gradient(&org, &x, targets, Path::Extracted, fold_chain(3), &grads, &mut rng)
+    });
+    assert!(caught.is_err(), "a 1 % error in aggregator gradient {k} ({}) went unnoticed", grads[k]);
 }
 
 #[test]
@@ -254,6 +361,7 @@ fn task_gradient_extracted_linear_pn() {
         outputs: 3,
         residual_skip: true,
         activation: LayerActivation::Gelu,
+        aggregation: Default::default(),
     };
     let org = scaled(Organism::new(shape, ParticleShape::standard(3).unwrap(), Init::Xavier, &mut rng).unwrap(), 2.0);
     let (x, values, labels) = small_task(&mut rng, 70, 3);

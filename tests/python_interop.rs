@@ -81,6 +81,7 @@ fn python_runs_an_exported_pruned_network() {
         outputs: 3,
         residual_skip: true,
         activation: LayerActivation::Gelu,
+        aggregation: Default::default(),
     };
     let n = shape.n_particles();
     let weights: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 10.0).collect();

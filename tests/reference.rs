@@ -162,6 +162,7 @@ fn organism_golden_files() {
             outputs: get("outputs"),
             residual_skip: c["residual_skip"].as_bool().unwrap(),
             activation: c["activation"].as_str().unwrap().parse::<LayerActivation>().unwrap(),
+            aggregation: Default::default(),
         };
         let names: Vec<String> =
             f["particle_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();

@@ -78,7 +78,13 @@ fn every_file_is_the_same_bytes_for_1_2_and_3_threads() {
         let act = dir.path().join(format!("act-{threads}"));
         let args = ["--set", "epochs=3", "--set", "activation_particle.per=cell", "--out", act.to_str().unwrap()];
         run(&[&["train", "--preset", "addition-actparticle", "--seed", "3"][..], &args].concat(), threads);
-        for (kind, d) in [("addition", add), ("mnist", mnist), ("particles", particles), ("activation", act)] {
+        // Aggregator particles, one per cell.
+        let agg = dir.path().join(format!("agg-{threads}"));
+        let args = ["--set", "epochs=3", "--set", "aggregator_particle.per=cell", "--out", agg.to_str().unwrap()];
+        run(&[&["train", "--preset", "addition-aggparticle", "--seed", "3"][..], &args].concat(), threads);
+        let kinds =
+            [("addition", add), ("mnist", mnist), ("particles", particles), ("activation", act), ("aggregator", agg)];
+        for (kind, d) in kinds {
             let f = files(&d);
             assert!(f.len() >= 3, "{kind}: {:?}", f.keys());
             match seen.iter().find(|(k, _)| k == kind) {
@@ -106,6 +112,12 @@ fn a_run_killed_at_random_moments_and_resumed_is_byte_identical() {
 #[test]
 fn a_run_with_activation_particles_killed_and_resumed_is_byte_identical() {
     killed_and_resumed_is_byte_identical("mnist-actparticle");
+}
+
+/// The same with aggregator particles.
+#[test]
+fn a_run_with_aggregator_particles_killed_and_resumed_is_byte_identical() {
+    killed_and_resumed_is_byte_identical("addition-aggparticle");
 }
 
 fn killed_and_resumed_is_byte_identical(preset: &str) {

@@ -37,6 +37,39 @@ fn bad_keys_and_values_name_the_key() {
     assert!(err.contains("unknown preset"), "{err}");
 }
 
+/// Each `(sets, key, message)`: the addition preset with `sets` fails naming `key` and saying
+/// `message`.
+fn assert_errors(cases: &[(&[&str], &str, &str)]) {
+    for (sets, key, msg) in cases {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let err = Config::resolve(Some("addition"), None, &sets).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(msg), "{sets:?}: {err}");
+    }
+}
+
+#[test]
+fn aggregator_particle_keys_are_checked() {
+    let particle = "organism.aggregation=particle";
+    let cases: [(&[&str], &str, &str); 5] = [
+        (&["organism.aggregation=max"], "organism.aggregation", "sum or particle"),
+        (&[particle, "aggregator_particle.hidden=0"], "aggregator_particle.hidden", "at least 1"),
+        (&[particle, "aggregator_particle.hidden=5000"], "aggregator_particle.hidden", "at most"),
+        (&[particle, "aggregator_particle.per=edge"], "aggregator_particle.per", "layer"),
+        (&["aggregator_particle.per=cell"], "aggregator_particle", "organism.aggregation = \"particle\""),
+    ];
+    assert_errors(&cases);
+    // A linear aggregator is allowed (a geometric weighting of the edges, docs/aggregators.md).
+    let sets = [particle, "aggregator_particle.per=cell", "aggregator_particle.activation=none"].map(String::from);
+    let c = Config::resolve(Some("mnist"), None, &sets).unwrap();
+    // Every cell of every layer: 5 + 5 + 10.
+    assert_eq!(c.aggregator_particle.count(Role::Aggregator, &c.organism), 5 + 5 + 10);
+    let toml = c.to_toml();
+    assert!(toml.contains("[aggregator_particle]") && toml.contains("aggregation = \"particle\""), "{toml}");
+    let plain = Config::resolve(Some("mnist"), None, &[]).unwrap().to_toml();
+    assert!(!plain.contains("aggregat"), "{plain}");
+    assert_eq!(c.with_sets(&[]).unwrap(), c);
+}
+
 #[test]
 fn activation_particle_keys_are_checked() {
     let particle = "organism.activation=particle";
@@ -48,14 +81,10 @@ fn activation_particle_keys_are_checked() {
         (&[particle, "activation_particle.per=row"], "activation_particle.per", "layer"),
         (&["activation_particle.hidden=3"], "activation_particle", "organism.activation = \"particle\""),
     ];
-    for (sets, key, msg) in cases {
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        let err = Config::resolve(Some("addition"), None, &sets).unwrap_err().to_string();
-        assert!(err.contains(key) && err.contains(msg), "{sets:?}: {err}");
-    }
+    assert_errors(&cases);
     let sets = [particle, "activation_particle.per=cell", "activation_particle.activation=gelu"].map(String::from);
     let c = Config::resolve(Some("mnist"), None, &sets).unwrap();
-    assert_eq!(c.activation_particle.count(&c.organism), 2 * 5);
+    assert_eq!(c.activation_particle.count(Role::Activation, &c.organism), 2 * 5);
     // The section is written only when it differs from the default, and reads back the same.
     assert!(c.to_toml().contains("[activation_particle]"));
     assert!(!Config::resolve(Some("mnist"), None, &[]).unwrap().to_toml().contains("activation_particle"));

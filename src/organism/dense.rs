@@ -1,9 +1,9 @@
 //! The dense network of extracted weights (the [`super::Path::Extracted`] layer map): blocked
 //! dot products and weight gradients, dispatched to AVX2 at run time.
 
-use super::activation_particles::Cells;
+use super::cell_particles::Cells;
 use super::pass::{network_pass, LayerMap, Targets};
-use super::{ActivationParticles, OrganismShape, TaskPass};
+use super::{CellParticles, OrganismShape, TaskPass};
 use crate::lanes::LANES;
 
 /// A dense network of the ON's shape with weights `[l][c][e]` (extracted or not).
@@ -11,7 +11,7 @@ pub struct Dense<'a> {
     shape: &'a OrganismShape,
     weights: &'a [f32],
     /// The activation particles, when the shape has them.
-    activations: Option<&'a ActivationParticles>,
+    activations: Option<&'a CellParticles>,
     /// `(in, out)` and start of every layer's block (hoisted out of the hot loops).
     dims: Vec<(usize, usize)>,
     offsets: Vec<usize>,
@@ -34,7 +34,7 @@ impl<'a> Dense<'a> {
 
     /// The same network with the activation particles of its cells (`organism.activation =
     /// "particle"` needs them).
-    pub fn with_activations(mut self, activations: Option<&'a ActivationParticles>) -> Self {
+    pub fn with_activations(mut self, activations: Option<&'a CellParticles>) -> Self {
         self.activations = activations;
         self
     }

@@ -116,7 +116,7 @@ impl LayerMap for General<'_> {
                 pn.forward_rows(shape, w, rows, |r| Row::Aux(xs[r]));
                 let gk = &mut g[(c * groups + k) * p..(c * groups + k + 1) * p];
                 for (r, (dxr, dy)) in dx.chunks_mut(i_n).zip(dout.chunks(o_n)).enumerate() {
-                    let v = pn.backward_row(shape, w, r, Row::Aux(xs[r]), F32s::splat(dy[c]), gk);
+                    let v = pn.backward_row(shape, w, r, Row::Aux(xs[r]), F32s::splat(dy[c]), gk).1;
                     dxr[k * LANES..k * LANES + n].iter_mut().zip(v.0).for_each(|(a, b)| *a += b);
                 }
             }

@@ -1,7 +1,7 @@
 //! The network skeleton of the task pass shared by both paths: layer maps, chunked forward and
 //! backward over fixed row chunks, residual skip, activations and the losses.
 
-use super::activation_particles::Cells;
+use super::cell_particles::Cells;
 use super::{OrganismShape, TaskPass, ROWS};
 use crate::data::Labels;
 use crate::simd;
@@ -192,7 +192,7 @@ pub(super) fn network_pass(
     };
     let (grads, activation_grads) = (sum(|s| &s.grad), sum(|s| &s.act_grad));
     let loss = targets.map_or(f32::NAN, |t| loss_total(&y, t, &terms));
-    TaskPass { loss, output: y, grads, activation_grads }
+    TaskPass { loss, output: y, grads, activation_grads, aggregator_grads: Vec::new() }
 }
 
 // hidden sums: x (B × p) -> every hidden layer's pre-activation (B × w each), chunk by chunk

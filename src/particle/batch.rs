@@ -9,7 +9,7 @@
 //! the caller across steps (llm.c style).
 
 use super::kernel::{self, PnKernel, PnPath};
-use super::shape::{Init, ParticleShape};
+use super::shape::{Init, ParticleShape, Row};
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::optim::Sgd;
 use crate::{Error, Result};
@@ -177,7 +177,7 @@ impl ParticleBatch {
             |((s, out), w)| {
                 for (out, w) in out.chunks_mut(LANES).zip(w.chunks(LANES * p)) {
                     gather(w, p, &mut s.w);
-                    let y = kernel::aux_forward(&mut s.kernel, shape, &s.w, F32s::splat(x));
+                    let y = kernel::row_forward(&mut s.kernel, shape, &s.w, Row::Aux(F32s::splat(x)));
                     out.copy_from_slice(&y.0[..out.len()]);
                 }
             },
@@ -267,7 +267,7 @@ impl ParticleBatch {
                     let (mut xs, mut ds) = (F32s::default(), F32s::default());
                     xs.0[..x.len()].copy_from_slice(x);
                     ds.0[..dout.len()].copy_from_slice(dout);
-                    let d = kernel::aux_backward(&mut s.kernel, shape, &s.w, xs, ds, &mut s.g);
+                    let d = kernel::row_backward(&mut s.kernel, shape, &s.w, Row::Aux(xs), ds, &mut s.g).1;
                     scatter(&s.g, p, g);
                     dx.copy_from_slice(&d.0[..dx.len()]);
                 }
@@ -293,12 +293,24 @@ impl<'a, L: Lanes> Evaluator<'a, L> {
     /// forward: (w, x) -> PN_w(0, 0, 0, 0, x)
     #[inline(always)]
     pub fn aux(&mut self, w: &[L], x: L) -> L {
-        kernel::aux_forward(&mut self.kernel, self.shape, w, x)
+        kernel::row_forward(&mut self.kernel, self.shape, w, Row::Aux(x))
     }
 
     /// backward: (w, x, dout) -> grad += dout·∂PN/∂w; returns dout·∂PN/∂x
     #[inline(always)]
     pub fn aux_backward(&mut self, w: &[L], x: L, dout: L, grad: &mut [L]) -> L {
-        kernel::aux_backward(&mut self.kernel, self.shape, w, x, dout, grad)
+        kernel::row_backward(&mut self.kernel, self.shape, w, Row::Aux(x), dout, grad).1
+    }
+
+    /// forward: (w, acc, pos, y) -> PN_w(acc, 0, 0, pos, y), one step of an aggregator's fold
+    #[inline(always)]
+    pub fn fold(&mut self, w: &[L], acc: L, pos: f32, y: L) -> L {
+        kernel::row_forward(&mut self.kernel, self.shape, w, Row::Fold { acc, pos, y })
+    }
+
+    /// backward of [`Evaluator::fold`]: grad += dout·∂PN/∂w; returns dout·∂PN/∂(acc, y)
+    #[inline(always)]
+    pub fn fold_backward(&mut self, w: &[L], acc: L, pos: f32, y: L, dout: L, grad: &mut [L]) -> (L, L) {
+        kernel::row_backward(&mut self.kernel, self.shape, w, Row::Fold { acc, pos, y }, dout, grad)
     }
 }

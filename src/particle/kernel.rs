@@ -7,7 +7,7 @@
 //!   generalised to every input). Tests check that both paths agree.
 //!
 //! [`PnKernel`] is the one place that picks a path. The operations of the paper
-//! ([`apply_one`], [`self_train_one`], [`aux_forward`], [`aux_backward`]) are written once over
+//! ([`apply_one`], [`self_train_one`], [`row_forward`], [`row_backward`]) are written once over
 //! any kernel and any [`Lanes`] type.
 
 use super::shape::{ParticleShape, Row};
@@ -41,8 +41,9 @@ pub trait Kernel<L: Lanes> {
     /// forward: row -> PN_w(row); keeps what `backward` needs for this row
     fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L;
     /// backward: dout (∂loss/∂PN(row), row last forwarded) -> grad (P) += ∂loss/∂w, now or at
-    /// `finish`; returns `∂loss/∂x` of the auxiliary input slot
-    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L;
+    /// `finish`; returns `∂loss/∂x` of the weight slot (fold rows only; zero otherwise) and of
+    /// the auxiliary slot
+    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> (L, L);
     /// finish: grad (P) += the gradient held back since `prepare`
     fn finish(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]);
 
@@ -157,8 +158,8 @@ impl<L: Lanes> General<L> {
     }
 
     /// backward of row r (last forwarded by [`General::forward_rows`] as `row`): dout -> grad +=
-    /// dPN/dw · dout; returns dPN/dx\[aux slot\] · dout (the input's zero slots get no gradient,
-    /// and of ∂/∂input only the aux slot is wanted)
+    /// dPN/dw · dout; returns dPN/dx\[slot 0, aux slot\] · dout (the input's zero slots get no
+    /// gradient, and of ∂/∂input only the row's `grad_inputs`; slot 0's is zero but for fold rows)
     #[inline(always)]
     pub fn backward_row(
         &mut self,
@@ -168,7 +169,7 @@ impl<L: Lanes> General<L> {
         row: Row<L>,
         dout: L,
         grad: &mut [L],
-    ) -> L {
+    ) -> (L, L) {
         let act = shape.activation();
         let aux = shape.aux_slot();
         shape.input_row(row, &mut self.input);
@@ -188,7 +189,7 @@ impl<L: Lanes> General<L> {
                     grad[off + o * inp + i] += d * x[i];
                 }
             }
-            for i in if l == 0 { aux..aux + 1 } else { 0..inp } {
+            for i in if l == 0 { shape.grad_inputs(row) } else { 0..inp } {
                 let mut s = L::splat(0.0);
                 for o in 0..out {
                     s += w[off + o * inp + i] * self.delta[o];
@@ -203,7 +204,8 @@ impl<L: Lanes> General<L> {
             }
             std::mem::swap(&mut self.delta, &mut self.delta_next);
         }
-        self.delta[aux]
+        let acc = if let Row::Fold { .. } = row { self.delta[0] } else { L::splat(0.0) };
+        (acc, self.delta[aux])
     }
 }
 
@@ -218,7 +220,7 @@ impl<L: Lanes> Kernel<L> for General<L> {
     }
 
     #[inline(always)]
-    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L {
+    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> (L, L) {
         self.backward_row(shape, w, 0, row, dout, grad)
     }
 
@@ -309,12 +311,14 @@ impl<L: Lanes> Kernel<L> for Collapsed<L> {
                 a[0] * v + a[1] * L::splat(p[0]) + a[2] * L::splat(p[1]) + a[3] * L::splat(p[2])
             }
             Row::Aux(x) => a[shape.aux_slot()] * x,
+            Row::Fold { acc, pos, y } => a[0] * acc + a[3] * L::splat(pos) + a[shape.aux_slot()] * y,
         }
     }
 
-    // backward: dout -> g += dout·row (held back); returns dout·a[aux slot]
+    // backward: dout -> g += dout·row (held back); returns dout·a[slot 0] (fold rows) and
+    // dout·a[aux slot]
     #[inline]
-    fn backward(&mut self, shape: &ParticleShape, _: &[L], row: Row<L>, dout: L, _: &mut [L]) -> L {
+    fn backward(&mut self, shape: &ParticleShape, _: &[L], row: Row<L>, dout: L, _: &mut [L]) -> (L, L) {
         let g = &mut self.g;
         match row {
             Row::Weight { i, v } => {
@@ -325,8 +329,14 @@ impl<L: Lanes> Kernel<L> for Collapsed<L> {
                 g[3] += dout * L::splat(p[2]);
             }
             Row::Aux(x) => g[shape.aux_slot()] += dout * x,
+            Row::Fold { acc, pos, y } => {
+                g[0] += dout * acc;
+                g[3] += dout * L::splat(pos);
+                g[shape.aux_slot()] += dout * y;
+            }
         }
-        dout * self.a[shape.aux_slot()]
+        let acc = if let Row::Fold { .. } = row { dout * self.a[0] } else { L::splat(0.0) };
+        (acc, dout * self.a[shape.aux_slot()])
     }
 
     // finish: g -> grad += outer(U_l, d_l) per layer, with d_0 = g, d_{l+1} = M_l d_l
@@ -395,7 +405,7 @@ impl<L: Lanes> Kernel<L> for PnKernel<L> {
         }
     }
     #[inline(always)]
-    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> L {
+    fn backward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> (L, L) {
         match self {
             PnKernel::Collapsed(k) => k.backward(shape, w, row, dout, grad),
             PnKernel::General(k) => k.backward(shape, w, row, dout, grad),
@@ -433,26 +443,26 @@ pub fn self_train_one<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w
     k.self_train(shape, w, grad)
 }
 
-/// `PN(0, 0, 0, 0, x)` (Def. 6) of one particle.
+/// `PN(row)` of one particle on one row (`PN(0, 0, 0, 0, x)` for [`Row::Aux`], Def. 6).
 #[inline(always)]
-pub fn aux_forward<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], x: L) -> L {
+pub fn row_forward<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], row: Row<L>) -> L {
     k.prepare(shape, w);
-    k.forward(shape, w, Row::Aux(x))
+    k.forward(shape, w, row)
 }
 
-/// Backward of [`aux_forward`]: `grad += dout·∂PN/∂w`; returns `dout·∂PN/∂x`.
+/// Backward of [`row_forward`]: `grad += dout·∂PN/∂w`; returns `dout·∂PN/∂(slot 0, aux slot)`.
 #[inline(always)]
-pub fn aux_backward<L: Lanes>(
+pub fn row_backward<L: Lanes>(
     k: &mut impl Kernel<L>,
     shape: &ParticleShape,
     w: &[L],
-    x: L,
+    row: Row<L>,
     dout: L,
     grad: &mut [L],
-) -> L {
+) -> (L, L) {
     k.prepare(shape, w);
-    k.forward(shape, w, Row::Aux(x));
-    let dx = k.backward(shape, w, Row::Aux(x), dout, grad);
+    k.forward(shape, w, row);
+    let dx = k.backward(shape, w, row, dout, grad);
     k.finish(shape, w, grad);
     dx
 }

@@ -31,6 +31,17 @@ pub enum Row<L> {
     },
     /// The auxiliary row `[0, 0, 0, 0, x]` (Def. 6): `x` in the last input slot.
     Aux(L),
+    /// The fold row of an aggregator particle `[acc, 0, 0, E', y]`: the running value in the
+    /// weight slot, the edge's normalised position in the edge slot, the edge's value in the
+    /// auxiliary slot (`crate::organism::aggregators`).
+    Fold {
+        /// The fold's value so far.
+        acc: L,
+        /// The edge's position `E'` (SPEC §1's normalisation).
+        pos: f32,
+        /// The edge's value.
+        y: L,
+    },
 }
 
 impl ParticleShape {
@@ -107,14 +118,25 @@ impl ParticleShape {
         self.positions[i]
     }
 
-    /// The input slots `row` can make non-zero: the weight and its position, or the auxiliary
-    /// slot. The others hold +0, whose products add ±0 to a sum that starts at +0 and so leave
+    /// The input slots `row` can make non-zero: the weight and its position, the auxiliary
+    /// slot, or (fold rows) both ends. The others hold +0, whose products add ±0 to a sum that starts at +0 and so leave
     /// it unchanged: kernels skip them (bitwise the same for finite weights).
     #[inline]
     pub(crate) fn live_inputs<L>(&self, row: Row<L>) -> std::ops::Range<usize> {
         match row {
             Row::Weight { .. } => 0..4,
             Row::Aux(_) => self.aux_slot()..self.aux_slot() + 1,
+            Row::Fold { .. } => 0..self.aux_slot() + 1,
+        }
+    }
+
+    /// The input slots whose gradient a backward pass of `row` returns: the auxiliary slot,
+    /// and for fold rows also the weight slot (the running value).
+    #[inline]
+    pub(crate) fn grad_inputs<L>(&self, row: Row<L>) -> std::ops::Range<usize> {
+        match row {
+            Row::Fold { .. } => 0..self.aux_slot() + 1,
+            _ => self.aux_slot()..self.aux_slot() + 1,
         }
     }
 
@@ -130,6 +152,11 @@ impl ParticleShape {
                 }
             }
             Row::Aux(x) => out[self.aux_slot()] = x,
+            Row::Fold { acc, pos, y } => {
+                out[0] = acc;
+                out[3] = L::splat(pos);
+                out[self.aux_slot()] = y;
+            }
         }
     }
 

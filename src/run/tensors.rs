@@ -1,9 +1,9 @@
-//! Safetensors files a PyTorch user can open: particles, organisms (with activation
-//! particles) and trajectories, written with sorted metadata so identical runs give identical
+//! Safetensors files a PyTorch user can open: particles, organisms (with activation and
+//! aggregator particles) and trajectories, written with sorted metadata so identical runs give identical
 //! bytes, and read back with every size checked.
 
 use crate::activation::Activation;
-use crate::organism::{ActivationParticles, LayerActivation, Organism, OrganismShape, Per};
+use crate::organism::{Aggregation, CellParticles, LayerActivation, Organism, OrganismShape, Per, Role};
 use crate::particle::{ParticleBatch, ParticleShape};
 use crate::train::Trajectory;
 use crate::{Error, Result};
@@ -92,24 +92,26 @@ pub fn write_particles(path: &Path, particles: &ParticleBatch) -> Result<()> {
     write_safetensors(path, &[(weights_tensor(particles), &f32_bytes(particles.weights()))], meta)
 }
 
-/// An organism's particles with its shape (`format = "organism"`), and its activation particles
-/// as `activation_weights [n_act, P_act]` with their widths, activation, `activation_per` and
-/// `activation_names` in the metadata.
+/// An organism's particles with its shape (`format = "organism"`), and its activation and
+/// aggregator particles as `{role}_weights [n, P]` with their widths, activation, `{role}_per`
+/// and `{role}_names` in the metadata (`role` = `activation` or `aggregator`).
 pub fn write_organism(path: &Path, organism: &Organism) -> Result<()> {
     let mut meta = particle_metadata(organism.particles.shape());
     meta.insert("format".into(), "organism".into());
     meta.insert("organism".into(), serde_json::to_string(&organism.shape).unwrap());
     meta.insert("particle_names".into(), serde_json::to_string(&organism.shape.particle_names()).unwrap());
+    let names: Vec<String> = organism.cell_particles().map(|cp| format!("{}_weights", cp.role.name())).collect();
     let p = &organism.particles;
     let mut tensors = vec![(weights_tensor(p), f32_bytes(p.weights()))];
-    if let Some(a) = &organism.activations {
-        for (key, value) in particle_metadata(a.particles.shape()) {
-            meta.insert(format!("activation_{key}"), value);
+    for (cp, name) in organism.cell_particles().zip(&names) {
+        let role = cp.role.name();
+        for (key, value) in particle_metadata(cp.particles.shape()) {
+            meta.insert(format!("{role}_{key}"), value);
         }
-        meta.insert("activation_per".into(), serde_json::to_value(a.per).unwrap().as_str().unwrap().into());
-        meta.insert("activation_names".into(), serde_json::to_string(&a.names()).unwrap());
-        let spec = TensorSpec { name: "activation_weights", ..weights_tensor(&a.particles) };
-        tensors.push((spec, f32_bytes(a.particles.weights())));
+        meta.insert(format!("{role}_per"), serde_json::to_value(cp.per).unwrap().as_str().unwrap().into());
+        meta.insert(format!("{role}_names"), serde_json::to_string(&cp.names()).unwrap());
+        let spec = TensorSpec { name, ..weights_tensor(&cp.particles) };
+        tensors.push((spec, f32_bytes(cp.particles.weights())));
     }
     let tensors: Vec<(TensorSpec, &[u8])> = tensors.iter().map(|(t, b)| (t.clone(), b.as_slice())).collect();
     write_safetensors(path, &tensors, meta)
@@ -186,9 +188,18 @@ pub fn parse_particles(path: &Path, bytes: &[u8]) -> Result<(ParticleBatch, Opti
     Ok((batch, organism))
 }
 
-/// The activation particles of an organism file of `shape` (`None` when it has none).
-pub fn parse_activations(path: &Path, bytes: &[u8], shape: &OrganismShape) -> Result<Option<ActivationParticles>> {
-    if shape.activation != LayerActivation::Particle {
+/// The particles of `role` of an organism file of `shape` (`None` when it has none).
+pub fn parse_cell_particles(
+    path: &Path,
+    bytes: &[u8],
+    shape: &OrganismShape,
+    role: Role,
+) -> Result<Option<CellParticles>> {
+    let used = match role {
+        Role::Activation => shape.activation == LayerActivation::Particle,
+        Role::Aggregator => shape.aggregation == Aggregation::Particle,
+    };
+    if !used {
         return Ok(None);
     }
     let (_, meta) =
@@ -196,35 +207,35 @@ pub fn parse_activations(path: &Path, bytes: &[u8], shape: &OrganismShape) -> Re
     let st =
         SafeTensors::deserialize(bytes).map_err(|e| Error::format(path, format!("not a safetensors file ({e})")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
-    let field = |key: &str| {
-        meta.get(key).ok_or_else(|| Error::format(path, format!("metadata `{key}` missing (activation particles)")))
+    let name = role.name();
+    let key = |k: &str| format!("{name}_{k}");
+    let field = |k: &str| {
+        meta.get(&key(k))
+            .ok_or_else(|| Error::format(path, format!("metadata `{}` missing ({name} particles)", key(k))))
     };
-    let malformed = |key: &str| Error::format(path, format!("metadata `{key}` malformed"));
-    let widths: Vec<usize> = serde_json::from_str(field("activation_particle_widths")?)
-        .map_err(|_| malformed("activation_particle_widths"))?;
-    let activation: Activation =
-        field("activation_particle_activation")?.parse().map_err(|_| malformed("activation_particle_activation"))?;
-    let per: Per =
-        serde_json::from_value(field("activation_per")?.as_str().into()).map_err(|_| malformed("activation_per"))?;
+    let malformed = |k: &str| Error::format(path, format!("metadata `{}` malformed", key(k)));
+    let widths: Vec<usize> =
+        serde_json::from_str(field("particle_widths")?).map_err(|_| malformed("particle_widths"))?;
+    let activation: Activation = field("particle_activation")?.parse().map_err(|_| malformed("particle_activation"))?;
+    let per: Per = serde_json::from_value(field("per")?.as_str().into()).map_err(|_| malformed("per"))?;
     let pn = ParticleShape::new(widths, activation).map_err(|e| Error::format(path, e.to_string()))?;
-    let (dims, weights) = f32_tensor(path, &st, "activation_weights", 2)?;
+    let (dims, weights) = f32_tensor(path, &st, &key("weights"), 2)?;
     if dims[1] != pn.n_weights() {
-        return Err(Error::format(
-            path,
-            format!("activation weights have {} columns, not {}", dims[1], pn.n_weights()),
-        ));
+        return Err(Error::format(path, format!("{name} weights have {} columns, not {}", dims[1], pn.n_weights())));
     }
     let batch = ParticleBatch::from_weights(pn, weights).map_err(|e| Error::format(path, e.to_string()))?;
-    ActivationParticles::new(per, shape, batch).map(Some).map_err(|e| Error::format(path, e.to_string()))
+    CellParticles::new(role, per, shape, batch).map(Some).map_err(|e| Error::format(path, e.to_string()))
 }
 
-/// The organism of an organism file, with its activation particles.
+/// The organism of an organism file, with its activation and aggregator particles.
 pub fn read_organism(path: &Path) -> Result<Organism> {
     let bytes = read_bytes(path)?;
     let (particles, shape) = parse_particles(path, &bytes)?;
     let shape = shape.ok_or_else(|| Error::format(path, "a particle file, not an organism"))?;
-    let activations = parse_activations(path, &bytes, &shape)?;
-    Organism::with_activations(shape, particles, activations).map_err(|e| Error::format(path, e.to_string()))
+    let activations = parse_cell_particles(path, &bytes, &shape, Role::Activation)?;
+    let aggregators = parse_cell_particles(path, &bytes, &shape, Role::Aggregator)?;
+    Organism::with_cell_particles(shape, particles, activations, aggregators)
+        .map_err(|e| Error::format(path, e.to_string()))
 }
 
 /// Reads a trajectory file.

@@ -107,25 +107,25 @@ impl Stepper {
     }
 }
 
-/// The training state of an organism's two particle batches: the weight particles and, with
-/// `organism.activation = "particle"`, the activation particles (each its own optimizers).
+/// The training state of an organism's particle batches: the weight particles and its cell
+/// particles ([`Organism::cell_particles`]: activation, aggregator), each with its own optimizers.
 pub(super) struct Steppers {
     weights: Stepper,
-    activations: Option<Stepper>,
+    cells: Vec<Stepper>,
 }
 
 impl Steppers {
     pub(super) fn new(cfg: &Config, organism: &Organism) -> Self {
         Steppers {
             weights: Stepper::new(cfg, &organism.particles),
-            activations: organism.activations.as_ref().map(|a| Stepper::new(cfg, &a.particles)),
+            cells: organism.cell_particles().map(|cp| Stepper::new(cfg, &cp.particles)).collect(),
         }
     }
 }
 
 /// One batch of the schedule (SPEC §3): `self_train` combined self-train steps with a fresh
-/// optimizer, then one task step with the persistent task optimizers; activation particles take
-/// both steps alongside the weight particles. Weight particles that `keep` drops (if given) are
+/// optimizer, then one task step with the persistent task optimizers; cell particles take both
+/// steps alongside the weight particles. Weight particles that `keep` drops (if given) are
 /// held at zero after every step: pruned particles frozen at zero ("self-pruning").
 pub(super) fn organism_step(
     organism: &mut Organism,
@@ -142,15 +142,15 @@ pub(super) fn organism_step(
         }
     };
     let mut self_train_loss_sum = steppers.weights.self_train(cfg, &mut organism.particles, self_train, hold);
-    if let (Some(a), Some(s)) = (organism.activations.as_mut(), steppers.activations.as_mut()) {
-        self_train_loss_sum += s.self_train(cfg, &mut a.particles, self_train, |_| ());
+    for (cp, s) in organism.cell_particles_mut().zip(&mut steppers.cells) {
+        self_train_loss_sum += s.self_train(cfg, &mut cp.particles, self_train, |_| ());
     }
     let pass = organism.task_pass(&batch.x, (&batch.y).into(), organism.default_path());
     let metric = metric(&pass.output, cfg.organism.outputs, (&batch.y).into());
     steppers.weights.task_opt.step(organism.particles.weights_mut(), &pass.grads);
     hold(&mut organism.particles);
-    if let (Some(a), Some(s)) = (organism.activations.as_mut(), steppers.activations.as_mut()) {
-        s.task_opt.step(a.particles.weights_mut(), &pass.activation_grads);
+    for ((cp, s), grads) in organism.cell_particles_mut().zip(&mut steppers.cells).zip(pass.cell_grads()) {
+        s.task_opt.step(cp.particles.weights_mut(), grads);
     }
     StepRecord { self_train_loss_sum, task_loss: pass.loss, metric }
 }
@@ -164,7 +164,8 @@ pub struct TrainState {
     pub warming_up: bool,
     /// Position of the training stream ([`Stream::Train`] of the seed), in 32-bit words.
     pub rng_word_pos: u128,
-    /// Every particle's weights, `n × P`, then every activation particle's (if any).
+    /// Every particle's weights, `n × P`, then every cell particle's (if any; activation, then
+    /// aggregator particles).
     pub weights: Vec<f32>,
     /// The task optimizers' momenta, in the same layout.
     pub task_momentum: Vec<f32>,
@@ -192,7 +193,7 @@ impl<'a> Trainer<'a> {
             cfg.organism.clone(),
             cfg.particle_shape(),
             cfg.particle.init,
-            &cfg.activation_particle,
+            [&cfg.activation_particle, &cfg.aggregator_particle],
             &mut stream_rng(cfg.seed, Stream::Init),
         )?;
         Ok(Trainer {
@@ -213,23 +214,25 @@ impl<'a> Trainer<'a> {
     pub fn resume(cfg: &'a Config, data: &'a TaskData, state: TrainState) -> Result<Self> {
         let mut t = Trainer::new(cfg, data)?;
         let n = t.organism.particles.weights().len();
-        let n_act = t.organism.activations.as_ref().map_or(0, |a| a.particles.weights().len());
-        let total = n + n_act;
+        let total = n + t.organism.cell_particles().map(|cp| cp.particles.weights().len()).sum::<usize>();
         if state.weights.len() != total || state.task_momentum.len() != total || state.next_epoch > cfg.epochs + 1 {
             return Err(Error::Invalid(format!(
-                "checkpoint does not fit the configuration ({} weights and epoch {} for {n} weights and {} epochs)",
+                "checkpoint does not fit the configuration ({} weights and epoch {} for {total} weights and {} epochs)",
                 state.weights.len(),
                 state.next_epoch,
                 cfg.epochs
             )));
         }
-        let (mut weights, mut momentum) = (state.weights, state.task_momentum);
-        let (act_weights, act_momentum) = (weights.split_off(n), momentum.split_off(n));
-        t.organism.particles.weights_mut().copy_from_slice(&weights);
-        t.steppers.weights.task_opt = Sgd::with_momentum_buffer(cfg.lr, cfg.momentum, momentum);
-        if let (Some(a), Some(s)) = (t.organism.activations.as_mut(), t.steppers.activations.as_mut()) {
-            a.particles.weights_mut().copy_from_slice(&act_weights);
-            s.task_opt = Sgd::with_momentum_buffer(cfg.lr, cfg.momentum, act_momentum);
+        let (weights, momentum) = (state.weights.split_at(n), state.task_momentum.split_at(n));
+        t.organism.particles.weights_mut().copy_from_slice(weights.0);
+        t.steppers.weights.task_opt = Sgd::with_momentum_buffer(cfg.lr, cfg.momentum, momentum.0.to_vec());
+        let (mut rest_w, mut rest_m) = (weights.1, momentum.1);
+        for (cp, s) in t.organism.cell_particles_mut().zip(&mut t.steppers.cells) {
+            let len = cp.particles.weights().len();
+            let (w, m);
+            ((w, rest_w), (m, rest_m)) = (rest_w.split_at(len), rest_m.split_at(len));
+            cp.particles.weights_mut().copy_from_slice(w);
+            s.task_opt = Sgd::with_momentum_buffer(cfg.lr, cfg.momentum, m.to_vec());
         }
         t.rng.set_word_pos(state.rng_word_pos);
         t.warming_up = state.warming_up;
@@ -243,16 +246,16 @@ impl<'a> Trainer<'a> {
             next_epoch: self.next_epoch,
             warming_up: self.warming_up,
             rng_word_pos: self.rng.get_word_pos(),
-            weights: [
-                self.organism.particles.weights(),
-                self.organism.activations.as_ref().map_or(&[], |a| a.particles.weights()),
-            ]
-            .concat(),
-            task_momentum: [
-                self.steppers.weights.task_opt.momentum_buffer(),
-                self.steppers.activations.as_ref().map_or(&[], |s| s.task_opt.momentum_buffer()),
-            ]
-            .concat(),
+            weights: std::iter::once(&self.organism.particles)
+                .chain(self.organism.cell_particles().map(|cp| &cp.particles))
+                .flat_map(|p| p.weights())
+                .copied()
+                .collect(),
+            task_momentum: std::iter::once(&self.steppers.weights)
+                .chain(&self.steppers.cells)
+                .flat_map(|s| s.task_opt.momentum_buffer())
+                .copied()
+                .collect(),
         }
     }
 

@@ -1,0 +1,285 @@
+//! Aggregator particles: the paper's "particles as learned cell aggregators" (§VI; issue 13,
+//! section 2). With `organism.aggregation = "particle"` a cell's sum over its edges (SPEC §2) is
+//! replaced by a fold of an aggregator particle over the edges' values, in edge order:
+//!
+//! ```text
+//! y_e     = PN_{l,c,e}(0, 0, 0, 0, x_e)       (= w_e·x_e on the extracted path)
+//! acc_0   = 0
+//! acc_e+1 = PN_agg(acc_e, 0, 0, E'_e, y_e)    (SPEC §1's input layout: value, L', C', E', aux)
+//! cell    = acc_n
+//! ```
+//!
+//! `E'_e = e / (n − 1 + 1e-8) + 1e-8` is the edge's position normalised as SPEC §1 normalises a
+//! weight's position. A linear aggregator `acc' = α·acc + γ·E' + β·y` folds to
+//! `Σ_e α^(n−1−e)·(β·y_e + γ·E'_e)`: a geometrically weighted sum of the edges plus a learned
+//! constant; only α = β = 1, γ = 0 is the sum. The presets use tanh aggregators (docs/aggregators.md).
+//!
+//! The fold is sequential in the edges, so it is vectorised across samples: [`LANES`] rows of a
+//! chunk run side by side. Cost: one aggregator evaluation per edge per sample forward (the
+//! number of weight particles), and backward recomputes the fold keeping every `acc_e`, then one
+//! aggregator backward per edge.
+
+use super::cell_particles::{column, CellParticles, Cells, Splatted};
+use super::dense::layer_offsets;
+use super::pass::{network_pass, LayerMap, Targets};
+use super::{OrganismShape, TaskPass};
+use crate::lanes::{F32s, Lanes, LANES};
+use crate::particle::{Evaluator, ParticleBatch};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How a cell combines the values of its edges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregation {
+    /// The sum (SPEC §2).
+    #[default]
+    Sum,
+    /// The fold of an aggregator particle (this module).
+    Particle,
+}
+
+impl Aggregation {
+    /// The sum, which configurations leave out.
+    pub fn is_sum(&self) -> bool {
+        *self == Aggregation::Sum
+    }
+}
+
+impl fmt::Display for Aggregation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Aggregation::Sum => "sum",
+            Aggregation::Particle => "particle",
+        })
+    }
+}
+
+impl FromStr for Aggregation {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "sum" => Ok(Aggregation::Sum),
+            "particle" => Ok(Aggregation::Particle),
+            _ => Err(format!("`{s}` is not a cell aggregation (expected sum or particle)")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Aggregation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The values `y_e` of the edges.
+pub(super) enum Edges<'a> {
+    /// The dense weights `[l][c][e]` (extracted, linear PNs): `y_e = w_e·x_e`.
+    Extracted(&'a [f32]),
+    /// The weight particles, evaluated per sample: `y_e = PN_{l,c,e}(0,0,0,0,x_e)`; their
+    /// weights splatted across lanes.
+    General(&'a ParticleBatch, Vec<F32s>),
+}
+
+impl<'a> Edges<'a> {
+    /// The weight particles evaluated per sample.
+    pub(super) fn general(particles: &'a ParticleBatch) -> Self {
+        Edges::General(particles, particles.weights().iter().map(|&w| F32s::splat(w)).collect())
+    }
+
+    /// Gradient entries per edge: 1 (a dense weight) or `P` (a particle).
+    fn per_edge(&self) -> usize {
+        match self {
+            Edges::Extracted(_) => 1,
+            Edges::General(p, _) => p.shape().n_weights(),
+        }
+    }
+
+    /// The edges ready to evaluate (one per kernel call: the evaluator holds scratch).
+    fn eval(&self) -> EdgeEval<'_> {
+        match self {
+            Edges::Extracted(w) => EdgeEval::Extracted(w),
+            Edges::General(p, splat) => {
+                EdgeEval::General(Box::new(Evaluator::new(p)), splat, vec![F32s::default(); p.shape().n_weights()])
+            }
+        }
+    }
+}
+
+/// [`Edges`] with the scratch of an evaluation.
+enum EdgeEval<'a> {
+    Extracted(&'a [f32]),
+    General(Box<Evaluator<'a, F32s>>, &'a [F32s], Vec<F32s>),
+}
+
+impl EdgeEval<'_> {
+    // forward: x (lanes) -> y_k (lanes) of edge k (SPEC order)
+    #[inline(always)]
+    fn value(&mut self, k: usize, x: F32s) -> F32s {
+        match self {
+            EdgeEval::Extracted(w) => F32s::splat(w[k]) * x,
+            EdgeEval::General(ev, splat, g) => ev.aux(&splat[k * g.len()..(k + 1) * g.len()], x),
+        }
+    }
+
+    // backward: x, dy (lanes) -> grad (per_edge) += Σ_lanes ∂loss/∂w of edge k; returns ∂loss/∂x
+    #[inline(always)]
+    fn backward(&mut self, k: usize, x: F32s, dy: F32s, grad: &mut [f32]) -> F32s {
+        match self {
+            EdgeEval::Extracted(w) => {
+                grad[0] += (dy * x).0.iter().sum::<f32>();
+                dy * F32s::splat(w[k])
+            }
+            EdgeEval::General(ev, splat, g) => {
+                let p = g.len();
+                g.fill(F32s::default());
+                let dx = ev.aux_backward(&splat[k * p..(k + 1) * p], x, dy, g);
+                add_lanes(grad, g);
+                dx
+            }
+        }
+    }
+}
+
+/// grad += the sum of each entry's lanes, lane by lane in order.
+fn add_lanes(grad: &mut [f32], lanes: &[F32s]) {
+    for (g, v) in grad.iter_mut().zip(lanes) {
+        *g += v.0.iter().sum::<f32>();
+    }
+}
+
+/// A layer map whose cells fold their edges with aggregator particles.
+pub(super) struct Folded<'a> {
+    edges: Edges<'a>,
+    agg: Splatted<'a>,
+    dims: Vec<(usize, usize)>,
+    offsets: Vec<usize>,
+}
+
+/// `E'_e` of the `n` edges of a cell (SPEC §1's position normalisation).
+fn positions(n: usize) -> Vec<f32> {
+    let max = n.saturating_sub(1) as f32;
+    (0..n).map(|e| e as f32 / (max + 1e-8) + 1e-8).collect()
+}
+
+impl<'a> Folded<'a> {
+    pub(super) fn new(shape: &OrganismShape, edges: Edges<'a>, aggregators: &'a CellParticles) -> Self {
+        Folded { edges, agg: aggregators.lanes(), dims: shape.layers(), offsets: layer_offsets(shape) }
+    }
+
+    /// Length of layer `l`'s edge gradients; its aggregators' follow in the layer's block.
+    fn edge_grad_len(&self, l: usize) -> usize {
+        (self.offsets[l + 1] - self.offsets[l]) * self.edges.per_edge()
+    }
+
+    /// `(edge gradients, aggregator gradients)` of a pass's per-layer blocks.
+    fn split(&self, grads: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let (mut edges, mut agg) = (Vec::new(), Vec::new());
+        let mut rest = grads;
+        for l in 0..self.dims.len() {
+            let (block, tail) = rest.split_at(self.grad_len(l));
+            let (e, a) = block.split_at(self.edge_grad_len(l));
+            edges.extend_from_slice(e);
+            agg.extend_from_slice(a);
+            rest = tail;
+        }
+        (edges, agg)
+    }
+}
+
+/// Output, loss and gradients of the organism of `shape` with aggregator particles: the edges'
+/// gradients in `grads` (dense weights or particles, SPEC order), the aggregators' in
+/// `aggregator_grads`.
+pub(super) fn folded_pass(
+    shape: &OrganismShape,
+    edges: Edges,
+    aggregators: &CellParticles,
+    cells: &Cells,
+    x: &[f32],
+    targets: Option<Targets>,
+) -> TaskPass {
+    let map = Folded::new(shape, edges, aggregators);
+    let pass = network_pass(shape, &map, cells, x, targets);
+    let (grads, aggregator_grads) = if targets.is_some() { map.split(&pass.grads) } else { Default::default() };
+    TaskPass { grads, aggregator_grads, ..pass }
+}
+
+/// The group's inputs column by column: `xt[e]` = input `e` of up to [`LANES`] rows.
+fn transpose(rows: &[f32], width: usize) -> Vec<F32s> {
+    (0..width).map(|e| column(rows, width, e)).collect()
+}
+
+impl LayerMap for Folded<'_> {
+    fn grad_len(&self, l: usize) -> usize {
+        let cp = self.agg.cp;
+        let (first, last) = (cp.index(l, 0), cp.index(l, self.dims[l].1 - 1));
+        self.edge_grad_len(l) + (last + 1 - first) * cp.particles.shape().n_weights()
+    }
+
+    // forward: x (rows × in) -> y[c] = acc_n of PN_agg(l,c)'s fold over y_e (rows × out), LANES
+    // rows at once
+    #[inline(always)]
+    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+        let (i_n, o_n) = self.dims[l];
+        let pos = positions(i_n);
+        let mut agg = Evaluator::<F32s>::new(&self.agg.cp.particles);
+        let mut edges = self.edges.eval();
+        for (xs, ys) in inp.chunks(LANES * i_n).zip(out.chunks_mut(LANES * o_n)) {
+            let xt = transpose(xs, i_n);
+            for c in 0..o_n {
+                let (g, first) = (self.agg.weights(l, c), self.offsets[l] + c * i_n);
+                let mut acc = F32s::default();
+                for (e, (&x, &p)) in xt.iter().zip(&pos).enumerate() {
+                    acc = agg.fold(g, acc, p, edges.value(first + e, x));
+                }
+                ys.chunks_mut(o_n).zip(acc.0).for_each(|(row, v)| row[c] = v);
+            }
+        }
+    }
+
+    // backward: x (rows × in), dy (rows × out) -> dx (rows × in); grad (layer block) += edges'
+    // ∂loss/∂w, then the layer's aggregators'; per group of LANES rows the fold is recomputed
+    // keeping acc_0..acc_n and y_e, then run back from e = n−1 to 0
+    #[inline(always)]
+    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+        let (i_n, o_n) = self.dims[l];
+        let pos = positions(i_n);
+        let cp = self.agg.cp;
+        let pa = cp.particles.shape().n_weights();
+        let per_edge = self.edges.per_edge();
+        let (edge_grad, agg_grad) = grad.split_at_mut(self.edge_grad_len(l));
+        let mut agg = Evaluator::<F32s>::new(&cp.particles);
+        let mut edges = self.edges.eval();
+        let (mut accs, mut ys) = (vec![F32s::default(); i_n + 1], vec![F32s::default(); i_n]);
+        let (mut ga, mut dx) = (vec![F32s::default(); pa], vec![F32s::default(); i_n]);
+        for (k, (xs, ds)) in inp.chunks(LANES * i_n).zip(dout.chunks(LANES * o_n)).enumerate() {
+            let xt = transpose(xs, i_n);
+            dx.fill(F32s::default());
+            for c in 0..o_n {
+                let (g, first) = (self.agg.weights(l, c), self.offsets[l] + c * i_n);
+                for (e, &x) in xt.iter().enumerate() {
+                    ys[e] = edges.value(first + e, x);
+                    accs[e + 1] = agg.fold(g, accs[e], pos[e], ys[e]);
+                }
+                // Padding lanes have dy = 0: they add nothing to any gradient.
+                let mut dacc = column(ds, o_n, c);
+                ga.fill(F32s::default());
+                for e in (0..i_n).rev() {
+                    let (da, dy) = agg.fold_backward(g, accs[e], pos[e], ys[e], dacc, &mut ga);
+                    dacc = da;
+                    let at = (c * i_n + e) * per_edge;
+                    dx[e] += edges.backward(first + e, xt[e], dy, &mut edge_grad[at..at + per_edge]);
+                }
+                let a = (cp.index(l, c) - cp.index(l, 0)) * pa;
+                add_lanes(&mut agg_grad[a..a + pa], &ga);
+            }
+            if let Some(dinp) = dinp.as_deref_mut() {
+                let start = k * LANES * i_n;
+                for (r, row) in dinp[start..start + xs.len()].chunks_mut(i_n).enumerate() {
+                    row.iter_mut().zip(&dx).for_each(|(v, d)| *v = d.0[r]);
+                }
+            }
+        }
+    }
+}
