@@ -96,6 +96,7 @@ impl Lanes for F32s {
 
 /// `rows × LANES` lanes ← up to [`LANES`] consecutive blocks of `rows` values (missing blocks
 /// read as zero): particles side by side.
+#[inline(always)]
 pub fn gather(blocks: &[f32], rows: usize, out: &mut [F32s]) {
     out.fill(F32s::default());
     for (lane, block) in blocks.chunks_exact(rows).enumerate() {
@@ -106,6 +107,7 @@ pub fn gather(blocks: &[f32], rows: usize, out: &mut [F32s]) {
 }
 
 /// The inverse of [`gather`]: lanes back into as many blocks of `rows` as `blocks` holds.
+#[inline(always)]
 pub fn scatter(lanes: &[F32s], rows: usize, blocks: &mut [f32]) {
     for (lane, block) in blocks.chunks_exact_mut(rows).enumerate() {
         for (b, l) in block.iter_mut().zip(lanes) {

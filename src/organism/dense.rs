@@ -55,45 +55,104 @@ impl<'a> Dense<'a> {
     }
 }
 
-// dots: a (NB rows of n), x (n) -> [a_j · x] for every row j, each summed in LANES interleaved
-// partial sums then the tail (the order of a one-row dot; NB rows at once share the loads of x
-// and keep NB·LANES independent sums in flight)
+// dots: a (NB rows of n), x (R rows of n) -> [[a_j · x_r]] for every (row r, output j), each
+// summed in LANES interleaved partial sums then the tail (the order of a one-row dot; R·NB
+// independent sums in registers share the loads of x and a). Written on whole `[f32; LANES]`
+// values: LLVM keeps them in vector registers (indexing lanes of a nested array in place, it
+// kept them in memory, one lane at a time).
 #[inline(always)]
-pub(super) fn dots<const NB: usize>(a: [&[f32]; NB], x: &[f32]) -> [f32; NB] {
-    let mut acc = [[0f32; LANES]; NB];
-    let n = x.len() / LANES * LANES;
+fn dots<const R: usize, const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
+    let mut acc = [[[0f32; LANES]; NB]; R];
+    let n = x[0].len() / LANES * LANES;
     for k in (0..n).step_by(LANES) {
-        let xk = &x[k..k + LANES];
-        for (acc, a) in acc.iter_mut().zip(&a) {
-            let ak = &a[k..k + LANES];
-            for l in 0..LANES {
-                acc[l] += ak[l] * xk[l];
+        let xk: [[f32; LANES]; R] = std::array::from_fn(|r| load(&x[r][k..]));
+        let ak: [[f32; LANES]; NB] = std::array::from_fn(|j| load(&a[j][k..]));
+        for (acc, xk) in acc.iter_mut().zip(&xk) {
+            for (acc, ak) in acc.iter_mut().zip(&ak) {
+                *acc = std::array::from_fn(|l| acc[l] + ak[l] * xk[l]);
             }
         }
     }
-    std::array::from_fn(|j| {
-        let tail: f32 = a[j][n..].iter().zip(&x[n..]).map(|(a, x)| a * x).sum();
-        acc[j].iter().sum::<f32>() + tail
+    std::array::from_fn(|r| {
+        std::array::from_fn(|j| {
+            let tail: f32 = a[j][n..].iter().zip(&x[r][n..]).map(|(a, x)| a * x).sum();
+            acc[r][j].iter().sum::<f32>() + tail
+        })
     })
 }
 
-// grad_rows: dy (rows × out), x (rows × in), column o.. o+NB -> grad rows o.. (NB × in) += Σ_r
-// dy[r][o]·x[r], row after row (the order of one row at a time, NB·LANES sums in registers)
+// load: the first LANES values of s
 #[inline(always)]
-pub(super) fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x: &[f32]) {
+fn load(s: &[f32]) -> [f32; LANES] {
+    s[..LANES].try_into().unwrap()
+}
+
+// forward rows: x (R rows × in), A (out × in) -> y (R rows × out) = x Aᵀ, outputs in blocks of
+// BLOCK (the last block narrower)
+#[inline(always)]
+fn forward_rows<const R: usize>(a: &[f32], i_n: usize, x: &[f32], y: &mut [f32]) {
+    let (o_n, x) = (y.len() / R, std::array::from_fn(|r| &x[r * i_n..(r + 1) * i_n]));
+    let full = o_n / BLOCK * BLOCK;
+    for o in (0..full).step_by(BLOCK) {
+        forward_block::<R, BLOCK>(a, o, x, y);
+    }
+    match o_n - full {
+        0 => {}
+        1 => forward_block::<R, 1>(a, full, x, y),
+        2 => forward_block::<R, 2>(a, full, x, y),
+        3 => forward_block::<R, 3>(a, full, x, y),
+        _ => forward_block::<R, 4>(a, full, x, y),
+    }
+}
+
+// forward block: x (R rows × in), A (out × in) -> outputs o.. o+NB of y (R rows × out)
+#[inline(always)]
+fn forward_block<const R: usize, const NB: usize>(a: &[f32], o: usize, x: [&[f32]; R], y: &mut [f32]) {
+    let (i_n, o_n) = (x[0].len(), y.len() / R);
+    let v = dots::<R, NB>(std::array::from_fn(|j| &a[(o + j) * i_n..(o + j + 1) * i_n]), x);
+    for (y, v) in y.chunks_exact_mut(o_n).zip(v) {
+        y[o..o + NB].copy_from_slice(&v);
+    }
+}
+
+// grad_rows: dy (rows × out), x (rows × in), outputs o.. o+NB -> grad rows o.. (NB × in) += Σ_r
+// dy[r][o+j]·x[r], row after row (the order of one row at a time), COLS columns at a time in
+// registers; the last columns go through a zero-padded block of LANES
+#[inline(always)]
+fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x: &[f32]) {
     let i_n = g.len() / NB;
-    for i0 in (0..i_n).step_by(LANES) {
+    let full = i_n / COLS * COLS;
+    for i0 in (0..full).step_by(COLS) {
+        let mut acc = [[0f32; COLS]; NB];
+        for (j, acc) in acc.iter_mut().enumerate() {
+            acc.copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + COLS]);
+        }
+        for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
+            let xr = &xr[i0..i0 + COLS];
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let d = dr[o + j];
+                for l in 0..COLS {
+                    acc[l] += d * xr[l];
+                }
+            }
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            g[j * i_n + i0..j * i_n + i0 + COLS].copy_from_slice(acc);
+        }
+    }
+    for i0 in (full..i_n).step_by(LANES) {
         let w = LANES.min(i_n - i0);
         let mut acc = [[0f32; LANES]; NB];
         for (j, acc) in acc.iter_mut().enumerate() {
             acc[..w].copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + w]);
         }
         for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
-            let xr = &xr[i0..i0 + w];
+            let mut xs = [0f32; LANES];
+            xs[..w].copy_from_slice(&xr[i0..i0 + w]);
             for (j, acc) in acc.iter_mut().enumerate() {
                 let d = dr[o + j];
-                for l in 0..w {
-                    acc[l] += d * xr[l];
+                for l in 0..LANES {
+                    acc[l] += d * xs[l];
                 }
             }
         }
@@ -103,26 +162,32 @@ pub(super) fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy
     }
 }
 
-/// Output rows of a layer handled together by the dense kernels.
-pub(super) const BLOCK: usize = 4;
+/// Output rows of a layer handled together by the dense kernels (5: the mnist organism's
+/// hidden width, and R·BLOCK and BLOCK·COLS/LANES sums fit the 16 AVX2 registers). The
+/// narrower last block takes 1 to 4 outputs.
+const BLOCK: usize = 5;
+const _: () = assert!(BLOCK <= 5);
+/// Image rows of the forward pass handled together (they share the loads of the weights).
+const R: usize = 2;
+/// Columns of the weight gradient held in registers at once.
+const COLS: usize = 2 * LANES;
 
 impl LayerMap for Dense<'_> {
     fn grad_len(&self, l: usize) -> usize {
         self.offsets[l + 1] - self.offsets[l]
     }
-    // forward: x (rows × in), A (out × in) -> y = x Aᵀ (rows × out)
+    // forward: x (rows × in), A (out × in) -> y = x Aᵀ (rows × out), R rows at a time
     #[inline(always)]
     fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
-        let full = o_n / BLOCK * BLOCK;
-        for (x, y) in inp.chunks_exact(i_n).zip(out.chunks_exact_mut(o_n)) {
-            for (yb, ab) in y[..full].chunks_exact_mut(BLOCK).zip(a.chunks_exact(BLOCK * i_n)) {
-                yb.copy_from_slice(&dots::<BLOCK>(std::array::from_fn(|j| &ab[j * i_n..(j + 1) * i_n]), x));
-            }
-            for (yc, row) in y[full..].iter_mut().zip(a[full * i_n..].chunks_exact(i_n)) {
-                *yc = dots::<1>([row], x)[0];
-            }
+        let (x, x_rest) = inp.split_at(inp.len() / (R * i_n) * (R * i_n));
+        let (y, y_rest) = out.split_at_mut(x.len() / i_n * o_n);
+        for (x, y) in x.chunks_exact(R * i_n).zip(y.chunks_exact_mut(R * o_n)) {
+            forward_rows::<R>(a, i_n, x, y);
+        }
+        for (x, y) in x_rest.chunks_exact(i_n).zip(y_rest.chunks_exact_mut(o_n)) {
+            forward_rows::<1>(a, i_n, x, y);
         }
     }
 
@@ -135,8 +200,13 @@ impl LayerMap for Dense<'_> {
         for (k, g) in grad[..full * i_n].chunks_exact_mut(BLOCK * i_n).enumerate() {
             grad_rows::<BLOCK>(g, k * BLOCK, o_n, dout, inp);
         }
-        for (o, g) in (full..).zip(grad[full * i_n..].chunks_exact_mut(i_n)) {
-            grad_rows::<1>(g, o, o_n, dout, inp);
+        let g = &mut grad[full * i_n..];
+        match o_n - full {
+            0 => {}
+            1 => grad_rows::<1>(g, full, o_n, dout, inp),
+            2 => grad_rows::<2>(g, full, o_n, dout, inp),
+            3 => grad_rows::<3>(g, full, o_n, dout, inp),
+            _ => grad_rows::<4>(g, full, o_n, dout, inp),
         }
         if let Some(dinp) = dinp {
             for (dx, dy) in dinp.chunks_exact_mut(i_n).zip(dout.chunks_exact(o_n)) {

@@ -55,7 +55,9 @@ pub(super) struct RowScratch {
 impl RowScratch {
     fn new(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, backward: bool) -> Self {
         let layers = shape.layers();
-        let widest = layers.iter().map(|&(i, o)| i.max(o)).max().unwrap();
+        // d and din hold a layer's output or the input of layers 1.. (the network input gets
+        // no gradient): sizing them by p would zero ROWS·p floats per chunk and pass for nothing.
+        let widest = layers.iter().enumerate().map(|(l, &(i, o))| if l > 0 { i.max(o) } else { o }).max().unwrap();
         let block = |w: usize| vec![0.0; ROWS * w];
         let grad_len = if backward { (0..layers.len()).map(|l| map.grad_len(l)).sum() } else { 0 };
         RowScratch {

@@ -12,6 +12,7 @@ use super::kernel::{self, PnKernel, PnPath};
 use super::shape::{Init, ParticleShape, Row};
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::optim::Sgd;
+use crate::simd;
 use crate::{Error, Result};
 use rand::Rng;
 use rayon::prelude::*;
@@ -227,21 +228,25 @@ impl ParticleBatch {
             .zip(ws.losses.par_chunks_mut(CHUNK))
             .zip(buf.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks_mut(CHUNK * p)))
             .for_each(|((s, losses), (b, w))| {
-                for ((losses, b), w) in
-                    losses.chunks_mut(LANES).zip(b.chunks_mut(LANES * p)).zip(w.chunks_mut(LANES * p))
-                {
-                    gather(w, p, &mut s.w);
-                    s.g.fill(F32s::default());
-                    let loss = kernel::self_train_one(&mut s.kernel, shape, &s.w, &mut s.g);
-                    losses.copy_from_slice(&loss.0[..losses.len()]);
-                    // The momentum goes through the target lanes.
-                    gather(b, p, &mut s.t);
-                    for ((w, b), &g) in s.w.iter_mut().zip(s.t.iter_mut()).zip(&s.g) {
-                        Sgd::update(lr, mu, w, b, g);
-                    }
-                    scatter(&s.w, p, w);
-                    scatter(&s.t, p, b);
-                }
+                simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        let groups = losses.chunks_mut(LANES).zip(b.chunks_mut(LANES * p)).zip(w.chunks_mut(LANES * p));
+                        for ((losses, b), w) in groups {
+                            gather(w, p, &mut s.w);
+                            s.g.fill(F32s::default());
+                            let loss = kernel::self_train_one(&mut s.kernel, shape, &s.w, &mut s.g);
+                            losses.copy_from_slice(&loss.0[..losses.len()]);
+                            // The momentum goes through the target lanes.
+                            gather(b, p, &mut s.t);
+                            for ((w, b), &g) in s.w.iter_mut().zip(s.t.iter_mut()).zip(&s.g) {
+                                Sgd::update(lr, mu, w, b, g);
+                            }
+                            scatter(&s.w, p, w);
+                            scatter(&s.t, p, b);
+                        }
+                    },
+                )
             });
         &ws.losses
     }

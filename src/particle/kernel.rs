@@ -49,6 +49,7 @@ pub trait Kernel<L: Lanes> {
 
     /// Self-training loss (Def. 5) of the PN `w`, and its gradient added into `grad`:
     /// `mean_i (N(row_i) − v_i)²` with rows and targets held constant; row by row.
+    #[inline(always)]
     fn self_train(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) -> L {
         let p = L::splat(w.len() as f32);
         let scale = L::splat(2.0 / w.len() as f32);
@@ -281,6 +282,7 @@ impl<L: Lanes> Collapsed<L> {
 
 impl<L: Lanes> Kernel<L> for Collapsed<L> {
     // prepare: w -> a = M_{L-1}···M_0; g = 0
+    #[inline(always)]
     fn prepare(&mut self, shape: &ParticleShape, w: &[L]) {
         let m = shape.max_width();
         let n_layers = shape.n_layers();
@@ -302,7 +304,7 @@ impl<L: Lanes> Kernel<L> for Collapsed<L> {
     }
 
     // forward: row -> a·row over the row's non-zero inputs, in input order
-    #[inline]
+    #[inline(always)]
     fn forward(&mut self, shape: &ParticleShape, _: &[L], row: Row<L>) -> L {
         let a = &self.a;
         match row {
@@ -317,7 +319,7 @@ impl<L: Lanes> Kernel<L> for Collapsed<L> {
 
     // backward: dout -> g += dout·row (held back); returns dout·a[slot 0] (fold rows) and
     // dout·a[aux slot]
-    #[inline]
+    #[inline(always)]
     fn backward(&mut self, shape: &ParticleShape, _: &[L], row: Row<L>, dout: L, _: &mut [L]) -> (L, L) {
         let g = &mut self.g;
         match row {
@@ -340,6 +342,7 @@ impl<L: Lanes> Kernel<L> for Collapsed<L> {
     }
 
     // finish: g -> grad += outer(U_l, d_l) per layer, with d_0 = g, d_{l+1} = M_l d_l
+    #[inline(always)]
     fn finish(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) {
         let m = shape.max_width();
         let n_layers = shape.n_layers();
@@ -418,6 +421,7 @@ impl<L: Lanes> Kernel<L> for PnKernel<L> {
             PnKernel::General(k) => k.finish(shape, w, grad),
         }
     }
+    #[inline(always)]
     fn self_train(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) -> L {
         match self {
             PnKernel::Collapsed(k) => k.self_train(shape, w, grad),
@@ -439,6 +443,7 @@ pub fn apply_one<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, applie
 
 /// Self-training loss (Def. 5) of one particle, and its gradient added into `grad`:
 /// `mean_i (N(row_i) − v_i)²` with rows and targets held constant ([`Kernel::self_train`]).
+#[inline(always)]
 pub fn self_train_one<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], grad: &mut [L]) -> L {
     k.self_train(shape, w, grad)
 }
