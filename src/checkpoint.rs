@@ -7,9 +7,11 @@
 //! and every `--checkpoint-every` epochs a [`Checkpoint`]: the particles, the task optimizer's
 //! momentum (the self-train optimizer is fresh every batch, so between epochs it has no state),
 //! the position of the training random stream, and how many bytes of `metrics.csv` and rows of
-//! the trajectory belong to it. Resuming cuts both files back to those lengths and goes on;
+//! the trajectory belong to it. Resuming cuts `metrics.csv` back to its length, writes the
+//! trajectory's rows again from the checkpoint's on, and goes on;
 //! the finished files are byte for byte those of an uninterrupted run.
 
+use crate::organism::Organism;
 use crate::run::{f32_bytes, safetensors_header, MetricsRow, TensorSpec};
 use crate::{Error, Result};
 use safetensors::tensor::Dtype;
@@ -175,33 +177,63 @@ impl MetricsWriter {
     }
 }
 
-/// `trajectory.safetensors` written row by row: `epochs [T]` (i64) then `weights [T, n, P]`
-/// (f32), with the header first since `T` is known before training.
+/// The size of one row of a trajectory: `n` weight particles of `p` weights, and `n_act`
+/// activation particles of `p_act` weights (both 0 without activation particles).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowShape {
+    /// Weight particles.
+    pub n: usize,
+    /// Weights of a weight particle.
+    pub p: usize,
+    /// Activation particles.
+    pub n_act: usize,
+    /// Weights of an activation particle.
+    pub p_act: usize,
+}
+
+impl RowShape {
+    /// The rows of `organism`'s trajectory.
+    pub fn of(organism: &Organism) -> RowShape {
+        let (n, p) = (organism.particles.len(), organism.particles.shape().n_weights());
+        let (n_act, p_act) =
+            organism.activations.as_ref().map_or((0, 0), |a| (a.particles.len(), a.particles.shape().n_weights()));
+        RowShape { n, p, n_act, p_act }
+    }
+}
+
+/// `trajectory.safetensors` written row by row: `epochs [T]` (i64), `weights [T, n, P]` (f32)
+/// and, with activation particles, `activation_weights [T, n_act, P_act]` (f32), with the header
+/// first since `T` is known before training. Row `t` of each tensor is written at its place, so
+/// the two tensors grow together.
 pub struct TrajectoryWriter {
     file: BufWriter<File>,
     path: PathBuf,
     rows: usize,
     total: usize,
-    row_len: usize,
+    shape: RowShape,
+    /// Where the weights begin: after the header and the epochs.
+    data: u64,
 }
 
 impl TrajectoryWriter {
-    fn header(total: usize, n: usize, p: usize) -> Vec<u8> {
+    fn header(total: usize, shape: RowShape) -> Vec<u8> {
         let meta = BTreeMap::from([("format".to_string(), "trajectory".to_string())]);
-        safetensors_header(
-            &[
-                TensorSpec { name: "epochs", dtype: Dtype::I64, shape: vec![total] },
-                TensorSpec { name: "weights", dtype: Dtype::F32, shape: vec![total, n, p] },
-            ],
-            &meta,
-        )
+        let mut tensors = vec![
+            TensorSpec { name: "epochs", dtype: Dtype::I64, shape: vec![total] },
+            TensorSpec { name: "weights", dtype: Dtype::F32, shape: vec![total, shape.n, shape.p] },
+        ];
+        if shape.n_act > 0 {
+            let dims = vec![total, shape.n_act, shape.p_act];
+            tensors.push(TensorSpec { name: "activation_weights", dtype: Dtype::F32, shape: dims });
+        }
+        safetensors_header(&tensors, &meta)
     }
 
-    /// A new file for the kept `epochs` (exactly `total` of them) of `n` particles of `p`
-    /// weights.
-    pub fn create(path: &Path, total: usize, epochs: impl Iterator<Item = usize>, n: usize, p: usize) -> Result<Self> {
+    /// A new file for the kept `epochs` (exactly `total` of them) of rows of `shape`.
+    pub fn create(path: &Path, total: usize, epochs: impl Iterator<Item = usize>, shape: RowShape) -> Result<Self> {
         let mut file = BufWriter::new(File::create(path).map_err(io(path))?);
-        file.write_all(&Self::header(total, n, p)).map_err(io(path))?;
+        let header = Self::header(total, shape);
+        file.write_all(&header).map_err(io(path))?;
         let mut written = 0;
         for e in epochs.take(total) {
             file.write_all(&(e as i64).to_le_bytes()).map_err(io(path))?;
@@ -210,24 +242,53 @@ impl TrajectoryWriter {
         if written != total {
             return Err(Error::Invalid(format!("{}: {written} kept epochs, expected {total}", path.display())));
         }
-        Ok(TrajectoryWriter { file, path: path.to_path_buf(), rows: 0, total, row_len: n * p })
+        let data = (header.len() + 8 * total) as u64;
+        Ok(TrajectoryWriter { file, path: path.to_path_buf(), rows: 0, total, shape, data })
     }
 
-    /// The file of a checkpoint: cut back to its first `rows` rows, continued after them.
-    pub fn reopen(path: &Path, total: usize, rows: usize, n: usize, p: usize) -> Result<Self> {
-        let len = Self::header(total, n, p).len() + 8 * total + rows * n * p * 4;
-        let mut file = OpenOptions::new().write(true).open(path).map_err(io(path))?;
-        file.set_len(len as u64).and_then(|_| file.seek(SeekFrom::End(0))).map_err(io(path))?;
-        Ok(TrajectoryWriter { file: BufWriter::new(file), path: path.to_path_buf(), rows, total, row_len: n * p })
+    /// The file of a checkpoint: continued after its first `rows` rows (the rows written after
+    /// the checkpoint are written again).
+    pub fn reopen(path: &Path, total: usize, rows: usize, shape: RowShape) -> Result<Self> {
+        let data = (Self::header(total, shape).len() + 8 * total) as u64;
+        let file = OpenOptions::new().write(true).open(path).map_err(io(path))?;
+        let mut w = TrajectoryWriter { file: BufWriter::new(file), path: path.to_path_buf(), rows, total, shape, data };
+        w.seek(w.weights_at(rows))?;
+        Ok(w)
     }
 
-    /// Appends one row, every particle's weights (`n × P`).
-    pub fn push(&mut self, weights: &[f32]) -> Result<()> {
-        if weights.len() != self.row_len || self.rows == self.total {
+    /// Where row `t` of `weights` begins.
+    fn weights_at(&self, t: usize) -> u64 {
+        self.data + (t * self.shape.n * self.shape.p * 4) as u64
+    }
+
+    /// Where row `t` of `activation_weights` begins.
+    fn activations_at(&self, t: usize) -> u64 {
+        self.weights_at(self.total) + (t * self.shape.n_act * self.shape.p_act * 4) as u64
+    }
+
+    fn seek(&mut self, at: u64) -> Result<()> {
+        self.file.seek(SeekFrom::Start(at)).map(|_| ()).map_err(io(&self.path))
+    }
+
+    fn write(&mut self, values: &[f32]) -> Result<()> {
+        for w in values {
+            self.file.write_all(&w.to_le_bytes()).map_err(io(&self.path))?;
+        }
+        Ok(())
+    }
+
+    /// Appends one row: every weight particle's weights (`n × P`) and every activation
+    /// particle's (`n_act × P_act`, empty without).
+    pub fn push(&mut self, weights: &[f32], activations: &[f32]) -> Result<()> {
+        let RowShape { n, p, n_act, p_act } = self.shape;
+        if weights.len() != n * p || activations.len() != n_act * p_act || self.rows == self.total {
             return Err(Error::Invalid(format!("{}: a row that does not fit", self.path.display())));
         }
-        for w in weights {
-            self.file.write_all(&w.to_le_bytes()).map_err(io(&self.path))?;
+        self.write(weights)?;
+        if n_act > 0 {
+            self.seek(self.activations_at(self.rows))?;
+            self.write(activations)?;
+            self.seek(self.weights_at(self.rows + 1))?;
         }
         self.rows += 1;
         Ok(())

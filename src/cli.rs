@@ -228,10 +228,10 @@ pub(crate) struct ReproduceArgs {
     /// A small version of everything (few epochs and seeds), in about 15 seconds.
     #[arg(long)]
     pub(crate) quick: bool,
-    /// Also run the experiments beyond the paper (interacting and non-linear particles, issue 13),
+    /// Also run the experiments beyond the paper (interacting, non-linear and activation particles, issue 13),
     /// multi-seed, into a "Beyond the paper" part of the same report with its own claims table.
     /// A flag of `reproduce` rather than a separate command: it shares the report, its claims
-    /// discipline and the data; about 30 minutes on 2 cores (`--quick`: about 30 s more).
+    /// discipline and the data; about 40 minutes on 2 cores (`--quick`: about a minute more).
     #[arg(long)]
     pub(crate) extended: bool,
     /// A folder with the MNIST IDX files (else the cache, a download, or the bundled subset).
@@ -239,9 +239,10 @@ pub(crate) struct ReproduceArgs {
     pub(crate) data: Option<PathBuf>,
     #[arg(long, help = FORCE)]
     pub(crate) force: bool,
-    /// Continue the report a killed `reproduce` with the same --out, --quick and --data left
-    /// unfinished: training runs (each seed from its last checkpoint) and standalone
-    /// populations already complete are kept, the rest is redone; the report is the same but
+    /// Continue the report a killed `reproduce` with the same --out, --quick, --extended and
+    /// --data left unfinished: training runs (each seed from its last checkpoint, the
+    /// `--extended` studies' included) and standalone populations already complete are kept, the
+    /// rest is redone (every analysis); the report is the same but
     /// for its wall times. Without an unfinished report, starts a new one.
     #[arg(long)]
     pub(crate) resume: bool,

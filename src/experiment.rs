@@ -2,7 +2,9 @@
 //! parallel), and the run directories it writes. The CLI's `train` and `reproduce` use it.
 
 use crate::analysis::activations;
-use crate::checkpoint::{remove_checkpoint, write_atomic, Checkpoint, MetricsWriter, TrajectoryWriter, CHECKPOINT};
+use crate::checkpoint::{
+    remove_checkpoint, write_atomic, Checkpoint, MetricsWriter, RowShape, TrajectoryWriter, CHECKPOINT,
+};
 use crate::config::Config;
 use crate::fixpoint::{classify, Class};
 use crate::organism::{resubstitution_errors, Organism};
@@ -94,23 +96,16 @@ fn train_in(
     progress: &Progress,
 ) -> Result<Summary> {
     let start = Instant::now();
-    let (n, p) = (cfg.organism.n_particles(), cfg.particle_shape().n_weights());
     let (metrics_path, trajectory_path) = (dir.join(METRICS), dir.join(TRAJECTORY));
     let kept = kept_epochs(cfg);
     let (mut trainer, mut metrics, mut trajectory, mut first_all, wall_before) = match checkpoint {
-        None => (
-            Trainer::new(cfg, data)?,
-            MetricsWriter::create(&metrics_path)?,
-            TrajectoryWriter::create(
-                &trajectory_path,
-                kept,
-                (0..=cfg.epochs).filter(|&e| keeps_weights(cfg, e)),
-                n,
-                p,
-            )?,
-            None,
-            0.0,
-        ),
+        None => {
+            let trainer = Trainer::new(cfg, data)?;
+            let epochs = (0..=cfg.epochs).filter(|&e| keeps_weights(cfg, e));
+            let trajectory =
+                TrajectoryWriter::create(&trajectory_path, kept, epochs, RowShape::of(trainer.organism()))?;
+            (trainer, MetricsWriter::create(&metrics_path)?, trajectory, None, 0.0)
+        }
         Some(c) => {
             let state = TrainState {
                 next_epoch: c.next_epoch,
@@ -119,10 +114,12 @@ fn train_in(
                 weights: c.weights,
                 task_momentum: c.task_momentum,
             };
+            let trainer = Trainer::resume(cfg, data, state)?;
+            let shape = RowShape::of(trainer.organism());
             (
-                Trainer::resume(cfg, data, state)?,
+                trainer,
                 MetricsWriter::reopen(&metrics_path, c.metrics_bytes)?,
-                TrajectoryWriter::reopen(&trajectory_path, kept, c.trajectory_rows, n, p)?,
+                TrajectoryWriter::reopen(&trajectory_path, kept, c.trajectory_rows, shape)?,
                 c.first_all_replicators,
                 c.wall_seconds,
             )
@@ -136,7 +133,8 @@ fn train_in(
         let r = trainer.run_epoch();
         metrics.push(&MetricsRow::from(&r))?;
         if keeps_weights(cfg, r.epoch) {
-            trajectory.push(trainer.organism().particles.weights())?;
+            let organism = trainer.organism();
+            trajectory.push(organism.particles.weights(), organism.activation_weights())?;
         }
         first_all = first_all.or(first_all_replicators(r.epoch, r.counts));
         bar.set_position(r.epoch as u64);
@@ -261,12 +259,12 @@ fn write_run(dir: &Path, cfg: &Config, trained: &Trained, summary: &Summary) -> 
     write_atomic(&dir.join(CONFIG), cfg.to_toml().as_bytes())?;
     let rows: Vec<MetricsRow> = trained.records.iter().map(MetricsRow::from).collect();
     write_csv(&dir.join(METRICS), &rows)?;
-    let p = &trained.organism.particles;
-    let (n, w, t) = (p.len(), p.shape().n_weights(), &trained.trajectory);
+    let (shape, t) = (RowShape::of(&trained.organism), &trained.trajectory);
     let mut trajectory =
-        TrajectoryWriter::create(&dir.join(TRAJECTORY), t.epochs.len(), t.epochs.iter().copied(), n, w)?;
-    for row in t.weights.chunks(n * w) {
-        trajectory.push(row)?;
+        TrajectoryWriter::create(&dir.join(TRAJECTORY), t.epochs.len(), t.epochs.iter().copied(), shape)?;
+    for (k, row) in t.weights.chunks(shape.n * shape.p).enumerate() {
+        let a = shape.n_act * shape.p_act;
+        trajectory.push(row, t.activation_weights.get(k * a..(k + 1) * a).unwrap_or(&[]))?;
     }
     trajectory.finish()?;
     write_trained(dir, &trained.organism, summary)

@@ -11,7 +11,7 @@
 use crate::analysis::kind::{analyze, Kind, Options as AnalysisOptions};
 use crate::analysis::{open_runs, Analysis, TestSets};
 use crate::config::{Config, Overrides};
-use crate::experiment::{seed_dir, train_seeds};
+use crate::experiment::{continue_seeds, seed_dir};
 use crate::progress::Progress;
 use crate::report::document::Part;
 use crate::task::TaskData;
@@ -33,9 +33,26 @@ pub const KINDS: [&str; 2] = ["attack", "melt"];
 pub enum Design {
     /// The base without interactions, then each of [`KINDS`] at each of [`RATES`] (scope `cell`).
     Interactions,
-    /// The base against each of these presets (e.g. non-linear particles against the base's
-    /// linear ones). Its claims name the variant and the base, so any variant fits.
-    Variants(&'static [&'static str]),
+    /// The base against each of these variants (e.g. non-linear particles against the base's
+    /// linear ones). Its claims name the variant and the base, so any variant fits; a variant with
+    /// activation particles also gets their share of PN_SR.
+    Variants(&'static [Variant]),
+}
+
+/// One arm of [`Design::Variants`]: a preset with keys set on it.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant {
+    /// The arm's directory name and label.
+    pub name: &'static str,
+    /// The preset it starts from.
+    pub preset: &'static str,
+    /// Keys set on it (after the study's).
+    pub set: &'static [&'static str],
+}
+
+/// The variant that is `preset` as it is.
+pub const fn preset(preset: &'static str) -> Variant {
+    Variant { name: preset, preset, set: &[] }
 }
 
 /// One experiment beyond the paper.
@@ -66,6 +83,10 @@ const NONLINEAR: &str = "Do non-linear (tanh, GELU) particles still become self-
 /// ≈ 10 s per epoch of the bundled subset on a loaded 2-core machine): 10 epochs, counted every
 /// epoch, against linear particles trained as long.
 const NONLINEAR_MNIST_SET: &[&str] = &["epochs=10", "validate_every=1", "trajectory_every=10"];
+const ACTIVATIONS: &str =
+    "Can particles serve as the organism's activation function: what does an activation particle \
+                           per layer or per cell cost or gain in accuracy against GELU (and none), do the weight \
+                           particles still become self-replicators, and do the activation particles?";
 
 /// Aggregator particles fold every cell's edges (docs/aggregators.md): ≈ 14 s per epoch of the
 /// bundled MNIST subset on a loaded 2-core machine, so 10 epochs, as the non-linear particles.
@@ -73,8 +94,7 @@ const AGGREGATORS: &str =
     "Does a learned cell aggregator (an aggregator particle's fold over the cell's edges, in place of \
                            the sum) keep the task, and do the weight particles still become self-replicators?";
 
-/// The experiments, in report order. Activation particles (`organism.activation = "particle"`)
-/// would be one more `Variants` entry.
+/// The experiments, in report order.
 pub const STUDIES: &[Study] = &[
     Study {
         name: "interactions-addition",
@@ -101,7 +121,7 @@ pub const STUDIES: &[Study] = &[
         title: "Non-linear particles on addition",
         question: NONLINEAR,
         base: "addition",
-        design: Design::Variants(&["addition-tanh", "addition-gelu"]),
+        design: Design::Variants(&[preset("addition-tanh"), preset("addition-gelu")]),
         seeds: (5, 2),
         // Longer than the preset's 60 epochs: time for slower self-replication to show.
         set: &["epochs=200"],
@@ -112,18 +132,34 @@ pub const STUDIES: &[Study] = &[
         title: "Non-linear particles on MNIST",
         question: NONLINEAR,
         base: "mnist",
-        design: Design::Variants(&["mnist-tanh", "mnist-gelu"]),
+        design: Design::Variants(&[preset("mnist-tanh"), preset("mnist-gelu")]),
         // One seed in quick mode: an epoch of non-linear particles costs ≈ 10 s.
         seeds: (3, 1),
         set: NONLINEAR_MNIST_SET,
         quick_set: &["epochs=1", "validate_every=1"],
     },
     Study {
+        name: "activations-mnist",
+        title: "Activation particles on MNIST",
+        question: ACTIVATIONS,
+        // GELU between layers, as the paper's text has it.
+        base: "mnist",
+        design: Design::Variants(&[
+            Variant { name: "none", preset: "mnist", set: &["organism.activation=none"] },
+            Variant { name: "particle-layer", preset: "mnist-actparticle", set: &["activation_particle.per=layer"] },
+            Variant { name: "particle-cell", preset: "mnist-actparticle", set: &["activation_particle.per=cell"] },
+        ]),
+        // The preset's 200 epochs of the bundled subset (800 task steps): ≈ 1–2 min per arm of 3 seeds.
+        seeds: (3, 2),
+        set: &["trajectory_every=200"],
+        quick_set: &["epochs=2", "validate_every=1"],
+    },
+    Study {
         name: "aggregators-addition",
         title: "Aggregator particles on addition",
         question: AGGREGATORS,
         base: "addition",
-        design: Design::Variants(&["addition-aggparticle"]),
+        design: Design::Variants(&[preset("addition-aggparticle")]),
         seeds: (5, 2),
         set: &[],
         quick_set: &["epochs=5"],
@@ -133,7 +169,7 @@ pub const STUDIES: &[Study] = &[
         title: "Aggregator particles on MNIST",
         question: AGGREGATORS,
         base: "mnist",
-        design: Design::Variants(&["mnist-aggparticle"]),
+        design: Design::Variants(&[preset("mnist-aggparticle")]),
         // One seed in quick mode: an epoch with aggregator particles costs ≈ 14 s.
         seeds: (3, 1),
         set: NONLINEAR_MNIST_SET,
@@ -180,9 +216,10 @@ fn arms(study: &Study, quick: bool, data_dir: &Option<PathBuf>) -> Result<Vec<Ar
                 }
             }
         }
-        Design::Variants(presets) => {
-            for p in presets {
-                arms.push(Arm { name: p.to_string(), cfg: resolve(p, &[])?, cell: None });
+        Design::Variants(variants) => {
+            for v in variants {
+                let sets: Vec<String> = v.set.iter().map(|s| s.to_string()).collect();
+                arms.push(Arm { name: v.name.into(), cfg: resolve(v.preset, &sets)?, cell: None });
             }
         }
     }
@@ -199,7 +236,8 @@ struct Measured {
 const ARM_KINDS: [Kind; 3] = [Kind::Types, Kind::Curves, Kind::Stability];
 
 /// Runs every study into `out` (`out/<study>/runs/<arm>/seed-N`, `…/analysis/<arm>/<kind>`) and
-/// returns the report's "Beyond the paper" part. `data_dir`: the MNIST IDX folder, as for
+/// returns the report's "Beyond the paper" part. An arm's runs already complete in `out` are kept
+/// and unfinished ones continued (a resumed `reproduce`); the analyses are always redone. `data_dir`: the MNIST IDX folder, as for
 /// `reproduce`.
 pub fn run(quick: bool, data_dir: &Option<PathBuf>, out: &Path, progress: &Progress) -> Result<Part> {
     run_studies(STUDIES, quick, data_dir, out, progress)
@@ -236,7 +274,8 @@ pub fn run_studies(
                 arm.cfg.epochs
             ));
             let runs_dir = dir.join("runs").join(&arm.name);
-            train_seeds(&arm.cfg, &seeds, &runs_dir, false, data.as_deref(), progress)?;
+            // Kept if complete, continued if a killed run left it unfinished (`reproduce --resume`).
+            continue_seeds(&arm.cfg, &seeds, &runs_dir, data.as_deref(), progress)?;
             if let Some(d) = &data {
                 tests.insert(&arm.cfg, d.clone());
             }
@@ -245,6 +284,9 @@ pub fn run_studies(
             for kind in ARM_KINDS {
                 let adir = dir.join("analysis").join(&arm.name).join(kind.name());
                 analyses.push(analyze(kind, &runs, &tests, &AnalysisOptions::default(), &adir)?);
+            }
+            if report::has_activation_particles(&arm) {
+                analyses.push(learned_activations(&runs, &seeds, &dir.join("analysis").join(&arm.name))?);
             }
             measured.arms.push((arm, analyses));
         }
@@ -263,9 +305,6 @@ pub fn run_studies(
          on the same seeds, so comparisons are paired per seed; each row of the table below was declared in \
          `src/explore.rs` before measuring and is judged like the paper's claims."
             .into(),
-        "Not in this part: activation particles (`organism.activation = \"particle\"`); adding them here is one \
-         `Variants` entry of `STUDIES`."
-            .into(),
         format!(
             "Mode: {}; wall time {:.0} s.",
             if quick { "quick (few epochs and seeds: checks the wiring, answers nothing)" } else { "full" },
@@ -273,6 +312,25 @@ pub fn run_studies(
         ),
     ];
     Ok(Part { title: "Beyond the paper".into(), intro, claims, sections })
+}
+
+/// The kind name of an arm's [`learned_activations`].
+const LEARNED_ACTIVATIONS: &str = "activations";
+
+/// The figures of every learned activation function `z ↦ a` of the arm's runs (`runs[i]` of
+/// seed `seeds[i]`), one per seed and hidden layer, as each run directory has them
+/// ([`crate::analysis::activations`]), in `dir/activations/seed-N/`.
+fn learned_activations(runs: &[crate::run::Run], seeds: &[u64], dir: &Path) -> Result<Analysis> {
+    let mut a = Analysis { kind: LEARNED_ACTIVATIONS.into(), ..Analysis::default() };
+    for (run, seed) in runs.iter().zip(seeds) {
+        let out = dir.join(LEARNED_ACTIVATIONS).join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&out).map_err(|e| crate::Error::io(&out, e))?;
+        for mut f in crate::analysis::activations::figures(&out, &run.organism, &run.summary)? {
+            f.title = format!("Seed {seed}: {}", f.title);
+            a.figures.push(f);
+        }
+    }
+    Ok(a)
 }
 
 /// The arm's analysis of `kind`.

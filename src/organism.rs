@@ -259,6 +259,11 @@ impl Organism {
         }
     }
 
+    /// The activation particles' weights, `n_act × P_act` (empty without them).
+    pub fn activation_weights(&self) -> &[f32] {
+        self.activations.as_ref().map_or(&[], |a| a.particles.weights())
+    }
+
     /// Every particle's weight `PN(0,0,0,0,1)`: the dense network's weights (paper §IV-B).
     pub fn extracted_weights(&self) -> Vec<f32> {
         self.particles.extract()

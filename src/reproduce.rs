@@ -47,6 +47,7 @@ pub struct Options {
 #[derive(serde::Serialize, serde::Deserialize, PartialEq)]
 struct Recorded {
     quick: bool,
+    extended: bool,
     data: Option<String>,
 }
 
@@ -129,11 +130,11 @@ pub struct Outcome {
 /// started if there is none); the finished report is the same but for its wall times.
 pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
     let start = Instant::now();
-    if opts.resume && opts.extended {
-        // The beyond-the-paper part keeps no record of finished arms yet.
-        return Err(crate::Error::Invalid("--resume does not cover --extended yet: rerun without --resume".into()));
-    }
-    let recorded = Recorded { quick: opts.quick, data: opts.data_dir.as_ref().map(|d| d.display().to_string()) };
+    let recorded = Recorded {
+        quick: opts.quick,
+        extended: opts.extended,
+        data: opts.data_dir.as_ref().map(|d| d.display().to_string()),
+    };
     let resumed = if opts.resume { RunWriter::resume(&opts.out, opts.force, OPTIONS)? } else { None };
     if resumed.is_none() {
         check_free(&opts.out, opts.force)?;
@@ -145,7 +146,7 @@ pub fn reproduce(opts: &Options, progress: &Progress) -> Result<Outcome> {
                 std::fs::read(writer.path(OPTIONS)).ok().and_then(|b| serde_json::from_slice(&b).ok());
             if before.as_ref() != Some(&recorded) {
                 return Err(crate::Error::Invalid(format!(
-                    "the unfinished {} was started with other options (--quick, --data); continue it with those",
+                    "the unfinished {} was started with other options (--quick, --extended, --data); continue it with those",
                     opts.out.display()
                 )));
             }

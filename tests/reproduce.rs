@@ -7,7 +7,9 @@ mod common;
 
 use std::process::Command;
 
-use organism::explore::{Design, KINDS, RATES, STUDIES};
+use organism::config::Config;
+use organism::explore::{Design, Variant, KINDS, RATES, STUDIES};
+use organism::organism::LayerActivation;
 use organism::report::claims::CLAIMS;
 
 /// Rows of the table: one per claim, ten (one per noise level) for the robustness claims.
@@ -15,14 +17,21 @@ fn rows() -> usize {
     CLAIMS.iter().map(|c| if c.per_noise_level { 10 } else { 1 }).sum()
 }
 
+/// Whether the variant's organisms have activation particles.
+fn activation_particles(v: &Variant) -> bool {
+    let sets: Vec<String> = v.set.iter().map(|s| s.to_string()).collect();
+    Config::resolve(Some(v.preset), None, &sets).unwrap().organism.activation == LayerActivation::Particle
+}
+
 /// Rows of the "Beyond the paper" table, counted from the studies: per interaction arm, spread
-/// and task; per variant, becomes PN_SR, how fast, task; per arm of a variant study, stability.
+/// and task; per variant, becomes PN_SR, how fast, task (and with activation particles, theirs
+/// become PN_SR); per arm of a variant study, stability.
 fn beyond_rows() -> usize {
     STUDIES
         .iter()
         .map(|s| match s.design {
             Design::Interactions => 2 * KINDS.len() * RATES.len(),
-            Design::Variants(v) => 3 * v.len() + v.len() + 1,
+            Design::Variants(v) => 3 * v.len() + v.iter().filter(|v| activation_particles(v)).count() + v.len() + 1,
         })
         .sum()
 }
@@ -78,6 +87,20 @@ fn quick_reproduction_writes_the_whole_report() {
     for s in STUDIES {
         assert!(out.join("beyond").join(s.name).join("overview.png").is_file(), "no overview of {}", s.name);
     }
+    // Each learned activation function is in the report: one figure per arm with activation
+    // particles, seed (quick mode's) and hidden layer.
+    let learned = md.lines().filter(|l| l.starts_with("![") && l.contains("/activations/seed-")).count();
+    let expected: usize = STUDIES
+        .iter()
+        .map(|s| match s.design {
+            Design::Interactions => 0,
+            Design::Variants(v) => {
+                let hidden = Config::resolve(Some(s.base), None, &[]).unwrap().organism.depth - 1;
+                v.iter().filter(|v| activation_particles(v)).count() * s.seeds.1 as usize * hidden
+            }
+        })
+        .sum();
+    assert!(expected > 0 && learned == expected, "{learned} learned activation figures, expected {expected}");
 
     // Every figure the report names exists (PNG and SVG), and the HTML inlines them.
     let figures: Vec<&str> =
@@ -140,8 +163,10 @@ fn report_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec
         .collect()
 }
 
-/// A quick reproduction killed (SIGKILL) half-way and run again with `--resume` keeps what was
-/// complete and ends with the report of an uninterrupted run (but for its wall times).
+/// A quick extended reproduction killed (SIGKILL) half-way through the "Beyond the paper" part and
+/// run again with `--resume` keeps what was complete (the paper's runs, the studies' finished
+/// arms), continues the rest, and ends with the report of an uninterrupted run (but for its wall
+/// times).
 #[test]
 fn a_killed_reproduction_resumes_to_the_same_report() {
     use std::process::Stdio;
@@ -149,7 +174,9 @@ fn a_killed_reproduction_resumes_to_the_same_report() {
     let dir = tempfile::tempdir().unwrap();
     let args = |out: &std::path::Path| -> Vec<String> {
         let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
-        ["reproduce", "--quick", "--data", data, "--out", out.to_str().unwrap()].map(String::from).to_vec()
+        ["reproduce", "--quick", "--extended", "--data", data, "--out", out.to_str().unwrap()]
+            .map(String::from)
+            .to_vec()
     };
     let bin = env!("CARGO_BIN_EXE_organism");
     let reference = dir.path().join("reference");
@@ -158,24 +185,22 @@ fn a_killed_reproduction_resumes_to_the_same_report() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let whole = started.elapsed();
 
-    // Killed once the addition runs are complete and the MNIST runs have started: the resumed
-    // run keeps the first and continues the second.
+    // Killed once the first study is complete and the second one's (MNIST) runs have started:
+    // the resumed run keeps the paper's runs and the first study, and continues the second.
+    let (first, second) = (STUDIES[0].name, STUDIES[1].name);
     let out = dir.path().join("killed");
     let mut child = Command::new(bin).args(args(&out)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let partial = || std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p != &reference);
-    let mnist_started = || {
-        let runs = partial()?.join("runs");
-        std::fs::read_dir(runs)
-            .ok()?
-            .map(|e| e.unwrap().file_name())
-            .find(|n| n.to_string_lossy().starts_with(".mnist.partial-"))
+    let second_started = || {
+        let runs = partial()?.join("beyond").join(second).join("runs");
+        std::fs::read_dir(runs).ok()?.map(|e| e.unwrap().file_name()).find(|n| n.to_string_lossy().starts_with('.'))
     };
     let deadline = Instant::now() + whole * 2;
-    while mnist_started().is_none() {
-        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "the MNIST runs never started");
+    while second_started().is_none() {
+        assert!(Instant::now() < deadline && child.try_wait().unwrap().is_none(), "the study {second} never started");
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(whole / 10);
+    std::thread::sleep(whole / 40);
     assert!(child.try_wait().unwrap().is_none(), "the reproduction finished before it was killed");
     child.kill().unwrap();
     child.wait().unwrap();
@@ -184,7 +209,9 @@ fn a_killed_reproduction_resumes_to_the_same_report() {
     let partial = partial().unwrap();
     assert!(partial.join("options.json").is_file(), "{}", partial.display());
     let timings = |root: &std::path::Path| -> Vec<Vec<u8>> {
-        (0..3).map(|s| std::fs::read(root.join(format!("runs/addition/seed-{s}/timing.json"))).unwrap()).collect()
+        let paper = (0..3).map(|s| format!("runs/addition/seed-{s}"));
+        let study = (0..STUDIES[0].seeds.1).map(|s| format!("beyond/{first}/runs/none/seed-{s}"));
+        paper.chain(study).map(|d| std::fs::read(root.join(d).join("timing.json")).unwrap()).collect()
     };
     let kept = timings(&partial);
 
@@ -195,7 +222,7 @@ fn a_killed_reproduction_resumes_to_the_same_report() {
     for (name, bytes) in &expected {
         assert!(got[name] == *bytes, "{name} differs after a kill and --resume");
     }
-    assert_eq!(timings(&out), kept, "the complete addition runs were trained again");
+    assert_eq!(timings(&out), kept, "complete runs were trained again");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 2, "{left:?}");
 }

@@ -46,6 +46,33 @@ fn weights_are_kept_every_trajectory_every_epochs_and_at_the_end() {
     let last = organism::run::Run::open(&out).unwrap().organism.particles.weights().to_vec();
     assert_eq!(t.weights.len(), 4 * last.len());
     assert_eq!(&t.weights[3 * last.len()..], &last[..], "the last row is the final organism");
+    assert!(t.activation_weights.is_empty(), "no activation particles, no activation rows");
+}
+
+/// Activation particles have their own tensor in the trajectory, `activation_weights [T, n_act,
+/// P_act]`, row for row with `weights`: the streamed file holds what training in memory kept.
+#[test]
+fn activation_particles_are_kept_in_the_trajectory_beside_the_weights() {
+    let sets = ["epochs=7".to_string(), "trajectory_every=3".to_string(), "activation_particle.per=cell".to_string()];
+    let cfg = Config::resolve(Some("addition-actparticle"), None, &sets).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train_to_dir(&cfg, &TaskData::addition(&cfg), &out, false, &Progress::hidden()).unwrap();
+    let path = out.join("trajectory.safetensors");
+    let t = read_trajectory(&path).unwrap();
+    assert_eq!(t.epochs, [0, 3, 6, 7]);
+    let organism = organism::run::Run::open(&out).unwrap().organism;
+    let act = organism.activations.as_ref().unwrap();
+    let (n_act, p_act) = (act.particles.len(), act.particles.shape().n_weights());
+    assert!(n_act > 1);
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("activation_weights").unwrap().shape(), [4, n_act, p_act]);
+    assert_eq!(&t.activation_weights[3 * n_act * p_act..], act.particles.weights(), "the last row is the final one");
+
+    let memory = train(&cfg, &TaskData::addition(&cfg), &mut |_, _| {}).unwrap().trajectory;
+    assert_eq!(t, memory, "the streamed trajectory is the one kept in memory");
+    assert_ne!(&t.activation_weights[..n_act * p_act], act.particles.weights(), "the activation particles moved");
 }
 
 #[test]

@@ -182,6 +182,20 @@ pub fn analyze(runs: &[Run], out: &Path) -> Result<Analysis> {
         })
         .collect();
     a.record("share_self_replicators", share);
+    // Activation particles (issue 13) are counted apart from the weight particles: their share of
+    // PN_SR, recorded only when every run has them.
+    let act_share: Option<Vec<f64>> = runs
+        .iter()
+        .map(|r| {
+            let act = r.summary.activation_particles.as_ref()?;
+            let n: usize = act.types.values().sum();
+            let sr = act.types.get(Class::SelfReplicator.name()).copied().unwrap_or(0);
+            Some(sr as f64 / n.max(1) as f64)
+        })
+        .collect();
+    if let Some(act_share) = act_share {
+        a.record("share_activation_self_replicators", act_share);
+    }
     a.record("first_sr_epoch", first_sr);
     a.record("sr_outside_first_layer", outside);
     a.record("sr_trend_per_100_epochs", trend);

@@ -1,9 +1,10 @@
 //! The report of each study: its claims (declared comparisons judged on the per-seed values),
 //! its overview figure and its section.
 
-use super::{analysis, task_tolerance, Design, Measured, Study, KINDS, RATES};
+use super::{analysis, task_tolerance, Arm, Design, Measured, Study, KINDS, LEARNED_ACTIVATIONS, RATES};
 use crate::analysis::kind::Kind;
 use crate::analysis::{Analysis, Stat};
+use crate::organism::LayerActivation;
 use crate::plot::{Chart, Colour, Interval, IntervalGroup, IntervalPanel, Intervals};
 use crate::report::claims::{self, src, Claim, ClaimSpec, Comparison, Exp, Unit};
 use crate::report::document::Section;
@@ -92,6 +93,18 @@ pub(super) fn study_claims(study: &Study, m: &Measured, first: usize) -> Vec<Cla
                     ),
                     label.clone(),
                 ));
+                if has_activation_particles(a) {
+                    specs.push((
+                        spec(
+                            "Activation particles become self-replicators",
+                            "final share of PN_SR among the activation particles",
+                            src(arm(i), Kind::Types, "share_activation_self_replicators"),
+                            Comparison::AtLeast(0.01),
+                            "as for the weight particles: at least 1 % of them end as PN_SR",
+                        ),
+                        label.clone(),
+                    ));
+                }
             }
         }
     }
@@ -115,6 +128,11 @@ pub(super) fn study_claims(study: &Study, m: &Measured, first: usize) -> Vec<Cla
     specs.iter().map(|(spec, label)| claims::evaluate_one(spec, &look, "", label)).collect()
 }
 
+/// Whether the arm's organisms have activation particles (`organism.activation = "particle"`).
+pub(super) fn has_activation_particles(arm: &Arm) -> bool {
+    arm.cfg.organism.activation == LayerActivation::Particle
+}
+
 /// The 95 % interval of the mean of `finding`'s values (the finite ones), `None` without any; a
 /// share's interval is clipped to [0, 1].
 pub(super) fn interval(v: &[f64], finding: &str) -> Option<Interval> {
@@ -136,7 +154,7 @@ pub(super) fn values<'a>(analyses: &'a [Analysis], kind: Kind, finding: &str) ->
 pub(super) fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis {
     let image = m.arms[0].0.cfg.task.dataset().is_some();
     let metric = if image { "test accuracy" } else { "test MAE" };
-    let measures: Vec<(&str, Kind, &str, bool)> = match study.design {
+    let mut measures: Vec<(&str, Kind, &str, bool)> = match study.design {
         Design::Interactions => vec![
             ("share of PN_SR", Kind::Types, "share_self_replicators", false),
             (metric, Kind::Curves, "test_metric", !image),
@@ -148,6 +166,12 @@ pub(super) fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis 
             ("spectral radius at PN_SR", Kind::Stability, "spectral_radius", false),
         ],
     };
+    if m.arms.iter().any(|(arm, _)| has_activation_particles(arm)) {
+        measures.insert(
+            1,
+            ("share of PN_SR, activation particles", Kind::Types, "share_activation_self_replicators", false),
+        );
+    }
     let mut a = Analysis { kind: "beyond".into(), ..Analysis::default() };
     let (x_label, categories, panels) = match study.design {
         Design::Interactions => {
@@ -230,7 +254,11 @@ pub(super) fn study_section(study: &Study, seeds: &[u64], m: Measured, overview:
         for (arm, an) in m.arms {
             for mut a in an.into_iter().filter(|a| a.kind != Kind::Curves.name()) {
                 crate::plot::draw_all(&a.figures)?;
-                let title = a.kind.parse::<Kind>().map_or(a.kind.clone(), |k| k.title().to_string());
+                let title = match a.kind.parse::<Kind>() {
+                    Ok(k) => k.title().to_string(),
+                    Err(_) if a.kind == LEARNED_ACTIVATIONS => "Learned activation functions z ↦ a".to_string(),
+                    Err(_) => a.kind.clone(),
+                };
                 // The kind names the anchor in the report: one per arm.
                 a.kind = format!("{}-{}", arm.name, a.kind);
                 analyses.push((format!("{}: {title}", arm.name), a));

@@ -340,13 +340,16 @@ pub fn first_all_replicators(epoch: usize, counts: Option<ClassCounts>) -> Optio
     all_sr.then_some(epoch)
 }
 
-/// Every particle's weights at some epochs (Fig. 12): `epochs.len() × n × P`.
+/// Every particle's weights at some epochs (Fig. 12): `epochs.len() × n × P`, and the
+/// activation particles' (issue 13) apart.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trajectory {
     /// The epochs of the snapshots.
     pub epochs: Vec<usize>,
     /// The snapshots, `epochs.len() × n × P`.
     pub weights: Vec<f32>,
+    /// The activation particles' snapshots, `epochs.len() × n_act × P_act` (empty without).
+    pub activation_weights: Vec<f32>,
 }
 
 /// A trained organism and its history, in memory (the command line streams the history to
@@ -387,7 +390,9 @@ pub fn train_until(
         let record = trainer.run_epoch();
         if keeps_weights(cfg, record.epoch) {
             trajectory.epochs.push(record.epoch);
-            trajectory.weights.extend_from_slice(trainer.organism().particles.weights());
+            let organism = trainer.organism();
+            trajectory.weights.extend_from_slice(organism.particles.weights());
+            trajectory.activation_weights.extend_from_slice(organism.activation_weights());
         }
         if on_epoch(&record, trainer.organism()).is_break() {
             return Err(Error::Interrupted { epoch: record.epoch });
