@@ -66,13 +66,17 @@ impl Intervals {
                 format!("group `{}` has {} intervals for {n} categories", g.name, g.points.len()),
             ));
         }
-        render!(stem, (WIDTH, 620), |root| {
+        // Up to three panels side by side; more go two to a row, so that every panel keeps
+        // room for its title and category names (≈ 600 px for four or five categories).
+        let cols = if self.panels.len() > 3 { 2 } else { self.panels.len().max(1) };
+        let rows = self.panels.len().div_ceil(cols).max(1);
+        render!(stem, (WIDTH, 620 * rows as u32), |root| {
             let area = titled(root, title)?;
             if self.panels.is_empty() || n == 0 {
                 return note(&area, "no data");
             }
             let x_axis = Axis::categories(&self.categories);
-            for (panel, area) in self.panels.iter().zip(area.split_evenly((1, self.panels.len()))) {
+            for (panel, area) in self.panels.iter().zip(area.split_evenly((rows, cols))) {
                 let values =
                     panel.groups.iter().flat_map(|g| g.points.iter().flatten()).flat_map(|p| [p.lo, p.mean, p.hi]);
                 let y = Axis::of(values.chain(if panel.log_y { None } else { Some(0.0) }), panel.log_y);
