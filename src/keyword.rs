@@ -1,5 +1,5 @@
 //! Enums whose values are named by keywords (configuration values, command-line flags): one
-//! table per enum gives its names, and [`keywords!`] derives from it the parsing (with one
+//! table per enum gives its names, and `keywords!` derives from it the parsing (with one
 //! message for a configuration and the command line), the display and serde's reading and
 //! writing, so the names exist once.
 
