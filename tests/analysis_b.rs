@@ -137,6 +137,19 @@ fn heatmap_refuses_addition_naming_the_run() {
 }
 
 #[test]
+fn dropout_refuses_an_organism_with_aggregator_particles_naming_the_run() {
+    // Dropout evaluates the dense network of extracted weights, whose cells sum their edges:
+    // an organism that folds them with aggregator particles is another network.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::resolve(Some("addition-aggparticle"), None, &["epochs=1".into()]).unwrap();
+    let run = dir.path().join("agg");
+    train_to_dir(&cfg, &TaskData::addition(&cfg), &run, false, &Progress::hidden()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let err = dropout::analyze(&open(&[run.clone()]), &TestSets::default(), out.path()).unwrap_err().to_string();
+    assert!(err.contains(&run.display().to_string()) && err.contains("aggregator particles"), "{err}");
+}
+
+#[test]
 fn connectivity_per_layer() {
     let r = runs();
     let out = tempfile::tempdir().unwrap();

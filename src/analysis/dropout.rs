@@ -104,6 +104,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, out: &Path) -> Result<Analysis> {
     if runs.is_empty() {
         return Err(Error::Invalid("dropout: no runs given".into()));
     }
+    super::require_summing_cells(runs, "dropout")?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut a = Analysis { kind: "dropout".into(), ..Default::default() };
     let metric_name = runs[0].config.task.metric_name();

@@ -140,6 +140,20 @@ pub fn require_image_task(runs: &[Run], kind: &str) -> Result<()> {
     }
 }
 
+/// An error if a run folds its cells with aggregator particles: the `kind` analysis evaluates
+/// the network as a dense net of (masked) weights whose cells sum their edges (SPEC §2), which
+/// such an organism is not.
+pub fn require_summing_cells(runs: &[Run], kind: &str) -> Result<()> {
+    match runs.iter().find(|r| r.organism.aggregators.is_some()) {
+        Some(r) => Err(Error::Invalid(format!(
+            "{}: the `{kind}` analysis evaluates dense networks whose cells sum their edges; this run \
+             folds them with aggregator particles (organism.aggregation = \"particle\")",
+            shown(&r.dir).display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Final class of every particle of a run.
 pub fn final_classes(run: &Run) -> Vec<Class> {
     classify(&run.organism.particles, run.config.epsilon)

@@ -31,7 +31,7 @@
 //! network at the PN_SR share as a masked dense model (`pruned/seed-N/METHOD.safetensors`, see
 //! [`write_masked_dense`]).
 
-use super::{describe, figure, require_image_task, Analysis, Stat, TestSets};
+use super::{describe, figure, require_image_task, require_summing_cells, Analysis, Stat, TestSets};
 use crate::plot::{Chart, Lines, Panel, Series};
 use crate::run::{write_csv, write_json, Run};
 use crate::{Error, Result};
@@ -134,6 +134,7 @@ pub fn analyze(runs: &[Run], tests: &TestSets, settings: &Settings, out: &Path) 
         return Err(Error::Invalid("pruning: no runs given".into()));
     }
     require_image_task(runs, "pruning")?;
+    require_summing_cells(runs, "pruning")?;
     if let Some(run) = runs.iter().find(|r| r.organism.activations.is_some()) {
         return Err(Error::Invalid(format!(
             "pruning: {} has activation particles; its dense baseline is defined for fixed activations only",
