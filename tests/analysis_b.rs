@@ -145,7 +145,8 @@ fn dropout_refuses_an_organism_with_aggregator_particles_naming_the_run() {
     let run = dir.path().join("agg");
     train_to_dir(&cfg, &TaskData::addition(&cfg), &run, false, &Progress::hidden()).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let err = dropout::analyze(&open(&[run.clone()]), &TestSets::default(), out.path()).unwrap_err().to_string();
+    let err =
+        dropout::analyze(&open(std::slice::from_ref(&run)), &TestSets::default(), out.path()).unwrap_err().to_string();
     assert!(err.contains(&run.display().to_string()) && err.contains("aggregator particles"), "{err}");
 }
 
