@@ -25,6 +25,7 @@ use super::pass::{network_pass, LayerMap, Targets};
 use super::{OrganismShape, TaskPass};
 use crate::keyword::keywords;
 use crate::lanes::{F32s, Lanes, LANES};
+use crate::particle::shape::normalised;
 use crate::particle::{Evaluator, ParticleBatch};
 
 /// How a cell combines the values of its edges.
@@ -133,7 +134,7 @@ pub(super) struct Folded<'a> {
 /// `E'_e` of the `n` edges of a cell (SPEC §1's position normalisation).
 fn positions(n: usize) -> Vec<f32> {
     let max = n.saturating_sub(1) as f32;
-    (0..n).map(|e| e as f32 / (max + 1e-8) + 1e-8).collect()
+    (0..n).map(|e| normalised(e as f32, max)).collect()
 }
 
 impl<'a> Folded<'a> {

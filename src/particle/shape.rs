@@ -45,6 +45,12 @@ pub enum Row<L> {
     },
 }
 
+/// A position coordinate normalised as SPEC §1 (and the reference) does: divided by (its
+/// column's maximum + 1e-8), then + 1e-8, in f32.
+pub fn normalised(value: f32, max: f32) -> f32 {
+    value / (max + 1e-8) + 1e-8
+}
+
 impl ParticleShape {
     /// A PN with layer widths `widths` (input first). The input must hold the weight value,
     /// three position columns and the auxiliary slot (≥ 5); the output is one number.
@@ -68,14 +74,13 @@ impl ParticleShape {
             }
             offsets.push(offsets[l] + inp * out);
         }
-        // Each column divided by (its maximum + 1e-8), then + 1e-8, in f32 as the reference.
         let mut max = [0f32; 3];
         for p in &raw {
             for k in 0..3 {
                 max[k] = max[k].max(p[k]);
             }
         }
-        let positions = raw.iter().map(|p| std::array::from_fn(|k| p[k] / (max[k] + 1e-8) + 1e-8)).collect();
+        let positions = raw.iter().map(|p| std::array::from_fn(|k| normalised(p[k], max[k]))).collect();
         Ok(ParticleShape { widths, activation, offsets, positions })
     }
 
