@@ -25,8 +25,9 @@ use super::pass::{network_pass, LayerMap, Targets};
 use super::{OrganismShape, TaskPass};
 use crate::keyword::keywords;
 use crate::lanes::{F32s, Lanes, LANES};
+use crate::particle::kernel::{Kernel, PnKernel};
 use crate::particle::shape::normalised;
-use crate::particle::{Evaluator, ParticleBatch};
+use crate::particle::{Evaluator, ParticleBatch, Row};
 
 /// How a cell combines the values of its edges.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -179,9 +180,18 @@ pub(super) fn folded_pass(
     TaskPass { grads, aggregator_grads, ..pass }
 }
 
-/// The group's inputs column by column: `xt[e]` = input `e` of up to [`LANES`] rows.
+/// A chunk's inputs by groups of [`LANES`] rows, column by column: `xt[g·width + e]` = input
+/// `e` of the rows of group `g`.
 fn transpose(rows: &[f32], width: usize) -> Vec<F32s> {
-    (0..width).map(|e| column(rows, width, e)).collect()
+    rows.chunks(LANES * width).flat_map(|xs| (0..width).map(move |e| column(xs, width, e))).collect()
+}
+
+impl Folded<'_> {
+    /// The aggregators' kernel, keeping `rows` fold rows for the backward.
+    fn kernel(&self, rows: usize) -> PnKernel<F32s> {
+        let agg = &self.agg.cp.particles;
+        PnKernel::with_rows(agg.shape(), agg.path(), rows)
+    }
 }
 
 impl LayerMap for Folded<'_> {
@@ -191,67 +201,91 @@ impl LayerMap for Folded<'_> {
         self.edge_grad_len(l) + (last + 1 - first) * cp.particles.shape().n_weights()
     }
 
-    // forward: x (rows × in) -> y[c] = acc_n of PN_agg(l,c)'s fold over y_e (rows × out), LANES
-    // rows at once
+    // forward: x (rows × in) -> y[c] = acc_n of PN_agg(l,c)'s fold over y_e (rows × out); each
+    // fold step runs on all groups of LANES rows of the chunk at once, layer by layer
     #[inline(always)]
     fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
-        let pos = positions(i_n);
-        let mut agg = Evaluator::<F32s>::new(&self.agg.cp.particles);
+        let (pos, xt) = (positions(i_n), transpose(inp, i_n));
+        let groups = xt.len() / i_n;
+        let shape = self.agg.cp.particles.shape();
+        let mut pn = self.kernel(groups);
         let mut edges = self.edges.eval();
-        for (xs, ys) in inp.chunks(LANES * i_n).zip(out.chunks_mut(LANES * o_n)) {
-            let xt = transpose(xs, i_n);
-            for c in 0..o_n {
-                let (g, first) = (self.agg.weights(l, c), self.offsets[l] + c * i_n);
-                let mut acc = F32s::default();
-                for (e, (&x, &p)) in xt.iter().zip(&pos).enumerate() {
-                    acc = agg.fold(g, acc, p, edges.value(first + e, x));
-                }
-                ys.chunks_mut(o_n).zip(acc.0).for_each(|(row, v)| row[c] = v);
+        // acc_e, acc_e+1 and y_e of every group
+        let (mut acc, mut next, mut ys) =
+            (vec![F32s::default(); groups], vec![F32s::default(); groups], vec![F32s::default(); groups]);
+        for c in 0..o_n {
+            let (w, first) = (self.agg.weights(l, c), self.offsets[l] + c * i_n);
+            pn.prepare(shape, w);
+            acc.fill(F32s::default());
+            for (e, &p) in pos.iter().enumerate() {
+                ys.iter_mut().enumerate().for_each(|(g, y)| *y = edges.value(first + e, xt[g * i_n + e]));
+                pn.forward_kept(shape, w, 0..groups, |g| Row::Fold { acc: acc[g], pos: p, y: ys[g] }, &mut next);
+                std::mem::swap(&mut acc, &mut next);
+            }
+            for (rows, a) in out.chunks_mut(LANES * o_n).zip(&acc) {
+                rows.chunks_mut(o_n).zip(a.0).for_each(|(row, v)| row[c] = v);
             }
         }
     }
 
     // backward: x (rows × in), dy (rows × out) -> dx (rows × in); grad (layer block) += edges'
-    // ∂loss/∂w, then the layer's aggregators'; per group of LANES rows the fold is recomputed
-    // keeping acc_0..acc_n and y_e, then run back from e = n−1 to 0
+    // ∂loss/∂w, then the layer's aggregators'. Per cell the fold is run again on all groups of
+    // LANES rows, keeping every step (row e·groups + g of the kernel: acc_e, y_e and the PN's
+    // hidden values), then run back from e = n−1 to 0. Every gradient slot receives its terms
+    // in the order of the one-group loop: groups, then cells, then edges from the last.
     #[inline(always)]
-    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
         let (i_n, o_n) = self.dims[l];
-        let pos = positions(i_n);
+        let (pos, xt) = (positions(i_n), transpose(inp, i_n));
+        let groups = xt.len() / i_n;
         let cp = self.agg.cp;
-        let pa = cp.particles.shape().n_weights();
+        let (shape, pa) = (cp.particles.shape(), cp.particles.shape().n_weights());
         let per_edge = self.edges.per_edge();
         let (edge_grad, agg_grad) = grad.split_at_mut(self.edge_grad_len(l));
-        let mut agg = Evaluator::<F32s>::new(&cp.particles);
+        let mut pn = self.kernel(i_n * groups);
         let mut edges = self.edges.eval();
-        let (mut accs, mut ys) = (vec![F32s::default(); i_n + 1], vec![F32s::default(); i_n]);
-        let (mut ga, mut dx) = (vec![F32s::default(); pa], vec![F32s::default(); i_n]);
-        for (k, (xs, ds)) in inp.chunks(LANES * i_n).zip(dout.chunks(LANES * o_n)).enumerate() {
-            let xt = transpose(xs, i_n);
-            dx.fill(F32s::default());
-            for c in 0..o_n {
-                let (g, first) = (self.agg.weights(l, c), self.offsets[l] + c * i_n);
-                for (e, &x) in xt.iter().enumerate() {
-                    ys[e] = edges.value(first + e, x);
-                    accs[e + 1] = agg.fold(g, accs[e], pos[e], ys[e]);
-                }
-                // Padding lanes have dy = 0: they add nothing to any gradient.
-                let mut dacc = column(ds, o_n, c);
-                ga.fill(F32s::default());
-                for e in (0..i_n).rev() {
-                    let (da, dy) = agg.fold_backward(g, accs[e], pos[e], ys[e], dacc, &mut ga);
-                    dacc = da;
-                    let at = (c * i_n + e) * per_edge;
-                    dx[e] += edges.backward(first + e, xt[e], dy, &mut edge_grad[at..at + per_edge]);
-                }
-                let a = (cp.index(l, c) - cp.index(l, 0)) * pa;
-                add_lanes(&mut agg_grad[a..a + pa], &ga);
+        // acc_e and y_e of group g at e·groups + g
+        let (mut accs, mut ys) = (vec![F32s::default(); (i_n + 1) * groups], vec![F32s::default(); i_n * groups]);
+        // ∂loss/∂acc_e of every group; ∂loss/∂x (groups × in); cell c's aggregator gradient from
+        // group g (lanes) at (c·groups + g)·P
+        let mut dacc = vec![F32s::default(); groups];
+        let mut dx = vec![F32s::default(); groups * i_n];
+        let mut ga = vec![F32s::default(); o_n * groups * pa];
+        for c in 0..o_n {
+            let (w, first) = (self.agg.weights(l, c), self.offsets[l] + c * i_n);
+            pn.prepare(shape, w);
+            for (e, &p) in pos.iter().enumerate() {
+                let step = e * groups..(e + 1) * groups;
+                ys[step.clone()].iter_mut().enumerate().for_each(|(g, y)| *y = edges.value(first + e, xt[g * i_n + e]));
+                let (done, rest) = accs.split_at_mut(step.end);
+                let ys = &ys;
+                pn.forward_kept(shape, w, step, |r| Row::Fold { acc: done[r], pos: p, y: ys[r] }, &mut rest[..groups]);
             }
-            if let Some(dinp) = dinp.as_deref_mut() {
-                let start = k * LANES * i_n;
-                for (r, row) in dinp[start..start + xs.len()].chunks_mut(i_n).enumerate() {
-                    row.iter_mut().zip(&dx).for_each(|(v, d)| *v = d.0[r]);
+            // Padding lanes have dy = 0: they add nothing to any gradient.
+            dacc.iter_mut().zip(dout.chunks(LANES * o_n)).for_each(|(d, ds)| *d = column(ds, o_n, c));
+            for e in (0..i_n).rev() {
+                let at = (c * i_n + e) * per_edge;
+                for (g, d) in dacc.iter_mut().enumerate() {
+                    let r = e * groups + g;
+                    let row = Row::Fold { acc: accs[r], pos: pos[e], y: ys[r] };
+                    let (da, dy) = pn.backward_kept(shape, w, r, row, *d, &mut ga[(c * groups + g) * pa..][..pa]);
+                    *d = da;
+                    dx[g * i_n + e] +=
+                        edges.backward(first + e, xt[g * i_n + e], dy, &mut edge_grad[at..at + per_edge]);
+                }
+            }
+        }
+        for g in 0..groups {
+            for c in 0..o_n {
+                let a = (cp.index(l, c) - cp.index(l, 0)) * pa;
+                add_lanes(&mut agg_grad[a..a + pa], &ga[(c * groups + g) * pa..][..pa]);
+            }
+        }
+        if let Some(dinp) = dinp {
+            for (rows, d) in dinp.chunks_mut(LANES * i_n).zip(dx.chunks(i_n)) {
+                for (r, row) in rows.chunks_mut(i_n).enumerate() {
+                    row.iter_mut().zip(d).for_each(|(v, d)| *v = d.0[r]);
                 }
             }
         }

@@ -306,16 +306,4 @@ impl<'a, L: Lanes> Evaluator<'a, L> {
     pub fn aux_backward(&mut self, w: &[L], x: L, dout: L, grad: &mut [L]) -> L {
         kernel::row_backward(&mut self.kernel, self.shape, w, Row::Aux(x), dout, grad).1
     }
-
-    /// forward: (w, acc, pos, y) -> PN_w(acc, 0, 0, pos, y), one step of an aggregator's fold
-    #[inline(always)]
-    pub fn fold(&mut self, w: &[L], acc: L, pos: f32, y: L) -> L {
-        kernel::row_forward(&mut self.kernel, self.shape, w, Row::Fold { acc, pos, y })
-    }
-
-    /// backward of [`Evaluator::fold`]: grad += dout·∂PN/∂w; returns dout·∂PN/∂(acc, y)
-    #[inline(always)]
-    pub fn fold_backward(&mut self, w: &[L], acc: L, pos: f32, y: L, dout: L, grad: &mut [L]) -> (L, L) {
-        kernel::row_backward(&mut self.kernel, self.shape, w, Row::Fold { acc, pos, y }, dout, grad)
-    }
 }

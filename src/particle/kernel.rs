@@ -87,9 +87,51 @@ pub enum PnKernel<L> {
 impl<L: Lanes> PnKernel<L> {
     /// The kernel for `path`, with workspaces sized for `shape`.
     pub fn new(shape: &ParticleShape, path: PnPath) -> Self {
+        Self::with_rows(shape, path, shape.n_weights())
+    }
+
+    /// The kernel for `path`, keeping up to `rows` rows for their backward (general path).
+    pub fn with_rows(shape: &ParticleShape, path: PnPath, rows: usize) -> Self {
         match path {
             PnPath::Collapsed => PnKernel::Collapsed(Collapsed::new(shape)),
-            PnPath::General => PnKernel::General(General::new(shape, shape.n_weights())),
+            PnPath::General => PnKernel::General(General::new(shape, rows)),
+        }
+    }
+
+    /// forward (after `prepare(w)`): rows `at` (`row(r)` each) -> `out[r − at.start] = PN_w(row
+    /// r)`; the general path runs them layer by layer and keeps each for
+    /// [`PnKernel::backward_kept`] (the collapsed one needs nothing kept). Bitwise
+    /// [`row_forward`] of each row.
+    #[inline(always)]
+    pub fn forward_kept(
+        &mut self,
+        shape: &ParticleShape,
+        w: &[L],
+        at: std::ops::Range<usize>,
+        row: impl Fn(usize) -> Row<L>,
+        out: &mut [L],
+    ) {
+        match self {
+            PnKernel::Collapsed(k) => out.iter_mut().zip(at).for_each(|(o, r)| *o = k.forward(shape, w, row(r))),
+            PnKernel::General(k) => out.copy_from_slice(k.forward_rows_at(shape, w, at, row)),
+        }
+    }
+
+    /// backward of row `r`, kept by [`PnKernel::forward_kept`] as `row`: grad += dout·∂PN/∂w of
+    /// this row alone; returns dout·∂PN/∂(slot 0, aux slot). Bitwise [`row_backward`] of the row.
+    #[inline(always)]
+    pub fn backward_kept(
+        &mut self,
+        shape: &ParticleShape,
+        w: &[L],
+        r: usize,
+        row: Row<L>,
+        dout: L,
+        grad: &mut [L],
+    ) -> (L, L) {
+        match self {
+            PnKernel::Collapsed(k) => k.backward_alone(shape, w, row, dout, grad),
+            PnKernel::General(k) => k.backward_row(shape, w, r, row, dout, grad),
         }
     }
 }

@@ -34,6 +34,19 @@ impl<L: Lanes> Collapsed<L> {
     }
 }
 
+impl<L: Lanes> Collapsed<L> {
+    /// backward of one row on its own (after `prepare(w)`): grad += dout·∂PN/∂w of `row`,
+    /// chained through the layers now; returns as [`Kernel::backward`]. Bitwise `prepare`,
+    /// `forward`, `backward`, `finish` of that row.
+    #[inline(always)]
+    pub fn backward_alone(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>, dout: L, grad: &mut [L]) -> (L, L) {
+        self.g.fill(L::splat(0.0));
+        let dx = self.backward(shape, w, row, dout, grad);
+        self.finish(shape, w, grad);
+        dx
+    }
+}
+
 impl<L: Lanes> Kernel<L> for Collapsed<L> {
     // prepare: w -> a = M_{L-1}···M_0; g = 0
     #[inline(always)]

@@ -61,13 +61,27 @@ impl<L: Lanes> General<L> {
     /// the same order.
     #[inline(always)]
     pub fn forward_rows(&mut self, shape: &ParticleShape, w: &[L], n: usize, row: impl Fn(usize) -> Row<L>) -> &[L] {
+        self.forward_rows_at(shape, w, 0..n, row)
+    }
+
+    /// [`General::forward_rows`] into the scratch rows `at` (`row(r)` for r in `at`; `at.end ≤
+    /// rows`), leaving the other rows' z and a as they are: a sequence of dependent steps (an
+    /// aggregator's fold) keeps every step for its backward.
+    #[inline(always)]
+    pub fn forward_rows_at(
+        &mut self,
+        shape: &ParticleShape,
+        w: &[L],
+        at: std::ops::Range<usize>,
+        row: impl Fn(usize) -> Row<L>,
+    ) -> &[L] {
         let last = shape.n_layers() - 1;
         for l in 0..=last {
             let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
             let mat = &w[shape.offset(l)..shape.offset(l + 1)];
-            let zs = if l == last { 0..n } else { self.block(shape, l + 1) };
+            let zs = if l == last { 0..self.rows } else { self.block(shape, l + 1) };
             let prev = if l > 0 { self.block(shape, l) } else { 0..0 };
-            for r in 0..n {
+            for r in at.clone() {
                 let (x, cols) = if l == 0 {
                     let row = row(r);
                     shape.input_row(row, &mut self.input);
@@ -85,12 +99,12 @@ impl<L: Lanes> General<L> {
                 }
             }
             if l < last {
-                let used = zs.start..zs.start + n * out;
+                let used = zs.start + at.start * out..zs.start + at.end * out;
                 self.a[used.clone()].copy_from_slice(&self.z[used.clone()]);
                 shape.activation().forward_in_place(L::flat_mut(&mut self.a[used]));
             }
         }
-        &self.out[..n]
+        &self.out[at]
     }
 
     /// backward of row r (last forwarded by [`General::forward_rows`] as `row`): dout -> grad +=
