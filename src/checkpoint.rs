@@ -11,7 +11,7 @@
 //! trajectory's rows again from the checkpoint's on, and goes on;
 //! the finished files are byte for byte those of an uninterrupted run.
 
-use crate::organism::Organism;
+use crate::organism::{CellParticles, Organism};
 use crate::run::{f32_bytes, safetensors_header, MetricsRow, TensorSpec};
 use crate::{Error, Result};
 use safetensors::tensor::Dtype;
@@ -177,8 +177,9 @@ impl MetricsWriter {
     }
 }
 
-/// The size of one row of a trajectory: `n` weight particles of `p` weights, and `n_act`
-/// activation particles of `p_act` weights (both 0 without activation particles).
+/// The size of one row of a trajectory: `n` weight particles of `p` weights, `n_act` activation
+/// particles of `p_act` weights and `n_agg` aggregator particles of `p_agg` weights (0 and 0
+/// without them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RowShape {
     /// Weight particles.
@@ -189,22 +190,39 @@ pub struct RowShape {
     pub n_act: usize,
     /// Weights of an activation particle.
     pub p_act: usize,
+    /// Aggregator particles.
+    pub n_agg: usize,
+    /// Weights of an aggregator particle.
+    pub p_agg: usize,
 }
 
 impl RowShape {
     /// The rows of `organism`'s trajectory.
     pub fn of(organism: &Organism) -> RowShape {
         let (n, p) = (organism.particles.len(), organism.particles.shape().n_weights());
-        let (n_act, p_act) =
-            organism.activations.as_ref().map_or((0, 0), |a| (a.particles.len(), a.particles.shape().n_weights()));
-        RowShape { n, p, n_act, p_act }
+        let cell =
+            |c: Option<&CellParticles>| c.map_or((0, 0), |c| (c.particles.len(), c.particles.shape().n_weights()));
+        let (n_act, p_act) = cell(organism.activations.as_ref());
+        let (n_agg, p_agg) = cell(organism.aggregators.as_ref());
+        RowShape { n, p, n_act, p_act, n_agg, p_agg }
+    }
+
+    /// The tensors of a row, in file order: `(name, particles, weights per particle)` of the
+    /// weight, activation and aggregator particles (the last two `(…, 0, 0)` without them).
+    pub fn tensors(&self) -> [(&'static str, [usize; 2]); 3] {
+        [
+            ("weights", [self.n, self.p]),
+            ("activation_weights", [self.n_act, self.p_act]),
+            ("aggregator_weights", [self.n_agg, self.p_agg]),
+        ]
     }
 }
 
-/// `trajectory.safetensors` written row by row: `epochs [T]` (i64), `weights [T, n, P]` (f32)
-/// and, with activation particles, `activation_weights [T, n_act, P_act]` (f32), with the header
-/// first since `T` is known before training. Row `t` of each tensor is written at its place, so
-/// the two tensors grow together.
+/// `trajectory.safetensors` written row by row: `epochs [T]` (i64), `weights [T, n, P]` (f32),
+/// with activation particles `activation_weights [T, n_act, P_act]` and with aggregator
+/// particles `aggregator_weights [T, n_agg, P_agg]` (f32), with the header first since `T` is
+/// known before training. Row `t` of each tensor is written at its place, so the tensors grow
+/// together.
 pub struct TrajectoryWriter {
     file: BufWriter<File>,
     path: PathBuf,
@@ -218,13 +236,12 @@ pub struct TrajectoryWriter {
 impl TrajectoryWriter {
     fn header(total: usize, shape: RowShape) -> Vec<u8> {
         let meta = BTreeMap::from([("format".to_string(), "trajectory".to_string())]);
-        let mut tensors = vec![
-            TensorSpec { name: "epochs", dtype: Dtype::I64, shape: vec![total] },
-            TensorSpec { name: "weights", dtype: Dtype::F32, shape: vec![total, shape.n, shape.p] },
-        ];
-        if shape.n_act > 0 {
-            let dims = vec![total, shape.n_act, shape.p_act];
-            tensors.push(TensorSpec { name: "activation_weights", dtype: Dtype::F32, shape: dims });
+        let mut tensors = vec![TensorSpec { name: "epochs", dtype: Dtype::I64, shape: vec![total] }];
+        for (k, (name, [n, p])) in shape.tensors().into_iter().enumerate() {
+            // The weight particles always; cell particles when the organism has them.
+            if k == 0 || n > 0 {
+                tensors.push(TensorSpec { name, dtype: Dtype::F32, shape: vec![total, n, p] });
+            }
         }
         safetensors_header(&tensors, &meta)
     }
@@ -252,18 +269,16 @@ impl TrajectoryWriter {
         let data = (Self::header(total, shape).len() + 8 * total) as u64;
         let file = OpenOptions::new().write(true).open(path).map_err(io(path))?;
         let mut w = TrajectoryWriter { file: BufWriter::new(file), path: path.to_path_buf(), rows, total, shape, data };
-        w.seek(w.weights_at(rows))?;
+        w.seek(w.row_at(0, rows))?;
         Ok(w)
     }
 
-    /// Where row `t` of `weights` begins.
-    fn weights_at(&self, t: usize) -> u64 {
-        self.data + (t * self.shape.n * self.shape.p * 4) as u64
-    }
-
-    /// Where row `t` of `activation_weights` begins.
-    fn activations_at(&self, t: usize) -> u64 {
-        self.weights_at(self.total) + (t * self.shape.n_act * self.shape.p_act * 4) as u64
+    /// Where row `t` of tensor `k` of [`RowShape::tensors`] begins: the tensors lie one after
+    /// the other, `total` rows each.
+    fn row_at(&self, k: usize, t: usize) -> u64 {
+        let row = |(_, [n, p]): (&str, [usize; 2])| (n * p * 4) as u64;
+        let tensors = self.shape.tensors();
+        self.data + tensors[..k].iter().map(|&d| self.total as u64 * row(d)).sum::<u64>() + t as u64 * row(tensors[k])
     }
 
     fn seek(&mut self, at: u64) -> Result<()> {
@@ -277,20 +292,25 @@ impl TrajectoryWriter {
         Ok(())
     }
 
-    /// Appends one row: every weight particle's weights (`n × P`) and every activation
-    /// particle's (`n_act × P_act`, empty without).
-    pub fn push(&mut self, weights: &[f32], activations: &[f32]) -> Result<()> {
-        let RowShape { n, p, n_act, p_act } = self.shape;
-        if weights.len() != n * p || activations.len() != n_act * p_act || self.rows == self.total {
+    /// Appends one row: every weight particle's weights (`n × P`), every activation particle's
+    /// (`n_act × P_act`) and every aggregator particle's (`n_agg × P_agg`; empty without).
+    pub fn push(&mut self, row: [&[f32]; 3]) -> Result<()> {
+        let tensors = self.shape.tensors();
+        if row.iter().zip(tensors).any(|(r, (_, [n, p]))| r.len() != n * p) || self.rows == self.total {
             return Err(Error::Invalid(format!("{}: a row that does not fit", self.path.display())));
         }
-        self.write(weights)?;
-        if n_act > 0 {
-            self.seek(self.activations_at(self.rows))?;
-            self.write(activations)?;
-            self.seek(self.weights_at(self.rows + 1))?;
+        self.write(row[0])?;
+        // The cell particles' rows lie in their own tensors, further on.
+        let mut moved = false;
+        for (k, values) in row.into_iter().enumerate().skip(1).filter(|(_, v)| !v.is_empty()) {
+            self.seek(self.row_at(k, self.rows))?;
+            self.write(values)?;
+            moved = true;
         }
         self.rows += 1;
+        if moved {
+            self.seek(self.row_at(0, self.rows))?;
+        }
         Ok(())
     }
 

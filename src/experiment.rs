@@ -134,7 +134,7 @@ fn train_in(
         metrics.push(&MetricsRow::from(&r))?;
         if keeps_weights(cfg, r.epoch) {
             let organism = trainer.organism();
-            trajectory.push(organism.particles.weights(), organism.activation_weights())?;
+            trajectory.push(organism.trajectory_row())?;
         }
         first_all = first_all.or(first_all_replicators(r.epoch, r.counts));
         bar.set_position(r.epoch as u64);
@@ -262,9 +262,13 @@ fn write_run(dir: &Path, cfg: &Config, trained: &Trained, summary: &Summary) -> 
     let (shape, t) = (RowShape::of(&trained.organism), &trained.trajectory);
     let mut trajectory =
         TrajectoryWriter::create(&dir.join(TRAJECTORY), t.epochs.len(), t.epochs.iter().copied(), shape)?;
-    for (k, row) in t.weights.chunks(shape.n * shape.p).enumerate() {
-        let a = shape.n_act * shape.p_act;
-        trajectory.push(row, t.activation_weights.get(k * a..(k + 1) * a).unwrap_or(&[]))?;
+    // Row k of a cell particles' tensor of rows of `len` (empty without them).
+    fn row(v: &[f32], k: usize, len: usize) -> &[f32] {
+        v.get(k * len..(k + 1) * len).unwrap_or(&[])
+    }
+    let (a, g) = (shape.n_act * shape.p_act, shape.n_agg * shape.p_agg);
+    for (k, w) in t.weights.chunks(shape.n * shape.p).enumerate() {
+        trajectory.push([w, row(&t.activation_weights, k, a), row(&t.aggregator_weights, k, g)])?;
     }
     trajectory.finish()?;
     write_trained(dir, &trained.organism, summary)

@@ -288,6 +288,9 @@ pub fn run_studies(
             if report::has_activation_particles(&arm) {
                 analyses.push(learned_activations(&runs, &seeds, &dir.join("analysis").join(&arm.name))?);
             }
+            if !arm.cfg.organism.aggregation.is_sum() {
+                analyses.push(learned_aggregators(&runs, &seeds, &tests, &dir.join("analysis").join(&arm.name))?);
+            }
             measured.arms.push((arm, analyses));
         }
         let first = claims.len();
@@ -326,6 +329,25 @@ fn learned_activations(runs: &[crate::run::Run], seeds: &[u64], dir: &Path) -> R
         let out = dir.join(LEARNED_ACTIVATIONS).join(format!("seed-{seed}"));
         std::fs::create_dir_all(&out).map_err(|e| crate::Error::io(&out, e))?;
         for mut f in crate::analysis::activations::figures(&out, &run.organism, &run.summary)? {
+            f.title = format!("Seed {seed}: {}", f.title);
+            a.figures.push(f);
+        }
+    }
+    Ok(a)
+}
+
+/// The kind name of an arm's [`learned_aggregators`].
+const LEARNED_AGGREGATORS: &str = "aggregators";
+
+/// The figures of every learned aggregator of the arm's runs (`runs[i]` of seed `seeds[i]`),
+/// one per seed and layer: each cell's fold against the plain sum on the run's test inputs
+/// ([`crate::analysis::aggregators`]), in `dir/aggregators/seed-N/`.
+fn learned_aggregators(runs: &[crate::run::Run], seeds: &[u64], tests: &TestSets, dir: &Path) -> Result<Analysis> {
+    let mut a = Analysis { kind: LEARNED_AGGREGATORS.into(), ..Analysis::default() };
+    for (run, seed) in runs.iter().zip(seeds) {
+        let out = dir.join(LEARNED_AGGREGATORS).join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&out).map_err(|e| crate::Error::io(&out, e))?;
+        for mut f in crate::analysis::aggregators::figures(&out, &run.organism, &tests.get(run)?.x)? {
             f.title = format!("Seed {seed}: {}", f.title);
             a.figures.push(f);
         }

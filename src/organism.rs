@@ -264,6 +264,16 @@ impl Organism {
         self.activations.as_ref().map_or(&[], |a| a.particles.weights())
     }
 
+    /// The aggregator particles' weights (`n_agg × P_agg`; empty without).
+    pub fn aggregator_weights(&self) -> &[f32] {
+        self.aggregators.as_ref().map_or(&[], |a| a.particles.weights())
+    }
+
+    /// One row of the trajectory: the weight, activation and aggregator particles' weights.
+    pub fn trajectory_row(&self) -> [&[f32]; 3] {
+        [self.particles.weights(), self.activation_weights(), self.aggregator_weights()]
+    }
+
     /// Every particle's weight `PN(0,0,0,0,1)`: the dense network's weights (paper §IV-B).
     pub fn extracted_weights(&self) -> Vec<f32> {
         self.particles.extract()
@@ -336,10 +346,45 @@ impl Organism {
         }
     }
 
+    /// Every layer's cells on `x` (`B × p`) with aggregator particles, as `(sum, fold)` blocks of
+    /// `B × out`: `fold` is each cell's value (its aggregator's fold over the edges,
+    /// [`aggregators`]), `sum` the plain sum `Σ_e y_e` (SPEC §2) of the same edge values, on the
+    /// inputs the organism gives the layer; on the default path. `None` without aggregators.
+    pub fn aggregated_cells(&self, x: &[f32]) -> Option<Vec<(Vec<f32>, Vec<f32>)>> {
+        let agg = self.aggregators.as_ref()?;
+        let weights = self.path_weights(self.default_path());
+        let folded = Folded::new(&self.shape, self.edges(weights.as_deref()), agg);
+        let cells = self.cells();
+        let mut hidden = self.hidden_sums(x).into_iter();
+        let mut input = x.to_vec();
+        let mut out = Vec::new();
+        for (l, &dims) in self.shape.layers().iter().enumerate() {
+            let sum = match weights.as_deref() {
+                Some(w) => layer_forward(&self.dense(w), l, dims, &input),
+                None => layer_forward(&self.general(), l, dims, &input),
+            };
+            out.push((sum, layer_forward(&folded, l, dims, &input)));
+            // The next layer's input: this layer's value after the residual add, activated.
+            if let Some(z) = hidden.next() {
+                let rows = ROWS * dims.1;
+                input = vec![0.0; z.len()];
+                z.chunks(rows).zip(input.chunks_mut(rows)).for_each(|(z, a)| cells.forward(l, z, a));
+            }
+        }
+        Some(out)
+    }
+
     /// Combined self-train loss (SPEC §2: the sum over particles) and every particle's gradient.
     pub fn self_train_grads(&self, grads: &mut [f32]) -> f32 {
         self.particles.self_train_grads(grads).iter().sum()
     }
+}
+
+/// Layer `l` (`dims = (in, out)`) of `map` on `input` (`B × in`), chunk by chunk: `B × out`.
+fn layer_forward(map: &impl LayerMap, l: usize, (i_n, o_n): (usize, usize), input: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; input.len() / i_n * o_n];
+    input.chunks(ROWS * i_n).zip(out.chunks_mut(ROWS * o_n)).for_each(|(x, y)| map.forward(l, x, y));
+    out
 }
 
 /// Weight re-substitution (paper §IV-B, Fig. 5): the absolute difference, per output, between

@@ -5,7 +5,9 @@
 //! metrics.csv              one row per epoch (0 = untrained): losses, metrics, class counts
 //! organism.safetensors     final particle weights `weights [n, P]` + shape metadata, and
 //!                          `activation_weights [n_act, P_act]` with activation particles
-//! trajectory.safetensors   `weights [T, n, P]` and `epochs [T]` (Fig. 12)
+//! trajectory.safetensors   `weights [T, n, P]` and `epochs [T]` (Fig. 12), and
+//!                          `activation_weights [T, n_act, P_act]`, `aggregator_weights
+//!                          [T, n_agg, P_agg]` with activation or aggregator particles
 //! summary.json             the headline numbers
 //! activations.csv, activations_L{l}.png/.svg   with activation particles: each learned
 //!                          `z ↦ a` over the z seen on the test set

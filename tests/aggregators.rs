@@ -111,3 +111,34 @@ fn collapsed_and_general_aggregators_agree() {
     close(&p.aggregator_grads, &q.aggregator_grads, "aggregator gradient");
     assert_eq!(p.aggregator_grads.len(), (3 + 3 + 2) * org.aggregators.as_ref().unwrap().particles.shape().n_weights());
 }
+
+/// The aggregator figure's fit (src/analysis/aggregators.rs) on a layer of 12 random weights:
+/// the aggregator `acc' = acc + y` is the plain sum (slope 1, intercept 0, R² 1, up to f32
+/// rounding of 12-term sums of size ≤ 24 against their f64 fit: 1e-4), and `acc' = 0.5·acc + y`
+/// weights the edges geometrically, which no line in the sum explains (R² well below 1).
+#[test]
+fn the_aggregator_figure_tells_a_sum_from_a_geometric_weighting() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let s = shape(12, 1, 2, 1);
+    let weights: Vec<f32> = (0..13).flat_map(|_| linear_pn([0.0, 0.0, 0.0, 0.0, rng.gen_range(-1.0..1.0)])).collect();
+    let x: Vec<f32> = (0..300 * 12).map(|_| rng.gen_range(-2.0..2.0)).collect();
+    let fit = |alpha: f32| {
+        let agg = [linear_pn([alpha, 0.0, 0.0, 0.0, 1.0]), linear_pn([0.0, 0.0, 0.0, 0.0, 1.0])].concat();
+        let aggs = CellParticles::new(Role::Aggregator, Per::Layer, &s, ParticleBatch::from_weights(tiny(), agg).unwrap());
+        let particles = ParticleBatch::from_weights(tiny(), weights.clone()).unwrap();
+        let org = Organism::with_cell_particles(s.clone(), particles, None, Some(aggs.unwrap())).unwrap();
+        let layers = org.aggregated_cells(&x).unwrap();
+        assert_eq!(layers.len(), 2);
+        assert_eq!(layers[0].0.len(), 300);
+        let dir = tempfile::tempdir().unwrap();
+        let figures = organism::analysis::aggregators::figures(dir.path(), &org, &x).unwrap();
+        organism::plot::draw_all(&figures).unwrap();
+        assert!(dir.path().join("aggregators_L0.png").is_file() && dir.path().join("aggregators.csv").is_file());
+        organism::analysis::aggregators::Fit::of(&layers[0].0, &layers[0].1)
+    };
+    let sum = fit(1.0);
+    assert_eq!(sum.n, 300);
+    assert!((sum.slope - 1.0).abs() <= 1e-4 && sum.intercept.abs() <= 1e-4 && sum.r2 >= 1.0 - 1e-4, "{sum:?}");
+    let geometric = fit(0.5);
+    assert!(geometric.r2 < 0.9, "{geometric:?}");
+}

@@ -75,6 +75,41 @@ fn activation_particles_are_kept_in_the_trajectory_beside_the_weights() {
     assert_ne!(&t.activation_weights[..n_act * p_act], act.particles.weights(), "the activation particles moved");
 }
 
+/// Aggregator particles have their own tensor too, `aggregator_weights [T, n_agg, P_agg]`,
+/// beside `weights` and `activation_weights` (an organism with both kinds of cell particles).
+#[test]
+fn aggregator_particles_are_kept_in_the_trajectory_beside_the_weights() {
+    let sets = [
+        "epochs=4".to_string(),
+        "trajectory_every=2".to_string(),
+        "aggregator_particle.per=cell".to_string(),
+        "organism.activation=particle".to_string(),
+    ];
+    let cfg = Config::resolve(Some("addition-aggparticle"), None, &sets).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train_to_dir(&cfg, &TaskData::addition(&cfg), &out, false, &Progress::hidden()).unwrap();
+    let path = out.join("trajectory.safetensors");
+    let t = read_trajectory(&path).unwrap();
+    assert_eq!(t.epochs, [0, 2, 4]);
+    let organism = organism::run::Run::open(&out).unwrap().organism;
+    let (act, agg) = (organism.activations.as_ref().unwrap(), organism.aggregators.as_ref().unwrap());
+    let (n_agg, p_agg) = (agg.particles.len(), agg.particles.shape().n_weights());
+    assert!(n_agg > 1);
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("aggregator_weights").unwrap().shape(), [3, n_agg, p_agg]);
+    assert_eq!(&t.aggregator_weights[2 * n_agg * p_agg..], agg.particles.weights(), "the last row is the final one");
+    let n_act_p = act.particles.weights().len();
+    assert_eq!(&t.activation_weights[2 * n_act_p..], act.particles.weights(), "activation rows in place");
+    let n_p = organism.particles.weights().len();
+    assert_eq!(&t.weights[2 * n_p..], organism.particles.weights(), "weight rows in place");
+
+    let memory = train(&cfg, &TaskData::addition(&cfg), &mut |_, _| {}).unwrap().trajectory;
+    assert_eq!(t, memory, "the streamed trajectory is the one kept in memory");
+    assert_ne!(&t.aggregator_weights[..n_agg * p_agg], agg.particles.weights(), "the aggregator particles moved");
+}
+
 #[test]
 fn a_diverging_run_keeps_going_and_reports_divergent_particles() {
     let cfg = Config::resolve(Some("addition"), None, &["epochs=3".into(), "lr=1e6".into()]).unwrap();

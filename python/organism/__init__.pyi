@@ -80,8 +80,11 @@ class Run:
     def particles(self) -> npt.NDArray[np.float32]:
         """Final particle weights, float32 [n, P], rows in particle order; a read-only view."""
     @property
-    def trajectory(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """(epochs [T], weights [T, n, P]): every particle at every kept epoch (Fig. 12)."""
+    def trajectory(self) -> dict[str, npt.NDArray[Any]]:
+        """The tensors of trajectory.safetensors by name: "epochs" (int64 [T]), "weights"
+        (float32 [T, n, P]: every particle at every kept epoch, Fig. 12) and, when the
+        organism has them, "activation_weights" [T, n_act, P_act] and "aggregator_weights"
+        [T, n_agg, P_agg]; the float arrays are read-only views."""
     @property
     def classes(self) -> list[ClassName]:
         """The final class of every particle."""

@@ -11,6 +11,7 @@ use numpy::ndarray::{ArrayView2, ArrayView3};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use organism::activation::Activation;
 use organism::analysis::{self, kind::Kind, TestSets};
+use organism::checkpoint::RowShape;
 use organism::experiment;
 use organism::fixpoint::{self, Class, Robustness, EPSILON};
 use organism::particle::{Init, ParticleBatch, ParticleShape};
@@ -285,20 +286,30 @@ impl Run {
         read_only(array)
     }
 
-    /// `(epochs int64 [T], weights float32 [T, n, P])`: every particle at every kept epoch
-    /// (the weights are a read-only view).
+    /// The tensors of trajectory.safetensors by name: `epochs` (int64 `[T]`), `weights`
+    /// (float32 `[T, n, P]`, every particle at every kept epoch) and, when the organism has
+    /// them, `activation_weights` `[T, n_act, P_act]` and `aggregator_weights` `[T, n_agg,
+    /// P_agg]`; the float arrays are read-only views.
     #[getter]
-    fn trajectory<'py>(slf: Bound<'py, Self>) -> PyResult<Trajectory<'py>> {
+    fn trajectory<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
         let py = slf.py();
         let run = slf.get();
         let t = &run.trained.trajectory;
-        let p = &run.trained.organism.particles;
+        let d = PyDict::new(py);
         let epochs: Vec<i64> = t.epochs.iter().map(|&e| e as i64).collect();
-        let view = ArrayView3::from_shape((t.epochs.len(), p.len(), p.shape().n_weights()), &t.weights)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        // SAFETY: as in `particles`.
-        let weights = unsafe { PyArray3::borrow_from_array(&view, slf.clone().into_any()) };
-        Ok((epochs.into_pyarray(py), read_only(weights)?))
+        d.set_item("epochs", epochs.into_pyarray(py))?;
+        let values = [&t.weights, &t.activation_weights, &t.aggregator_weights];
+        for ((name, [n, p]), values) in RowShape::of(&run.trained.organism).tensors().into_iter().zip(values) {
+            if n == 0 {
+                continue;
+            }
+            let view = ArrayView3::from_shape((t.epochs.len(), n, p), values.as_slice())
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            // SAFETY: as in `particles`.
+            let array = unsafe { PyArray3::borrow_from_array(&view, slf.clone().into_any()) };
+            d.set_item(name, read_only(array)?)?;
+        }
+        Ok(d)
     }
 
     /// The final class of every particle (`self_replicator`, `zero`, …), in particle order.
@@ -346,9 +357,6 @@ impl Run {
         )
     }
 }
-
-/// `(epochs [T], weights [T, n, P])`.
-type Trajectory<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray3<f32>>);
 
 /// `array` marked read-only (numpy's `setflags(write=False)`).
 fn read_only<'py, T: numpy::Element, D: numpy::ndarray::Dimension>(

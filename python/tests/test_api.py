@@ -66,9 +66,37 @@ def test_train_gives_metrics_particles_classes_and_trajectory():
     assert run.classes.count("self_replicator") == run.summary["types"]["self_replicator"]
     counted = sum(m[c][-1] for c in ["divergent", "zero", "self_replicator", "second_order", "other"])
     assert counted == n
-    epochs, weights = run.trajectory
-    assert list(epochs) == [0, 2, 4] and weights.shape == (3, 18, 27)
-    np.testing.assert_array_equal(weights[-1], run.particles)
+    t = run.trajectory
+    assert sorted(t) == ["epochs", "weights"], "no cell particles, no cell particle tensors"
+    assert list(t["epochs"]) == [0, 2, 4] and t["weights"].shape == (3, 18, 27)
+    np.testing.assert_array_equal(t["weights"][-1], run.particles)
+
+
+def test_trajectory_has_the_cell_particles_tensors_of_the_file(tmp_path):
+    cfg = (
+        small("addition-aggparticle", epochs=4)
+        .set("trajectory_every", 2)
+        .set("organism.activation", "particle")
+        .set("aggregator_particle.per", "cell")
+    )
+    run = organism.train(cfg, seed=2, progress=False)
+    t = run.trajectory
+    assert sorted(t) == ["activation_weights", "aggregator_weights", "epochs", "weights"]
+    # addition: 3 hidden + 1 output cells in layers of 3, 3, 1; activation particles one per
+    # hidden layer, aggregators one per cell (3 + 3 + 1).
+    assert t["activation_weights"].shape[:2] == (3, 2) and t["aggregator_weights"].shape[:2] == (3, 7)
+    for name in ["weights", "activation_weights", "aggregator_weights"]:
+        assert t[name].dtype == np.float32 and not t[name].flags.writeable
+        assert not np.array_equal(t[name][0], t[name][-1]), f"{name} moved"
+    run.save(tmp_path / "r")
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    on_disk = safetensors_numpy.load_file(str(tmp_path / "r" / "trajectory.safetensors"))
+    assert sorted(on_disk) == sorted(t)
+    for name, values in on_disk.items():
+        np.testing.assert_array_equal(values, t[name])
+    back = organism.load_run(tmp_path / "r").trajectory
+    for name, values in t.items():
+        np.testing.assert_array_equal(back[name], values)
 
 
 def test_run_arrays_are_read_only_views():
@@ -129,7 +157,7 @@ def test_load_run_reads_a_saved_run(tmp_path):
     assert back.classes == run.classes and back.summary == run.summary
     for k, v in run.metrics.items():
         np.testing.assert_array_equal(back.metrics[k], v)
-    np.testing.assert_array_equal(back.trajectory[1], run.trajectory[1])
+    np.testing.assert_array_equal(back.trajectory["weights"], run.trajectory["weights"])
     with pytest.raises(ValueError, match="already exists; pass --force"):
         run.save(tmp_path / "r")
     run.save(tmp_path / "r", force=True)

@@ -16,11 +16,13 @@
 //! | `stability` | (none: why PN_SR are fragile) | [`stability`] |
 //! | `pruning` | beyond the paper (§VII) | [`pruning`] |
 //! | (run output, not a kind) | beyond the paper (§VI): learned activation functions | [`activations`] |
+//! | (beyond-the-paper studies, not a kind) | beyond the paper (§VI): learned cell aggregators | [`aggregators`] |
 //!
 //! The pruning study is the one analysis that trains: it fine-tunes pruned networks with the
 //! schedule's own step ([`crate::train::fine_tune()`]).
 
 pub mod activations;
+pub mod aggregators;
 pub mod connectivity;
 pub mod curves;
 pub mod dropout;

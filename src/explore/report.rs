@@ -1,7 +1,9 @@
 //! The report of each study: its claims (declared comparisons judged on the per-seed values),
 //! its overview figure and its section.
 
-use super::{analysis, task_tolerance, Arm, Design, Measured, Study, KINDS, LEARNED_ACTIVATIONS, RATES};
+use super::{
+    analysis, task_tolerance, Arm, Design, Measured, Study, KINDS, LEARNED_ACTIVATIONS, LEARNED_AGGREGATORS, RATES,
+};
 use crate::analysis::kind::Kind;
 use crate::analysis::{Analysis, Stat};
 use crate::organism::LayerActivation;
@@ -257,6 +259,9 @@ pub(super) fn study_section(study: &Study, seeds: &[u64], m: Measured, overview:
                 let title = match a.kind.parse::<Kind>() {
                     Ok(k) => k.title().to_string(),
                     Err(_) if a.kind == LEARNED_ACTIVATIONS => "Learned activation functions z ↦ a".to_string(),
+                    Err(_) if a.kind == LEARNED_AGGREGATORS => {
+                        "Learned aggregators: fold against the plain sum".to_string()
+                    }
                     Err(_) => a.kind.clone(),
                 };
                 // The kind names the anchor in the report: one per arm.

@@ -250,9 +250,11 @@ pub fn parse_trajectory(path: &Path, bytes: &[u8]) -> Result<Trajectory> {
     let (_, weights) = f32_tensor(path, &st, "weights", 3)?;
     let e = st.tensor("epochs").map_err(|_| Error::format(path, "no tensor `epochs`"))?;
     let epochs = e.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as usize).collect();
-    let activation_weights = match st.tensor("activation_weights") {
-        Ok(_) => f32_tensor(path, &st, "activation_weights", 3)?.1,
-        Err(_) => Vec::new(),
+    // Cell particles' tensors, where the organism has them.
+    let cells = |name: &str| match st.tensor(name) {
+        Ok(_) => f32_tensor(path, &st, name, 3).map(|t| t.1),
+        Err(_) => Ok(Vec::new()),
     };
-    Ok(Trajectory { epochs, weights, activation_weights })
+    let (activation_weights, aggregator_weights) = (cells("activation_weights")?, cells("aggregator_weights")?);
+    Ok(Trajectory { epochs, weights, activation_weights, aggregator_weights })
 }

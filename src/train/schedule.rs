@@ -341,7 +341,7 @@ pub fn first_all_replicators(epoch: usize, counts: Option<ClassCounts>) -> Optio
 }
 
 /// Every particle's weights at some epochs (Fig. 12): `epochs.len() × n × P`, and the
-/// activation particles' (issue 13) apart.
+/// activation and aggregator particles' (issue 13) apart.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trajectory {
     /// The epochs of the snapshots.
@@ -350,6 +350,8 @@ pub struct Trajectory {
     pub weights: Vec<f32>,
     /// The activation particles' snapshots, `epochs.len() × n_act × P_act` (empty without).
     pub activation_weights: Vec<f32>,
+    /// The aggregator particles' snapshots, `epochs.len() × n_agg × P_agg` (empty without).
+    pub aggregator_weights: Vec<f32>,
 }
 
 /// A trained organism and its history, in memory (the command line streams the history to
@@ -393,6 +395,7 @@ pub fn train_until(
             let organism = trainer.organism();
             trajectory.weights.extend_from_slice(organism.particles.weights());
             trajectory.activation_weights.extend_from_slice(organism.activation_weights());
+            trajectory.aggregator_weights.extend_from_slice(organism.aggregator_weights());
         }
         if on_epoch(&record, trainer.organism()).is_break() {
             return Err(Error::Interrupted { epoch: record.epoch });
