@@ -124,7 +124,8 @@ fn the_aggregator_figure_tells_a_sum_from_a_geometric_weighting() {
     let x: Vec<f32> = (0..300 * 12).map(|_| rng.gen_range(-2.0..2.0)).collect();
     let fit = |alpha: f32| {
         let agg = [linear_pn([alpha, 0.0, 0.0, 0.0, 1.0]), linear_pn([0.0, 0.0, 0.0, 0.0, 1.0])].concat();
-        let aggs = CellParticles::new(Role::Aggregator, Per::Layer, &s, ParticleBatch::from_weights(tiny(), agg).unwrap());
+        let aggs =
+            CellParticles::new(Role::Aggregator, Per::Layer, &s, ParticleBatch::from_weights(tiny(), agg).unwrap());
         let particles = ParticleBatch::from_weights(tiny(), weights.clone()).unwrap();
         let org = Organism::with_cell_particles(s.clone(), particles, None, Some(aggs.unwrap())).unwrap();
         let layers = org.aggregated_cells(&x).unwrap();

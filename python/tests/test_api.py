@@ -73,18 +73,13 @@ def test_train_gives_metrics_particles_classes_and_trajectory():
 
 
 def test_trajectory_has_the_cell_particles_tensors_of_the_file(tmp_path):
-    cfg = (
-        small("addition-aggparticle", epochs=4)
-        .set("trajectory_every", 2)
-        .set("organism.activation", "particle")
-        .set("aggregator_particle.per", "cell")
-    )
+    cfg = small("addition-aggparticle", epochs=4).set("trajectory_every", 2).set("organism.activation", "particle")
     run = organism.train(cfg, seed=2, progress=False)
     t = run.trajectory
     assert sorted(t) == ["activation_weights", "aggregator_weights", "epochs", "weights"]
-    # addition: 3 hidden + 1 output cells in layers of 3, 3, 1; activation particles one per
-    # hidden layer, aggregators one per cell (3 + 3 + 1).
-    assert t["activation_weights"].shape[:2] == (3, 2) and t["aggregator_weights"].shape[:2] == (3, 7)
+    # addition: layers 2 → 3 → 3 → 1; one activation particle per hidden layer (2), one
+    # aggregator per layer (3).
+    assert t["activation_weights"].shape[:2] == (3, 2) and t["aggregator_weights"].shape[:2] == (3, 3)
     for name in ["weights", "activation_weights", "aggregator_weights"]:
         assert t[name].dtype == np.float32 and not t[name].flags.writeable
         assert not np.array_equal(t[name][0], t[name][-1]), f"{name} moved"

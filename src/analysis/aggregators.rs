@@ -125,11 +125,12 @@ pub fn figures(dir: &Path, organism: &Organism, x: &[f32]) -> Result<Vec<Figure>
             stem: dir.join(format!("{STEM}_L{l}")),
             title: format!("Learned aggregator of layer {l} ({per}): fold against the plain sum"),
             caption: format!(
-                "Each cell's value (its aggregator's fold over the edges) against the plain sum of the same edge \
-                 values, for {samples} test samples × {cells} cells of layer {l} ({} finite pairs), in {BINS} bins of \
-                 the sum: mean fold per bin, band from its smallest to its largest. A sum is the line fold = sum; \
-                 the least-squares line is fold ≈ {:.4}·sum {:+.4} with R² = {:.4} (the share of the fold's variance \
-                 that a function affine in the sum explains). Sums seen: [{s0:.3}, {s1:.3}]; folds: [{f0:.3}, {f1:.3}].",
+                "Each cell's value (its aggregator's fold over the edges) against the plain sum of the same \
+                 edge values, for {samples} test samples × {cells} cells of layer {l} ({} finite pairs), in {BINS} \
+                 bins of the sum: mean fold per bin, band from its smallest to its largest. A sum is the line \
+                 fold = sum; the least-squares line is fold ≈ {:.4}·sum {:+.4} with R² = {:.4} (the share of the \
+                 fold's variance that a function affine in the sum explains). Sums seen: [{s0:.3}, {s1:.3}]; \
+                 folds: [{f0:.3}, {f1:.3}].",
                 fit.n, fit.slope, fit.intercept, fit.r2
             ),
             chart: Chart::Lines(Lines {
