@@ -59,9 +59,16 @@ impl Fit {
     }
 }
 
-/// `(centres, mean, min, max)` of `fold` in [`BINS`] equal bins of `sum` over its finite range
-/// (NaN in empty bins); `None` without a finite pair.
-fn binned(sum: &[f32], fold: &[f32]) -> Option<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> {
+/// `fold` in [`BINS`] equal bins of `sum` over its finite range (NaN in empty bins).
+struct Bins {
+    centres: Vec<f64>,
+    mean: Vec<f64>,
+    min: Vec<f64>,
+    max: Vec<f64>,
+}
+
+/// The [`Bins`] of the pairs `(sum, fold)`; `None` without a finite pair.
+fn binned(sum: &[f32], fold: &[f32]) -> Option<Bins> {
     let pairs = sum.iter().zip(fold).filter(|(s, f)| s.is_finite() && f.is_finite());
     let (lo, hi) = pairs
         .clone()
@@ -82,7 +89,7 @@ fn binned(sum: &[f32], fold: &[f32]) -> Option<(Vec<f64>, Vec<f64>, Vec<f64>, Ve
     let mean = (0..BINS).map(|b| empty(total[b] / count[b].max(1) as f64, b)).collect();
     let min = min.iter().enumerate().map(|(b, &v)| empty(v, b)).collect();
     let max = max.iter().enumerate().map(|(b, &v)| empty(v, b)).collect();
-    Some((centres, mean, min, max))
+    Some(Bins { centres, mean, min, max })
 }
 
 /// Writes `aggregators.csv` (`layer,n,slope,intercept,r2,sum_min,sum_max,fold_min,fold_max`)
@@ -105,13 +112,13 @@ pub fn figures(dir: &Path, organism: &Organism, x: &[f32]) -> Result<Vec<Figure>
             |v: &[f32]| v.iter().filter(|v| v.is_finite()).fold([f32::NAN; 2], |[lo, hi], &v| [v.min(lo), v.max(hi)]);
         let ([s0, s1], [f0, f1]) = (range(sum), range(fold));
         csv.push_str(&format!("{l},{},{},{},{},{s0},{s1},{f0},{f1}\n", fit.n, fit.slope, fit.intercept, fit.r2));
-        let Some((x, mean, lo, hi)) = binned(sum, fold) else { continue };
+        let Some(Bins { centres: x, mean, min, max }) = binned(sum, fold) else { continue };
         let line = x.iter().map(|s| fit.slope * s + fit.intercept).collect();
         let series = vec![
             Series {
                 name: "fold: mean per bin (band: min–max)".into(),
                 y: mean,
-                band: Some((lo, hi)),
+                band: Some((min, max)),
                 ..Default::default()
             },
             Series {
