@@ -176,11 +176,12 @@ pub(super) fn has_activation_particles(arm: &Arm) -> bool {
     arm.cfg.organism.activation == LayerActivation::Particle
 }
 
-/// The 95 % interval of the mean of `finding`'s values (the finite ones), `None` without any; a
-/// share's interval is clipped to [0, 1].
+/// The 95 % interval of the mean of `finding`'s values (the finite ones), `None` without any,
+/// clipped to the measure's range: every measure of the figures is ≥ 0 (shares, task metrics,
+/// epochs, spectral radii, self-applications), and a share ≤ 1.
 pub(super) fn interval(v: &[f64], finding: &str) -> Option<Interval> {
     let s = Stat::of(v);
-    let (lo, hi) = if finding.starts_with("share") { (0.0, 1.0) } else { (f64::NEG_INFINITY, f64::INFINITY) };
+    let (lo, hi) = (0.0, if finding.starts_with("share") { 1.0 } else { f64::INFINITY });
     (s.n > 0).then(|| {
         let half = if s.n > 1 { s.ci95() } else { 0.0 };
         Interval { mean: s.mean, lo: (s.mean - half).max(lo), hi: (s.mean + half).min(hi) }
@@ -226,7 +227,7 @@ pub(super) fn study_figure(study: &Study, m: &Measured, dir: &Path) -> Analysis 
     let caption = |what: &str| {
         format!(
             "{} {what}Per arm, the mean and 95 % interval (Student t) over seeds (the spectral radius: over the PN_SR \
-             of all seeds; shares clipped to [0, 1]; the robustness: each seed's mean over its tested PN_SR clones at \
+             of all seeds; clipped at 0, shares at 1; the robustness: each seed's mean over its tested PN_SR clones at \
              the noise levels 1e-6 … 1e-9, below ε); an arm without a value has no point.",
             study.question
         )
