@@ -36,7 +36,8 @@ pub(super) trait LayerMap: Sync {
 }
 
 /// Scratch of one chunk of [`ROWS`] samples: every layer's input and pre-activation, the
-/// gradient flowing back, and the chunk's share of the weight gradient. Allocated once per pass.
+/// gradient flowing back, and the chunk's share of the weight gradient. A pass allocates
+/// [`WAVE`] of them and reuses them wave after wave.
 pub(super) struct RowScratch {
     /// Input of layers 1.. (layer 0 reads the caller's `x`), `rows × in` each.
     inputs: Vec<Vec<f32>>,
@@ -159,11 +160,15 @@ pub(super) fn chunk_backward(
     }
 }
 
+/// Chunks of [`ROWS`] samples run at once: a pass holds this many [`RowScratch`]es, whatever the
+/// batch size. A constant, never the thread count, so that the result does not depend on it.
+const WAVE: usize = 8;
+
 /// Output and (with targets; else loss NaN and no gradients) loss and gradients of one pass
 /// over the batch `x` (`B × p`):
 /// chunks of [`ROWS`] samples run forward and backward in parallel while their rows are in
-/// cache; the chunks' gradients are added in chunk order, so the result does not depend on
-/// threads.
+/// cache, [`WAVE`] chunks at a time; after each wave its chunks' gradients are added to the total
+/// in chunk order, so the result does not depend on threads.
 pub(super) fn network_pass(
     shape: &OrganismShape,
     map: &impl LayerMap,
@@ -175,24 +180,26 @@ pub(super) fn network_pass(
     let b = x.len() / p;
     let mut y = vec![0.0; b * q];
     let mut scratch: Vec<RowScratch> =
-        (0..b.div_ceil(ROWS)).map(|_| RowScratch::new(shape, map, cells, targets.is_some())).collect();
+        (0..b.div_ceil(ROWS).min(WAVE)).map(|_| RowScratch::new(shape, map, cells, targets.is_some())).collect();
     let mut terms = vec![0.0; b];
-    let chunks = x.par_chunks(ROWS * p).zip(y.par_chunks_mut(ROWS * q)).zip(scratch.par_iter_mut());
-    chunks.zip(terms.par_chunks_mut(ROWS)).enumerate().for_each(|(c, (((x, y), s), terms))| {
-        chunk_forward(shape, map, cells, x, y, s);
-        if let Some(t) = targets {
-            let rows = c * ROWS..c * ROWS + terms.len();
-            chunk_backward(shape, map, cells, x, y, LossRows { targets: t.rows(rows, q), batch: b, terms }, s);
+    let total = |part: fn(&RowScratch) -> &[f32]| vec![0.0; scratch.first().map_or(0, |s| part(s).len())];
+    let (mut grads, mut activation_grads) = (total(|s| &s.grad), total(|s| &s.act_grad));
+    let waves = x.chunks(WAVE * ROWS * p).zip(y.chunks_mut(WAVE * ROWS * q)).zip(terms.chunks_mut(WAVE * ROWS));
+    for (wave, ((x, y), terms)) in waves.enumerate() {
+        let chunks = x.par_chunks(ROWS * p).zip(y.par_chunks_mut(ROWS * q)).zip(scratch.par_iter_mut());
+        chunks.zip(terms.par_chunks_mut(ROWS)).enumerate().for_each(|(c, (((x, y), s), terms))| {
+            chunk_forward(shape, map, cells, x, y, s);
+            if let Some(t) = targets {
+                let start = (wave * WAVE + c) * ROWS;
+                let rows = start..start + terms.len();
+                chunk_backward(shape, map, cells, x, y, LossRows { targets: t.rows(rows, q), batch: b, terms }, s);
+            }
+        });
+        for s in &scratch[..x.len().div_ceil(ROWS * p)] {
+            grads.iter_mut().zip(&s.grad).for_each(|(a, b)| *a += b);
+            activation_grads.iter_mut().zip(&s.act_grad).for_each(|(a, b)| *a += b);
         }
-    });
-    let sum = |part: fn(&RowScratch) -> &[f32]| {
-        let mut g = vec![0.0; scratch.first().map_or(0, |s| part(s).len())];
-        for s in &scratch {
-            g.iter_mut().zip(part(s)).for_each(|(a, b)| *a += b);
-        }
-        g
-    };
-    let (grads, activation_grads) = (sum(|s| &s.grad), sum(|s| &s.act_grad));
+    }
     let loss = targets.map_or(f32::NAN, |t| loss_total(&y, t, &terms));
     TaskPass { loss, output: y, grads, activation_grads, aggregator_grads: Vec::new() }
 }
