@@ -86,7 +86,7 @@ impl LayerMap for General<'_> {
         if rows == 0 || bytes > KEEP_BYTES {
             return Vec::new();
         }
-        vec![kernel::General::new(shape, rows); groups]
+        (0..groups).map(|_| kernel::General::new(shape, rows)).collect()
     }
 
     fn grad_len(&self, l: usize) -> usize {
