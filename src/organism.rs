@@ -29,7 +29,8 @@ use general::General;
 use pass::*;
 pub use pass::{metric, Targets};
 
-use crate::particle::{Init, ParticleBatch, ParticleShape};
+use crate::optim::Sgd;
+use crate::particle::{Init, ParticleBatch, ParticleShape, Workspace};
 use crate::{Error, Result};
 use cell_particles::Cells;
 use rand::Rng;
@@ -334,6 +335,22 @@ impl Organism {
         }
     }
 
+    /// One task step of the weight particles on `(x, targets)` with `opt` on the default path:
+    /// [`Organism::task_pass`] then [`Sgd::step`], the same bits, but on the extracted path
+    /// each group's gradient is applied as it is chained back through the extraction
+    /// ([`ParticleBatch::extracted_task_step`]), so no `n × P` gradient is held. Returns the
+    /// pass without `grads` (the cell particles' gradients are left for their own optimizers).
+    /// `ws` comes from [`ParticleBatch::workspace`].
+    pub fn task_step(&mut self, x: &[f32], targets: Targets, opt: &mut Sgd, ws: &mut Workspace) -> TaskPass {
+        let weights = self.path_weights(self.default_path());
+        let pass = self.pass(weights.as_deref(), x, Some(targets));
+        match weights {
+            Some(_) => self.particles.extracted_task_step(&pass.grads, opt, ws),
+            None => opt.step(self.particles.weights_mut(), &pass.grads),
+        }
+        TaskPass { grads: Vec::new(), ..pass }
+    }
+
     /// The sums `z` the hidden cells saw on `x` (`B × p`), before their activation: one `B × w`
     /// block per hidden layer, on the default path.
     pub fn hidden_sums(&self, x: &[f32]) -> Vec<Vec<f32>> {
@@ -383,7 +400,9 @@ impl Organism {
 /// Layer `l` (`dims = (in, out)`) of `map` on `input` (`B × in`), chunk by chunk: `B × out`.
 fn layer_forward(map: &impl LayerMap, l: usize, (i_n, o_n): (usize, usize), input: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0; input.len() / i_n * o_n];
-    input.chunks(ROWS * i_n).zip(out.chunks_mut(ROWS * o_n)).for_each(|(x, y)| map.forward(l, x, y));
+    // A forward without a backward keeps nothing.
+    let mut kept = map.kept(l, 0);
+    input.chunks(ROWS * i_n).zip(out.chunks_mut(ROWS * o_n)).for_each(|(x, y)| map.forward(l, x, y, &mut kept));
     out
 }
 

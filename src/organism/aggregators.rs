@@ -195,6 +195,8 @@ impl Folded<'_> {
 }
 
 impl LayerMap for Folded<'_> {
+    type Kept = ();
+    fn kept(&self, _: usize, _: usize) {}
     fn grad_len(&self, l: usize) -> usize {
         let cp = self.agg.cp;
         let (first, last) = (cp.index(l, 0), cp.index(l, self.dims[l].1 - 1));
@@ -204,7 +206,7 @@ impl LayerMap for Folded<'_> {
     // forward: x (rows × in) -> y[c] = acc_n of PN_agg(l,c)'s fold over y_e (rows × out); each
     // fold step runs on all groups of LANES rows of the chunk at once, layer by layer
     #[inline(always)]
-    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], _: &mut ()) {
         let (i_n, o_n) = self.dims[l];
         let (pos, xt) = (positions(i_n), transpose(inp, i_n));
         let groups = xt.len() / i_n;
@@ -235,7 +237,15 @@ impl LayerMap for Folded<'_> {
     // hidden values), then run back from e = n−1 to 0. Every gradient slot receives its terms
     // in the order of the one-group loop: groups, then cells, then edges from the last.
     #[inline(always)]
-    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    fn backward_kernel(
+        &self,
+        l: usize,
+        inp: &[f32],
+        dout: &[f32],
+        dinp: Option<&mut [f32]>,
+        grad: &mut [f32],
+        _: &mut (),
+    ) {
         let (i_n, o_n) = self.dims[l];
         let (pos, xt) = (positions(i_n), transpose(inp, i_n));
         let groups = xt.len() / i_n;
