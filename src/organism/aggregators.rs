@@ -21,6 +21,7 @@
 
 use super::cell_particles::{column, CellParticles, Cells, Splatted};
 use super::dense::layer_offsets;
+use super::general::KEEP_BYTES;
 use super::pass::{network_pass, LayerMap, Targets};
 use super::{OrganismShape, TaskPass};
 use crate::keyword::keywords;
@@ -186,56 +187,92 @@ fn transpose(rows: &[f32], width: usize) -> Vec<F32s> {
     rows.chunks(LANES * width).flat_map(|xs| (0..width).map(move |e| column(xs, width, e))).collect()
 }
 
+/// One cell's fold over a chunk with every step kept: step `e` of group `g` is row
+/// `e·groups + g` of the kernel (the aggregator's hidden values), of `accs` (`acc_e`; `n + 1`
+/// steps) and of `ys` (`y_e`).
+pub(super) struct FoldSteps {
+    pn: PnKernel<F32s>,
+    accs: Vec<F32s>,
+    ys: Vec<F32s>,
+}
+
 impl Folded<'_> {
-    /// The aggregators' kernel, keeping `rows` fold rows for the backward.
-    fn kernel(&self, rows: usize) -> PnKernel<F32s> {
+    /// Room for the steps of a fold over `n` edges of `groups` groups of rows.
+    fn steps(&self, n: usize, groups: usize) -> FoldSteps {
         let agg = &self.agg.cp.particles;
-        PnKernel::with_rows(agg.shape(), agg.path(), rows)
+        FoldSteps {
+            pn: PnKernel::with_rows(agg.shape(), agg.path(), n * groups),
+            accs: vec![F32s::default(); (n + 1) * groups],
+            ys: vec![F32s::default(); n * groups],
+        }
+    }
+
+    // fold: xt (groups × in, lanes) -> s = cell c's fold over its edges' y_e, every step kept,
+    // acc_n at step n; each step runs on all groups at once, layer by layer
+    #[inline(always)]
+    fn fold(&self, l: usize, c: usize, xt: &[F32s], pos: &[f32], edges: &mut EdgeEval, s: &mut FoldSteps) {
+        let i_n = pos.len();
+        let (shape, groups) = (self.agg.cp.particles.shape(), xt.len() / i_n);
+        let (w, first) = (self.agg.weights(l, c), self.offsets[l] + c * i_n);
+        let FoldSteps { pn, accs, ys } = s;
+        pn.prepare(shape, w);
+        accs[..groups].fill(F32s::default());
+        for (e, &p) in pos.iter().enumerate() {
+            let step = e * groups..(e + 1) * groups;
+            ys[step.clone()].iter_mut().enumerate().for_each(|(g, y)| *y = edges.value(first + e, xt[g * i_n + e]));
+            let (done, rest) = accs.split_at_mut(step.end);
+            let ys = &*ys;
+            pn.forward_kept(shape, w, step, |r| Row::Fold { acc: done[r], pos: p, y: ys[r] }, &mut rest[..groups]);
+        }
     }
 }
 
 impl LayerMap for Folded<'_> {
-    type Kept = ();
-    fn kept(&self, _: usize, _: usize) {}
+    /// Every cell's [`FoldSteps`] over the chunk; empty for a forward without a backward, or
+    /// beyond [`KEEP_BYTES`], when the backward runs each cell's fold again.
+    type Kept = Vec<FoldSteps>;
+
+    fn kept(&self, l: usize, rows: usize) -> Self::Kept {
+        let (i_n, o_n) = self.dims[l];
+        let shape = self.agg.cp.particles.shape();
+        let groups = rows.div_ceil(LANES);
+        let hidden: usize = shape.widths()[1..shape.n_layers()].iter().sum();
+        let bytes = o_n * i_n * groups * 2 * (hidden + 1) * std::mem::size_of::<F32s>();
+        if rows == 0 || bytes > KEEP_BYTES {
+            return Vec::new();
+        }
+        (0..o_n).map(|_| self.steps(i_n, groups)).collect()
+    }
+
     fn grad_len(&self, l: usize) -> usize {
         let cp = self.agg.cp;
         let (first, last) = (cp.index(l, 0), cp.index(l, self.dims[l].1 - 1));
         self.edge_grad_len(l) + (last + 1 - first) * cp.particles.shape().n_weights()
     }
 
-    // forward: x (rows × in) -> y[c] = acc_n of PN_agg(l,c)'s fold over y_e (rows × out); each
-    // fold step runs on all groups of LANES rows of the chunk at once, layer by layer
+    // forward: x (rows × in) -> y[c] = acc_n of PN_agg(l,c)'s fold over y_e (rows × out), kept
     #[inline(always)]
-    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], _: &mut ()) {
+    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], kept: &mut Self::Kept) {
         let (i_n, o_n) = self.dims[l];
         let (pos, xt) = (positions(i_n), transpose(inp, i_n));
         let groups = xt.len() / i_n;
-        let shape = self.agg.cp.particles.shape();
-        let mut pn = self.kernel(groups);
         let mut edges = self.edges.eval();
-        // acc_e, acc_e+1 and y_e of every group
-        let (mut acc, mut next, mut ys) =
-            (vec![F32s::default(); groups], vec![F32s::default(); groups], vec![F32s::default(); groups]);
+        // Without kept steps, room for one cell's in turn.
+        let mut each_cell = kept.is_empty().then(|| self.steps(i_n, groups));
         for c in 0..o_n {
-            let (w, first) = (self.agg.weights(l, c), self.offsets[l] + c * i_n);
-            pn.prepare(shape, w);
-            acc.fill(F32s::default());
-            for (e, &p) in pos.iter().enumerate() {
-                ys.iter_mut().enumerate().for_each(|(g, y)| *y = edges.value(first + e, xt[g * i_n + e]));
-                pn.forward_kept(shape, w, 0..groups, |g| Row::Fold { acc: acc[g], pos: p, y: ys[g] }, &mut next);
-                std::mem::swap(&mut acc, &mut next);
-            }
-            for (rows, a) in out.chunks_mut(LANES * o_n).zip(&acc) {
+            let s = each_cell.as_mut().unwrap_or_else(|| &mut kept[c]);
+            self.fold(l, c, &xt, &pos, &mut edges, s);
+            for (rows, a) in out.chunks_mut(LANES * o_n).zip(&s.accs[i_n * groups..(i_n + 1) * groups]) {
                 rows.chunks_mut(o_n).zip(a.0).for_each(|(row, v)| row[c] = v);
             }
         }
     }
 
-    // backward: x (rows × in), dy (rows × out) -> dx (rows × in); grad (layer block) += edges'
-    // ∂loss/∂w, then the layer's aggregators'. Per cell the fold is run again on all groups of
-    // LANES rows, keeping every step (row e·groups + g of the kernel: acc_e, y_e and the PN's
-    // hidden values), then run back from e = n−1 to 0. Every gradient slot receives its terms
-    // in the order of the one-group loop: groups, then cells, then edges from the last.
+    // backward: x (rows × in), dy (rows × out), kept -> dx (rows × in); grad (layer block) +=
+    // edges' ∂loss/∂w, then the layer's aggregators'. Each cell's fold steps are those the
+    // forward kept (or, without, its fold is run again), run back from e = n−1 to 0. Every
+    // gradient slot receives its terms in the order of the one-group loop: groups, then cells,
+    // then edges from the last.
     #[inline(always)]
     fn backward_kernel(
         &self,
@@ -244,7 +281,7 @@ impl LayerMap for Folded<'_> {
         dout: &[f32],
         dinp: Option<&mut [f32]>,
         grad: &mut [f32],
-        _: &mut (),
+        kept: &mut Self::Kept,
     ) {
         let (i_n, o_n) = self.dims[l];
         let (pos, xt) = (positions(i_n), transpose(inp, i_n));
@@ -253,10 +290,8 @@ impl LayerMap for Folded<'_> {
         let (shape, pa) = (cp.particles.shape(), cp.particles.shape().n_weights());
         let per_edge = self.edges.per_edge();
         let (edge_grad, agg_grad) = grad.split_at_mut(self.edge_grad_len(l));
-        let mut pn = self.kernel(i_n * groups);
         let mut edges = self.edges.eval();
-        // acc_e and y_e of group g at e·groups + g
-        let (mut accs, mut ys) = (vec![F32s::default(); (i_n + 1) * groups], vec![F32s::default(); i_n * groups]);
+        let mut each_cell = kept.is_empty().then(|| self.steps(i_n, groups));
         // ∂loss/∂acc_e of every group; ∂loss/∂x (groups × in); cell c's aggregator gradient from
         // group g (lanes) at (c·groups + g)·P
         let mut dacc = vec![F32s::default(); groups];
@@ -264,22 +299,21 @@ impl LayerMap for Folded<'_> {
         let mut ga = vec![F32s::default(); o_n * groups * pa];
         for c in 0..o_n {
             let (w, first) = (self.agg.weights(l, c), self.offsets[l] + c * i_n);
-            pn.prepare(shape, w);
-            for (e, &p) in pos.iter().enumerate() {
-                let step = e * groups..(e + 1) * groups;
-                ys[step.clone()].iter_mut().enumerate().for_each(|(g, y)| *y = edges.value(first + e, xt[g * i_n + e]));
-                let (done, rest) = accs.split_at_mut(step.end);
-                let ys = &ys;
-                pn.forward_kept(shape, w, step, |r| Row::Fold { acc: done[r], pos: p, y: ys[r] }, &mut rest[..groups]);
-            }
+            let s = match each_cell.as_mut() {
+                Some(s) => {
+                    self.fold(l, c, &xt, &pos, &mut edges, s);
+                    s
+                }
+                None => &mut kept[c],
+            };
             // Padding lanes have dy = 0: they add nothing to any gradient.
             dacc.iter_mut().zip(dout.chunks(LANES * o_n)).for_each(|(d, ds)| *d = column(ds, o_n, c));
             for e in (0..i_n).rev() {
                 let at = (c * i_n + e) * per_edge;
                 for (g, d) in dacc.iter_mut().enumerate() {
                     let r = e * groups + g;
-                    let row = Row::Fold { acc: accs[r], pos: pos[e], y: ys[r] };
-                    let (da, dy) = pn.backward_kept(shape, w, r, row, *d, &mut ga[(c * groups + g) * pa..][..pa]);
+                    let row = Row::Fold { acc: s.accs[r], pos: pos[e], y: s.ys[r] };
+                    let (da, dy) = s.pn.backward_kept(shape, w, r, row, *d, &mut ga[(c * groups + g) * pa..][..pa]);
                     *d = da;
                     dx[g * i_n + e] +=
                         edges.backward(first + e, xt[g * i_n + e], dy, &mut edge_grad[at..at + per_edge]);

@@ -70,7 +70,7 @@ impl General<'_> {
 /// layer with more has its forward run again in the backward instead. 8 MiB keeps every layer
 /// of the `mnist` organism (1,225 PNs, 6 MB per chunk), not the first layer of a (784, 64, …)
 /// one (50,176 PNs, 257 MB per chunk).
-const KEEP_BYTES: usize = 8 << 20;
+pub(super) const KEEP_BYTES: usize = 8 << 20;
 
 impl LayerMap for General<'_> {
     /// The PN kernels of every group of the layer (cell by cell, [`LANES`] edges each), holding
