@@ -96,7 +96,7 @@ const ACTIVATIONS: &str =
                            per layer or per cell cost or gain in accuracy against GELU (and none), do the weight \
                            particles still become self-replicators, and do the activation particles?";
 
-/// Aggregator particles fold every cell's edges (docs/aggregators.md): ≈ 4 s of CPU per epoch of
+/// Aggregator particles fold every cell's edges (docs/aggregators.md): ≈ 2.5 s per epoch of
 /// the bundled MNIST subset, so 10 epochs, as the non-linear particles.
 const AGGREGATORS: &str =
     "Does a learned cell aggregator (an aggregator particle's fold over the cell's edges, in place of \
@@ -178,7 +178,7 @@ pub const STUDIES: &[Study] = &[
         question: AGGREGATORS,
         base: "mnist",
         design: Design::Variants(&[preset("mnist-aggparticle")]),
-        // One seed in quick mode: an epoch with aggregator particles costs ≈ 4 s of CPU.
+        // One seed in quick mode: an epoch with aggregator particles costs ≈ 2.5 s.
         seeds: (3, 1),
         set: NONLINEAR_MNIST_SET,
         quick_set: &["epochs=1", "validate_every=1"],

@@ -14,10 +14,10 @@
 //! `Σ_e α^(n−1−e)·(β·y_e + γ·E'_e)`: a geometrically weighted sum of the edges plus a learned
 //! constant; only α = β = 1, γ = 0 is the sum. The presets use tanh aggregators (docs/aggregators.md).
 //!
-//! The fold is sequential in the edges, so it is vectorised across samples: [`LANES`] rows of a
-//! chunk run side by side. Cost: one aggregator evaluation per edge per sample forward (the
-//! number of weight particles), and backward recomputes the fold keeping every `acc_e`, then one
-//! aggregator backward per edge.
+//! The fold is sequential in the edges, so it is vectorised across samples: [`LANES`] rows side by
+//! side, and each step on all groups of a chunk at once, layer by layer. Cost: one aggregator
+//! evaluation per edge per sample forward (the number of weight particles), every step kept
+//! ([`FoldSteps`]), then one aggregator backward per edge.
 
 use super::cell_particles::{column, CellParticles, Cells, Splatted};
 use super::dense::layer_offsets;
