@@ -3,6 +3,8 @@
 //! same order as fdlibm, so the same bits as `f32::tanh` on glibc (tests/simd.rs compares them on
 //! sampled floats; its `--ignored` test and README "Speed" cover all 2³² of them).
 
+use super::{add_exponent, select};
+
 // fdlibm's expm1f constants, by their bits.
 const LN2_HI: f32 = f32::from_bits(0x3f31_7180);
 const LN2_LO: f32 = f32::from_bits(0x3717_f7d1);
@@ -15,19 +17,6 @@ const Q: [f32; 5] = [
     f32::from_bits(0x3686_7e54),
     f32::from_bits(0xb457_edbb),
 ];
-
-/// `if c { a } else { b }` without a branch.
-#[inline(always)]
-fn select(c: bool, a: f32, b: f32) -> f32 {
-    let m = (c as u32).wrapping_neg();
-    f32::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
-}
-
-/// `f` with `k` added to its binary exponent (fdlibm's `SET_FLOAT_WORD(y, i + (k << 23))`).
-#[inline(always)]
-fn add_exponent(f: f32, k: i32) -> f32 {
-    f32::from_bits((f.to_bits() as i32).wrapping_add(k.wrapping_shl(23)) as u32)
-}
 
 /// fdlibm's `expm1f(x)` for the arguments [`tanh`] gives it (`|x| < 44`, or `x ≤ 0`): every
 /// case computed and the one fdlibm takes selected.
