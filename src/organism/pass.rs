@@ -42,6 +42,9 @@ pub(super) struct RowScratch {
     inputs: Vec<Vec<f32>>,
     /// Every layer's output after the residual add, before the activation, `rows × out`.
     pre: Vec<Vec<f32>>,
+    /// `f′(pre)` of the hidden layers, kept by the forward for the backward (a fixed activation
+    /// with a backward to come; else empty).
+    deriv: Vec<Vec<f32>>,
     residual: Vec<f32>,
     d_residual: Vec<f32>,
     /// `∂loss/∂(layer output)` and `∂loss/∂(layer input)`.
@@ -63,6 +66,7 @@ impl RowScratch {
         RowScratch {
             inputs: layers.iter().enumerate().map(|(l, &(i, _))| if l > 0 { block(i) } else { Vec::new() }).collect(),
             pre: layers.iter().map(|&(_, o)| block(o)).collect(),
+            deriv: if backward && cells.is_fixed() { vec![block(shape.width); layers.len() - 1] } else { Vec::new() },
             residual: block(shape.width),
             d_residual: block(shape.width),
             d: block(widest),
@@ -109,7 +113,7 @@ pub(super) fn chunk_forward(
         }
         let next = if l + 1 < layers.len() { &mut after[0][..rows * o_n] } else { &mut *y };
         if l + 1 < layers.len() {
-            cells.forward(l, pre, next);
+            cells.forward(l, pre, next, s.deriv.get_mut(l).map(|da| &mut da[..rows * o_n]));
         } else {
             next.copy_from_slice(pre);
         }
@@ -138,7 +142,8 @@ pub(super) fn chunk_backward(
         let skip = shape.residual_skip && shape.is_hidden(l);
         let d = &mut s.d[..rows * o_n];
         if l + 1 < layers.len() {
-            cells.backward(l, &s.pre[l][..rows * o_n], d, &mut s.act_grad);
+            let da = s.deriv.get(l).map(|da| &da[..rows * o_n]);
+            cells.backward(l, &s.pre[l][..rows * o_n], da, d, &mut s.act_grad);
         }
         if skip && l % 2 == 0 {
             s.d_residual[..d.len()].copy_from_slice(d);

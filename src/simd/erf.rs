@@ -61,7 +61,8 @@ const PA: [f32; 7] = [
     3.5478305072e-02,
     -2.1663755178e-03,
 ];
-const QA: [f32; 6] = [1.0642088205e-01, 5.4039794207e-01, 7.1828655899e-02, 1.2617121637e-01, 1.3637083583e-02, 1.1984500103e-02];
+const QA: [f32; 6] =
+    [1.0642088205e-01, 5.4039794207e-01, 7.1828655899e-02, 1.2617121637e-01, 1.3637083583e-02, 1.1984500103e-02];
 /// erfc on `[1.25, 1/0.35]` (`RA`, `SA`) and `[1/0.35, 6]` (`RB`, `SB`, one term shorter: a
 /// trailing zero, as `c + s·0 = c` exactly, lets one Horner scheme run both).
 const RA: [f32; 8] = [
@@ -123,7 +124,7 @@ pub fn erf(x: f32) -> f32 {
     let ix = x.to_bits() & 0x7fff_ffff;
     let ax = f32::from_bits(ix);
     let small = ix < 0x3f58_0000; // |x| < 0.84375
-    // |x| < 0.84375: x + x·r/s.
+                                  // |x| < 0.84375: x + x·r/s.
     let z = x * x;
     let r = horner(PP, z);
     let s = 1.0 + z * horner(QQ, z);
@@ -147,7 +148,7 @@ pub fn erf(x: f32) -> f32 {
     let y = select(x.to_bits() >> 31 != 0, -y, y);
     let y = select(small, x + x * ratio, y);
     let y = select(ix < 0x3180_0000, 0.125 * (8.0 * x + EFX8 * x), y); // |x| < 2^−28, and ±0
-    // ±inf: libm's 1 − 2·sign + 1/x is ±1; NaN: x quieted (x + x, as 1/x gives it on x86).
+                                                                       // ±inf: libm's 1 − 2·sign + 1/x is ±1; NaN: x quieted (x + x, as 1/x gives it on x86).
     let inf = select(x.to_bits() >> 31 != 0, -1.0, 1.0);
     select(ix > 0x7f80_0000, x + x, select(ix == 0x7f80_0000, inf, y))
 }
