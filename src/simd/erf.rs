@@ -6,12 +6,12 @@
 
 use super::{add_exponent, select};
 
-// libm's expf constants (e_expf.c), written as libm writes them.
-const LN2_HI: f32 = 6.9314575195e-01;
-const LN2_LO: f32 = 1.4286067653e-06;
-const INV_LN2: f32 = 1.4426950216e+00;
-const P1: f32 = 1.6666625440e-1;
-const P2: f32 = -2.7667332906e-3;
+// libm's expf constants (e_expf.c), by their bits.
+const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
+const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
+const INV_LN2: f32 = f32::from_bits(0x3fb8_aa3b);
+const P1: f32 = f32::from_bits(0x3e2a_aa8f);
+const P2: f32 = f32::from_bits(0xbb35_5215);
 
 /// libm's `expf(x)` for the arguments [`erf`] gives it (`−37 < x < 1`, checked on every float by
 /// the tests of `erf`): none of its special cases (overflow, underflow, NaN) applies and the
@@ -45,64 +45,82 @@ fn exp(x: f32) -> f32 {
     select(hx <= 0x3900_0000, 1.0 + x, y)
 }
 
-// libm's erff constants (s_erff.c), written as libm writes them.
-const ERX: f32 = 8.4506291151e-01;
-const EFX8: f32 = 1.0270333290e+00;
+// libm's erff constants (s_erff.c), by their bits.
+const ERX: f32 = f32::from_bits(0x3f58_560b);
+const EFX8: f32 = f32::from_bits(0x3f83_75d4);
 /// erf on `[0, 0.84375]`: `x + x·R(x²)/S(x²)`.
-const PP: [f32; 5] = [1.2837916613e-01, -3.2504209876e-01, -2.8481749818e-02, -5.7702702470e-03, -2.3763017452e-05];
-const QQ: [f32; 5] = [3.9791721106e-01, 6.5022252500e-02, 5.0813062117e-03, 1.3249473704e-04, -3.9602282413e-06];
+const PP: [f32; 5] = [
+    f32::from_bits(0x3e03_75d4),
+    f32::from_bits(0xbea6_6beb),
+    f32::from_bits(0xbce9_528f),
+    f32::from_bits(0xbbbd_1489),
+    f32::from_bits(0xb7c7_56b1),
+];
+const QQ: [f32; 5] = [
+    f32::from_bits(0x3ecb_bbce),
+    f32::from_bits(0x3d85_2a63),
+    f32::from_bits(0x3ba6_8116),
+    f32::from_bits(0x390a_ee49),
+    f32::from_bits(0xb684_e21a),
+];
 /// erf on `[0.84375, 1.25]`: `1 − ((1 − erx) − P(s)/Q(s))`, `s = |x| − 1`.
 const PA: [f32; 7] = [
-    -2.3621185683e-03,
-    4.1485610604e-01,
-    -3.7220788002e-01,
-    3.1834661961e-01,
-    -1.1089469492e-01,
-    3.5478305072e-02,
-    -2.1663755178e-03,
+    f32::from_bits(0xbb1a_cdc6),
+    f32::from_bits(0x3ed4_6805),
+    f32::from_bits(0xbebe_9208),
+    f32::from_bits(0x3ea2_fe54),
+    f32::from_bits(0xbde3_1cc2),
+    f32::from_bits(0x3d11_51b3),
+    f32::from_bits(0xbb0d_f9c0),
 ];
-const QA: [f32; 6] =
-    [1.0642088205e-01, 5.4039794207e-01, 7.1828655899e-02, 1.2617121637e-01, 1.3637083583e-02, 1.1984500103e-02];
+const QA: [f32; 6] = [
+    f32::from_bits(0x3dd9_f331),
+    f32::from_bits(0x3f0a_5785),
+    f32::from_bits(0x3d93_1ae7),
+    f32::from_bits(0x3e01_3307),
+    f32::from_bits(0x3c5f_6e13),
+    f32::from_bits(0x3c44_5aa3),
+];
 /// erfc on `[1.25, 1/0.35]` (`RA`, `SA`) and `[1/0.35, 6]` (`RB`, `SB`, one term shorter: a
 /// trailing zero, as `c + s·0 = c` exactly, lets one Horner scheme run both).
 const RA: [f32; 8] = [
-    -9.8649440333e-03,
-    -6.9385856390e-01,
-    -1.0558626175e+01,
-    -6.2375331879e+01,
-    -1.6239666748e+02,
-    -1.8460508728e+02,
-    -8.1287437439e+01,
-    -9.8143291473e+00,
+    f32::from_bits(0xbc21_a093),
+    f32::from_bits(0xbf31_a0b7),
+    f32::from_bits(0xc128_f022),
+    f32::from_bits(0xc279_8057),
+    f32::from_bits(0xc322_658c),
+    f32::from_bits(0xc338_9ae7),
+    f32::from_bits(0xc2a2_932b),
+    f32::from_bits(0xc11d_077e),
 ];
 const SA: [f32; 8] = [
-    1.9651271820e+01,
-    1.3765776062e+02,
-    4.3456588745e+02,
-    6.4538726807e+02,
-    4.2900814819e+02,
-    1.0863500214e+02,
-    6.5702495575e+00,
-    -6.0424413532e-02,
+    f32::from_bits(0x419d_35ce),
+    f32::from_bits(0x4309_a863),
+    f32::from_bits(0x43d9_486f),
+    f32::from_bits(0x4421_58c9),
+    f32::from_bits(0x43d6_810b),
+    f32::from_bits(0x42d9_451f),
+    f32::from_bits(0x40d2_3f7c),
+    f32::from_bits(0xbd77_7f97),
 ];
 const RB: [f32; 8] = [
-    -9.8649431020e-03,
-    -7.9928326607e-01,
-    -1.7757955551e+01,
-    -1.6063638306e+02,
-    -6.3756646729e+02,
-    -1.0250950928e+03,
-    -4.8351919556e+02,
+    f32::from_bits(0xbc21_a092),
+    f32::from_bits(0xbf4c_9dd4),
+    f32::from_bits(0xc18e_104b),
+    f32::from_bits(0xc320_a2ea),
+    f32::from_bits(0xc41f_6441),
+    f32::from_bits(0xc480_230b),
+    f32::from_bits(0xc3f1_c275),
     0.0,
 ];
 const SB: [f32; 8] = [
-    3.0338060379e+01,
-    3.2579251099e+02,
-    1.5367296143e+03,
-    3.1998581543e+03,
-    2.5530502930e+03,
-    4.7452853394e+02,
-    -2.2440952301e+01,
+    f32::from_bits(0x41f2_b459),
+    f32::from_bits(0x43a2_e571),
+    f32::from_bits(0x44c0_1759),
+    f32::from_bits(0x4547_fdbb),
+    f32::from_bits(0x451f_90ce),
+    f32::from_bits(0x43ed_43a7),
+    f32::from_bits(0xc1b3_8712),
     0.0,
 ];
 
