@@ -258,10 +258,12 @@ pub(super) fn loss_rows_backward(y: &[f32], q: usize, loss: LossRows, dout: &mut
             let b = loss.batch as f32;
             for (((logits, g), &k), term) in y.chunks(q).zip(dout.chunks_mut(q)).zip(t).zip(loss.terms.iter_mut()) {
                 let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f32 = logits.iter().map(|v| (v - max).exp()).sum();
+                // exp once per logit, kept in g for the probabilities
+                g.iter_mut().zip(logits).for_each(|(g, v)| *g = (v - max).exp());
+                let sum: f32 = g.iter().sum();
                 *term = sum.ln() + max - logits[k as usize];
                 for (j, gj) in g.iter_mut().enumerate() {
-                    let p = (logits[j] - max).exp() / sum;
+                    let p = *gj / sum;
                     *gj = (p - if j == k as usize { 1.0 } else { 0.0 }) / b;
                 }
             }
