@@ -48,3 +48,11 @@ fn select(c: bool, a: f32, b: f32) -> f32 {
 fn add_exponent(f: f32, k: i32) -> f32 {
     f32::from_bits((f.to_bits() as i32).wrapping_add(k.wrapping_shl(23)) as u32)
 }
+
+/// `v as i32` for an integral `v` with `|v| < 2^22`: adding `1.5·2^23` puts `v` in the low bits
+/// of the mantissa. On AVX2, LLVM runs `as i32` (which saturates and maps NaN to 0) one lane
+/// at a time; this stays in vector registers. Outside that range the result is meaningless.
+#[inline(always)]
+fn small_int(v: f32) -> i32 {
+    ((v + 12_582_912.0).to_bits() as i32).wrapping_sub(0x4b40_0000)
+}

@@ -4,7 +4,7 @@
 //! same operations in the same order, so the same bits as `libm::erff` (tests/simd.rs compares
 //! them on sampled floats; its `--ignored` test covers all 2³² of them).
 
-use super::{add_exponent, select};
+use super::{add_exponent, select, small_int};
 
 // libm's expf constants (e_expf.c), by their bits.
 const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
@@ -21,20 +21,12 @@ const P2: f32 = f32::from_bits(0xbb35_5215);
 fn exp(x: f32) -> f32 {
     let hx = x.to_bits() & 0x7fff_ffff;
     let neg = x.to_bits() >> 31 != 0;
-    // x = k·ln2 + r, r = hi − lo.
-    let kr = (INV_LN2 * x + select(neg, -0.5, 0.5)) as i32;
-    let k = if hx > 0x3eb1_7218 {
-        if hx > 0x3f85_1592 {
-            kr
-        } else if neg {
-            -1
-        } else {
-            1
-        }
-    } else {
-        0
-    };
-    let kf = k as f32;
+    // x = k·ln2 + r, r = hi − lo; libm's `(INV_LN2·x ± 0.5) as i32`, |k| < 2^6 here, as a
+    // float (`trunc`) and then as an integer ([`small_int`]).
+    let kr = (INV_LN2 * x + select(neg, -0.5, 0.5)).trunc();
+    let kf = select(hx > 0x3f85_1592, kr, select(neg, -1.0, 1.0));
+    let kf = select(hx > 0x3eb1_7218, kf, 0.0);
+    let k = small_int(kf);
     let hi = x - kf * LN2_HI;
     let lo = kf * LN2_LO;
     let r = hi - lo;

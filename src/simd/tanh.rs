@@ -3,7 +3,7 @@
 //! same order as fdlibm, so the same bits as `f32::tanh` on glibc (tests/simd.rs compares them on
 //! sampled floats; its `--ignored` test and README "Speed" cover all 2³² of them).
 
-use super::{add_exponent, select};
+use super::{add_exponent, select, small_int};
 
 // fdlibm's expm1f constants, by their bits.
 const LN2_HI: f32 = f32::from_bits(0x3f31_7180);
@@ -26,7 +26,10 @@ fn expm1(x: f32) -> f32 {
     let neg = x.to_bits() >> 31 != 0;
     // Argument reduction: x = k·ln2 + r, r = hi − lo.
     let near = hx < 0x3f85_1592; // |x| < 1.5·ln2: k = ±1
-    let kr = (INV_LN2 * x + select(neg, -0.5, 0.5)) as i32;
+                                 // fdlibm's `(INV_LN2·x ± 0.5) as i32`, as a float (`trunc`) and as an integer
+                                 // ([`small_int`]; lanes where |x| is too large for it take another case).
+    let t = (INV_LN2 * x + select(neg, -0.5, 0.5)).trunc();
+    let kr = small_int(t);
     let k = if hx > 0x3eb1_7218 {
         if near {
             if neg {
@@ -40,7 +43,6 @@ fn expm1(x: f32) -> f32 {
     } else {
         0
     };
-    let t = kr as f32;
     let hi = select(near, select(neg, x + LN2_HI, x - LN2_HI), x - t * LN2_HI);
     let lo = select(near, select(neg, -LN2_LO, LN2_LO), t * LN2_LO);
     let r = select(k != 0, hi - lo, x);
