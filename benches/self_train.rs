@@ -4,7 +4,8 @@
 //!   `[5, 5, 5, 1]` particles; `self_train_step_1200_tanh`: the same with tanh PNs (general path);
 //! - `mnist_batch`: one MNIST batch on the authors' schedule: 10 self-train steps with a fresh
 //!   optimizer on the 1,200 particles of the `mnist` preset's `(225, 5, 3, 10)` GELU/residual
-//!   organism, then one task step on 2,000 images (extracted path, cross-entropy);
+//!   organism, then one task step on 2,000 images (extracted path, cross-entropy, as training runs it:
+//!   [`Organism::task_step`]);
 //!   `mnist_task_pass`: the task pass alone;
 //! - `general_task_pass_tanh`: the task pass of that organism with tanh PNs, every PN evaluated on
 //!   every sample (general path), on 200 images;
@@ -75,9 +76,7 @@ fn mnist_batch(c: &mut Criterion) {
                 for _ in 0..self_train_steps {
                     org.particles.self_train_step(&mut st_opt, &mut ws);
                 }
-                let pass = org.task_pass(&x, Targets::Classes(&y), Path::Extracted);
-                task_opt.step(org.particles.weights_mut(), &pass.grads);
-                pass.loss
+                org.task_step(&x, Targets::Classes(&y), task_opt, &mut ws).loss
             },
             BatchSize::SmallInput,
         )

@@ -27,11 +27,19 @@ use report::{study_claims, study_figure, study_section};
 pub const RATES: [(f64, &str); 3] = [(1e-3, "1e-3"), (1e-2, "1e-2"), (1e-1, "1e-1")];
 /// Interaction kinds of [`Design::Interactions`].
 pub const KINDS: [&str; 2] = ["attack", "melt"];
+/// Interaction scopes (`interaction.scope`): the arms of [`RATES`] draw partners from the target's
+/// cell (the first); each kind also runs at rate `RATES[SCOPE_RATE]` with each other scope.
+pub const SCOPES: [&str; 3] = ["cell", "layer", "organism"];
+/// The rate (index into [`RATES`], 1e-2) at which the scopes are compared: the highest rate at
+/// which attack keeps the addition task with scope `cell`, yet frequent enough (one interaction
+/// per particle every 100 batches) for partners from afar to matter.
+pub const SCOPE_RATE: usize = 1;
 
 /// How a study's arms are made from its base preset.
 #[derive(Clone, Copy, Debug)]
 pub enum Design {
-    /// The base without interactions, then each of [`KINDS`] at each of [`RATES`] (scope `cell`).
+    /// The base without interactions, then each of [`KINDS`] at each of [`RATES`] (scope `cell`),
+    /// then each kind at `RATES[SCOPE_RATE]` with each other of [`SCOPES`].
     Interactions,
     /// The base against each of these variants (e.g. non-linear particles against the base's
     /// linear ones). Its claims name the variant and the base, so any variant fits; a variant with
@@ -179,11 +187,20 @@ pub const STUDIES: &[Study] = &[
 
 /// One configuration of a study.
 struct Arm {
-    /// Directory name and label, e.g. `attack-1e-2` or `mnist-tanh`.
+    /// Directory name and label, e.g. `attack-1e-2`, `melt-1e-2-layer` or `mnist-tanh`.
     name: String,
     cfg: Config,
-    /// For [`Design::Interactions`]: `(kind index, rate index)`; `None` for the baseline.
-    cell: Option<(usize, usize)>,
+    /// For [`Design::Interactions`]: its interactions; `None` for the baseline.
+    interaction: Option<Setting>,
+}
+
+/// The interactions of an arm of [`Design::Interactions`], as indices into [`KINDS`], [`RATES`]
+/// and [`SCOPES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Setting {
+    kind: usize,
+    rate: usize,
+    scope: usize,
 }
 
 fn arms(study: &Study, quick: bool, data_dir: &Option<PathBuf>) -> Result<Vec<Arm>> {
@@ -201,25 +218,32 @@ fn arms(study: &Study, quick: bool, data_dir: &Option<PathBuf>) -> Result<Vec<Ar
             &Overrides { data_dir: data_dir.clone(), ..Overrides::default() },
         )
     };
-    let mut arms = vec![Arm { name: study.base.into(), cfg: resolve(study.base, &[])?, cell: None }];
+    let mut arms = vec![Arm { name: study.base.into(), cfg: resolve(study.base, &[])?, interaction: None }];
     match study.design {
         Design::Interactions => {
             arms[0].name = "none".into();
-            for (k, kind) in KINDS.iter().enumerate() {
-                for (r, (rate, label)) in RATES.iter().enumerate() {
-                    let sets = [format!("interaction.kind={kind}"), format!("interaction.rate={rate}")];
-                    arms.push(Arm {
-                        name: format!("{kind}-{label}"),
-                        cfg: resolve(study.base, &sets)?,
-                        cell: Some((k, r)),
-                    });
-                }
+            let rates = (0..KINDS.len()).flat_map(|kind| (0..RATES.len()).map(move |rate| (kind, rate, 0)));
+            let scopes =
+                (0..KINDS.len()).flat_map(|kind| (1..SCOPES.len()).map(move |scope| (kind, SCOPE_RATE, scope)));
+            for (kind, rate, scope) in rates.chain(scopes) {
+                let (k, (r, label), sc) = (KINDS[kind], RATES[rate], SCOPES[scope]);
+                let sets = [
+                    format!("interaction.kind={k}"),
+                    format!("interaction.rate={r}"),
+                    format!("interaction.scope={sc}"),
+                ];
+                arms.push(Arm {
+                    // Scope `cell` goes unnamed: the arms of the rate sweep.
+                    name: if scope == 0 { format!("{k}-{label}") } else { format!("{k}-{label}-{sc}") },
+                    cfg: resolve(study.base, &sets)?,
+                    interaction: Some(Setting { kind, rate, scope }),
+                });
             }
         }
         Design::Variants(variants) => {
             for v in variants {
                 let sets: Vec<String> = v.set.iter().map(|s| s.to_string()).collect();
-                arms.push(Arm { name: v.name.into(), cfg: resolve(v.preset, &sets)?, cell: None });
+                arms.push(Arm { name: v.name.into(), cfg: resolve(v.preset, &sets)?, interaction: None });
             }
         }
     }
@@ -231,9 +255,22 @@ struct Measured {
     arms: Vec<(Arm, Vec<Analysis>)>,
 }
 
+impl Measured {
+    /// The index of the arm with these interactions.
+    fn arm(&self, setting: Setting) -> Option<usize> {
+        self.arms.iter().position(|(a, _)| a.interaction == Some(setting))
+    }
+}
+
 /// The analyses every arm gets: the class shares (Fig. 2/9's), the curves (the task metric) and
-/// the fixpoint stability of its PN_SR.
-const ARM_KINDS: [Kind; 3] = [Kind::Types, Kind::Curves, Kind::Stability];
+/// the fixpoint stability of its PN_SR; with interactions also the robustness of its PN_SR to
+/// noise (Fig. 4/7's test), against the rate.
+fn arm_kinds(design: Design) -> &'static [Kind] {
+    match design {
+        Design::Interactions => &[Kind::Types, Kind::Curves, Kind::Stability, Kind::Robustness],
+        Design::Variants(_) => &[Kind::Types, Kind::Curves, Kind::Stability],
+    }
+}
 
 /// Runs every study into `out` (`out/<study>/runs/<arm>/seed-N`, `…/analysis/<arm>/<kind>`) and
 /// returns the report's "Beyond the paper" part. An arm's runs already complete in `out` are kept
@@ -253,6 +290,9 @@ pub fn run_studies(
 ) -> Result<Part> {
     let start = Instant::now();
     let tests = TestSets::default();
+    // The robustness test as `reproduce` runs it (quick: fewer noise seeds, steps and particles).
+    let (robustness, max_particles) = crate::reproduce::robustness_test(quick);
+    let options = AnalysisOptions { robustness, max_particles, ..AnalysisOptions::default() };
     let mut sections = Vec::new();
     let mut claims = Vec::new();
     for study in studies {
@@ -281,9 +321,9 @@ pub fn run_studies(
             }
             let runs = open_runs(&seeds.iter().map(|&s| seed_dir(&runs_dir, s)).collect::<Vec<_>>())?;
             let mut analyses = Vec::new();
-            for kind in ARM_KINDS {
+            for &kind in arm_kinds(study.design) {
                 let adir = dir.join("analysis").join(&arm.name).join(kind.name());
-                analyses.push(analyze(kind, &runs, &tests, &AnalysisOptions::default(), &adir)?);
+                analyses.push(analyze(kind, &runs, &tests, &options, &adir)?);
             }
             if report::has_activation_particles(&arm) {
                 analyses.push(learned_activations(&runs, &seeds, &dir.join("analysis").join(&arm.name))?);
@@ -353,6 +393,41 @@ fn task_tolerance(image: bool) -> (f64, f64, &'static str) {
             1e-3,
             "paired per seed; the task is kept when the MAE rises by at most 1e-3 (0.07 % of the targets' sd √2; \
              the paper's organisms reach ≈ 1e-7, a lost task ≈ 1)",
+        )
+    }
+}
+
+/// "Interactions keep the PN_SR's robustness": the paired difference of the mean self-applications
+/// as fixpoint below ε lies within ± this, with its reason.
+const ROBUSTNESS_TOLERANCE: (f64, &str) = (
+    0.5,
+    "paired per seed (a seed without PN_SR drops out); a deviation from a linear PN_SR grows by its spectral radius \
+     ≈ 4 per self-application, so half a self-application is a 2× change of the deviation it absorbs: less is the \
+     same robustness",
+);
+
+/// "The scope leaves the share of PN_SR as it is": the paired difference against scope `cell` lies
+/// within ± this, with its reason.
+const SCOPE_SHARE_TOLERANCE: (f64, &str) = (
+    0.05,
+    "paired per seed (same initial organism); the smallest change the addition organism can show is one particle of \
+     its 18 (0.056)",
+);
+
+/// The two-sided task tolerance of the scope rows: [`task_tolerance`]'s amounts either way (the
+/// scope changes the task when the accuracy moves by more than 0.02 or the MAE by more than 1e-3).
+fn scope_task_tolerance(image: bool) -> (f64, f64, &'static str) {
+    if image {
+        (
+            -0.02,
+            0.02,
+            "paired per seed; the same task when the accuracy moves by at most 2 points (40 of 2,000 test images)",
+        )
+    } else {
+        (
+            -1e-3,
+            1e-3,
+            "paired per seed; the same task when the MAE moves by at most 1e-3 (0.07 % of the targets' sd √2)",
         )
     }
 }

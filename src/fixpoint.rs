@@ -61,13 +61,20 @@ fn is_zero(w: &[f32], eps: f32) -> bool {
     w.iter().all(|x| x.abs() <= eps)
 }
 
-/// The class of every particle of `batch`, tested in SPEC §1's order.
+/// Particles classified at once by [`classify`]: it holds the self-applications of one block,
+/// not two copies of the whole batch.
+const BLOCK: usize = 4096;
+
+/// The class of every particle of `batch`, tested in SPEC §1's order. Each particle's class
+/// depends on its weights alone, so the batch is classified block by block.
 pub fn classify(batch: &ParticleBatch, eps: f32) -> Vec<Class> {
-    let once = batch.self_applied();
-    let twice = batch.apply_pairwise(&once);
-    (0..batch.len())
-        .map(|n| {
-            let w = batch.particle(n);
+    let mut classes = Vec::with_capacity(batch.len());
+    for start in (0..batch.len()).step_by(BLOCK) {
+        let block = batch.slice(start..(start + BLOCK).min(batch.len()));
+        let once = block.self_applied();
+        let twice = block.apply_pairwise(&once);
+        classes.extend((0..block.len()).map(|n| {
+            let w = block.particle(n);
             if is_divergent(w) {
                 Class::Divergent
             } else if is_zero(w, eps) {
@@ -79,8 +86,9 @@ pub fn classify(batch: &ParticleBatch, eps: f32) -> Vec<Class> {
             } else {
                 Class::Other
             }
-        })
-        .collect()
+        }));
+    }
+    classes
 }
 
 /// Indices of the particles that are self-replicators (the paper's PN_SR).

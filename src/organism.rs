@@ -29,7 +29,8 @@ use general::General;
 use pass::*;
 pub use pass::{metric, Targets};
 
-use crate::particle::{Init, ParticleBatch, ParticleShape};
+use crate::optim::Sgd;
+use crate::particle::{Init, ParticleBatch, ParticleShape, Workspace};
 use crate::{Error, Result};
 use cell_particles::Cells;
 use rand::Rng;
@@ -322,6 +323,22 @@ impl Organism {
             }
             None => pass,
         }
+    }
+
+    /// One task step of the weight particles on `(x, targets)` with `opt` on the default path:
+    /// [`Organism::task_pass`] then [`Sgd::step`], the same bits, but on the extracted path
+    /// each group's gradient is applied as it is chained back through the extraction
+    /// ([`ParticleBatch::extracted_task_step`]), so no `n × P` gradient is held. Returns the
+    /// pass without `grads` (the cell particles' gradients are left for their own optimizers).
+    /// `ws` comes from [`ParticleBatch::workspace`].
+    pub fn task_step(&mut self, x: &[f32], targets: Targets, opt: &mut Sgd, ws: &mut Workspace) -> TaskPass {
+        let weights = self.path_weights(self.default_path());
+        let pass = self.pass(weights.as_deref(), x, Some(targets));
+        match weights {
+            Some(_) => self.particles.extracted_task_step(&pass.grads, opt, ws),
+            None => opt.step(self.particles.weights_mut(), &pass.grads),
+        }
+        TaskPass { grads: Vec::new(), ..pass }
     }
 
     /// The sums `z` the hidden cells saw on `x` (`B × p`), before their activation: one `B × w`

@@ -176,11 +176,7 @@ fn reproduce_into(
     };
     let tests = TestSets::default();
     let mut sections = Vec::new();
-    let (robust, max_particles) = if opts.quick {
-        (Robustness { seeds: 2, max_steps: 200, ..Robustness::default() }, 10)
-    } else {
-        (Robustness::default(), 100)
-    };
+    let (robust, max_particles) = robustness_test(opts.quick);
     for exp in exps {
         let runs_dir = out.join("runs").join(exp.exp.name());
         let t = Instant::now();
@@ -403,4 +399,14 @@ fn deviations(exps: &[Experiment]) -> Vec<String> {
             .into(),
     );
     d
+}
+
+/// The robustness test (SPEC §6) and the most PN_SR tested per run: the paper's 10 noise seeds and
+/// at most 10,000 self-applications over 100 particles; quick mode 2 seeds, 200 steps, 10 particles.
+pub(crate) fn robustness_test(quick: bool) -> (Robustness, usize) {
+    if quick {
+        (Robustness { seeds: 2, max_steps: 200, ..Robustness::default() }, 10)
+    } else {
+        (Robustness::default(), 100)
+    }
 }

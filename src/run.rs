@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 mod output;
 mod tensors;
 
+pub(crate) use output::process_alive;
 pub use output::{check_free, resolve_output, shown, write_marker, RunWriter, MARKER, OPTIONS};
 use tensors::read_bytes;
 pub(crate) use tensors::{f32_bytes, safetensors_header, write_safetensors, TensorSpec};

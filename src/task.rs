@@ -169,27 +169,55 @@ impl TaskData {
         }
     }
 
-    /// One epoch's mini-batches, drawn from `rng` (the [`Stream::Train`] stream).
-    pub fn epoch(&self, batch_size: usize, rng: &mut ChaCha8Rng) -> Vec<Samples> {
-        match self {
+    /// One epoch's mini-batches, drawn from `rng` (the [`Stream::Train`] stream). Image batches
+    /// are gathered (and their noise drawn) one at a time as the epoch is iterated, so an epoch
+    /// holds one batch of images, not a shuffled copy of the training set; the draws from `rng`
+    /// are the same, in the same order.
+    pub fn epoch<'a>(&'a self, batch_size: usize, rng: &'a mut ChaCha8Rng) -> Epoch<'a> {
+        let batches = match self {
             TaskData::Addition { train_samples, .. } => {
                 let all = addition_samples(*train_samples, rng);
                 let Labels::Values(y) = &all.y else { unreachable!() };
                 all.x
                     .chunks(2 * batch_size)
                     .zip(y.chunks(batch_size))
-                    .map(|(x, y)| Samples { x: x.to_vec(), y: Labels::Values(y.to_vec()) })
+                    .map(|(x, y)| Batch::Drawn(Samples { x: x.to_vec(), y: Labels::Values(y.to_vec()) }))
                     .collect()
             }
             TaskData::Images { train, noise, .. } => shuffled_batches(train.len(), batch_size, rng)
                 .into_iter()
-                .map(|idx| {
-                    let mut x: Vec<f32> = idx.iter().flat_map(|&i| train.image(i).iter().copied()).collect();
-                    add_noise(&mut x, *noise, rng);
-                    Samples { x, y: Labels::Classes(idx.iter().map(|&i| train.labels[i]).collect()) }
-                })
+                .map(|idx| Batch::Images { train, noise: *noise, idx })
                 .collect(),
-        }
+        };
+        Epoch { rng, batches: Vec::into_iter(batches) }
+    }
+}
+
+/// One epoch's mini-batches ([`TaskData::epoch`]), in order.
+pub struct Epoch<'a> {
+    rng: &'a mut ChaCha8Rng,
+    batches: std::vec::IntoIter<Batch<'a>>,
+}
+
+/// A batch drawn already, or the indices of training images still to gather.
+enum Batch<'a> {
+    Drawn(Samples),
+    Images { train: &'a ImageSet, noise: f32, idx: Vec<usize> },
+}
+
+impl Iterator for Epoch<'_> {
+    type Item = Samples;
+
+    fn next(&mut self) -> Option<Samples> {
+        Some(match self.batches.next()? {
+            Batch::Drawn(samples) => samples,
+            Batch::Images { train, noise, idx } => {
+                let mut x = Vec::with_capacity(idx.len() * train.pixels());
+                idx.iter().for_each(|&i| x.extend_from_slice(train.image(i)));
+                add_noise(&mut x, noise, self.rng);
+                Samples { x, y: Labels::Classes(idx.iter().map(|&i| train.labels[i]).collect()) }
+            }
+        })
     }
 }
 

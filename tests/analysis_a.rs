@@ -163,6 +163,29 @@ fn robustness_of_organism_and_standalone_particles() {
     // Per noise level the particle is the unit: one value per tested particle.
     assert_eq!(a.samples["organism_time_as_fixpoint@1e-3"].len(), runs.len() * 5);
     assert_eq!(a.samples["standalone_time_to_vergence@1e-9"].len(), 2 * 5);
+    // Per organism (the seed as unit): the mean time as fixpoint of its clones at the noise
+    // levels below ε = 1e-5 (1e-6 … 1e-9), recomputed from the CSV.
+    let per_run = &a.samples[analysis::robustness::PER_RUN];
+    assert_eq!(per_run.len(), runs.len());
+    let mut names: Vec<&str> = Vec::new();
+    for line in text.lines().skip(1).filter(|l| l.starts_with("organism,")) {
+        let name = line.split(',').nth(1).unwrap();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    assert_eq!(names.len(), runs.len());
+    for (name, &value) in names.iter().zip(per_run) {
+        let below: Vec<f64> = text
+            .lines()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|c| c[0] == "organism" && c[1] == *name && c[4].parse::<f32>().unwrap() < 0.5e-5)
+            .map(|c| c[6].parse().unwrap())
+            .collect();
+        assert_eq!(below.len(), 5 * 2 * 4, "{name}");
+        let mean = below.iter().sum::<f64>() / below.len() as f64;
+        assert!((value - mean).abs() < 1e-12, "{name}: {value} against {mean}");
+    }
     // The authors' counting: running sums over the 2 seeds, the final state counted.
     for line in text.lines().skip(1) {
         let c: Vec<&str> = line.split(',').collect();

@@ -55,12 +55,12 @@ fn run() -> Outcome {
     }
     let classes = classify(&batch, EPSILON);
 
-    // MNIST-like organism, extracted path, 300 samples (several row blocks).
+    // MNIST-like organism, extracted path, 600 samples (row blocks in more than one wave).
     // The `mnist` preset's organism: (225, 5, 3, 10), GELU, residual skip.
     let shape = organism::config::Config::resolve(Some("mnist"), None, &[]).unwrap().organism;
     let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), Init::Xavier, &mut rng).unwrap();
-    let x: Vec<f32> = (0..300 * 225).map(|_| rng.gen::<f32>()).collect();
-    let y: Vec<u8> = (0..300).map(|_| rng.gen_range(0..10)).collect();
+    let x: Vec<f32> = (0..600 * 225).map(|_| rng.gen::<f32>()).collect();
+    let y: Vec<u8> = (0..600).map(|_| rng.gen_range(0..10)).collect();
     let pass = org.task_pass(&x, Targets::Classes(&y), Path::Extracted);
     floats.extend([vec![pass.loss.to_bits()], bits(&pass.output), bits(&pass.grads)]);
     let mut st = vec![0.0; pass.grads.len()];
@@ -167,4 +167,57 @@ fn training_is_bitwise_identical_for_1_and_2_threads() {
         })
     };
     assert!(go(1) == go(2), "training differs between 1 and 2 threads");
+}
+
+/// The task step applies the pass's gradient as it is produced (extracted path) or at once
+/// (general path): the same bits as `task_pass` then `Sgd::step`, over more row chunks than one
+/// wave of the task pass holds, and from non-zero momentum on the second step.
+#[test]
+fn task_step_is_task_pass_then_sgd_step() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let shape = OrganismShape {
+        inputs: 6,
+        width: 4,
+        depth: 3,
+        outputs: 3,
+        residual_skip: true,
+        activation: LayerActivation::Gelu,
+        aggregation: Default::default(),
+    };
+    let rows = 9 * 64 + 5;
+    let x: Vec<f32> = (0..rows * 6).map(|_| rng.gen::<f32>()).collect();
+    let y: Vec<u8> = (0..rows).map(|_| rng.gen_range(0..3)).collect();
+    for pn in [ParticleShape::standard(3).unwrap(), ParticleShape::new(vec![5, 3, 3, 1], Activation::Tanh).unwrap()] {
+        let mut by_pass = Organism::new(shape.clone(), pn, Init::Xavier, &mut rng).unwrap();
+        let (mut by_step, initial) = (by_pass.clone(), by_pass.particles.weights().to_vec());
+        let n = by_pass.particles.weights().len();
+        let (mut opt_pass, mut opt_step) = (Sgd::new(0.004, 0.9, n), Sgd::new(0.004, 0.9, n));
+        let mut ws = by_step.particles.workspace();
+        for _ in 0..2 {
+            let pass = by_pass.task_pass(&x, Targets::Classes(&y), by_pass.default_path());
+            opt_pass.step(by_pass.particles.weights_mut(), &pass.grads);
+            let step = by_step.task_step(&x, Targets::Classes(&y), &mut opt_step, &mut ws);
+            assert_eq!(pass.loss.to_bits(), step.loss.to_bits());
+            assert_eq!(bits(&pass.output), bits(&step.output));
+        }
+        assert_ne!(bits(by_pass.particles.weights()), bits(&initial), "the steps moved the weights");
+        assert_eq!(bits(by_pass.particles.weights()), bits(by_step.particles.weights()));
+        assert_eq!(bits(opt_pass.momentum_buffer()), bits(opt_step.momentum_buffer()));
+    }
+}
+
+/// `classify` works block by block: the classes of a batch of several blocks are those of its
+/// particles classified in small batches (with zero and divergent particles among them).
+#[test]
+fn classify_in_blocks_is_classify_of_the_parts() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let mut batch = ParticleBatch::random(ParticleShape::standard(2).unwrap(), 9000, Init::Xavier, &mut rng);
+    let p = batch.shape().n_weights();
+    batch.weights_mut()[4100 * p..4101 * p].fill(0.0);
+    batch.weights_mut()[8200 * p] = f32::NAN;
+    let whole = classify(&batch, EPSILON);
+    let parts: Vec<Class> =
+        (0..9000).step_by(700).flat_map(|s| classify(&batch.slice(s..(s + 700).min(9000)), EPSILON)).collect();
+    assert_eq!(whole, parts);
+    assert_eq!((whole[4100], whole[8200]), (Class::Zero, Class::Divergent));
 }

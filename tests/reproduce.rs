@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use organism::config::Config;
-use organism::explore::{Design, Variant, KINDS, RATES, STUDIES};
+use organism::explore::{Design, Variant, KINDS, RATES, SCOPES, STUDIES};
 use organism::organism::LayerActivation;
 use organism::report::claims::CLAIMS;
 
@@ -23,14 +23,15 @@ fn activation_particles(v: &Variant) -> bool {
     Config::resolve(Some(v.preset), None, &sets).unwrap().organism.activation == LayerActivation::Particle
 }
 
-/// Rows of the "Beyond the paper" table, counted from the studies: per interaction arm, spread
-/// and task; per variant, becomes PN_SR, how fast, task (and with activation particles, theirs
+/// Rows of the "Beyond the paper" table, counted from the studies: per interaction arm of the
+/// rate sweep, spread, task and robustness; per arm of another scope, share and task against
+/// scope `cell`; per variant, becomes PN_SR, how fast, task (and with activation particles, theirs
 /// become PN_SR); per arm of a variant study, stability.
 fn beyond_rows() -> usize {
     STUDIES
         .iter()
         .map(|s| match s.design {
-            Design::Interactions => 2 * KINDS.len() * RATES.len(),
+            Design::Interactions => 3 * KINDS.len() * RATES.len() + 2 * KINDS.len() * (SCOPES.len() - 1),
             Design::Variants(v) => 3 * v.len() + v.iter().filter(|v| activation_particles(v)).count() + v.len() + 1,
         })
         .sum()
@@ -86,6 +87,26 @@ fn quick_reproduction_writes_the_whole_report() {
     assert_eq!(beyond_md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| claim")).count(), beyond_rows());
     for s in STUDIES {
         assert!(out.join("beyond").join(s.name).join("overview.png").is_file(), "no overview of {}", s.name);
+    }
+    // Interactions: per study, a robustness row per kind and rate, a share and a task row per kind
+    // and other scope, each naming its arm; the scopes figure; each arm's robustness analysis.
+    for s in STUDIES.iter().filter(|s| matches!(s.design, Design::Interactions)) {
+        let of = |claim: &str, arm: &str| {
+            beyond.iter().filter(|c| c["claim"].as_str().unwrap() == format!("{claim} — {}, {arm}", s.title)).count()
+        };
+        for kind in KINDS {
+            for (_, rate) in RATES {
+                assert_eq!(of("Interactions keep the PN_SR's robustness to noise", &format!("{kind}-{rate}")), 1);
+            }
+            for scope in &SCOPES[1..] {
+                let arm = format!("{kind}-1e-2-{scope}");
+                assert_eq!(of("The interaction scope leaves the share of PN_SR as it is", &arm), 1, "{arm}");
+                assert_eq!(of("The interaction scope leaves the task as it is", &arm), 1, "{arm}");
+                let csv = out.join(format!("beyond/{}/analysis/{arm}/robustness/robustness.csv", s.name));
+                assert!(csv.is_file(), "no robustness of {arm}");
+            }
+        }
+        assert!(out.join("beyond").join(s.name).join("scopes.png").is_file(), "no scopes figure of {}", s.name);
     }
     // Each learned activation function is in the report: one figure per arm with activation
     // particles, seed (quick mode's) and hidden layer.

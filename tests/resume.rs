@@ -252,3 +252,32 @@ fn resume_without_a_killed_run_says_so() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to resume"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A killed run whose parent has not yet reaped it (a zombie, as a shell leaves it for a moment
+/// after `kill -9`) is dead: `--resume` takes its partial directory over at once instead of
+/// saying it is "still being written".
+#[cfg(target_os = "linux")]
+#[test]
+fn a_killed_run_not_yet_reaped_is_resumed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = preset_args("mnist", &out, 3);
+    let mut child = Command::new(BIN).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !partials(dir.path()).iter().any(|p| p.join("config.toml").is_file()) {
+        assert!(child.try_wait().unwrap().is_none() && Instant::now() < deadline, "the run wrote no configuration");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix; not waited for: a zombie once the kernel is done
+    let stat = format!("/proc/{}/stat", child.id());
+    let zombie = || std::fs::read_to_string(&stat).unwrap().rsplit_once(')').unwrap().1.trim_start().starts_with('Z');
+    while !zombie() {
+        assert!(Instant::now() < deadline, "the killed run never became a zombie");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let resume = ["train", "--resume", out.to_str().unwrap()];
+    let o = Command::new(BIN).args(resume).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("summary.json").is_file());
+    child.wait().unwrap();
+}

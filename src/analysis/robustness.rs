@@ -7,7 +7,8 @@
 //! `robustness.png`/`.svg`: per noise level, the mean ± 95 % confidence interval over the tested
 //! clones (the paper's form), one panel per measure, the sources side by side. Findings: `organism_time_as_fixpoint`,
 //! `organism_time_to_vergence`, `organism_capped_share` and, when standalone populations are
-//! given, the same three prefixed `standalone_`; each over all clones of all noise levels.
+//! given, the same three prefixed `standalone_`; each over all clones of all noise levels. Per
+//! organism ([`PER_RUN`], the seed as unit): its clones' mean time as fixpoint below ε.
 
 use super::kind::Kind;
 use super::{evenly, figure, figure_title, final_classes, Analysis, Stat};
@@ -20,6 +21,10 @@ use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// Finding: per organism run (in run order; NaN for a run without PN_SR), the mean
+/// self-applications as fixpoint of its clones at the noise levels below ε.
+pub const PER_RUN: &str = "organism_time_as_fixpoint_below_eps_per_run";
 
 /// A tested particle: its run and its index there.
 type ParticleKey<'a> = (&'a str, usize);
@@ -118,6 +123,19 @@ pub fn analyze(
         })
         .collect();
     let authors: Vec<Vec<RobustnessRecord>> = records.iter().map(|r| authors_counting(r)).collect();
+    // One value per organism, the seed as unit: a clone whose noise is ε or more starts outside
+    // the fixpoint tolerance and leaves at once (time 0 whatever the particle), so only the
+    // levels below ε tell organisms apart (`0.999`: a level equal to ε up to f32 rounding is not
+    // below it).
+    let per_run = sources[..runs.len()]
+        .iter()
+        .zip(&records)
+        .map(|(s, recs)| {
+            let below = recs.iter().filter(|r| r.noise < s.eps * 0.999).map(|r| r.time_as_fixpoint as f64);
+            Stat::of(&below.collect::<Vec<_>>()).mean
+        })
+        .collect();
+    a.record(PER_RUN, per_run);
 
     let rows: Vec<Row> = sources
         .iter()

@@ -185,6 +185,8 @@ fn transpose(rows: &[f32], width: usize) -> Vec<F32s> {
 }
 
 impl LayerMap for Folded<'_> {
+    type Kept = ();
+    fn kept(&self, _: usize, _: usize) {}
     fn grad_len(&self, l: usize) -> usize {
         let cp = self.agg.cp;
         let (first, last) = (cp.index(l, 0), cp.index(l, self.dims[l].1 - 1));
@@ -194,7 +196,7 @@ impl LayerMap for Folded<'_> {
     // forward: x (rows × in) -> y[c] = acc_n of PN_agg(l,c)'s fold over y_e (rows × out), LANES
     // rows at once
     #[inline(always)]
-    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], _: &mut ()) {
         let (i_n, o_n) = self.dims[l];
         let pos = positions(i_n);
         let mut agg = Evaluator::<F32s>::new(&self.agg.cp.particles);
@@ -216,7 +218,15 @@ impl LayerMap for Folded<'_> {
     // ∂loss/∂w, then the layer's aggregators'; per group of LANES rows the fold is recomputed
     // keeping acc_0..acc_n and y_e, then run back from e = n−1 to 0
     #[inline(always)]
-    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], mut dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    fn backward_kernel(
+        &self,
+        l: usize,
+        inp: &[f32],
+        dout: &[f32],
+        mut dinp: Option<&mut [f32]>,
+        grad: &mut [f32],
+        _: &mut (),
+    ) {
         let (i_n, o_n) = self.dims[l];
         let pos = positions(i_n);
         let cp = self.agg.cp;

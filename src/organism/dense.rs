@@ -210,12 +210,14 @@ const R: usize = 2;
 const COLS: usize = 2 * LANES;
 
 impl LayerMap for Dense<'_> {
+    type Kept = ();
+    fn kept(&self, _: usize, _: usize) {}
     fn grad_len(&self, l: usize) -> usize {
         self.offsets[l + 1] - self.offsets[l]
     }
     // forward: x (rows × in), A (out × in) -> y = x Aᵀ (rows × out), R rows at a time
     #[inline(always)]
-    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], _: &mut ()) {
         let (i_n, o_n) = self.dims[l];
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
         let (x, x_rest) = inp.split_at(inp.len() / (R * i_n) * (R * i_n));
@@ -230,7 +232,15 @@ impl LayerMap for Dense<'_> {
 
     // backward: x (rows × in), dy (rows × out) -> grad (out × in) += dyᵀ x; dx = dy A (rows × in)
     #[inline(always)]
-    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    fn backward_kernel(
+        &self,
+        l: usize,
+        inp: &[f32],
+        dout: &[f32],
+        dinp: Option<&mut [f32]>,
+        grad: &mut [f32],
+        _: &mut (),
+    ) {
         let (i_n, o_n) = self.dims[l];
         let full = o_n / BLOCK * BLOCK;
         for (k, g) in grad[..full * i_n].chunks_exact_mut(BLOCK * i_n).enumerate() {

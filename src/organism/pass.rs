@@ -9,35 +9,57 @@ use rayon::prelude::*;
 
 /// One layer of the network as a map from `rows × in` to `rows × out`, with its backward.
 pub(super) trait LayerMap: Sync {
-    // forward kernel: inp (rows × in) -> out (rows × out); `#[inline(always)]` in every impl, so
-    // that [`LayerMap::forward`] compiles it for the instruction set it dispatches to
-    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32]);
-    // backward kernel: inp (rows × in), dout (rows × out) -> dinp (rows × in, if wanted);
-    // grad (layer block) +=; `#[inline(always)]` in every impl, as above
-    fn backward_kernel(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]);
+    /// What a chunk's forward of a layer keeps for its backward besides the layer's input
+    /// (`()` when the input is enough), one per layer in every [`RowScratch`].
+    type Kept: Send;
+    /// Layer `l`'s [`LayerMap::Kept`] for up to `rows` rows.
+    fn kept(&self, l: usize, rows: usize) -> Self::Kept;
+    // forward kernel: inp (rows × in) -> out (rows × out), kept; `#[inline(always)]` in every
+    // impl, so that [`LayerMap::forward`] compiles it for the instruction set it dispatches to
+    fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], kept: &mut Self::Kept);
+    // backward kernel: inp (rows × in), dout (rows × out), kept (of the forward on inp) -> dinp
+    // (rows × in, if wanted); grad (layer block) +=; `#[inline(always)]` in every impl, as above
+    fn backward_kernel(
+        &self,
+        l: usize,
+        inp: &[f32],
+        dout: &[f32],
+        dinp: Option<&mut [f32]>,
+        grad: &mut [f32],
+        kept: &mut Self::Kept,
+    );
     /// Length of layer `l`'s gradient block.
     fn grad_len(&self, l: usize) -> usize;
 
     /// Layer `l` forward, on the best instruction set of the CPU ([`simd::dispatch`]).
-    fn forward(&self, l: usize, inp: &[f32], out: &mut [f32]) {
+    fn forward(&self, l: usize, inp: &[f32], out: &mut [f32], kept: &mut Self::Kept) {
         simd::dispatch(
             #[inline(always)]
-            || self.forward_kernel(l, inp, out),
+            || self.forward_kernel(l, inp, out, kept),
         )
     }
 
     /// Layer `l` backward, on the best instruction set of the CPU ([`simd::dispatch`]).
-    fn backward(&self, l: usize, inp: &[f32], dout: &[f32], dinp: Option<&mut [f32]>, grad: &mut [f32]) {
+    fn backward(
+        &self,
+        l: usize,
+        inp: &[f32],
+        dout: &[f32],
+        dinp: Option<&mut [f32]>,
+        grad: &mut [f32],
+        kept: &mut Self::Kept,
+    ) {
         simd::dispatch(
             #[inline(always)]
-            || self.backward_kernel(l, inp, dout, dinp, grad),
+            || self.backward_kernel(l, inp, dout, dinp, grad, kept),
         )
     }
 }
 
 /// Scratch of one chunk of [`ROWS`] samples: every layer's input and pre-activation, the
-/// gradient flowing back, and the chunk's share of the weight gradient. Allocated once per pass.
-pub(super) struct RowScratch {
+/// gradient flowing back, what the layer map keeps for its backward, and the chunk's share of
+/// the weight gradient. A pass allocates [`WAVE`] of them and reuses them wave after wave.
+pub(super) struct RowScratch<K> {
     /// Input of layers 1.. (layer 0 reads the caller's `x`), `rows × in` each.
     inputs: Vec<Vec<f32>>,
     /// Every layer's output after the residual add, before the activation, `rows × out`.
@@ -53,10 +75,12 @@ pub(super) struct RowScratch {
     /// The chunk's gradient, every layer's block in turn, and the activation particles'.
     grad: Vec<f32>,
     act_grad: Vec<f32>,
+    /// Every layer's [`LayerMap::Kept`].
+    kept: Vec<K>,
 }
 
-impl RowScratch {
-    fn new(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, backward: bool) -> Self {
+impl<K> RowScratch<K> {
+    fn new(shape: &OrganismShape, map: &impl LayerMap<Kept = K>, cells: &Cells, backward: bool) -> Self {
         let layers = shape.layers();
         // d and din hold a layer's output or the input of layers 1.. (the network input gets
         // no gradient): sizing them by p would zero ROWS·p floats per chunk and pass for nothing.
@@ -73,6 +97,8 @@ impl RowScratch {
             din: block(widest),
             grad: vec![0.0; grad_len],
             act_grad: vec![0.0; if backward { cells.grad_len() } else { 0 }],
+            // A forward-only pass keeps nothing.
+            kept: (0..layers.len()).map(|l| map.kept(l, if backward { ROWS } else { 0 })).collect(),
         }
     }
 }
@@ -87,13 +113,13 @@ pub(super) struct LossRows<'a> {
 
 // forward: x (rows × p) -> y (rows × q), keeping what backward needs in s; SPEC §2's residual
 // skip and the cells' activation
-pub(super) fn chunk_forward(
+pub(super) fn chunk_forward<M: LayerMap>(
     shape: &OrganismShape,
-    map: &impl LayerMap,
+    map: &M,
     cells: &Cells,
     x: &[f32],
     y: &mut [f32],
-    s: &mut RowScratch,
+    s: &mut RowScratch<M::Kept>,
 ) {
     let layers = shape.layers();
     let rows = x.len() / shape.inputs;
@@ -107,7 +133,7 @@ pub(super) fn chunk_forward(
             residual = true;
         }
         let pre = &mut s.pre[l][..rows * o_n];
-        map.forward(l, t, pre);
+        map.forward(l, t, pre, &mut s.kept[l]);
         if skip && l % 2 == 0 && residual {
             pre.iter_mut().zip(&s.residual).for_each(|(v, r)| *v += r);
         }
@@ -122,14 +148,14 @@ pub(super) fn chunk_forward(
 
 // backward: x (rows × p), y (rows × q), targets -> s.grad = this chunk's ∂loss/∂weights,
 // s.act_grad = its ∂loss/∂(activation particles) (s filled by chunk_forward on x)
-pub(super) fn chunk_backward(
+pub(super) fn chunk_backward<M: LayerMap>(
     shape: &OrganismShape,
-    map: &impl LayerMap,
+    map: &M,
     cells: &Cells,
     x: &[f32],
     y: &[f32],
     loss: LossRows,
-    s: &mut RowScratch,
+    s: &mut RowScratch<M::Kept>,
 ) {
     let layers = shape.layers();
     let (rows, q) = (x.len() / shape.inputs, shape.outputs);
@@ -153,7 +179,7 @@ pub(super) fn chunk_backward(
         let inp = if l == 0 { x } else { &s.inputs[l][..rows * i_n] };
         // The network input needs no gradient.
         let din = if l > 0 { Some(&mut s.din[..rows * i_n]) } else { None };
-        map.backward(l, inp, d, din, &mut s.grad[start..end]);
+        map.backward(l, inp, d, din, &mut s.grad[start..end], &mut s.kept[l]);
         end = start;
         if l > 0 {
             if skip && l % 2 == 1 && std::mem::take(&mut d_residual) {
@@ -164,14 +190,18 @@ pub(super) fn chunk_backward(
     }
 }
 
+/// Chunks of [`ROWS`] samples run at once: a pass holds this many [`RowScratch`]es, whatever the
+/// batch size. A constant, never the thread count, so that the result does not depend on it.
+const WAVE: usize = 8;
+
 /// Output and (with targets; else loss NaN and no gradients) loss and gradients of one pass
 /// over the batch `x` (`B × p`):
 /// chunks of [`ROWS`] samples run forward and backward in parallel while their rows are in
-/// cache; the chunks' gradients are added in chunk order, so the result does not depend on
-/// threads.
-pub(super) fn network_pass(
+/// cache, [`WAVE`] chunks at a time; after each wave its chunks' gradients are added to the total
+/// in chunk order, so the result does not depend on threads.
+pub(super) fn network_pass<M: LayerMap>(
     shape: &OrganismShape,
-    map: &impl LayerMap,
+    map: &M,
     cells: &Cells,
     x: &[f32],
     targets: Option<Targets>,
@@ -179,25 +209,27 @@ pub(super) fn network_pass(
     let (p, q) = (shape.inputs, shape.outputs);
     let b = x.len() / p;
     let mut y = vec![0.0; b * q];
-    let mut scratch: Vec<RowScratch> =
-        (0..b.div_ceil(ROWS)).map(|_| RowScratch::new(shape, map, cells, targets.is_some())).collect();
+    let mut scratch: Vec<RowScratch<M::Kept>> =
+        (0..b.div_ceil(ROWS).min(WAVE)).map(|_| RowScratch::new(shape, map, cells, targets.is_some())).collect();
     let mut terms = vec![0.0; b];
-    let chunks = x.par_chunks(ROWS * p).zip(y.par_chunks_mut(ROWS * q)).zip(scratch.par_iter_mut());
-    chunks.zip(terms.par_chunks_mut(ROWS)).enumerate().for_each(|(c, (((x, y), s), terms))| {
-        chunk_forward(shape, map, cells, x, y, s);
-        if let Some(t) = targets {
-            let rows = c * ROWS..c * ROWS + terms.len();
-            chunk_backward(shape, map, cells, x, y, LossRows { targets: t.rows(rows, q), batch: b, terms }, s);
+    let total = |part: fn(&RowScratch<M::Kept>) -> &[f32]| vec![0.0; scratch.first().map_or(0, |s| part(s).len())];
+    let (mut grads, mut activation_grads) = (total(|s| &s.grad), total(|s| &s.act_grad));
+    let waves = x.chunks(WAVE * ROWS * p).zip(y.chunks_mut(WAVE * ROWS * q)).zip(terms.chunks_mut(WAVE * ROWS));
+    for (wave, ((x, y), terms)) in waves.enumerate() {
+        let chunks = x.par_chunks(ROWS * p).zip(y.par_chunks_mut(ROWS * q)).zip(scratch.par_iter_mut());
+        chunks.zip(terms.par_chunks_mut(ROWS)).enumerate().for_each(|(c, (((x, y), s), terms))| {
+            chunk_forward(shape, map, cells, x, y, s);
+            if let Some(t) = targets {
+                let start = (wave * WAVE + c) * ROWS;
+                let rows = start..start + terms.len();
+                chunk_backward(shape, map, cells, x, y, LossRows { targets: t.rows(rows, q), batch: b, terms }, s);
+            }
+        });
+        for s in &scratch[..x.len().div_ceil(ROWS * p)] {
+            grads.iter_mut().zip(&s.grad).for_each(|(a, b)| *a += b);
+            activation_grads.iter_mut().zip(&s.act_grad).for_each(|(a, b)| *a += b);
         }
-    });
-    let sum = |part: fn(&RowScratch) -> &[f32]| {
-        let mut g = vec![0.0; scratch.first().map_or(0, |s| part(s).len())];
-        for s in &scratch {
-            g.iter_mut().zip(part(s)).for_each(|(a, b)| *a += b);
-        }
-        g
-    };
-    let (grads, activation_grads) = (sum(|s| &s.grad), sum(|s| &s.act_grad));
+    }
     let loss = targets.map_or(f32::NAN, |t| loss_total(&y, t, &terms));
     TaskPass { loss, output: y, grads, activation_grads, aggregator_grads: Vec::new() }
 }

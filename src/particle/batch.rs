@@ -75,6 +75,13 @@ impl ParticleBatch {
         Ok(ParticleBatch { shape, weights, path })
     }
 
+    /// Particles `range` of the batch, copied into a batch of their own (same shape and path).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> ParticleBatch {
+        let p = self.shape.n_weights();
+        let weights = self.weights[range.start * p..range.end * p].to_vec();
+        ParticleBatch { shape: self.shape.clone(), weights, path: self.path }
+    }
+
     /// The same particles, always evaluated on the general (layer-by-layer) path (for checks
     /// that both paths agree, and the PN-by-PN organism of re-substitution).
     pub fn with_general_path(mut self) -> Self {
@@ -249,6 +256,41 @@ impl ParticleBatch {
                 )
             });
         &ws.losses
+    }
+
+    /// The task step of the extracted path (SPEC §2): `dout[n]` is `∂loss/∂PN_n(0,0,0,0,1)`, the
+    /// gradient of particle `n`'s extracted weight; one step of `opt` on every particle's
+    /// `∂loss/∂w`, each group's gradient applied as soon as it is computed, so no `n × P`
+    /// gradient is held. The same bits as [`ParticleBatch::aux_backward`] with `x = 1` followed
+    /// by [`Sgd::step`]. `ws` comes from [`ParticleBatch::workspace`].
+    pub fn extracted_task_step(&mut self, dout: &[f32], opt: &mut Sgd, ws: &mut Workspace) {
+        let p = self.shape.n_weights();
+        self.check(ws);
+        assert_eq!(dout.len(), self.len(), "extracted_task_step: one dout per particle");
+        let (lr, mu) = (opt.lr, opt.momentum);
+        let buf = opt.buffer_mut();
+        assert_eq!(buf.len(), self.weights.len(), "optimizer built for another size");
+        let shape = &self.shape;
+        ws.chunks
+            .par_iter_mut()
+            .zip(dout.par_chunks(CHUNK))
+            .zip(buf.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks_mut(CHUNK * p)))
+            .for_each(|((s, dout), (b, w))| {
+                for ((dout, b), w) in dout.chunks(LANES).zip(b.chunks_mut(LANES * p)).zip(w.chunks_mut(LANES * p)) {
+                    gather(w, p, &mut s.w);
+                    s.g.fill(F32s::default());
+                    let mut ds = F32s::default();
+                    ds.0[..dout.len()].copy_from_slice(dout);
+                    kernel::row_backward(&mut s.kernel, shape, &s.w, Row::Aux(F32s::splat(1.0)), ds, &mut s.g);
+                    // The momentum goes through the target lanes.
+                    gather(b, p, &mut s.t);
+                    for ((w, b), &g) in s.w.iter_mut().zip(s.t.iter_mut()).zip(&s.g) {
+                        Sgd::update(lr, mu, w, b, g);
+                    }
+                    scatter(&s.w, p, w);
+                    scatter(&s.t, p, b);
+                }
+            });
     }
 
     /// Task-pass support: for each particle `n`, `dout[n]` is `∂loss/∂PN_n(0,0,0,0,x[n])`;

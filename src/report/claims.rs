@@ -278,6 +278,10 @@ pub fn evaluate_one<'a>(spec: &ClaimSpec, look: &Lookup<'a>, suffix: &str, label
                 return row("not measured (see the sections below)".into(), Verdict::NotShown, 0);
             };
             let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).filter(|d| d.is_finite()).collect();
+            let both = format!("{} vs {}", show(&Stat::of(a)), show(&Stat::of(b)));
+            if diffs.is_empty() {
+                return row(format!("{both}; no seed has a value in both{context}"), Verdict::NotShown, 0);
+            }
             let (d, ci) = interval(&diffs);
             let (lo, hi) = match spec.comparison {
                 PairedWithin(_, lo, hi) => (lo, hi),
@@ -285,9 +289,7 @@ pub fn evaluate_one<'a>(spec: &ClaimSpec, look: &Lookup<'a>, suffix: &str, label
             };
             let per_seed: Vec<String> = diffs.iter().map(|x| format!("{x:+.4}")).collect();
             let text = format!(
-                "{} vs {}; paired differences per seed: {} (mean {}; {}){context}",
-                show(&Stat::of(a)),
-                show(&Stat::of(b)),
+                "{both}; paired differences per seed: {} (mean {}; {}){context}",
                 per_seed.join(", "),
                 num(d.mean),
                 show_ci(ci)
@@ -326,8 +328,8 @@ fn describe(c: &Comparison) -> String {
 
 const VERDICT_RULE: &str = "Verdicts: `holds` / `does not hold` when the 95 % interval of the compared mean lies \
                             wholly inside / outside the declared tolerance; `not shown` when it straddles it, n < 2, \
-                            or nothing was measured. Tolerances are declared in `src/report/claims.rs` before \
-                            measuring.";
+                            or nothing was measured. Tolerances are declared before measuring: for the paper's claims in \
+                            `src/report/claims.rs`, for the studies beyond the paper in `src/explore.rs`.";
 
 /// The table's column headings, in both renderings.
 const HEADINGS: [&str; 6] =

@@ -362,8 +362,20 @@ pub(super) fn clean_stale(parent: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether process `pid` exists (conservatively true where this cannot be told).
-pub(super) fn process_alive(pid: u32) -> bool {
+/// Whether process `pid` runs on this machine. A zombie (killed, not yet reaped by its parent)
+/// counts as dead: its output is complete as it will ever be. Where this cannot be told, the
+/// process is taken to be alive (its files are left alone).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    if std::path::Path::new("/proc/self").exists() {
+        return match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the parenthesised command name.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|s| s != "Z" && s != "X"),
+            Err(_) => false,
+        };
+    }
     #[cfg(unix)]
     {
         let Ok(pid) = libc::pid_t::try_from(pid) else { return true };

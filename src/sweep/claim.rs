@@ -9,7 +9,7 @@
 //! same host, its process still runs.
 
 use super::{task_name, Sweep};
-use crate::run::write_text;
+use crate::run::{process_alive, write_text};
 use crate::{Error, Result};
 use std::fs::File;
 use std::io::ErrorKind;
@@ -159,20 +159,4 @@ pub fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown-host".into())
-}
-
-/// Whether process `pid` runs on this machine (a zombie counts as dead). Without `/proc`, a
-/// process is assumed alive and its claim expires by its heartbeat alone.
-fn process_alive(pid: u32) -> bool {
-    if !std::path::Path::new("/proc/self").exists() {
-        return true;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|s| s != "Z" && s != "X"),
-        Err(_) => false,
-    }
 }

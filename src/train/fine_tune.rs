@@ -42,8 +42,8 @@ pub fn fine_tune(net: Pruned, keep: &[bool], cfg: &Config, data: &TaskData, epoc
             let p = organism.particles.shape().n_weights();
             hold_at_zero(organism.particles.weights_mut(), p, keep);
             for _ in 0..epochs {
-                for batch in &data.epoch(cfg.batch_size, rng) {
-                    organism_step(organism, batch, cfg, cfg.self_train_steps, &mut steppers, Some(keep));
+                for batch in data.epoch(cfg.batch_size, rng) {
+                    organism_step(organism, &batch, cfg, cfg.self_train_steps, &mut steppers, Some(keep));
                 }
             }
         }
@@ -51,8 +51,8 @@ pub fn fine_tune(net: Pruned, keep: &[bool], cfg: &Config, data: &TaskData, epoc
             let mut opt = Sgd::new(cfg.lr, cfg.momentum, weights.len());
             hold_at_zero(weights, 1, keep);
             for _ in 0..epochs {
-                for batch in &data.epoch(cfg.batch_size, rng) {
-                    dense_step(shape, weights, batch, &mut opt, keep);
+                for batch in data.epoch(cfg.batch_size, rng) {
+                    dense_step(shape, weights, &batch, &mut opt, keep);
                 }
             }
         }

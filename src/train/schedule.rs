@@ -145,9 +145,9 @@ pub(super) fn organism_step(
     for (cp, s) in organism.cell_particles_mut().zip(&mut steppers.cells) {
         self_train_loss_sum += s.self_train(cfg, &mut cp.particles, self_train, |_| ());
     }
-    let pass = organism.task_pass(&batch.x, (&batch.y).into(), organism.default_path());
+    let Stepper { task_opt, workspace } = &mut steppers.weights;
+    let pass = organism.task_step(&batch.x, (&batch.y).into(), task_opt, workspace);
     let metric = metric(&pass.output, cfg.organism.outputs, (&batch.y).into());
-    steppers.weights.task_opt.step(organism.particles.weights_mut(), &pass.grads);
     hold(&mut organism.particles);
     for ((cp, s), grads) in organism.cell_particles_mut().zip(&mut steppers.cells).zip(pass.cell_grads()) {
         s.task_opt.step(cp.particles.weights_mut(), grads);
@@ -298,25 +298,26 @@ impl<'a> Trainer<'a> {
         };
         if epoch > 0 {
             let (mut st_sum, mut st_n, mut loss_sum, mut metric_sum) = (0.0f64, 0usize, 0.0f64, 0.0f64);
-            let batches = self.data.epoch(cfg.batch_size, &mut self.rng);
             // Each epoch draws its interactions from its own window of the stream, so a resumed
             // run needs no state for them.
             let mut interaction_rng = stream_rng(cfg.seed, Stream::Interaction);
             interaction_rng.set_word_pos((epoch as u128) << 40);
             let p = self.organism.particles.shape().n_weights();
-            for batch in &batches {
+            let mut nb = 0usize;
+            for batch in self.data.epoch(cfg.batch_size, &mut self.rng) {
+                nb += 1;
                 if !self.warming_up {
                     let events = draw_events(&cfg.interaction, &self.scopes, p, &mut interaction_rng);
                     interact(&mut self.organism.particles, cfg.interaction.kind, &events);
                 }
                 let self_train = if self.warming_up { 0 } else { cfg.self_train_steps };
-                let step = organism_step(&mut self.organism, batch, cfg, self_train, &mut self.steppers, None);
+                let step = organism_step(&mut self.organism, &batch, cfg, self_train, &mut self.steppers, None);
                 st_sum += step.self_train_loss_sum;
                 st_n += self_train;
                 loss_sum += step.task_loss as f64;
                 metric_sum += step.metric as f64;
             }
-            let nb = batches.len().max(1) as f64;
+            let nb = nb.max(1) as f64;
             record.self_train_loss = if st_n > 0 { (st_sum / st_n as f64) as f32 } else { f32::NAN };
             record.task_loss = (loss_sum / nb) as f32;
             record.train_metric = (metric_sum / nb) as f32;
