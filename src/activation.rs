@@ -2,6 +2,8 @@
 //! `none | gelu` between layers (SPEC §2, paper §V uses GELU, ref. \[10\]).
 
 use crate::keyword::keywords;
+use crate::simd;
+use std::f32::consts::FRAC_1_SQRT_2;
 
 /// A pointwise activation: in PN layers (`particle.activation`) or between ON layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -19,6 +21,24 @@ keywords!(Activation, "an activation", { None => "none" | "identity", Tanh => "t
 
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
+/// GELU `z·Φ(z)` from `e = erf(z/√2)`: `½·z·(1 + e)`.
+#[inline(always)]
+fn gelu(z: f32, e: f32) -> f32 {
+    0.5 * z * (1.0 + e)
+}
+
+/// `Φ(z)` from `e = erf(z/√2)`: the first term of GELU's derivative `Φ(z) + z·φ(z)`.
+#[inline(always)]
+fn gelu_cdf(e: f32) -> f32 {
+    0.5 * (1.0 + e)
+}
+
+/// `z·φ(z)`: the second term of GELU's derivative.
+#[inline(always)]
+fn z_pdf(z: f32) -> f32 {
+    z * FRAC_1_SQRT_2PI * (-0.5 * z * z).exp()
+}
+
 impl Activation {
     /// True for the identity (`none`): the layer is linear.
     pub fn is_identity(self) -> bool {
@@ -31,19 +51,44 @@ impl Activation {
         match self {
             Activation::None => z,
             Activation::Tanh => z.tanh(),
-            Activation::Gelu => 0.5 * z * (1.0 + libm::erff(z * std::f32::consts::FRAC_1_SQRT_2)),
+            Activation::Gelu => gelu(z, libm::erff(z * FRAC_1_SQRT_2)),
         }
     }
 
     /// forward over a slice: z -> f(z) in place, the same bits as [`Activation::forward`] on
-    /// each element; tanh runs as SIMD ([`crate::simd::tanh_in_place`]). `#[inline(always)]`,
-    /// so that a kernel under [`crate::simd::dispatch`] gets it in AVX2 instructions.
+    /// each element; tanh and GELU run as SIMD ([`simd::tanh_in_place`], [`simd::erf`]).
+    /// `#[inline(always)]`, so that a kernel under [`simd::dispatch`] gets it in AVX2
+    /// instructions.
     #[inline(always)]
     pub fn forward_in_place(self, zs: &mut [f32]) {
         match self {
             Activation::None => {}
-            Activation::Tanh => crate::simd::tanh_in_place(zs),
-            Activation::Gelu => zs.iter_mut().for_each(|z| *z = self.forward(*z)),
+            Activation::Tanh => simd::tanh_in_place(zs),
+            Activation::Gelu => zs.iter_mut().for_each(|z| *z = gelu(*z, simd::erf(*z * FRAC_1_SQRT_2))),
+        }
+    }
+
+    /// forward over slices when a backward follows: z (n) -> a = f(z), da = f'(z) (n), the same
+    /// bits as [`Activation::forward`] and [`Activation::derivative`] on each element. GELU's erf
+    /// runs once per value, as SIMD ([`simd::erf`]); the `exp` of its density is std's (glibc's
+    /// expf), one value at a time. `#[inline(always)]`, as [`Activation::forward_in_place`].
+    #[inline(always)]
+    pub fn forward_with_derivative(self, z: &[f32], a: &mut [f32], da: &mut [f32]) {
+        match self {
+            Activation::Gelu => {
+                for ((a, da), &z) in a.iter_mut().zip(da.iter_mut()).zip(z) {
+                    let e = simd::erf(z * FRAC_1_SQRT_2);
+                    *a = gelu(z, e);
+                    *da = gelu_cdf(e);
+                }
+                da.iter_mut().zip(z).for_each(|(da, &z)| *da += z_pdf(z));
+            }
+            _ => {
+                for ((a, da), &z) in a.iter_mut().zip(da.iter_mut()).zip(z) {
+                    *a = self.forward(z);
+                    *da = self.derivative_at(z, *a);
+                }
+            }
         }
     }
 
@@ -56,10 +101,7 @@ impl Activation {
                 let t = z.tanh();
                 1.0 - t * t
             }
-            Activation::Gelu => {
-                let cdf = 0.5 * (1.0 + libm::erff(z * std::f32::consts::FRAC_1_SQRT_2));
-                cdf + z * FRAC_1_SQRT_2PI * (-0.5 * z * z).exp()
-            }
+            Activation::Gelu => gelu_cdf(libm::erff(z * FRAC_1_SQRT_2)) + z_pdf(z),
         }
     }
 }

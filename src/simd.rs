@@ -7,9 +7,14 @@
 //! keeps [`LANES`](crate::lanes::LANES) partial sums and adds them in order), never in an order
 //! the vector width decides.
 //!
-//! [`tanh`] is fdlibm's tanhf without branches, for slices ([`tanh_in_place`]).
+//! Exact elementary functions without branches, for slices (a loop over a slice then runs as
+//! SIMD instructions): [`tanh`], fdlibm's tanhf ([`tanh_in_place`]), and [`erf`], fdlibm's erff
+//! as the `libm` crate ships it (GELU's). Every case is computed and the one the
+//! original takes is selected, with the same operations in the same order: the same bits.
 
+mod erf;
 mod tanh;
+pub use erf::erf;
 pub use tanh::{tanh, tanh_in_place};
 
 /// Runs `f`, compiled for AVX2 when the CPU has it. `f` and what it calls must be
@@ -28,4 +33,26 @@ pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
 #[target_feature(enable = "avx2")]
 fn avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
+}
+
+/// `if c { a } else { b }` without a branch.
+#[inline(always)]
+fn select(c: bool, a: f32, b: f32) -> f32 {
+    let m = (c as u32).wrapping_neg();
+    f32::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
+}
+
+/// `f` with `k` added to its binary exponent (fdlibm's `SET_FLOAT_WORD(y, i + (k << 23))`;
+/// `f · 2^k` when `f` and the result are normal).
+#[inline(always)]
+fn add_exponent(f: f32, k: i32) -> f32 {
+    f32::from_bits((f.to_bits() as i32).wrapping_add(k.wrapping_shl(23)) as u32)
+}
+
+/// `v as i32` for an integral `v` with `|v| < 2^22`: adding `1.5·2^23` puts `v` in the low bits
+/// of the mantissa. On AVX2, LLVM runs `as i32` (which saturates and maps NaN to 0) one lane
+/// at a time; this stays in vector registers. Outside that range the result is meaningless.
+#[inline(always)]
+fn small_int(v: f32) -> i32 {
+    ((v + 12_582_912.0).to_bits() as i32).wrapping_sub(0x4b40_0000)
 }

@@ -1,20 +1,30 @@
-//! The lane-wise `tanh` of `organism::simd` against the platform's `f32::tanh`.
+//! The lane-wise `tanh` and `erf` of `organism::simd` against the functions they port:
+//! the platform's `f32::tanh` (glibc's tanhf) and `libm::erff`.
 
-use organism::simd::{tanh, tanh_in_place};
+use organism::simd::{erf, tanh, tanh_in_place};
+use std::ops::RangeInclusive;
 
-/// The bit patterns `start, start + stride, …` up to `u32::MAX` where [`tanh_in_place`] (run
-/// as the kernels run it, through `simd::dispatch`, on blocks of 4,096) and `f32::tanh` differ.
-fn mismatches(start: u32, stride: usize) -> Vec<u32> {
-    let mut bits = (start..=u32::MAX).step_by(stride).peekable();
+/// The bit patterns of `range`, every `stride`th, where `simd` (run as the kernels run it,
+/// through `simd::dispatch`, on blocks of 4,096) and `reference` differ.
+fn mismatches(
+    range: RangeInclusive<u32>,
+    stride: usize,
+    simd: impl Fn(&mut [f32]),
+    reference: impl Fn(f32) -> f32,
+) -> Vec<u32> {
+    let mut bits = range.step_by(stride).peekable();
     let (mut bad, mut block, mut ys) = (Vec::new(), Vec::with_capacity(4096), vec![0.0; 4096]);
     while bits.peek().is_some() {
         block.clear();
         block.extend(bits.by_ref().take(4096));
         let ys = &mut ys[..block.len()];
         ys.iter_mut().zip(&block).for_each(|(y, &b)| *y = f32::from_bits(b));
-        organism::simd::dispatch(|| tanh_in_place(ys));
+        organism::simd::dispatch(
+            #[inline(always)]
+            || simd(ys),
+        );
         for (&b, y) in block.iter().zip(ys.iter()) {
-            let r = f32::from_bits(b).tanh();
+            let r = reference(f32::from_bits(b));
             if y.to_bits() != r.to_bits() && !(y.is_nan() && r.is_nan()) {
                 bad.push(b);
             }
@@ -23,12 +33,26 @@ fn mismatches(start: u32, stride: usize) -> Vec<u32> {
     bad
 }
 
+fn tanh_mismatches(stride: usize) -> Vec<u32> {
+    mismatches(0..=u32::MAX, stride, tanh_in_place, f32::tanh)
+}
+
+fn erf_mismatches(range: RangeInclusive<u32>, stride: usize) -> Vec<u32> {
+    mismatches(
+        range,
+        stride,
+        #[inline(always)]
+        |ys| ys.iter_mut().for_each(|y| *y = erf(*y)),
+        libm::erff,
+    )
+}
+
 /// glibc's libm is fdlibm's tanhf: the same bits on every 1,021st float (≈ 4.2 million, every
 /// exponent and both signs; `--ignored` checks all 2³²).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn tanh_is_libm_tanhf_bitwise() {
-    let bad = mismatches(0, 1021);
+    let bad = tanh_mismatches(1021);
     assert!(bad.is_empty(), "{} mismatches, e.g. {:#010x}", bad.len(), bad[0]);
 }
 
@@ -36,7 +60,27 @@ fn tanh_is_libm_tanhf_bitwise() {
 #[test]
 #[ignore = "every f32: about a minute"]
 fn tanh_is_libm_tanhf_bitwise_everywhere() {
-    let bad = mismatches(0, 1);
+    let bad = tanh_mismatches(1);
+    assert!(bad.is_empty(), "{} mismatches, e.g. {:#010x}", bad.len(), bad[0]);
+}
+
+/// The same bits as `libm::erff` on every 1,021st float (≈ 4.2 million, every exponent and
+/// both signs), and on every 3rd of `0.5 ≤ |x| ≤ 6`, where erff's cases meet and its `expf` runs
+/// (≈ 20 million); `--ignored` checks all 2³².
+#[test]
+fn erf_is_libm_erff_bitwise() {
+    let bad = erf_mismatches(0..=u32::MAX, 1021);
+    assert!(bad.is_empty(), "{} mismatches, e.g. {:#010x}", bad.len(), bad[0]);
+    for sign in [0, 0x8000_0000] {
+        let bad = erf_mismatches(sign | 0x3f00_0000..=sign | 0x40c0_0000, 3);
+        assert!(bad.is_empty(), "{} mismatches, e.g. {:#010x}", bad.len(), bad[0]);
+    }
+}
+
+#[test]
+#[ignore = "every f32: a few minutes"]
+fn erf_is_libm_erff_bitwise_everywhere() {
+    let bad = erf_mismatches(0..=u32::MAX, 1);
     assert!(bad.is_empty(), "{} mismatches, e.g. {:#010x}", bad.len(), bad[0]);
 }
 
@@ -51,6 +95,21 @@ fn tanh_special_values() {
     assert_eq!(tanh(30.0), 1.0);
     assert_eq!(tanh(-30.0), -1.0);
     assert_eq!(tanh(1e-20), 1e-20);
+}
+
+/// The cases erff singles out, and one value in each of its ranges.
+#[test]
+fn erf_special_values() {
+    assert_eq!(erf(0.0).to_bits(), 0.0f32.to_bits());
+    assert_eq!(erf(-0.0).to_bits(), (-0.0f32).to_bits());
+    assert_eq!(erf(f32::INFINITY), 1.0);
+    assert_eq!(erf(f32::NEG_INFINITY), -1.0);
+    assert!(erf(f32::NAN).is_nan());
+    assert_eq!(erf(7.0), 1.0);
+    assert_eq!(erf(-7.0), -1.0);
+    for x in [1e-30, 0.5, -1.0, 2.0, -3.5, 5.9] {
+        assert_eq!(erf(x).to_bits(), libm::erff(x).to_bits(), "{x}");
+    }
 }
 
 /// The slice form is the scalar one, element by element, also when dispatched to AVX2.

@@ -29,6 +29,7 @@
 use crate::activation::Activation;
 use crate::lanes::{F32s, Lanes, LANES};
 use crate::particle::{Evaluator, Init, ParticleBatch, ParticleShape};
+use crate::simd;
 use crate::{limits, Error, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -382,18 +383,37 @@ impl<'a> Cells<'a> {
         }
     }
 
-    // forward: z (rows × w), hidden layer l -> a = f(z) (rows × w)
-    pub(super) fn forward(&self, l: usize, z: &[f32], a: &mut [f32]) {
+    /// True for a fixed function, whose forward keeps `f′(z)` for the backward.
+    pub(super) fn is_fixed(&self) -> bool {
+        matches!(self, Cells::Fixed(_))
+    }
+
+    // forward: z (rows × w), hidden layer l -> a = f(z) (rows × w); with da (a fixed function
+    // whose backward follows) also da = f′(z) (rows × w). SIMD ([`simd::dispatch`]).
+    pub(super) fn forward(&self, l: usize, z: &[f32], a: &mut [f32], da: Option<&mut [f32]>) {
         match self {
-            Cells::Fixed(f) => a.iter_mut().zip(z).for_each(|(a, &z)| *a = f.forward(z)),
+            Cells::Fixed(f) => simd::dispatch(
+                #[inline(always)]
+                || match da {
+                    Some(da) => f.forward_with_derivative(z, a, da),
+                    None => {
+                        a.copy_from_slice(z);
+                        f.forward_in_place(a)
+                    }
+                },
+            ),
             Cells::Particles(p) => p.forward(l, z, a),
         }
     }
 
-    // backward: z (rows × w), d = ∂loss/∂a (rows × w) -> d = ∂loss/∂z; grad (n_act × P) +=
-    pub(super) fn backward(&self, l: usize, z: &[f32], d: &mut [f32], grad: &mut [f32]) {
+    // backward: z (rows × w), da = f′(z) kept by forward (fixed functions), d = ∂loss/∂a
+    // (rows × w) -> d = ∂loss/∂z; grad (n_act × P) +=
+    pub(super) fn backward(&self, l: usize, z: &[f32], da: Option<&[f32]>, d: &mut [f32], grad: &mut [f32]) {
         match self {
-            Cells::Fixed(f) => d.iter_mut().zip(z).for_each(|(d, &z)| *d *= f.derivative(z)),
+            Cells::Fixed(_) => {
+                let da = da.expect("the forward of a fixed function keeps f′ for the backward");
+                d.iter_mut().zip(da).for_each(|(d, &da)| *d *= da)
+            }
             Cells::Particles(p) => p.backward(l, z, d, grad),
         }
     }

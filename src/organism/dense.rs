@@ -15,6 +15,10 @@ pub struct Dense<'a> {
     /// `(in, out)` and start of every layer's block (hoisted out of the hot loops).
     dims: Vec<(usize, usize)>,
     offsets: Vec<usize>,
+    /// The weight rows of layers 1.. in whole blocks of [`LANES`], zero-padded, and the start
+    /// of every layer's (`∂loss/∂input` reads them; layer 0's input needs none).
+    padded: Vec<[f32; LANES]>,
+    padded_offsets: Vec<usize>,
 }
 
 pub(super) fn layer_offsets(shape: &OrganismShape) -> Vec<usize> {
@@ -29,7 +33,17 @@ impl<'a> Dense<'a> {
     /// The dense network of `shape` with its weights (SPEC order).
     pub fn new(shape: &'a OrganismShape, weights: &'a [f32]) -> Self {
         assert_eq!(weights.len(), shape.n_particles(), "dense weights of the wrong size");
-        Dense { shape, weights, activations: None, dims: shape.layers(), offsets: layer_offsets(shape) }
+        let (dims, offsets) = (shape.layers(), layer_offsets(shape));
+        let (mut padded, mut padded_offsets) = (Vec::new(), vec![0]);
+        for (l, &(i_n, _)) in dims.iter().enumerate() {
+            if l > 0 {
+                for row in weights[offsets[l]..offsets[l + 1]].chunks_exact(i_n) {
+                    padded.extend(row.chunks(LANES).map(|c| std::array::from_fn(|k| c.get(k).copied().unwrap_or(0.0))));
+                }
+            }
+            padded_offsets.push(padded.len());
+        }
+        Dense { shape, weights, activations: None, dims, offsets, padded, padded_offsets }
     }
 
     /// The same network with the activation particles of its cells (`organism.activation =
@@ -73,12 +87,15 @@ fn dots<const R: usize, const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f
             }
         }
     }
-    std::array::from_fn(|r| {
-        std::array::from_fn(|j| {
-            let tail: f32 = a[j][n..].iter().zip(&x[r][n..]).map(|(a, x)| a * x).sum();
-            acc[r][j].iter().sum::<f32>() + tail
-        })
-    })
+    // Plain loops: as nested `from_fn` closures, LLVM left these sums out of line (not AVX2).
+    let mut dot = [[0f32; NB]; R];
+    for (dot, (acc, x)) in dot.iter_mut().zip(acc.iter().zip(x)) {
+        for (dot, (acc, a)) in dot.iter_mut().zip(acc.iter().zip(a)) {
+            let tail: f32 = a[n..].iter().zip(&x[n..]).map(|(a, x)| a * x).sum();
+            *dot = acc.iter().sum::<f32>() + tail;
+        }
+    }
+    dot
 }
 
 // load: the first LANES values of s
@@ -147,8 +164,8 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
             acc[..w].copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + w]);
         }
         for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
-            let mut xs = [0f32; LANES];
-            xs[..w].copy_from_slice(&xr[i0..i0 + w]);
+            // (a copy of w values here was a call to memcpy per row)
+            let xs: [f32; LANES] = std::array::from_fn(|l| xr.get(i0 + l).copied().unwrap_or(0.0));
             for (j, acc) in acc.iter_mut().enumerate() {
                 let d = dr[o + j];
                 for l in 0..LANES {
@@ -158,6 +175,26 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
         }
         for (j, acc) in acc.iter().enumerate() {
             g[j * i_n + i0..j * i_n + i0 + w].copy_from_slice(&acc[..w]);
+        }
+    }
+}
+
+// input grad row: dy (out), A (out × in, rows in nb zero-padded blocks of LANES) -> dx (in) =
+// dy A, each element summed from 0 over the outputs in order, LANES inputs at a time (for
+// narrow layers the elementwise loop over one row was mostly loop overhead)
+#[inline(always)]
+fn input_grad_row(dx: &mut [f32], dy: &[f32], a: &[[f32; LANES]], nb: usize) {
+    for (b, dx) in dx.chunks_mut(LANES).enumerate() {
+        let mut acc = [0f32; LANES];
+        for (&d, a) in dy.iter().zip(a[b..].iter().step_by(nb)) {
+            for l in 0..LANES {
+                acc[l] += d * a[l];
+            }
+        }
+        if let Ok(dx) = <&mut [f32; LANES]>::try_from(&mut *dx) {
+            *dx = acc;
+        } else {
+            dx.iter_mut().zip(acc).for_each(|(dx, v)| *dx = v);
         }
     }
 }
@@ -205,7 +242,6 @@ impl LayerMap for Dense<'_> {
         _: &mut (),
     ) {
         let (i_n, o_n) = self.dims[l];
-        let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
         let full = o_n / BLOCK * BLOCK;
         for (k, g) in grad[..full * i_n].chunks_exact_mut(BLOCK * i_n).enumerate() {
             grad_rows::<BLOCK>(g, k * BLOCK, o_n, dout, inp);
@@ -219,11 +255,10 @@ impl LayerMap for Dense<'_> {
             _ => grad_rows::<4>(g, full, o_n, dout, inp),
         }
         if let Some(dinp) = dinp {
+            let nb = i_n.div_ceil(LANES);
+            let padded = &self.padded[self.padded_offsets[l]..self.padded_offsets[l + 1]];
             for (dx, dy) in dinp.chunks_exact_mut(i_n).zip(dout.chunks_exact(o_n)) {
-                dx.fill(0.0);
-                for (&d, row) in dy.iter().zip(a.chunks_exact(i_n)) {
-                    dx.iter_mut().zip(row).for_each(|(dx, &w)| *dx += d * w);
-                }
+                input_grad_row(dx, dy, padded, nb);
             }
         }
     }

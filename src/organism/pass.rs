@@ -64,6 +64,9 @@ pub(super) struct RowScratch<K> {
     inputs: Vec<Vec<f32>>,
     /// Every layer's output after the residual add, before the activation, `rows × out`.
     pre: Vec<Vec<f32>>,
+    /// `f′(pre)` of the hidden layers, kept by the forward for the backward (a fixed activation
+    /// with a backward to come; else empty).
+    deriv: Vec<Vec<f32>>,
     residual: Vec<f32>,
     d_residual: Vec<f32>,
     /// `∂loss/∂(layer output)` and `∂loss/∂(layer input)`.
@@ -87,6 +90,7 @@ impl<K> RowScratch<K> {
         RowScratch {
             inputs: layers.iter().enumerate().map(|(l, &(i, _))| if l > 0 { block(i) } else { Vec::new() }).collect(),
             pre: layers.iter().map(|&(_, o)| block(o)).collect(),
+            deriv: if backward && cells.is_fixed() { vec![block(shape.width); layers.len() - 1] } else { Vec::new() },
             residual: block(shape.width),
             d_residual: block(shape.width),
             d: block(widest),
@@ -135,7 +139,7 @@ pub(super) fn chunk_forward<M: LayerMap>(
         }
         let next = if l + 1 < layers.len() { &mut after[0][..rows * o_n] } else { &mut *y };
         if l + 1 < layers.len() {
-            cells.forward(l, pre, next);
+            cells.forward(l, pre, next, s.deriv.get_mut(l).map(|da| &mut da[..rows * o_n]));
         } else {
             next.copy_from_slice(pre);
         }
@@ -164,7 +168,8 @@ pub(super) fn chunk_backward<M: LayerMap>(
         let skip = shape.residual_skip && shape.is_hidden(l);
         let d = &mut s.d[..rows * o_n];
         if l + 1 < layers.len() {
-            cells.backward(l, &s.pre[l][..rows * o_n], d, &mut s.act_grad);
+            let da = s.deriv.get(l).map(|da| &da[..rows * o_n]);
+            cells.backward(l, &s.pre[l][..rows * o_n], da, d, &mut s.act_grad);
         }
         if skip && l % 2 == 0 {
             s.d_residual[..d.len()].copy_from_slice(d);
@@ -285,10 +290,12 @@ pub(super) fn loss_rows_backward(y: &[f32], q: usize, loss: LossRows, dout: &mut
             let b = loss.batch as f32;
             for (((logits, g), &k), term) in y.chunks(q).zip(dout.chunks_mut(q)).zip(t).zip(loss.terms.iter_mut()) {
                 let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f32 = logits.iter().map(|v| (v - max).exp()).sum();
+                // exp once per logit, kept in g for the probabilities
+                g.iter_mut().zip(logits).for_each(|(g, v)| *g = (v - max).exp());
+                let sum: f32 = g.iter().sum();
                 *term = sum.ln() + max - logits[k as usize];
                 for (j, gj) in g.iter_mut().enumerate() {
-                    let p = (logits[j] - max).exp() / sum;
+                    let p = *gj / sum;
                     *gj = (p - if j == k as usize { 1.0 } else { 0.0 }) / b;
                 }
             }

@@ -3,6 +3,8 @@
 //! same order as fdlibm, so the same bits as `f32::tanh` on glibc (tests/simd.rs compares them on
 //! sampled floats; its `--ignored` test and README "Speed" cover all 2³² of them).
 
+use super::{add_exponent, select, small_int};
+
 // fdlibm's expm1f constants, by their bits.
 const LN2_HI: f32 = f32::from_bits(0x3f31_7180);
 const LN2_LO: f32 = f32::from_bits(0x3717_f7d1);
@@ -16,19 +18,6 @@ const Q: [f32; 5] = [
     f32::from_bits(0xb457_edbb),
 ];
 
-/// `if c { a } else { b }` without a branch.
-#[inline(always)]
-fn select(c: bool, a: f32, b: f32) -> f32 {
-    let m = (c as u32).wrapping_neg();
-    f32::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
-}
-
-/// `f` with `k` added to its binary exponent (fdlibm's `SET_FLOAT_WORD(y, i + (k << 23))`).
-#[inline(always)]
-fn add_exponent(f: f32, k: i32) -> f32 {
-    f32::from_bits((f.to_bits() as i32).wrapping_add(k.wrapping_shl(23)) as u32)
-}
-
 /// fdlibm's `expm1f(x)` for the arguments [`tanh`] gives it (`|x| < 44`, or `x ≤ 0`): every
 /// case computed and the one fdlibm takes selected.
 #[inline(always)]
@@ -37,7 +26,10 @@ fn expm1(x: f32) -> f32 {
     let neg = x.to_bits() >> 31 != 0;
     // Argument reduction: x = k·ln2 + r, r = hi − lo.
     let near = hx < 0x3f85_1592; // |x| < 1.5·ln2: k = ±1
-    let kr = (INV_LN2 * x + select(neg, -0.5, 0.5)) as i32;
+                                 // fdlibm's `(INV_LN2·x ± 0.5) as i32`, as a float (`trunc`) and as an integer
+                                 // ([`small_int`]; lanes where |x| is too large for it take another case).
+    let t = (INV_LN2 * x + select(neg, -0.5, 0.5)).trunc();
+    let kr = small_int(t);
     let k = if hx > 0x3eb1_7218 {
         if near {
             if neg {
@@ -51,7 +43,6 @@ fn expm1(x: f32) -> f32 {
     } else {
         0
     };
-    let t = kr as f32;
     let hi = select(near, select(neg, x + LN2_HI, x - LN2_HI), x - t * LN2_HI);
     let lo = select(near, select(neg, -LN2_LO, LN2_LO), t * LN2_LO);
     let r = select(k != 0, hi - lo, x);
