@@ -385,7 +385,7 @@ impl Organism {
             if let Some(z) = hidden.next() {
                 let rows = ROWS * dims.1;
                 input = vec![0.0; z.len()];
-                z.chunks(rows).zip(input.chunks_mut(rows)).for_each(|(z, a)| cells.forward(l, z, a));
+                z.chunks(rows).zip(input.chunks_mut(rows)).for_each(|(z, a)| cells.forward(l, z, a, None));
             }
         }
         Some(out)
