@@ -240,10 +240,20 @@ impl Config {
     /// This configuration with `sets` laid on top, checked as [`Config::resolve`] checks them
     /// (the Python package's `Config.set`).
     pub fn with_sets(&self, sets: &[String]) -> Result<Config> {
-        match Value::try_from(self).expect("a config always serialises") {
-            Value::Table(table) => with_sets(table, sets, &Overrides::default()),
-            _ => unreachable!("a config serialises to a table"),
+        let Value::Table(mut table) = Value::try_from(self).expect("a config always serialises") else {
+            unreachable!("a config serialises to a table")
+        };
+        // The sections left out of the TOML at their defaults can be set too.
+        let section = |v: Result<Value, toml::ser::Error>| v.expect("a config section always serialises");
+        let omitted = [
+            ("interaction", section(Value::try_from(&self.interaction))),
+            ("activation_particle", section(Value::try_from(&self.activation_particle))),
+            ("aggregator_particle", section(Value::try_from(&self.aggregator_particle))),
+        ];
+        for (key, value) in omitted {
+            table.entry(key).or_insert(value);
         }
+        with_sets(table, sets, &Overrides::default())
     }
 
     /// Range checks, each naming its key, and the memory estimate (see [`limits`]).

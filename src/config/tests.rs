@@ -106,6 +106,10 @@ fn with_sets_equals_resolving_with_the_same_sets() {
     assert_eq!(base.with_sets(&sets).unwrap(), Config::resolve(Some("mnist"), None, &sets).unwrap());
     let err = base.with_sets(&["epochz=1".to_string()]).unwrap_err().to_string();
     assert_eq!(err, Config::resolve(Some("mnist"), None, &["epochz=1".to_string()]).unwrap_err().to_string());
+    // Sections at their defaults are left out of the TOML, and still settable (Python's Config.set).
+    let sets =
+        ["interaction.kind=melt", "organism.activation=particle", "activation_particle.hidden=3"].map(String::from);
+    assert_eq!(base.with_sets(&sets).unwrap(), Config::resolve(Some("mnist"), None, &sets).unwrap());
 }
 
 #[test]
