@@ -38,6 +38,21 @@ struct Scratch {
     g: Vec<F32s>,
 }
 
+impl Scratch {
+    // sgd update: the group's weights (in s.w) and gradient (s.g), its momentum b (LANES × P) ->
+    // w (LANES × P) and b updated by one momentum SGD step (the momentum goes through s.t)
+    #[inline(always)]
+    fn sgd_update(&mut self, lr: f32, mu: f32, w: &mut [f32], b: &mut [f32]) {
+        let p = self.w.len();
+        gather(b, p, &mut self.t);
+        for ((w, b), &g) in self.w.iter_mut().zip(self.t.iter_mut()).zip(&self.g) {
+            Sgd::update(lr, mu, w, b, g);
+        }
+        scatter(&self.w, p, w);
+        scatter(&self.t, p, b);
+    }
+}
+
 /// Scratch for the operations of one batch: one block per chunk of particles plus the
 /// per-particle losses of a self-train step. Build it once with [`ParticleBatch::workspace`]
 /// and pass it to every [`ParticleBatch::self_train_step`].
@@ -244,13 +259,7 @@ impl ParticleBatch {
                             s.g.fill(F32s::default());
                             let loss = kernel::self_train_one(&mut s.kernel, shape, &s.w, &mut s.g);
                             losses.copy_from_slice(&loss.0[..losses.len()]);
-                            // The momentum goes through the target lanes.
-                            gather(b, p, &mut s.t);
-                            for ((w, b), &g) in s.w.iter_mut().zip(s.t.iter_mut()).zip(&s.g) {
-                                Sgd::update(lr, mu, w, b, g);
-                            }
-                            scatter(&s.w, p, w);
-                            scatter(&s.t, p, b);
+                            s.sgd_update(lr, mu, w, b);
                         }
                     },
                 )
@@ -282,13 +291,7 @@ impl ParticleBatch {
                     let mut ds = F32s::default();
                     ds.0[..dout.len()].copy_from_slice(dout);
                     kernel::row_backward(&mut s.kernel, shape, &s.w, Row::Aux(F32s::splat(1.0)), ds, &mut s.g);
-                    // The momentum goes through the target lanes.
-                    gather(b, p, &mut s.t);
-                    for ((w, b), &g) in s.w.iter_mut().zip(s.t.iter_mut()).zip(&s.g) {
-                        Sgd::update(lr, mu, w, b, g);
-                    }
-                    scatter(&s.w, p, w);
-                    scatter(&s.t, p, b);
+                    s.sgd_update(lr, mu, w, b);
                 }
             });
     }
