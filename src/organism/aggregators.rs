@@ -17,7 +17,7 @@
 //! The fold is sequential in the edges, so it is vectorised across samples: [`LANES`] rows side by
 //! side, and each step on all groups of a chunk at once, layer by layer. Cost: one aggregator
 //! evaluation per edge per sample forward (the number of weight particles), every step kept
-//! ([`FoldSteps`]), then one aggregator backward per edge.
+//! (`FoldSteps`), then one aggregator backward per edge.
 
 use super::cell_particles::{column, CellParticles, Cells, Splatted};
 use super::dense::layer_offsets;
