@@ -122,7 +122,7 @@ pub fn figures(dir: &Path, organism: &Organism, x: &[f32]) -> Result<Vec<Figure>
                 ..Default::default()
             },
             Series {
-                name: format!("least squares {:.3}·sum {:+.3}", fit.slope, fit.intercept),
+                name: format!("least squares {:.3}·sum {:+.3}, R² = {:.3}", fit.slope, fit.intercept, fit.r2),
                 y: line,
                 ..Default::default()
             },
