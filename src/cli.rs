@@ -231,7 +231,7 @@ pub(crate) struct ReproduceArgs {
     /// Also run the experiments beyond the paper (interacting, non-linear, activation and aggregator particles, issue 13),
     /// multi-seed, into a "Beyond the paper" part of the same report with its own claims table.
     /// A flag of `reproduce` rather than a separate command: it shares the report, its claims
-    /// discipline and the data; about 13 minutes on 2 cores (`--quick`: seconds more).
+    /// discipline and the data; 12 to 19 minutes on 2 cores as measured (`--quick`: about 12 seconds more).
     #[arg(long)]
     pub(crate) extended: bool,
     /// A folder with the MNIST IDX files (else the cache, a download, or the bundled subset).
