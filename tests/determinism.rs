@@ -1,6 +1,8 @@
 //! Results are bitwise identical for any number of threads: parallel work is split into fixed
 //! chunks (`particle::CHUNK`, the organism's row blocks), never by thread count.
 
+mod common;
+
 use organism::activation::Activation;
 use organism::fixpoint::{classify, Class, ClassCounts, EPSILON};
 use organism::optim::Sgd;
@@ -175,15 +177,7 @@ fn training_is_bitwise_identical_for_1_and_2_threads() {
 #[test]
 fn task_step_is_task_pass_then_sgd_step() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let shape = OrganismShape {
-        inputs: 6,
-        width: 4,
-        depth: 3,
-        outputs: 3,
-        residual_skip: true,
-        activation: LayerActivation::Gelu,
-        aggregation: Default::default(),
-    };
+    let shape = common::small_gelu_shape();
     let rows = 9 * 64 + 5;
     let x: Vec<f32> = (0..rows * 6).map(|_| rng.gen::<f32>()).collect();
     let y: Vec<u8> = (0..rows).map(|_| rng.gen_range(0..3)).collect();

@@ -70,19 +70,11 @@ print("ok")
 #[test]
 fn python_runs_an_exported_pruned_network() {
     use organism::analysis::pruning::write_masked_dense;
-    use organism::organism::{Dense, LayerActivation, OrganismShape};
+    use organism::organism::Dense;
     if !common::python_with_safetensors() {
         return;
     }
-    let shape = OrganismShape {
-        inputs: 6,
-        width: 4,
-        depth: 3,
-        outputs: 3,
-        residual_skip: true,
-        activation: LayerActivation::Gelu,
-        aggregation: Default::default(),
-    };
+    let shape = common::small_gelu_shape();
     let n = shape.n_particles();
     let weights: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 10.0).collect();
     let keep: Vec<bool> = (0..n).map(|i| i % 3 != 2).collect();

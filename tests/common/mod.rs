@@ -33,3 +33,17 @@ pub fn python_with_safetensors() -> bool {
     }
     ok
 }
+
+/// A small organism with every feature of the task pass: 6 inputs, width 4, depth 3, 3 outputs,
+/// residual skip and GELU between layers.
+pub fn small_gelu_shape() -> organism::organism::OrganismShape {
+    organism::organism::OrganismShape {
+        inputs: 6,
+        width: 4,
+        depth: 3,
+        outputs: 3,
+        residual_skip: true,
+        activation: organism::organism::LayerActivation::Gelu,
+        aggregation: Default::default(),
+    }
+}
