@@ -136,11 +136,13 @@ impl ParticleBatch {
 
     /// Scratch for every operation on this batch (or another of the same shape, path and size).
     pub fn workspace(&self) -> Workspace {
-        let p = self.shape.n_weights();
-        let zero = vec![F32s::default(); p];
-        let scratch =
-            Scratch { kernel: PnKernel::new(&self.shape, self.path), w: zero.clone(), t: zero.clone(), g: zero };
-        Workspace { chunks: vec![scratch; self.len().div_ceil(CHUNK)], losses: vec![0.0; self.len()] }
+        Workspace { chunks: vec![self.scratch(); self.len().div_ceil(CHUNK)], losses: vec![0.0; self.len()] }
+    }
+
+    /// Scratch of one chunk.
+    fn scratch(&self) -> Scratch {
+        let zero = vec![F32s::default(); self.shape.n_weights()];
+        Scratch { kernel: PnKernel::new(&self.shape, self.path), w: zero.clone(), t: zero.clone(), g: zero }
     }
 
     fn check(&self, ws: &Workspace) {
@@ -193,16 +195,22 @@ impl ParticleBatch {
     /// Auxiliary application `PN_n(0, 0, 0, 0, x)` (Def. 6) of every particle.
     pub fn aux_apply(&self, x: f32) -> Vec<f32> {
         let p = self.shape.n_weights();
-        let mut ws = self.workspace();
         let mut out = vec![0.0; self.len()];
         let shape = &self.shape;
-        ws.chunks.par_iter_mut().zip(out.par_chunks_mut(CHUNK)).zip(self.weights.par_chunks(CHUNK * p)).for_each(
-            |((s, out), w)| {
-                for (out, w) in out.chunks_mut(LANES).zip(w.chunks(LANES * p)) {
-                    gather(w, p, &mut s.w);
-                    let y = kernel::row_forward(&mut s.kernel, shape, &s.w, Row::Aux(F32s::splat(x)));
-                    out.copy_from_slice(&y.0[..out.len()]);
-                }
+        // One scratch per rayon job, not per chunk: each group's result is its own.
+        out.par_chunks_mut(CHUNK).zip(self.weights.par_chunks(CHUNK * p)).for_each_init(
+            || self.scratch(),
+            |s, (out, w)| {
+                simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for (out, w) in out.chunks_mut(LANES).zip(w.chunks(LANES * p)) {
+                            gather(w, p, &mut s.w);
+                            let y = kernel::row_forward(&mut s.kernel, shape, &s.w, Row::Aux(F32s::splat(x)));
+                            out.copy_from_slice(&y.0[..out.len()]);
+                        }
+                    },
+                )
             },
         );
         out
@@ -297,31 +305,36 @@ impl ParticleBatch {
     }
 
     /// Task-pass support: for each particle `n`, `dout[n]` is `∂loss/∂PN_n(0,0,0,0,x[n])`;
-    /// adds `∂loss/∂w` into `grads` (`n × P`) and returns `∂loss/∂x` per particle.
+    /// writes `∂loss/∂w` into `grads` (`n × P`) and returns `∂loss/∂x` per particle.
     pub fn aux_backward(&self, x: &[f32], dout: &[f32], grads: &mut [f32]) -> Vec<f32> {
         let p = self.shape.n_weights();
         assert_eq!(grads.len(), self.weights.len(), "aux_backward: grads must be n × P");
         assert!(x.len() == self.len() && dout.len() == self.len(), "aux_backward: one x and dout per particle");
-        let mut ws = self.workspace();
         let mut dx = vec![0.0; self.len()];
         let shape = &self.shape;
-        ws.chunks
-            .par_iter_mut()
-            .zip(dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(dout.par_chunks(CHUNK))))
-            .zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p)))
-            .for_each(|((s, (dx, (x, dout))), (g, w))| {
-                let groups = dx.chunks_mut(LANES).zip(x.chunks(LANES)).zip(dout.chunks(LANES));
-                for ((((dx, x), dout), g), w) in groups.zip(g.chunks_mut(LANES * p)).zip(w.chunks(LANES * p)) {
-                    gather(w, p, &mut s.w);
-                    gather(g, p, &mut s.g);
-                    let (mut xs, mut ds) = (F32s::default(), F32s::default());
-                    xs.0[..x.len()].copy_from_slice(x);
-                    ds.0[..dout.len()].copy_from_slice(dout);
-                    let d = kernel::row_backward(&mut s.kernel, shape, &s.w, Row::Aux(xs), ds, &mut s.g).1;
-                    scatter(&s.g, p, g);
-                    dx.copy_from_slice(&d.0[..dx.len()]);
-                }
-            });
+        let chunks = dx.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(dout.par_chunks(CHUNK)));
+        // One scratch per rayon job, not per chunk: each group's result is its own.
+        chunks.zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p))).for_each_init(
+            || self.scratch(),
+            |s, ((dx, (x, dout)), (g, w))| {
+                simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        let groups = dx.chunks_mut(LANES).zip(x.chunks(LANES)).zip(dout.chunks(LANES));
+                        for ((((dx, x), dout), g), w) in groups.zip(g.chunks_mut(LANES * p)).zip(w.chunks(LANES * p)) {
+                            gather(w, p, &mut s.w);
+                            s.g.fill(F32s::default());
+                            let (mut xs, mut ds) = (F32s::default(), F32s::default());
+                            xs.0[..x.len()].copy_from_slice(x);
+                            ds.0[..dout.len()].copy_from_slice(dout);
+                            let d = kernel::row_backward(&mut s.kernel, shape, &s.w, Row::Aux(xs), ds, &mut s.g).1;
+                            scatter(&s.g, p, g);
+                            dx.copy_from_slice(&d.0[..dx.len()]);
+                        }
+                    },
+                )
+            },
+        );
         dx
     }
 }
