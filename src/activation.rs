@@ -5,6 +5,9 @@ use crate::keyword::keywords;
 use crate::simd;
 use std::f32::consts::FRAC_1_SQRT_2;
 
+mod exp;
+pub use exp::exp_in_place;
+
 /// A pointwise activation: in PN layers (`particle.activation`) or between ON layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Activation {
@@ -33,11 +36,21 @@ fn gelu_cdf(e: f32) -> f32 {
     0.5 * (1.0 + e)
 }
 
-/// `z·φ(z)`: the second term of GELU's derivative.
+/// `z·φ(z)` from `ex = e^(-z²/2)` (the `e^` of [`density_exponent`]): the second term of
+/// GELU's derivative.
 #[inline(always)]
-fn z_pdf(z: f32) -> f32 {
-    z * FRAC_1_SQRT_2PI * (-0.5 * z * z).exp()
+fn z_pdf(z: f32, ex: f32) -> f32 {
+    z * FRAC_1_SQRT_2PI * ex
 }
+
+/// `-z²/2`, whose `e^` [`z_pdf`] takes.
+#[inline(always)]
+fn density_exponent(z: f32) -> f32 {
+    -0.5 * z * z
+}
+
+/// Values of GELU's density exponentiated together by [`Activation::forward_with_derivative`].
+const DENSITY_BLOCK: usize = 64;
 
 impl Activation {
     /// True for the identity (`none`): the layer is linear.
@@ -70,18 +83,25 @@ impl Activation {
 
     /// forward over slices when a backward follows: z (n) -> a = f(z), da = f'(z) (n), the same
     /// bits as [`Activation::forward`] and [`Activation::derivative`] on each element. GELU's erf
-    /// runs once per value, as SIMD ([`simd::erf`]); the `exp` of its density is std's (glibc's
-    /// expf), one value at a time. `#[inline(always)]`, as [`Activation::forward_in_place`].
+    /// runs once per value, as SIMD ([`simd::erf`]); the `exp` of its density too, block by
+    /// block ([`exp_in_place`]). `#[inline(always)]`, as [`Activation::forward_in_place`].
     #[inline(always)]
     pub fn forward_with_derivative(self, z: &[f32], a: &mut [f32], da: &mut [f32]) {
         match self {
             Activation::Gelu => {
-                for ((a, da), &z) in a.iter_mut().zip(da.iter_mut()).zip(z) {
-                    let e = simd::erf(z * FRAC_1_SQRT_2);
-                    *a = gelu(z, e);
-                    *da = gelu_cdf(e);
+                let blocks = a.chunks_mut(DENSITY_BLOCK).zip(da.chunks_mut(DENSITY_BLOCK)).zip(z.chunks(DENSITY_BLOCK));
+                for ((a, da), z) in blocks {
+                    let mut ex = [0f32; DENSITY_BLOCK];
+                    let ex = &mut ex[..z.len()];
+                    for (((a, da), ex), &z) in a.iter_mut().zip(da.iter_mut()).zip(ex.iter_mut()).zip(z) {
+                        let e = simd::erf(z * FRAC_1_SQRT_2);
+                        *a = gelu(z, e);
+                        *da = gelu_cdf(e);
+                        *ex = density_exponent(z);
+                    }
+                    exp_in_place(ex);
+                    da.iter_mut().zip(z).zip(&*ex).for_each(|((da, &z), &ex)| *da += z_pdf(z, ex));
                 }
-                da.iter_mut().zip(z).for_each(|(da, &z)| *da += z_pdf(z));
             }
             _ => {
                 for ((a, da), &z) in a.iter_mut().zip(da.iter_mut()).zip(z) {
@@ -101,7 +121,7 @@ impl Activation {
                 let t = z.tanh();
                 1.0 - t * t
             }
-            Activation::Gelu => gelu_cdf(libm::erff(z * FRAC_1_SQRT_2)) + z_pdf(z),
+            Activation::Gelu => gelu_cdf(libm::erff(z * FRAC_1_SQRT_2)) + z_pdf(z, density_exponent(z).exp()),
         }
     }
 }

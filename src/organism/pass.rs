@@ -3,6 +3,7 @@
 
 use super::cell_particles::Cells;
 use super::{OrganismShape, TaskPass, ROWS};
+use crate::activation::exp_in_place;
 use crate::data::Labels;
 use crate::simd;
 use rayon::prelude::*;
@@ -288,12 +289,16 @@ pub(super) fn loss_rows_backward(y: &[f32], q: usize, loss: LossRows, dout: &mut
         }
         Targets::Classes(t) => {
             let b = loss.batch as f32;
+            // e^(logit - max) once per logit, all rows' at once, kept in dout for the
+            // probabilities; each row's max waits in its loss term
+            for ((logits, g), max) in y.chunks(q).zip(dout.chunks_mut(q)).zip(loss.terms.iter_mut()) {
+                *max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                g.iter_mut().zip(logits).for_each(|(g, v)| *g = v - *max);
+            }
+            exp_in_place(dout);
             for (((logits, g), &k), term) in y.chunks(q).zip(dout.chunks_mut(q)).zip(t).zip(loss.terms.iter_mut()) {
-                let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                // exp once per logit, kept in g for the probabilities
-                g.iter_mut().zip(logits).for_each(|(g, v)| *g = (v - max).exp());
                 let sum: f32 = g.iter().sum();
-                *term = sum.ln() + max - logits[k as usize];
+                *term = sum.ln() + *term - logits[k as usize];
                 for (j, gj) in g.iter_mut().enumerate() {
                     let p = *gj / sum;
                     *gj = (p - if j == k as usize { 1.0 } else { 0.0 }) / b;
