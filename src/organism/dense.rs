@@ -201,22 +201,27 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
     }
 }
 
-// input grad row: dy (out), A (out × in, rows in nb zero-padded blocks of LANES) -> dx (in) =
-// dy A, each element summed from 0 over the outputs in order, LANES inputs at a time (for
-// narrow layers the elementwise loop over one row was mostly loop overhead)
+// input grad row: dy (out), A (out × in, rows in nb zero-padded blocks of LANES) -> row r of
+// dx (rows × in, in = i_n) = dy A, each element summed from 0 over the outputs in order, LANES inputs at
+// a time (for narrow layers the elementwise loop over one row was mostly loop overhead). A
+// row's last, narrower block is stored whole while dx has room: its extra lanes land on the
+// next row, which the caller writes after this one (a store of fewer lanes was a call to
+// memcpy per row).
 #[inline(always)]
-fn input_grad_row(dx: &mut [f32], dy: &[f32], a: &[[f32; LANES]], nb: usize) {
-    for (b, dx) in dx.chunks_mut(LANES).enumerate() {
+fn input_grad_row(dx: &mut [f32], (r, i_n): (usize, usize), dy: &[f32], a: &[[f32; LANES]], nb: usize) {
+    let (start, end) = (r * i_n, (r + 1) * i_n);
+    for b in 0..nb {
         let mut acc = [0f32; LANES];
         for (&d, a) in dy.iter().zip(a[b..].iter().step_by(nb)) {
             for l in 0..LANES {
                 acc[l] += d * a[l];
             }
         }
-        if let Ok(dx) = <&mut [f32; LANES]>::try_from(&mut *dx) {
-            *dx = acc;
+        let at = start + b * LANES;
+        if let Some(dx) = dx.get_mut(at..at + LANES) {
+            dx.copy_from_slice(&acc);
         } else {
-            dx.iter_mut().zip(acc).for_each(|(dx, v)| *dx = v);
+            dx[at..end].iter_mut().zip(acc).for_each(|(dx, v)| *dx = v);
         }
     }
 }
@@ -279,8 +284,9 @@ impl LayerMap for Dense<'_> {
         if let Some(dinp) = dinp {
             let nb = i_n.div_ceil(LANES);
             let padded = &self.padded[self.padded_offsets[l]..self.padded_offsets[l + 1]];
-            for (dx, dy) in dinp.chunks_exact_mut(i_n).zip(dout.chunks_exact(o_n)) {
-                input_grad_row(dx, dy, padded, nb);
+            // rows in order: see input_grad_row
+            for (r, dy) in dout.chunks_exact(o_n).enumerate() {
+                input_grad_row(dinp, (r, i_n), dy, padded, nb);
             }
         }
     }
