@@ -111,11 +111,11 @@ const _: () = assert!(R * BLOCK <= SUMS);
 fn lane_sums(v: [[f32; LANES]; SUMS]) -> [f32; SUMS] {
     let mut sums = [0f32; SUMS];
     for (sums, v) in sums.chunks_exact_mut(LANES).zip(v.chunks_exact(LANES)) {
-        // t[l][i] = v[i][l]
-        let t: [[f32; LANES]; LANES] = std::array::from_fn(|l| std::array::from_fn(|i| v[i][l]));
-        let mut s = t[0];
-        for t in &t[1..] {
-            s = std::array::from_fn(|i| s[i] + t[i]);
+        let mut s: [f32; LANES] = std::array::from_fn(|i| v[i][0]);
+        // Lane l of every v[i] (as an array of transposed rows, LLVM built it in memory: slower)
+        #[allow(clippy::needless_range_loop)]
+        for l in 1..LANES {
+            s = std::array::from_fn(|i| s[i] + v[i][l]);
         }
         sums.copy_from_slice(&s);
     }
