@@ -282,6 +282,9 @@ impl LayerMap for General<'_> {
         let Kept { all, acts, buf } = kept;
         buf.size(self.shape, inp.len() / i_n);
         acts.clear();
+        if *all {
+            acts.reserve_exact(self.groups(l) * (buf.h.len() + buf.dh.len()));
+        }
         out.fill(-0.0);
         for g in 0..self.groups(l) {
             let u = Units::of(g, self.dims[l]);
