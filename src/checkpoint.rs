@@ -19,7 +19,7 @@ use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// The checkpoint file inside a partial run directory.
@@ -265,9 +265,22 @@ impl TrajectoryWriter {
 
     /// The file of a checkpoint: continued after its first `rows` rows (the rows written after
     /// the checkpoint are written again).
+    ///
+    /// The file must begin with the header this version writes for `total` rows of `shape`:
+    /// one written by an older version (e.g. without `aggregator_weights`) or for another shape
+    /// lays its tensors out elsewhere, and writing rows into it would misplace them.
     pub fn reopen(path: &Path, total: usize, rows: usize, shape: RowShape) -> Result<Self> {
-        let data = (Self::header(total, shape).len() + 8 * total) as u64;
-        let file = OpenOptions::new().write(true).open(path).map_err(io(path))?;
+        let header = Self::header(total, shape);
+        let data = (header.len() + 8 * total) as u64;
+        let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(io(path))?;
+        let mut found = vec![0; header.len()];
+        if file.read_exact(&mut found).is_err() || found != header {
+            return Err(Error::Invalid(format!(
+                "{}: not the trajectory this version writes for this run (written by another version of \
+                 organism?); cannot resume it — train the run again from the start",
+                path.display()
+            )));
+        }
         let mut w = TrajectoryWriter { file: BufWriter::new(file), path: path.to_path_buf(), rows, total, shape, data };
         w.seek(w.row_at(0, rows))?;
         Ok(w)

@@ -281,3 +281,26 @@ fn a_killed_run_not_yet_reaped_is_resumed_at_once() {
     assert!(out.join("summary.json").is_file());
     child.wait().unwrap();
 }
+
+/// A checkpoint's trajectory written for another row shape (as an older version wrote it for
+/// aggregator runs, without `aggregator_weights`) is refused on resume, and left untouched,
+/// instead of having rows written where its tensors do not lie.
+#[test]
+fn a_trajectory_of_another_layout_is_not_resumed() {
+    use organism::checkpoint::{RowShape, TrajectoryWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trajectory.safetensors");
+    let old = RowShape { n: 6, p: 14, n_act: 0, p_act: 0, n_agg: 0, p_agg: 0 };
+    let mut w = TrajectoryWriter::create(&path, 3, 0..3, old).unwrap();
+    w.push([&[0.5; 6 * 14], &[], &[]]).unwrap();
+    w.flush().unwrap();
+    drop(w);
+    let before = std::fs::read(&path).unwrap();
+
+    let new = RowShape { n_agg: 2, p_agg: 14, ..old };
+    let err = TrajectoryWriter::reopen(&path, 3, 1, new).err().expect("another layout must be refused");
+    assert!(err.to_string().contains("trajectory.safetensors"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the refused file was changed");
+    // The same layout is continued.
+    assert!(TrajectoryWriter::reopen(&path, 3, 1, old).is_ok());
+}

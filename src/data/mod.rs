@@ -114,7 +114,10 @@ impl ImageSet {
     /// Each channel plane is resized on its own.
     pub fn resized(&self, rows: usize, cols: usize, antialias: bool) -> ImageSet {
         let resizer = resize::Resizer::new(self.rows, self.cols, rows, cols, antialias);
-        let images = self.images.chunks_exact(self.rows * self.cols).flat_map(|plane| resizer.apply(plane)).collect();
+        let planes = self.images.chunks_exact(self.rows * self.cols);
+        // Exactly sized: `flat_map` gives `collect` no size hint, and its doubling overshoots.
+        let mut images = Vec::with_capacity(planes.len() * rows * cols);
+        planes.for_each(|plane| images.extend(resizer.apply(plane)));
         ImageSet { images, labels: self.labels.clone(), channels: self.channels, rows, cols }
     }
 
@@ -126,15 +129,12 @@ impl ImageSet {
             return self.clone();
         }
         let plane = self.rows * self.cols;
-        let images = self
-            .images
-            .chunks_exact(3 * plane)
-            .flat_map(|img| {
-                let (r, gb) = img.split_at(plane);
-                let (g, b) = gb.split_at(plane);
-                (0..plane).map(move |i| 0.299 * r[i] + 0.587 * g[i] + 0.114 * b[i])
-            })
-            .collect();
+        let mut images = Vec::with_capacity(self.images.len() / 3);
+        for img in self.images.chunks_exact(3 * plane) {
+            let (r, gb) = img.split_at(plane);
+            let (g, b) = gb.split_at(plane);
+            images.extend((0..plane).map(|i| 0.299 * r[i] + 0.587 * g[i] + 0.114 * b[i]));
+        }
         ImageSet { images, labels: self.labels.clone(), channels: 1, rows: self.rows, cols: self.cols }
     }
 }
