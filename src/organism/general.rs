@@ -6,6 +6,8 @@ use super::pass::LayerMap;
 use super::OrganismShape;
 use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::particle::{ParticleBatch, ParticleShape};
+use crate::simd;
+use rayon::prelude::*;
 
 /// The ON evaluated PN by PN, [`LANES`] consecutive particles of a layer at once (SPEC order:
 /// cell by cell, edge by edge, so a group may span two cells) over all rows of a chunk.
@@ -96,10 +98,9 @@ struct GroupBuf {
     dh: Vec<F32s>,
     /// One hidden layer's pre-activations when [`keeps_derivative`], `rows × width`.
     z: Vec<F32s>,
-    /// The gradient flowing back through one row (two of the widest layer), `∂loss/∂x` of
-    /// every row, and the group's gradient (`P`).
+    /// The gradient flowing back through one row (two of the widest layer), and the group's
+    /// gradient (`P`).
     delta: Vec<F32s>,
-    dx: Vec<F32s>,
     grad: Vec<F32s>,
 }
 
@@ -114,7 +115,6 @@ impl GroupBuf {
             (&mut self.dh, if keep { rows * hidden } else { 0 }),
             (&mut self.z, if keep { rows * shape.max_width() } else { 0 }),
             (&mut self.delta, 2 * shape.max_width()),
-            (&mut self.dx, rows),
             (&mut self.grad, shape.n_weights()),
         ];
         for (v, len) in lens {
@@ -246,7 +246,14 @@ fn group_backward(
 /// first layer of a (784, 64, …) one (50,176 PNs, 128 MB per chunk).
 pub(super) const KEEP_BYTES: usize = 8 << 20;
 
-/// What a chunk's forward of a layer keeps for its backward, and one group's buffers for both.
+/// Groups of a layer run as one parallel task: a chunk's layer is split into parts of this
+/// many groups, which other threads may take (a pass of a few chunks keeps both cores busy).
+/// Every group's sums are the same whichever thread runs it, and the parts' outputs and input
+/// gradients are added in group order afterwards.
+const PART: usize = 16;
+
+/// What a chunk's forward of a layer keeps for its backward, and the buffers both work in
+/// (grown on first use, then reused).
 #[derive(Default)]
 pub(super) struct Kept {
     /// Whether the forward keeps every group's activations; else the backward runs each
@@ -254,7 +261,20 @@ pub(super) struct Kept {
     all: bool,
     /// Every group's `h` then `dh`, group after group.
     acts: Vec<F32s>,
-    buf: GroupBuf,
+    /// Every group's output (forward) or `∂loss/∂input` (backward) on every row, group after group.
+    ys: Vec<F32s>,
+    /// One group's buffers for each part.
+    bufs: Vec<GroupBuf>,
+}
+
+impl Kept {
+    /// Sizes the buffers for `groups` groups of `rows` rows; returns the length of a group's `h` and `dh`.
+    fn size(&mut self, shape: &ParticleShape, groups: usize, rows: usize) -> usize {
+        self.bufs.resize_with(groups.div_ceil(PART), GroupBuf::default);
+        self.bufs.iter_mut().for_each(|b| b.size(shape, rows));
+        self.ys.resize(groups * rows, F32s::default());
+        self.bufs[0].h.len() + self.bufs[0].dh.len()
+    }
 }
 
 impl LayerMap for General<'_> {
@@ -274,71 +294,110 @@ impl LayerMap for General<'_> {
     }
 
     // forward: x (rows × in) -> y[c] = Σ_e PN_{l,c,e}(0, 0, 0, 0, x[e]) (rows × out), kept; each
-    // group of LANES PNs runs layer by layer over all rows (activations over long slices), and
-    // each row's sum over e is in edge order from Iterator::sum's -0.0, as PN by PN
+    // group of LANES PNs runs layer by layer over all rows (activations over long slices), parts
+    // of PART groups in parallel; each row's sum over e is in edge order from Iterator::sum's
+    // -0.0, as PN by PN
     #[inline(always)]
     fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], kept: &mut Kept) {
         let (i_n, o_n) = self.dims[l];
-        let Kept { all, acts, buf } = kept;
-        buf.size(self.shape, inp.len() / i_n);
-        acts.clear();
-        if *all {
-            acts.reserve_exact(self.groups(l) * (buf.h.len() + buf.dh.len()));
-        }
+        let (groups, rows) = (self.groups(l), inp.len() / i_n);
         out.fill(-0.0);
-        for g in 0..self.groups(l) {
+        if rows == 0 {
+            return;
+        }
+        let stride = kept.size(self.shape, groups, rows);
+        let Kept { all, acts, ys, bufs } = kept;
+        // part p: its groups' outputs, buffer and kept activations (none when not kept)
+        let part = |p: usize, ys: &mut [F32s], buf: &mut GroupBuf, acts: &mut [F32s]| {
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    for (k, y) in ys.chunks_exact_mut(rows).enumerate() {
+                        let g = p * PART + k;
+                        let u = Units::of(g, self.dims[l]);
+                        u.gather(inp, i_n, &u.edge, &mut buf.x);
+                        buf.forward(self.shape, self.group(l, g));
+                        y.copy_from_slice(&buf.y);
+                        if let Some(a) = acts.get_mut(k * stride..(k + 1) * stride) {
+                            let (h, dh) = a.split_at_mut(buf.h.len());
+                            h.copy_from_slice(&buf.h);
+                            dh.copy_from_slice(&buf.dh);
+                        }
+                    }
+                },
+            )
+        };
+        let work = ys.par_chunks_mut(PART * rows).zip(bufs.par_iter_mut()).enumerate();
+        if *all {
+            acts.resize(groups * stride, F32s::default());
+            work.zip(acts.par_chunks_mut(PART * stride)).for_each(|((p, (ys, buf)), acts)| part(p, ys, buf, acts));
+        } else {
+            work.for_each(|(p, (ys, buf))| part(p, ys, buf, &mut []));
+        }
+        for (g, ys) in ys.chunks_exact(rows).enumerate() {
             let u = Units::of(g, self.dims[l]);
-            u.gather(inp, i_n, &u.edge, &mut buf.x);
-            buf.forward(self.shape, self.group(l, g));
-            for (y, o) in buf.y.iter().zip(out.chunks_exact_mut(o_n)) {
+            for (y, o) in ys.iter().zip(out.chunks_exact_mut(o_n)) {
                 for j in 0..u.n {
                     o[u.cell[j]] += y.0[j];
                 }
-            }
-            if *all {
-                acts.extend_from_slice(&buf.h);
-                acts.extend_from_slice(&buf.dh);
             }
         }
     }
 
     // backward: x (rows × in), dy (rows × out), kept -> grad (particles × P) += Σ_rows ∂loss/∂w,
     // rows in order; dx[e] = Σ_c dy[c]·∂PN_{l,c,e}/∂x[e], c in order (groups in order, lanes in
-    // order). Each group's activations are those the forward kept, or its forward run again.
+    // order). Each group's activations are those the forward kept, or its forward run again;
+    // parts of PART groups in parallel.
     #[inline(always)]
     fn backward_kernel(
         &self,
         l: usize,
         inp: &[f32],
         dout: &[f32],
-        mut dinp: Option<&mut [f32]>,
+        dinp: Option<&mut [f32]>,
         grad: &mut [f32],
         kept: &mut Kept,
     ) {
         let (i_n, o_n) = self.dims[l];
-        let (p, rows) = (self.shape.n_weights(), inp.len() / i_n);
-        let Kept { all, acts, buf } = kept;
-        buf.size(self.shape, rows);
-        let stride = buf.h.len() + buf.dh.len();
-        if let Some(d) = dinp.as_deref_mut() {
-            d.fill(0.0);
+        let (p, groups, rows) = (self.shape.n_weights(), self.groups(l), inp.len() / i_n);
+        if rows == 0 {
+            return;
         }
-        for (g, block) in grad.chunks_mut(LANES * p).enumerate() {
-            let u = Units::of(g, self.dims[l]);
-            let w = self.group(l, g);
-            u.gather(inp, i_n, &u.edge, &mut buf.x);
-            if !*all {
-                buf.forward(self.shape, w);
-            }
-            u.gather(dout, o_n, &u.cell, &mut buf.y);
-            let (h, dh) =
-                if *all { acts[g * stride..(g + 1) * stride].split_at(buf.h.len()) } else { (&buf.h[..], &buf.dh[..]) };
-            buf.grad.fill(F32s::default());
-            let dx = if dinp.is_some() { &mut buf.dx[..] } else { &mut [] };
-            group_backward(self.shape, w, &buf.x, h, dh, &buf.y, &mut buf.delta, dx, &mut buf.grad);
-            scatter(&buf.grad, p, block);
-            if let Some(d) = dinp.as_deref_mut() {
-                for (v, row) in buf.dx.iter().zip(d.chunks_exact_mut(i_n)) {
+        let stride = kept.size(self.shape, groups, rows);
+        let Kept { all, acts, ys: dxs, bufs } = kept;
+        let (all, acts, want_dx) = (*all, &acts[..], dinp.is_some());
+        let parts = grad.par_chunks_mut(PART * LANES * p).zip(dxs.par_chunks_mut(PART * rows)).zip(bufs.par_iter_mut());
+        parts.enumerate().for_each(|(part, ((grad, dxs), buf))| {
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    for (k, (block, dx)) in grad.chunks_mut(LANES * p).zip(dxs.chunks_exact_mut(rows)).enumerate() {
+                        let g = part * PART + k;
+                        let u = Units::of(g, self.dims[l]);
+                        let w = self.group(l, g);
+                        u.gather(inp, i_n, &u.edge, &mut buf.x);
+                        if !all {
+                            buf.forward(self.shape, w);
+                        }
+                        u.gather(dout, o_n, &u.cell, &mut buf.y);
+                        let (h, dh) = if all {
+                            acts[g * stride..(g + 1) * stride].split_at(buf.h.len())
+                        } else {
+                            (&buf.h[..], &buf.dh[..])
+                        };
+                        buf.grad.fill(F32s::default());
+                        let dx = if want_dx { dx } else { &mut [] };
+                        group_backward(self.shape, w, &buf.x, h, dh, &buf.y, &mut buf.delta, dx, &mut buf.grad);
+                        scatter(&buf.grad, p, block);
+                    }
+                },
+            )
+        });
+        if let Some(d) = dinp {
+            d.fill(0.0);
+            for (g, dx) in dxs.chunks_exact(rows).enumerate() {
+                let u = Units::of(g, self.dims[l]);
+                for (v, row) in dx.iter().zip(d.chunks_exact_mut(i_n)) {
                     for j in 0..u.n {
                         row[u.edge[j]] += v.0[j];
                     }
