@@ -10,7 +10,7 @@
 //! - `general_task_pass_tanh`: the task pass of that organism with tanh PNs, every PN evaluated on
 //!   every sample (general path), on 200 images;
 //! - `tanh_simd_4096` and `tanh_libm_4096`: tanh of 4,096 floats in [-3, 3], the general path's
-//!   exact SIMD tanh (`simd::tanh_in_place`, AVX2 when the CPU has it) and libm's `f32::tanh`;
+//!   exact SIMD tanh (`simd::tanh_in_place`, AVX-512 or AVX2 when the CPU has it) and libm's `f32::tanh`;
 //! - full size, `(784, 64, 3, 10)` ≈ 55k particles: `full_self_train_step` and
 //!   `full_task_pass` (2,000 × 784 images);
 //! - one epoch's overheads on the `mnist` organism: `epoch_test_eval` (10,000 test images),
@@ -108,7 +108,10 @@ fn tanh(c: &mut Criterion) {
     c.bench_function("tanh_simd_4096", |b| {
         b.iter(|| {
             ys.copy_from_slice(&xs);
-            organism::simd::dispatch(|| organism::simd::tanh_in_place(&mut ys));
+            organism::simd::dispatch(
+                #[inline(always)]
+                || organism::simd::tanh_in_place(&mut ys),
+            );
             ys[0]
         })
     });

@@ -96,22 +96,59 @@ impl Lanes for F32s {
 
 /// `rows × LANES` lanes ← up to [`LANES`] consecutive blocks of `rows` values (missing blocks
 /// read as zero): particles side by side.
+///
+/// A full group moves in tiles of `LANES × LANES` values, each a transpose of `LANES` runs of
+/// contiguous loads: a plain loop over the rows of one block is a strided store per value,
+/// which LLVM, given AVX-512, vectorises into scatter instructions (slower than moving every
+/// value alone).
 #[inline(always)]
 pub fn gather(blocks: &[f32], rows: usize, out: &mut [F32s]) {
-    out.fill(F32s::default());
-    for (lane, block) in blocks.chunks_exact(rows).enumerate() {
-        for (o, &v) in out.iter_mut().zip(block) {
-            o.0[lane] = v;
+    let out = &mut out[..rows];
+    if blocks.len() == LANES * rows {
+        let tiles = rows / LANES * LANES;
+        for (r, o) in (0..tiles).step_by(LANES).zip(out.chunks_exact_mut(LANES)) {
+            let tile: [[f32; LANES]; LANES] =
+                std::array::from_fn(|lane| std::array::from_fn(|i| blocks[lane * rows + r + i]));
+            for (i, o) in o.iter_mut().enumerate() {
+                *o = F32s(std::array::from_fn(|lane| tile[lane][i]));
+            }
+        }
+        for (r, o) in out.iter_mut().enumerate().skip(tiles) {
+            *o = F32s(std::array::from_fn(|lane| blocks[lane * rows + r]));
+        }
+    } else {
+        out.fill(F32s::default());
+        for (lane, block) in blocks.chunks_exact(rows).enumerate() {
+            for (o, &v) in out.iter_mut().zip(block) {
+                o.0[lane] = v;
+            }
         }
     }
 }
 
-/// The inverse of [`gather`]: lanes back into as many blocks of `rows` as `blocks` holds.
+/// The inverse of [`gather`]: lanes back into as many blocks of `rows` as `blocks` holds (in
+/// tiles for a full group, as [`gather`]).
 #[inline(always)]
 pub fn scatter(lanes: &[F32s], rows: usize, blocks: &mut [f32]) {
-    for (lane, block) in blocks.chunks_exact_mut(rows).enumerate() {
-        for (b, l) in block.iter_mut().zip(lanes) {
-            *b = l.0[lane];
+    let lanes = &lanes[..rows];
+    if blocks.len() == LANES * rows {
+        let tiles = rows / LANES * LANES;
+        for (r, l) in (0..tiles).step_by(LANES).zip(lanes.chunks_exact(LANES)) {
+            let tile: [[f32; LANES]; LANES] = std::array::from_fn(|lane| std::array::from_fn(|i| l[i].0[lane]));
+            for (lane, t) in tile.iter().enumerate() {
+                blocks[lane * rows + r..][..LANES].copy_from_slice(t);
+            }
+        }
+        for (r, l) in lanes.iter().enumerate().skip(tiles) {
+            for (lane, &v) in l.0.iter().enumerate() {
+                blocks[lane * rows + r] = v;
+            }
+        }
+    } else {
+        for (lane, block) in blocks.chunks_exact_mut(rows).enumerate() {
+            for (b, l) in block.iter_mut().zip(lanes) {
+                *b = l.0[lane];
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The instruction set of the hot kernels, chosen once at run time.
 //!
 //! The default build targets the x86-64 baseline (SSE2). [`dispatch`] runs a kernel compiled
-//! for AVX2 instead when the CPU has it. The results are bitwise the same: Rust never contracts
-//! `a * b + c` into an FMA, AVX2 is only wider registers for the same operations, and every
+//! for AVX-512 or AVX2 instead when the CPU has it. The results are bitwise the same: Rust never
+//! contracts `a * b + c` into an FMA, AVX-512 and AVX2 are only wider registers (and, for
+//! AVX-512, mask registers) for the same IEEE operations, and every
 //! kernel reduces in a fixed order of lanes written out in the source (e.g. `organism`'s `dots`
 //! keeps [`LANES`](crate::lanes::LANES) partial sums and adds them in order), never in an order
 //! the vector width decides.
@@ -17,15 +18,29 @@ mod tanh;
 pub use erf::erf;
 pub use tanh::{tanh, tanh_in_place};
 
-/// Runs `f`, compiled for AVX2 when the CPU has it. `f` and what it calls must be
-/// `#[inline(always)]` down to the loops, or they keep the baseline instructions.
+/// Runs `f`, compiled for AVX-512 (F, VL, DQ, BW) when the CPU has it, else for AVX2 when it
+/// has that. `f` and what it calls must be `#[inline(always)]` down to the loops, or they keep
+/// the baseline instructions.
 #[inline(always)]
 pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { avx2(f) };
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw") {
+            // SAFETY: the CPU has these four AVX-512 subsets, checked just above.
+            return unsafe { avx512(f) };
+        }
+        if has!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2(f) };
+        }
     }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw")]
+fn avx512<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 

@@ -18,34 +18,26 @@ const Q: [f32; 5] = [
     f32::from_bits(0xb457_edbb),
 ];
 
-/// fdlibm's `expm1f(x)` for the arguments [`tanh`] gives it (`|x| < 44`, or `x ≤ 0`): every
-/// case computed and the one fdlibm takes selected.
+/// fdlibm's `expm1f(x)` for the arguments [`tanh`] gives it and uses the result of: `x = 2|v|
+/// ∈ [2, 44)` (`pos`, from `1 ≤ |v| < 22`) or `x = −2|v| ∈ (−2, −2^−54]` (from `2^−55 ≤ |v| <
+/// 1`). Every case these reach is computed and the one fdlibm takes selected; the cases they
+/// cannot reach are left out (each with the reason), and the all-2³² test of tests/simd.rs
+/// checks the whole.
 #[inline(always)]
-fn expm1(x: f32) -> f32 {
+fn expm1(x: f32, pos: bool) -> f32 {
     let hx = x.to_bits() & 0x7fff_ffff;
-    let neg = x.to_bits() >> 31 != 0;
-    // Argument reduction: x = k·ln2 + r, r = hi − lo.
-    let near = hx < 0x3f85_1592; // |x| < 1.5·ln2: k = ±1
-                                 // fdlibm's `(INV_LN2·x ± 0.5) as i32`, as a float (`trunc`) and as an integer
-                                 // ([`small_int`]; lanes where |x| is too large for it take another case).
-    let t = (INV_LN2 * x + select(neg, -0.5, 0.5)).trunc();
-    let kr = small_int(t);
-    let k = if hx > 0x3eb1_7218 {
-        if near {
-            if neg {
-                -1
-            } else {
-                1
-            }
-        } else {
-            kr
-        }
-    } else {
-        0
-    };
-    let hi = select(near, select(neg, x + LN2_HI, x - LN2_HI), x - t * LN2_HI);
-    let lo = select(near, select(neg, -LN2_LO, LN2_LO), t * LN2_LO);
-    let r = select(k != 0, hi - lo, x);
+    // Argument reduction, x = k·ln2 + r with r = hi − lo: fdlibm's `k = (INV_LN2·x ± 0.5) as
+    // i32`, `t = k`, `hi = x − t·LN2_HI`, `lo = t·LN2_LO` for |x| > 0.5·ln2, and k = 0, r = x
+    // below. Where fdlibm instead takes `hi = x ± LN2_HI`, `lo = ±LN2_LO`, `k = ±1` (0.5·ln2 <
+    // |x| < 1.5·ln2), only x < 0 is reached, and there the rounding gives t = −1 (checked on
+    // every such float), so `x − t·LN2_HI` is that same `x + LN2_HI` and `t·LN2_LO` that
+    // `−LN2_LO`. With t = 0, hi = x and r = x − 0 = x (x ≠ 0; x = 0 is not reached).
+    let t = select(hx > 0x3eb1_7218, (INV_LN2 * x + select(pos, 0.5, -0.5)).trunc(), 0.0);
+    // [`small_int`]: t is integral and |t| ≤ 63.
+    let k = small_int(t);
+    let hi = x - t * LN2_HI;
+    let lo = t * LN2_LO;
+    let r = hi - lo;
     let c = (hi - r) - lo;
     // r is now in the primary range.
     let hfx = 0.5 * r;
@@ -53,20 +45,20 @@ fn expm1(x: f32) -> f32 {
     let r1 = 1.0 + hxs * (Q[0] + hxs * (Q[1] + hxs * (Q[2] + hxs * (Q[3] + hxs * Q[4]))));
     let t3 = 3.0 - r1 * hfx;
     let e0 = hxs * ((r1 - t3) / (6.0 - r * t3));
+    // k = 0: also fdlibm's `|x| < 2^−25: x`, which this equals there: hxs = x²/2 is below half
+    // an ulp of x, and x·e0 (≈ −x³/6) far below, so `x − (x·e0 − hxs)` rounds to x.
     let k0 = r - (r * e0 - hxs);
     let e = (r * (e0 - c) - c) - hxs;
     let k_minus1 = 0.5 * (r - e) - 0.5;
-    let k1 = select(r < -0.25, -2.0 * (e - (r + 0.5)), 1.0 + 2.0 * (r - e));
-    let far = add_exponent(1.0 - (e - r), k) - 1.0;
-    // k < 23: t = 1 − 2^−k, exact.
-    let small = add_exponent((1.0 - f32::from_bits((0x7f - k).wrapping_shl(23) as u32)) - (e - r), k);
-    let large = add_exponent((r - (e + f32::from_bits((0x7f - k).wrapping_shl(23) as u32))) + 1.0, k);
-    let y = select(k <= -2 || k > 56, far, select(k < 23, small, large));
-    let y = select(k == 1, k1, select(k == -1, k_minus1, y));
-    let y = select(k == 0, k0, y);
-    // |x| < 2^−25: x itself; x ≤ −27·ln2: −1.
-    let y = select(hx < 0x3300_0000, x, y);
-    select(neg && hx >= 0x4195_b844, 1.0e-30 - 1.0, y)
+    // k ∈ {0, −1, −2, −3} for x < 0, k ∈ [3, 63] for x ≥ 2: never fdlibm's k = 1, nor its
+    // `x ≤ −27·ln2: −1`. Of the rest, k ≤ −2 or k > 56 ("far") and k < 23 share `A − (e − x)`,
+    // A = 1 and 1 − 2^−k (exact for k < 23), and with 23 ≤ k ≤ 56 the scaling by 2^k.
+    let far = k <= -2 || k > 56;
+    let two_mk = f32::from_bits((0x7f - k).wrapping_shl(23) as u32); // 2^−k, for 3 ≤ k ≤ 56
+    let y = select(far || k < 23, select(far, 1.0, 1.0 - two_mk) - (e - r), (r - (e + two_mk)) + 1.0);
+    let y = add_exponent(y, k);
+    let y = select(far, y - 1.0, y);
+    select(k == 0, k0, select(k == -1, k_minus1, y))
 }
 
 /// `tanh(x)`: fdlibm's tanhf, lane-friendly (module docs).
@@ -75,22 +67,22 @@ pub fn tanh(x: f32) -> f32 {
     let ix = x.to_bits() & 0x7fff_ffff;
     let ax = f32::from_bits(ix);
     let big = ix >= 0x3f80_0000; // |x| ≥ 1
-    let t = expm1(select(big, 2.0 * ax, -2.0 * ax));
-    // fdlibm's 1 − 2/(t + 2) or −t/(t + 2): one division, its numerator selected first.
+    let t = expm1(select(big, 2.0 * ax, -2.0 * ax), big);
+    // fdlibm's 1 − 2/(t + 2) or −t/(t + 2): one division, its numerator selected first. Both
+    // are ≥ 0 (and not −0: t < 0 below 1), so the sign of x is put in with an `or`: −z.
     let q = select(big, 2.0, -t) / (t + 2.0);
     let z = select(big, 1.0 - q, q);
-    let z = select(ix >= 0x41b0_0000, 1.0 - 1.0e-30, z); // |x| ≥ 22
-    let z = select(x.to_bits() >> 31 != 0, -z, z);
-    let z = select(ix < 0x2400_0000, x * (1.0 + x), z); // |x| < 2^−55, and ±0
-    let z = select(ix == 0, x, z);
-    // ±inf: fdlibm's 1/x ± 1 is ±1; NaN: x quieted (x + x, as 1/x − 1 gives it on x86), without
-    // a division.
-    let inf = select(x.to_bits() >> 31 != 0, -1.0, 1.0);
-    select(ix > 0x7f80_0000, x + x, select(ix == 0x7f80_0000, inf, z))
+    // |x| ≥ 22, and ±inf (fdlibm's 1/x ± 1 is ±1 too): 1 − 1e−30, that is 1.
+    let z = select(ix >= 0x41b0_0000, 1.0 - 1.0e-30, z);
+    let z = f32::from_bits(z.to_bits() | (x.to_bits() & 0x8000_0000));
+    // |x| < 2^−55, and ±0: fdlibm's x·(1 + x), which is x (1 + x rounds to 1).
+    let z = select(ix < 0x2400_0000, x, z);
+    // NaN: x quieted (x + x, as 1/x − 1 gives it on x86), without a division.
+    select(ix > 0x7f80_0000, x + x, z)
 }
 
 /// `xs[i] = tanh(xs[i])` for every element, [`tanh`] lane-wise. `#[inline(always)]`, so that a
-/// kernel run by [`super::dispatch`] gets it in AVX2 instructions.
+/// kernel run by [`super::dispatch`] gets it in AVX-512 or AVX2 instructions.
 #[inline(always)]
 pub fn tanh_in_place(xs: &mut [f32]) {
     for x in xs {

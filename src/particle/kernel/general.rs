@@ -90,10 +90,10 @@ impl<L: Lanes> General<L> {
                     (&self.a[prev.start + r * inp..prev.start + (r + 1) * inp], 0..inp)
                 };
                 let z = if l == last { &mut self.out[r..r + 1] } else { &mut self.z[zs.start + r * out..][..out] };
-                for (o, z) in z.iter_mut().enumerate() {
+                for (z, m) in z.iter_mut().zip(mat.chunks_exact(inp)) {
                     let mut s = L::splat(0.0);
-                    for i in cols.clone() {
-                        s += mat[o * inp + i] * x[i];
+                    for (&m, &x) in m[cols.clone()].iter().zip(&x[cols.clone()]) {
+                        s += m * x;
                     }
                     *z = s;
                 }
@@ -177,8 +177,8 @@ impl<L: Lanes> Kernel<L> for General<L> {
     #[inline(always)]
     fn finish(&mut self, _: &ParticleShape, _: &[L], _: &mut [L]) {}
 
-    // The P weight rows forwarded at once, layer by layer (compiled for AVX2 when the CPU has
-    // it), then each row's backward in order: the same sums as the row-by-row default.
+    // The P weight rows forwarded at once, then backwarded at once, layer by layer (compiled
+    // for AVX-512 or AVX2 when the CPU has it): the same sums as the row-by-row default.
     fn self_train(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) -> L {
         crate::simd::dispatch(
             #[inline(always)]
@@ -187,13 +187,64 @@ impl<L: Lanes> Kernel<L> for General<L> {
                 let scale = L::splat(2.0 / w.len() as f32);
                 let mut loss = L::splat(0.0);
                 self.forward_rows(shape, w, w.len(), |i| Row::Weight { i, v: w[i] });
-                for (i, &v) in w.iter().enumerate() {
-                    let r = self.out[i] - v;
+                for (out, &v) in self.out.iter_mut().zip(w) {
+                    let r = *out - v;
                     loss += r * r;
-                    self.backward_row(shape, w, i, Row::Weight { i, v }, scale * r, grad);
+                    *out = scale * r;
                 }
+                self.backward_weight_rows(shape, w, grad);
                 loss / p
             },
         )
+    }
+}
+
+impl<L: Lanes> General<L> {
+    /// backward of the P weight rows of `w` (self-training), forwarded by
+    /// [`General::forward_rows`], `dout` of row r in `out[r]`: grad (P) += Σ_r dout_r·∂PN/∂w
+    /// (row r), layer by layer over all rows at once. Every weight's gradient adds its rows'
+    /// terms in row order and every row's delta is that of [`General::backward_row`], so the
+    /// sums are the same. The rows' deltas overwrite their kept `z`: they are backwarded once.
+    #[inline(always)]
+    fn backward_weight_rows(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) {
+        let (n, act, last) = (w.len(), shape.activation(), shape.n_layers() - 1);
+        for l in (0..=last).rev() {
+            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
+            let off = shape.offset(l);
+            let (mat, g) = (&w[off..off + out * inp], &mut grad[off..off + out * inp]);
+            // The deltas of layer l's outputs (rows × out): `dout`, or those written into z.
+            let split = if l == last { self.z.len() } else { self.hidden[l] };
+            let (below, above) = self.z.split_at_mut(split);
+            let delta: &[L] = if l == last { &self.out[..n] } else { &above[..n * out] };
+            if l == 0 {
+                for (r, d) in delta.chunks_exact(out).enumerate() {
+                    let row = Row::Weight { i: r, v: w[r] };
+                    shape.input_row(row, &mut self.input);
+                    for (g, &d) in g.chunks_exact_mut(inp).zip(d) {
+                        for i in shape.live_inputs(row) {
+                            g[i] += d * self.input[i];
+                        }
+                    }
+                }
+                continue;
+            }
+            let at = self.hidden[l - 1]..self.hidden[l - 1] + n * inp;
+            let rows = delta.chunks_exact(out).zip(self.a[at.clone()].chunks_exact(inp));
+            for ((d, x), z) in rows.zip(below[at].chunks_exact_mut(inp)) {
+                for (g, &d) in g.chunks_exact_mut(inp).zip(d) {
+                    for (g, &x) in g.iter_mut().zip(x) {
+                        *g += d * x;
+                    }
+                }
+                // Hidden layers carry an activation.
+                for (i, (z, &a)) in z.iter_mut().zip(x).enumerate() {
+                    let mut s = L::splat(0.0);
+                    for (o, &d) in d.iter().enumerate() {
+                        s += mat[o * inp + i] * d;
+                    }
+                    *z = s * z.zip_map(a, |z, a| act.derivative_at(z, a));
+                }
+            }
+        }
     }
 }
