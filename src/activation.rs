@@ -131,9 +131,17 @@ impl Activation {
     /// needs no second evaluation; the value is the same)
     #[inline]
     pub fn derivative_at(self, z: f32, a: f32) -> f32 {
+        self.derivative_of_output(a).unwrap_or_else(|| self.derivative(z))
+    }
+
+    /// backward: df/dz from the activation `a = f(z)` alone, where it determines it (tanh:
+    /// `1 − a²`; none: 1); `None` for GELU, whose derivative needs z.
+    #[inline(always)]
+    pub fn derivative_of_output(self, a: f32) -> Option<f32> {
         match self {
-            Activation::Tanh => 1.0 - a * a,
-            _ => self.derivative(z),
+            Activation::None => Some(1.0),
+            Activation::Tanh => Some(1.0 - a * a),
+            Activation::Gelu => None,
         }
     }
 }
