@@ -1,6 +1,9 @@
-//! The lane-wise `tanh` and `erf` of `organism::simd` against the functions they port:
-//! the platform's `f32::tanh` (glibc's tanhf) and `libm::erff`.
+//! The lane-wise `tanh` and `erf` of `organism::simd`, and `organism::activation::exp_in_place`
+//! (the SIMD port of glibc's FMA `expf` that GELU's density and the softmax run), against the
+//! functions they port: the platform's `f32::tanh` (glibc's tanhf), `libm::erff` and the
+//! platform's `f32::exp`.
 
+use organism::activation::exp_in_place;
 use organism::simd::{erf, tanh, tanh_in_place};
 use std::ops::RangeInclusive;
 
@@ -35,6 +38,10 @@ fn mismatches(
 
 fn tanh_mismatches(stride: usize) -> Vec<u32> {
     mismatches(0..=u32::MAX, stride, tanh_in_place, f32::tanh)
+}
+
+fn exp_mismatches(start: u32, stride: usize) -> Vec<u32> {
+    mismatches(start..=u32::MAX, stride, exp_in_place, f32::exp)
 }
 
 fn erf_mismatches(range: RangeInclusive<u32>, stride: usize) -> Vec<u32> {
@@ -124,4 +131,31 @@ fn tanh_in_place_is_tanh() {
     for (x, y) in xs.iter().zip(&ys) {
         assert!(y.to_bits() == tanh(*x).to_bits() || (y.is_nan() && x.is_nan()), "{x}");
     }
+}
+
+#[test]
+fn exp_matches_libm_on_a_dense_sample() {
+    // Every 997th float (4.3 M values), both signs, every exponent, the rare cases (|x| ≥ 88,
+    // infinities, NaNs) among them; and a sample offset by one, so neighbours are checked too.
+    assert_eq!(exp_mismatches(0, 997), Vec::<u32>::new());
+    assert_eq!(exp_mismatches(1, 10_007), Vec::<u32>::new());
+}
+
+/// Slices shorter than a group, and groups mixing ordinary and rare values (NaN bits included).
+#[test]
+fn exp_of_short_slices_and_rare_values() {
+    let xs = [0.5, -1.0, 88.7, -104.0, -103.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3.0, -0.0, 1e-30];
+    for n in 0..=xs.len() {
+        let mut ys = xs[..n].to_vec();
+        exp_in_place(&mut ys);
+        for (x, y) in xs.iter().zip(&ys) {
+            assert_eq!(y.to_bits(), x.exp().to_bits(), "e^{x}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "every f32: about a minute"]
+fn exp_matches_libm_on_every_float() {
+    assert_eq!(exp_mismatches(0, 1), Vec::<u32>::new());
 }

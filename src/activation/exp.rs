@@ -6,7 +6,7 @@
 //! with the multiplies and adds GCC fused there: `kd`, `r`, the polynomial) on whole groups of
 //! values when the CPU has AVX2 and FMA, and `f32::exp` value by value otherwise, so a machine
 //! without them computes exactly what it did before. The port equals glibc's `expf` on all
-//! 2³² floats (`cargo test --release --test exp -- --ignored`); values whose magnitude is ≥ 88
+//! 2³² floats (`cargo test --release --test simd -- --ignored exp`); values whose magnitude is ≥ 88
 //! or that are not finite (overflow, underflow, NaN, the rare case) go through `f32::exp`.
 
 /// glibc's `__exp2f_data.tab`: `2^(i/32)` as f64 bits, minus `i << 47`.
