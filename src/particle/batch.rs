@@ -1,11 +1,12 @@
 //! All particles of one shape in one contiguous buffer, and the paper's operations over all of
 //! them at once.
 //!
-//! Every operation runs in parallel over fixed chunks of [`CHUNK`] particles, and inside a chunk
-//! over groups of [`LANES`] particles side by side (structure of arrays, so the kernels are SIMD
-//! across particles). Each particle's result depends only on its own weights and is computed in
-//! the same order as alone, so results are bitwise identical for any number of threads.
-//! Scratch lives in a [`Workspace`]: one block per chunk, allocated once per operation or kept by
+//! Every operation runs in parallel over fixed chunks of [`CHUNK`] particles (the operations with
+//! a [`Workspace`]: over at most [`SPANS`] spans of whole chunks), and inside a chunk over groups
+//! of [`LANES`] particles side by side (structure of arrays, so the kernels are SIMD across
+//! particles). Each particle's result depends only on its own weights and is computed in the same
+//! order as alone, so results are bitwise identical for any number of threads.
+//! Scratch lives in a [`Workspace`]: one block per span, allocated once per operation or kept by
 //! the caller across steps (llm.c style).
 
 use super::kernel::{self, PnKernel, PnPath};
@@ -19,6 +20,13 @@ use rayon::prelude::*;
 
 /// Particles per parallel work item: fixed, so chunking never depends on the thread count.
 pub const CHUNK: usize = 64;
+
+/// Most work items of an operation with a [`Workspace`], each a span of whole chunks with a
+/// scratch of its own: a full-size organism's 54,912 particles make 32 spans of 27 chunks, so
+/// its scratch is 32 blocks that stay in cache, not 858 streaming through memory beside the
+/// weights. Fixed, so spans never depend on the thread count either; more spans than threads
+/// keep the threads evenly loaded.
+pub const SPANS: usize = 32;
 
 /// `n` particles of one shape in one contiguous `n × P` buffer, in a fixed order.
 #[derive(Clone, Debug)]
@@ -39,26 +47,28 @@ struct Scratch {
 }
 
 impl Scratch {
-    // sgd update: the group's weights (in s.w) and gradient (s.g), its momentum b (LANES × P) ->
-    // w (LANES × P) and b updated by one momentum SGD step (the momentum goes through s.t)
+    // sgd update: the group's gradient (s.g, lanes), its weights w and momenta b (LANES × P,
+    // particle after particle) -> w and b updated in place by one momentum SGD step. The gradient
+    // goes back to particle order (through s.t): one transpose, and w and b are read and written
+    // once, in memory order, not transposed there and back.
     #[inline(always)]
     fn sgd_update(&mut self, lr: f32, mu: f32, w: &mut [f32], b: &mut [f32]) {
-        let p = self.w.len();
-        gather(b, p, &mut self.t);
-        for ((w, b), &g) in self.w.iter_mut().zip(self.t.iter_mut()).zip(&self.g) {
+        let g = &mut F32s::flat_mut(&mut self.t)[..w.len()];
+        scatter(&self.g, self.g.len(), g);
+        for ((w, b), &g) in w.iter_mut().zip(b).zip(&*g) {
             Sgd::update(lr, mu, w, b, g);
         }
-        scatter(&self.w, p, w);
-        scatter(&self.t, p, b);
     }
 }
 
-/// Scratch for the operations of one batch: one block per chunk of particles plus the
+/// Scratch for the operations of one batch: one block per span of particles plus the
 /// per-particle losses of a self-train step. Build it once with [`ParticleBatch::workspace`]
 /// and pass it to every [`ParticleBatch::self_train_step`].
 #[derive(Clone, Debug)]
 pub struct Workspace {
-    chunks: Vec<Scratch>,
+    spans: Vec<Scratch>,
+    /// Particles per span: a whole number of chunks ([`ParticleBatch::span`]).
+    span: usize,
     losses: Vec<f32>,
 }
 
@@ -136,7 +146,14 @@ impl ParticleBatch {
 
     /// Scratch for every operation on this batch (or another of the same shape, path and size).
     pub fn workspace(&self) -> Workspace {
-        Workspace { chunks: vec![self.scratch(); self.len().div_ceil(CHUNK)], losses: vec![0.0; self.len()] }
+        let span = self.span();
+        Workspace { spans: vec![self.scratch(); self.len().div_ceil(span)], span, losses: vec![0.0; self.len()] }
+    }
+
+    /// Particles per span of the operations with a [`Workspace`]: whole chunks, as few as make
+    /// at most [`SPANS`] spans.
+    fn span(&self) -> usize {
+        self.len().div_ceil(CHUNK).div_ceil(SPANS).max(1) * CHUNK
     }
 
     /// Scratch of one chunk.
@@ -147,7 +164,7 @@ impl ParticleBatch {
 
     fn check(&self, ws: &Workspace) {
         assert!(
-            ws.losses.len() == self.len() && ws.chunks.len() == self.len().div_ceil(CHUNK),
+            ws.losses.len() == self.len() && ws.span == self.span() && ws.spans.len() == self.len().div_ceil(ws.span),
             "workspace of another batch"
         );
     }
@@ -166,11 +183,11 @@ impl ParticleBatch {
         let p = self.shape.n_weights();
         let mut ws = self.workspace();
         let mut out = vec![0.0; self.weights.len()];
-        let shape = &self.shape;
-        ws.chunks
+        let (shape, span) = (&self.shape, ws.span);
+        ws.spans
             .par_iter_mut()
-            .zip(out.par_chunks_mut(CHUNK * p))
-            .zip(self.weights.par_chunks(CHUNK * p).zip(targets.weights.par_chunks(CHUNK * p)))
+            .zip(out.par_chunks_mut(span * p))
+            .zip(self.weights.par_chunks(span * p).zip(targets.weights.par_chunks(span * p)))
             .for_each(|((s, out), (w, t))| {
                 for ((out, w), t) in out.chunks_mut(LANES * p).zip(w.chunks(LANES * p)).zip(t.chunks(LANES * p)) {
                     gather(w, p, &mut s.w);
@@ -226,11 +243,11 @@ impl ParticleBatch {
         let p = self.shape.n_weights();
         assert_eq!(grads.len(), self.weights.len(), "self_train_grads: grads must be n × P");
         let mut ws = self.workspace();
-        let shape = &self.shape;
-        ws.chunks
+        let (shape, span) = (&self.shape, ws.span);
+        ws.spans
             .par_iter_mut()
-            .zip(ws.losses.par_chunks_mut(CHUNK))
-            .zip(grads.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks(CHUNK * p)))
+            .zip(ws.losses.par_chunks_mut(span))
+            .zip(grads.par_chunks_mut(span * p).zip(self.weights.par_chunks(span * p)))
             .for_each(|((s, losses), (g, w))| {
                 for ((losses, g), w) in losses.chunks_mut(LANES).zip(g.chunks_mut(LANES * p)).zip(w.chunks(LANES * p)) {
                     gather(w, p, &mut s.w);
@@ -252,11 +269,11 @@ impl ParticleBatch {
         let (lr, mu) = (opt.lr, opt.momentum);
         let buf = opt.buffer_mut();
         assert_eq!(buf.len(), self.weights.len(), "optimizer built for another size");
-        let shape = &self.shape;
-        ws.chunks
+        let (shape, span) = (&self.shape, ws.span);
+        ws.spans
             .par_iter_mut()
-            .zip(ws.losses.par_chunks_mut(CHUNK))
-            .zip(buf.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks_mut(CHUNK * p)))
+            .zip(ws.losses.par_chunks_mut(span))
+            .zip(buf.par_chunks_mut(span * p).zip(self.weights.par_chunks_mut(span * p)))
             .for_each(|((s, losses), (b, w))| {
                 simd::dispatch(
                     #[inline(always)]
@@ -287,11 +304,11 @@ impl ParticleBatch {
         let (lr, mu) = (opt.lr, opt.momentum);
         let buf = opt.buffer_mut();
         assert_eq!(buf.len(), self.weights.len(), "optimizer built for another size");
-        let shape = &self.shape;
-        ws.chunks
+        let (shape, span) = (&self.shape, ws.span);
+        ws.spans
             .par_iter_mut()
-            .zip(dout.par_chunks(CHUNK))
-            .zip(buf.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks_mut(CHUNK * p)))
+            .zip(dout.par_chunks(span))
+            .zip(buf.par_chunks_mut(span * p).zip(self.weights.par_chunks_mut(span * p)))
             .for_each(|((s, dout), (b, w))| {
                 for ((dout, b), w) in dout.chunks(LANES).zip(b.chunks_mut(LANES * p)).zip(w.chunks_mut(LANES * p)) {
                     gather(w, p, &mut s.w);
