@@ -1,5 +1,6 @@
 //! Results are bitwise identical for any number of threads: parallel work is split into fixed
-//! chunks (`particle::CHUNK`, the organism's row blocks), never by thread count.
+//! chunks (`particle::CHUNK`, spans of whole chunks, the organism's row blocks), never by thread
+//! count.
 
 mod common;
 
@@ -214,4 +215,31 @@ fn classify_in_blocks_is_classify_of_the_parts() {
         (0..9000).step_by(700).flat_map(|s| classify(&batch.slice(s..(s + 700).min(9000)), EPSILON)).collect();
     assert_eq!(whole, parts);
     assert_eq!((whole[4100], whole[8200]), (Class::Zero, Class::Divergent));
+}
+
+/// A batch of more than `SPANS` chunks steps in spans of several chunks (here 2,117 particles:
+/// 17 spans of 128, the last of 69, its last group partial); every particle's loss, weights and
+/// momenta after the steps are those of the particle stepped alone, for 1 and 3 threads.
+#[test]
+fn self_train_step_in_spans_is_every_particle_alone() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let n = 33 * 64 + 5;
+    let batch = ParticleBatch::random(ParticleShape::standard(3).unwrap(), n, Init::Xavier, &mut rng);
+    let steps = |batch: &mut ParticleBatch| {
+        let mut ws = batch.workspace();
+        let mut opt = Sgd::new(0.004, 0.9, batch.weights().len());
+        let losses: Vec<Vec<u32>> = (0..3).map(|_| bits(batch.self_train_step(&mut opt, &mut ws))).collect();
+        (losses, bits(batch.weights()), bits(opt.momentum_buffer()))
+    };
+    let alone: Vec<_> = (0..n).map(|i| steps(&mut batch.slice(i..i + 1))).collect();
+    let p = batch.shape().n_weights();
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let (losses, weights, momenta) = pool.install(|| steps(&mut batch.clone()));
+        for (i, (l, w, b)) in alone.iter().enumerate() {
+            assert!(losses.iter().zip(l).all(|(all, one)| all[i] == one[0]), "particle {i}: loss, {threads} threads");
+            assert_eq!(&weights[i * p..(i + 1) * p], &w[..], "particle {i}: weights, {threads} threads");
+            assert_eq!(&momenta[i * p..(i + 1) * p], &b[..], "particle {i}: momenta, {threads} threads");
+        }
+    }
 }
