@@ -11,7 +11,7 @@
 //! any kernel and any [`Lanes`] type.
 
 mod collapsed;
-mod general;
+pub mod general;
 
 pub use collapsed::Collapsed;
 pub use general::General;
