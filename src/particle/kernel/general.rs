@@ -84,25 +84,13 @@ pub fn forward<L: Lanes>(
                 let row = row(r);
                 shape.input_row(row, input);
                 let cols = shape.live_inputs(row);
-                for (z, m) in z.iter_mut().zip(mat.chunks_exact(inp)) {
-                    let mut s = L::splat(0.0);
-                    for (&m, &x) in m[cols.clone()].iter().zip(&input[cols.clone()]) {
-                        s += m * x;
-                    }
-                    *z = s;
-                }
+                rows_dot(mat, inp, cols.start, &input[cols], z);
             }
         } else {
             let prev = block(shape, rows, l);
             let xs = &below[prev.start + at.start * inp..prev.start + at.end * inp];
             for (z, x) in z.chunks_exact_mut(width).zip(xs.chunks_exact(inp)) {
-                for (z, m) in z.iter_mut().zip(mat.chunks_exact(inp)) {
-                    let mut s = L::splat(0.0);
-                    for (&m, &x) in m.iter().zip(x) {
-                        s += m * x;
-                    }
-                    *z = s;
-                }
+                rows_dot(mat, inp, 0, x, z);
             }
         }
         if l < last {
@@ -161,14 +149,9 @@ pub fn backward<'s, L: Lanes>(
                     }
                 }
                 if want_dx {
+                    let cols = shape.grad_inputs(row);
                     let dx = &mut next[(r - at.start) * inp..][..inp];
-                    for i in shape.grad_inputs(row) {
-                        let mut s = L::splat(0.0);
-                        for (m, &d) in mat.chunks_exact(inp).zip(d) {
-                            s += m[i] * d;
-                        }
-                        dx[i] = s;
-                    }
+                    cols_dot(mat, inp, cols.start, d, &mut dx[cols]);
                 }
             }
             let next: &'s [L] = next;
@@ -179,22 +162,78 @@ pub fn backward<'s, L: Lanes>(
         weight_grad(g, d, xs, inp);
         // Hidden layers carry an activation.
         for (r, (d, x)) in d.chunks_exact(width).zip(xs.chunks_exact(inp)).enumerate() {
-            for (i, o) in next[r * inp..(r + 1) * inp].iter_mut().enumerate() {
-                let mut s = L::splat(0.0);
-                for (m, &d) in mat.chunks_exact(inp).zip(d) {
-                    s += m[i] * d;
-                }
+            let next = &mut next[r * inp..(r + 1) * inp];
+            cols_dot(mat, inp, 0, d, next);
+            for (i, o) in next.iter_mut().enumerate() {
                 let f = if keep {
                     dh[kept_at.start + r * inp + i]
                 } else {
                     x[i].map(|a| act.derivative_of_output(a).unwrap_or(f32::NAN))
                 };
-                *o = s * f;
+                *o = *o * f;
             }
         }
         std::mem::swap(&mut delta, &mut next);
     }
     unreachable!("the loop returns at layer 0")
+}
+
+// matrix times vector: y[k] = Σ_j m[k][col + j]·v[j] for the rows k of m (`stride` apart), j
+// in order from +0 (the one-row loop's sums). Blocks of up to 4 rows share the loop over j,
+// their sums held in registers: independent chains, one pass over v.
+#[inline(always)]
+fn rows_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
+    let n = y.len();
+    let mut blocks = y.chunks_exact_mut(4);
+    for (b, y) in (&mut blocks).enumerate() {
+        rows_dot_block::<L, 4>(&m[4 * b * stride..], stride, col, v, y);
+    }
+    let rest = blocks.into_remainder();
+    let at = n - rest.len();
+    for (k, y) in rest.iter_mut().enumerate() {
+        rows_dot_block::<L, 1>(&m[(at + k) * stride..], stride, col, v, std::slice::from_mut(y));
+    }
+}
+
+// K rows of rows_dot
+#[inline(always)]
+fn rows_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
+    let rows: [&[L]; K] = std::array::from_fn(|k| &m[k * stride + col..][..v.len()]);
+    let mut acc = [L::splat(0.0); K];
+    for (j, &v) in v.iter().enumerate() {
+        for (acc, row) in acc.iter_mut().zip(&rows) {
+            *acc += row[j] * v;
+        }
+    }
+    y[..K].copy_from_slice(&acc);
+}
+
+// transposed matrix times vector: y[k] = Σ_o m[o][col + k]·v[o] over the rows o of m (`stride`
+// apart, one per value of v), o in order from +0; blocks of up to 4 columns at once.
+#[inline(always)]
+fn cols_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
+    let n = y.len();
+    let mut blocks = y.chunks_exact_mut(4);
+    for (b, y) in (&mut blocks).enumerate() {
+        cols_dot_block::<L, 4>(m, stride, col + 4 * b, v, y);
+    }
+    let rest = blocks.into_remainder();
+    let at = n - rest.len();
+    for (k, y) in rest.iter_mut().enumerate() {
+        cols_dot_block::<L, 1>(m, stride, col + at + k, v, std::slice::from_mut(y));
+    }
+}
+
+// K columns of cols_dot
+#[inline(always)]
+fn cols_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
+    let mut acc = [L::splat(0.0); K];
+    for (row, &v) in m.chunks_exact(stride).zip(v) {
+        for (acc, &m) in acc.iter_mut().zip(&row[col..col + K]) {
+            *acc += m * v;
+        }
+    }
+    y[..K].copy_from_slice(&acc);
 }
 
 // weight gradient: g (width × inp, `[o][i]`) += Σ_r d[r][o]·x[r][i] over the rows of d (n ×
