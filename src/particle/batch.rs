@@ -36,8 +36,8 @@ pub struct ParticleBatch {
     path: PnPath,
 }
 
-/// Scratch of one chunk: the kernel and one group's weights, targets, gradients and momenta
-/// as lanes.
+/// Scratch of one span: the kernel and one group's weights, targets and gradients as lanes
+/// (`t` also holds the gradient back in particle order for the SGD update).
 #[derive(Clone, Debug)]
 struct Scratch {
     kernel: PnKernel<F32s>,
@@ -170,7 +170,7 @@ impl ParticleBatch {
         self.len().div_ceil(CHUNK).div_ceil(SPANS).max(1) * CHUNK
     }
 
-    /// Scratch of one chunk.
+    /// Scratch of one span (or one rayon job).
     fn scratch(&self) -> Scratch {
         let zero = vec![F32s::default(); self.shape.n_weights()];
         Scratch { kernel: PnKernel::new(&self.shape, self.path), w: zero.clone(), t: zero.clone(), g: zero }
