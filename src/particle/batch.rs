@@ -3,14 +3,14 @@
 //!
 //! Every operation runs in parallel over fixed chunks of [`CHUNK`] particles, and inside a chunk
 //! over groups of [`LANES`] particles side by side (structure of arrays, so the kernels are SIMD
-//! across particles). Each particle's result depends only on its own weights and is computed in
+//! across particles); the general path's self-train step over groups of [`WIDE`]. Each particle's result depends only on its own weights and is computed in
 //! the same order as alone, so results are bitwise identical for any number of threads.
 //! Scratch lives in a [`Workspace`]: one block per chunk, allocated once per operation or kept by
 //! the caller across steps (llm.c style).
 
 use super::kernel::{self, PnKernel, PnPath};
 use super::shape::{Init, ParticleShape, Row};
-use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
+use crate::lanes::{gather, scatter, F32s, F32x16, Group, Lanes, LANES, WIDE};
 use crate::optim::Sgd;
 use crate::simd;
 use crate::{Error, Result};
@@ -20,6 +20,17 @@ use rayon::prelude::*;
 /// Particles per parallel work item: fixed, so chunking never depends on the thread count.
 pub const CHUNK: usize = 64;
 
+/// Parallel work items of the general path's self-train step, at most: each holds a scratch
+/// for [`WIDE`] particles' hidden activations on all P rows (≈ 70 KB for `[5, 5, 5, 1]`), so
+/// their number is bounded, not one per chunk, and the scratches stay in cache.
+const WIDE_ITEMS: usize = 32;
+
+/// Particles per work item of the general path's self-train step for `n` particles: whole
+/// groups of [`WIDE`], at most [`WIDE_ITEMS`] items. Fixed by `n`, so never by the thread count.
+fn wide_item(n: usize) -> usize {
+    n.div_ceil(WIDE_ITEMS).next_multiple_of(WIDE)
+}
+
 /// `n` particles of one shape in one contiguous `n × P` buffer, in a fixed order.
 #[derive(Clone, Debug)]
 pub struct ParticleBatch {
@@ -28,21 +39,30 @@ pub struct ParticleBatch {
     path: PnPath,
 }
 
-/// Scratch of one chunk: the kernel and one group's weights, targets, gradients and momenta
-/// as lanes.
+/// Scratch of one work item: the kernel and one group's weights, targets, gradients and
+/// momenta as lanes (`L`: a group of particles side by side).
 #[derive(Clone, Debug)]
-struct Scratch {
-    kernel: PnKernel<F32s>,
-    w: Vec<F32s>,
-    t: Vec<F32s>,
-    g: Vec<F32s>,
+struct Scratch<L = F32s> {
+    kernel: PnKernel<L>,
+    w: Vec<L>,
+    t: Vec<L>,
+    g: Vec<L>,
 }
 
-impl Scratch {
-    // sgd update: the group's weights (in s.w) and gradient (s.g), its momentum b (LANES × P) ->
-    // w (LANES × P) and b updated by one momentum SGD step (the momentum goes through s.t)
+impl<L: Lanes> Scratch<L> {
+    /// Scratch for particles of `shape` on `path`.
+    fn new(shape: &ParticleShape, path: PnPath) -> Self {
+        let zero = vec![L::splat(0.0); shape.n_weights()];
+        Scratch { kernel: PnKernel::new(shape, path), w: zero.clone(), t: zero.clone(), g: zero }
+    }
+
+    // sgd update: the group's weights (in s.w) and gradient (s.g), its momentum b (N × P) ->
+    // w (N × P) and b updated by one momentum SGD step (the momentum goes through s.t)
     #[inline(always)]
-    fn sgd_update(&mut self, lr: f32, mu: f32, w: &mut [f32], b: &mut [f32]) {
+    fn sgd_update<const N: usize>(&mut self, lr: f32, mu: f32, w: &mut [f32], b: &mut [f32])
+    where
+        L: Group<N>,
+    {
         let p = self.w.len();
         gather(b, p, &mut self.t);
         for ((w, b), &g) in self.w.iter_mut().zip(self.t.iter_mut()).zip(&self.g) {
@@ -50,6 +70,26 @@ impl Scratch {
         }
         scatter(&self.w, p, w);
         scatter(&self.t, p, b);
+    }
+
+    // self-train step of one group: its weights w and momentum b (N × P, up to N particles) ->
+    // losses (before the step) and w, b after one step of Def. 5's loss
+    #[inline(always)]
+    fn self_train_group<const N: usize>(
+        &mut self,
+        shape: &ParticleShape,
+        (lr, mu): (f32, f32),
+        losses: &mut [f32],
+        b: &mut [f32],
+        w: &mut [f32],
+    ) where
+        L: Group<N>,
+    {
+        gather(w, shape.n_weights(), &mut self.w);
+        self.g.fill(L::splat(0.0));
+        let loss = kernel::self_train_one(&mut self.kernel, shape, &self.w, &mut self.g);
+        losses.copy_from_slice(&loss.lanes()[..losses.len()]);
+        self.sgd_update(lr, mu, w, b);
     }
 }
 
@@ -59,6 +99,9 @@ impl Scratch {
 #[derive(Clone, Debug)]
 pub struct Workspace {
     chunks: Vec<Scratch>,
+    /// The general path's self-train step: one per work item of [`wide_item`] particles (none
+    /// on the collapsed path).
+    wide: Vec<Scratch<F32x16>>,
     losses: Vec<f32>,
 }
 
@@ -136,18 +179,28 @@ impl ParticleBatch {
 
     /// Scratch for every operation on this batch (or another of the same shape, path and size).
     pub fn workspace(&self) -> Workspace {
-        Workspace { chunks: vec![self.scratch(); self.len().div_ceil(CHUNK)], losses: vec![0.0; self.len()] }
+        let n = self.len();
+        let wide = match self.path {
+            PnPath::Collapsed => 0,
+            PnPath::General => n.div_ceil(wide_item(n)),
+        };
+        Workspace {
+            chunks: vec![self.scratch(); n.div_ceil(CHUNK)],
+            wide: vec![Scratch::new(&self.shape, self.path); wide],
+            losses: vec![0.0; n],
+        }
     }
 
     /// Scratch of one chunk.
     fn scratch(&self) -> Scratch {
-        let zero = vec![F32s::default(); self.shape.n_weights()];
-        Scratch { kernel: PnKernel::new(&self.shape, self.path), w: zero.clone(), t: zero.clone(), g: zero }
+        Scratch::new(&self.shape, self.path)
     }
 
     fn check(&self, ws: &Workspace) {
+        let n = self.len();
+        let wide = if self.path == PnPath::General { n.div_ceil(wide_item(n)) } else { 0 };
         assert!(
-            ws.losses.len() == self.len() && ws.chunks.len() == self.len().div_ceil(CHUNK),
+            ws.losses.len() == n && ws.chunks.len() == n.div_ceil(CHUNK) && ws.wide.len() == wide,
             "workspace of another batch"
         );
     }
@@ -247,31 +300,17 @@ impl ParticleBatch {
     /// group by group; returns each particle's loss before the step. `ws` comes from
     /// [`ParticleBatch::workspace`]; nothing is allocated.
     pub fn self_train_step<'w>(&mut self, opt: &mut Sgd, ws: &'w mut Workspace) -> &'w [f32] {
-        let p = self.shape.n_weights();
         self.check(ws);
-        let (lr, mu) = (opt.lr, opt.momentum);
+        let lr_mu = (opt.lr, opt.momentum);
         let buf = opt.buffer_mut();
         assert_eq!(buf.len(), self.weights.len(), "optimizer built for another size");
-        let shape = &self.shape;
-        ws.chunks
-            .par_iter_mut()
-            .zip(ws.losses.par_chunks_mut(CHUNK))
-            .zip(buf.par_chunks_mut(CHUNK * p).zip(self.weights.par_chunks_mut(CHUNK * p)))
-            .for_each(|((s, losses), (b, w))| {
-                simd::dispatch(
-                    #[inline(always)]
-                    || {
-                        let groups = losses.chunks_mut(LANES).zip(b.chunks_mut(LANES * p)).zip(w.chunks_mut(LANES * p));
-                        for ((losses, b), w) in groups {
-                            gather(w, p, &mut s.w);
-                            s.g.fill(F32s::default());
-                            let loss = kernel::self_train_one(&mut s.kernel, shape, &s.w, &mut s.g);
-                            losses.copy_from_slice(&loss.0[..losses.len()]);
-                            s.sgd_update(lr, mu, w, b);
-                        }
-                    },
-                )
-            });
+        let item = wide_item(self.len());
+        let (shape, losses, w) = (&self.shape, &mut ws.losses[..], &mut self.weights[..]);
+        match self.path {
+            PnPath::Collapsed => self_train_items(shape, &mut ws.chunks, CHUNK, lr_mu, losses, buf, w),
+            // Groups of WIDE: the layer-by-layer kernel's multiply-adds fill an AVX-512 register.
+            PnPath::General => self_train_items(shape, &mut ws.wide, item, lr_mu, losses, buf, w),
+        }
         &ws.losses
     }
 
@@ -337,6 +376,36 @@ impl ParticleBatch {
         );
         dx
     }
+}
+
+/// The self-train step of [`ParticleBatch::self_train_step`] in parallel work items of `item`
+/// particles, one scratch each (`scratches`, one per item), in groups of `N` particles side by
+/// side: `losses` (n), momentum `b` and weights `w` (n × P) updated.
+fn self_train_items<const N: usize, L: Group<N>>(
+    shape: &ParticleShape,
+    scratches: &mut [Scratch<L>],
+    item: usize,
+    lr_mu: (f32, f32),
+    losses: &mut [f32],
+    b: &mut [f32],
+    w: &mut [f32],
+) {
+    let p = shape.n_weights();
+    scratches
+        .par_iter_mut()
+        .zip(losses.par_chunks_mut(item))
+        .zip(b.par_chunks_mut(item * p).zip(w.par_chunks_mut(item * p)))
+        .for_each(|((s, losses), (b, w))| {
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let groups = losses.chunks_mut(N).zip(b.chunks_mut(N * p)).zip(w.chunks_mut(N * p));
+                    for ((losses, b), w) in groups {
+                        s.self_train_group(shape, lr_mu, losses, b, w);
+                    }
+                },
+            )
+        });
 }
 
 /// Evaluates single particles (`L = f32`) or groups of [`LANES`] particles side by side

@@ -147,6 +147,7 @@ impl ParticleShape {
     }
 
     /// The dense input vector of `row`.
+    #[inline(always)]
     pub(crate) fn input_row<L: Lanes>(&self, row: Row<L>, out: &mut [L]) {
         out.fill(L::splat(0.0));
         match row {
