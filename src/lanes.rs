@@ -151,21 +151,35 @@ group!(
     64
 );
 
+/// Side of the square tiles [`gather`] and [`scatter`] move a full group in; a group's width
+/// is a multiple of it.
+const TILE: usize = 8;
+
+/// `M` values from the start of `s`, as an array (one bounds check for the run).
+#[inline(always)]
+fn run<const M: usize>(s: &[f32]) -> [f32; M] {
+    s[..M].try_into().expect("a slice of M values is an array of M")
+}
+
 /// `rows × N` lanes ← up to `N` consecutive blocks of `rows` values (missing blocks read as
 /// zero): particles side by side.
 ///
-/// A full group moves in tiles of `N × N` values, each a transpose of `N` runs of contiguous
-/// loads: a plain loop over the rows of one block is a strided store per value, which LLVM,
-/// given AVX-512, vectorises into scatter instructions (slower than moving every value alone).
+/// A full group moves in tiles of [`TILE`] × [`TILE`] values (rows × lanes), each a transpose of
+/// [`TILE`] runs of contiguous loads: a plain loop over the rows of one block is a strided store
+/// per value, which LLVM, given AVX-512, vectorises into scatter instructions (slower than
+/// moving every value alone); and a tile of `N × N` does not inline at `N` = 16.
 #[inline(always)]
 pub fn gather<const N: usize, G: Group<N>>(blocks: &[f32], rows: usize, out: &mut [G]) {
     let out = &mut out[..rows];
     if blocks.len() == N * rows {
-        let tiles = rows / N * N;
-        for (r, o) in (0..tiles).step_by(N).zip(out.chunks_exact_mut(N)) {
-            let tile: [[f32; N]; N] = std::array::from_fn(|lane| std::array::from_fn(|i| blocks[lane * rows + r + i]));
-            for (i, o) in o.iter_mut().enumerate() {
-                *o = G::new(std::array::from_fn(|lane| tile[lane][i]));
+        let tiles = rows / TILE * TILE;
+        for (r, o) in (0..tiles).step_by(TILE).zip(out.chunks_exact_mut(TILE)) {
+            for h in (0..N).step_by(TILE) {
+                let tile: [[f32; TILE]; TILE] = std::array::from_fn(|lane| run(&blocks[(h + lane) * rows + r..]));
+                for (i, o) in o.iter_mut().enumerate() {
+                    o.lanes_mut()[h..h + TILE]
+                        .copy_from_slice(&std::array::from_fn::<f32, TILE, _>(|lane| tile[lane][i]));
+                }
             }
         }
         for (r, o) in out.iter_mut().enumerate().skip(tiles) {
@@ -187,11 +201,15 @@ pub fn gather<const N: usize, G: Group<N>>(blocks: &[f32], rows: usize, out: &mu
 pub fn scatter<const N: usize, G: Group<N>>(lanes: &[G], rows: usize, blocks: &mut [f32]) {
     let lanes = &lanes[..rows];
     if blocks.len() == N * rows {
-        let tiles = rows / N * N;
-        for (r, l) in (0..tiles).step_by(N).zip(lanes.chunks_exact(N)) {
-            let tile: [[f32; N]; N] = std::array::from_fn(|lane| std::array::from_fn(|i| l[i].lanes()[lane]));
-            for (lane, t) in tile.iter().enumerate() {
-                blocks[lane * rows + r..][..N].copy_from_slice(t);
+        let tiles = rows / TILE * TILE;
+        for (r, l) in (0..tiles).step_by(TILE).zip(lanes.chunks_exact(TILE)) {
+            let l: &[G; TILE] = l.try_into().expect("chunks of TILE");
+            for h in (0..N).step_by(TILE) {
+                let tile: [[f32; TILE]; TILE] =
+                    std::array::from_fn(|lane| std::array::from_fn(|i| l[i].lanes()[h + lane]));
+                for (lane, t) in tile.iter().enumerate() {
+                    blocks[(h + lane) * rows + r..][..TILE].copy_from_slice(t);
+                }
             }
         }
         for (r, l) in lanes.iter().enumerate().skip(tiles) {
