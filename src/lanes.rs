@@ -182,8 +182,11 @@ pub fn gather<const N: usize, G: Group<N>>(blocks: &[f32], rows: usize, out: &mu
                 }
             }
         }
+        // The rows past the tiles (not `array::from_fn`: at 16 lanes it was a call).
         for (r, o) in out.iter_mut().enumerate().skip(tiles) {
-            *o = G::new(std::array::from_fn(|lane| blocks[lane * rows + r]));
+            for (lane, v) in o.lanes_mut().iter_mut().enumerate() {
+                *v = blocks[lane * rows + r];
+            }
         }
     } else {
         out.fill(G::default());
