@@ -4,10 +4,12 @@
 use super::dense::layer_offsets;
 use super::pass::LayerMap;
 use super::OrganismShape;
-use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
-use crate::particle::{ParticleBatch, ParticleShape};
+use crate::lanes::{gather, scatter, F32s, LANES};
+use crate::particle::kernel::general as pn;
+use crate::particle::{ParticleBatch, ParticleShape, Row};
 use crate::simd;
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// The ON evaluated PN by PN, [`LANES`] consecutive particles of a layer at once (SPEC order:
 /// cell by cell, edge by edge, so a group may span two cells) over all rows of a chunk.
@@ -77,14 +79,6 @@ impl Units {
     }
 }
 
-/// Whether the backward needs `f′(z)` of the PNs' hidden units kept beside their activations
-/// `a` (GELU); tanh's and none's come from `a` ([`Activation::derivative_of_output`]).
-///
-/// [`Activation::derivative_of_output`]: crate::activation::Activation::derivative_of_output
-fn keeps_derivative(shape: &ParticleShape) -> bool {
-    shape.activation().derivative_of_output(0.0).is_none()
-}
-
 /// One group's buffers, for `rows` rows; grown on first use, then reused.
 #[derive(Default)]
 struct GroupBuf {
@@ -92,149 +86,27 @@ struct GroupBuf {
     /// `∂loss/∂output` on every row.
     x: Vec<F32s>,
     y: Vec<F32s>,
-    /// Every hidden layer's activations `a`, layer after layer (`rows × width` each), and their
-    /// `f′(z)` likewise when [`keeps_derivative`] (else empty).
-    h: Vec<F32s>,
-    dh: Vec<F32s>,
-    /// One hidden layer's pre-activations when [`keeps_derivative`], `rows × width`.
-    z: Vec<F32s>,
-    /// The gradient flowing back through one row (two of the widest layer), and the group's
-    /// gradient (`P`).
-    delta: Vec<F32s>,
+    /// The group's kept state ([`pn::kept_len`]) when the layer does not keep every group's.
+    kept: Vec<F32s>,
+    /// One row's input and the passes' scratch ([`pn::scratch_len`]), and the group's gradient
+    /// (`P`).
+    input: Vec<F32s>,
+    scratch: Vec<F32s>,
     grad: Vec<F32s>,
 }
 
 impl GroupBuf {
-    fn size(&mut self, shape: &ParticleShape, rows: usize) {
-        let hidden: usize = shape.widths()[1..shape.n_layers()].iter().sum();
-        let keep = keeps_derivative(shape);
+    fn size(&mut self, shape: &ParticleShape, rows: usize, all: bool) {
         let lens = [
             (&mut self.x, rows),
             (&mut self.y, rows),
-            (&mut self.h, rows * hidden),
-            (&mut self.dh, if keep { rows * hidden } else { 0 }),
-            (&mut self.z, if keep { rows * shape.max_width() } else { 0 }),
-            (&mut self.delta, 2 * shape.max_width()),
+            (&mut self.kept, if all { 0 } else { pn::kept_len(shape, rows) }),
+            (&mut self.input, shape.input_width()),
+            (&mut self.scratch, pn::scratch_len(shape, rows)),
             (&mut self.grad, shape.n_weights()),
         ];
         for (v, len) in lens {
             v.resize(len, F32s::default());
-        }
-    }
-
-    // forward: x (rows) -> y (rows) = PN(0, 0, 0, 0, x) lane by lane, h (and dh) = every hidden
-    // layer's a (and f′(z)); each row's sums those of `kernel::General::forward_rows` on the
-    // aux row, in the same order; the activation over a whole layer's block at once
-    #[inline(always)]
-    fn forward(&mut self, shape: &ParticleShape, w: &[F32s]) {
-        let (act, keep) = (shape.activation(), keeps_derivative(shape));
-        let (rows, last, aux) = (self.x.len(), shape.n_layers() - 1, shape.aux_slot());
-        // The previous hidden layer's block of h.
-        let mut prev = 0..0;
-        for l in 0..=last {
-            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
-            let mat = &w[shape.offset(l)..shape.offset(l + 1)];
-            let next = prev.end..prev.end + rows * out;
-            let (done, rest) = self.h.split_at_mut(prev.end);
-            let z = if l == last {
-                &mut self.y[..]
-            } else if keep {
-                &mut self.z[..rows * out]
-            } else {
-                &mut rest[..rows * out]
-            };
-            if l == 0 {
-                // The aux row's one live input (`ParticleShape::live_inputs`).
-                for (z, &x) in z.chunks_exact_mut(out).zip(&self.x) {
-                    for (z, m) in z.iter_mut().zip(mat.chunks_exact(inp)) {
-                        let mut s = F32s::splat(0.0);
-                        s += m[aux] * x;
-                        *z = s;
-                    }
-                }
-            } else {
-                for (z, a) in z.chunks_exact_mut(out).zip(done[prev].chunks_exact(inp)) {
-                    for (z, m) in z.iter_mut().zip(mat.chunks_exact(inp)) {
-                        let mut s = F32s::splat(0.0);
-                        for (&m, &a) in m.iter().zip(a) {
-                            s += m * a;
-                        }
-                        *z = s;
-                    }
-                }
-            }
-            if l < last {
-                let a = F32s::flat_mut(&mut rest[..rows * out]);
-                if keep {
-                    let dh = F32s::flat_mut(&mut self.dh[next.clone()]);
-                    act.forward_with_derivative(F32s::flat_mut(&mut self.z[..rows * out]), a, dh);
-                } else {
-                    act.forward_in_place(a);
-                }
-            }
-            prev = next;
-        }
-    }
-}
-
-// backward: x (rows), h and dh (as the forward left them), dy (rows) -> grad (P) += Σ_rows
-// dy·∂PN/∂w, rows in order; dx (rows; empty: not wanted) = dy·∂PN/∂x. Each row's sums those of
-// `kernel::General::backward_row` on the aux row, in the same order.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn group_backward(
-    shape: &ParticleShape,
-    w: &[F32s],
-    x: &[F32s],
-    h: &[F32s],
-    dh: &[F32s],
-    dy: &[F32s],
-    delta: &mut [F32s],
-    dx: &mut [F32s],
-    grad: &mut [F32s],
-) {
-    let (act, rows, aux) = (shape.activation(), x.len(), shape.aux_slot());
-    let (mut delta, mut next) = delta.split_at_mut(delta.len() / 2);
-    for r in 0..rows {
-        delta[0] = dy[r];
-        // End of the block of hidden layer l, the input of layer l.
-        let mut end = h.len();
-        for l in (0..shape.n_layers()).rev() {
-            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
-            let (mat, g) = (&w[shape.offset(l)..shape.offset(l + 1)], &mut grad[shape.offset(l)..shape.offset(l + 1)]);
-            if l == 0 {
-                for (g, &d) in g.chunks_exact_mut(inp).zip(&delta[..out]) {
-                    g[aux] += d * x[r];
-                }
-                if let Some(dx) = dx.get_mut(r) {
-                    let mut s = F32s::splat(0.0);
-                    for (m, &d) in mat.chunks_exact(inp).zip(&delta[..out]) {
-                        s += m[aux] * d;
-                    }
-                    *dx = s;
-                }
-            } else {
-                let at = end - rows * inp + r * inp;
-                let a = &h[at..at + inp];
-                for (g, &d) in g.chunks_exact_mut(inp).zip(&delta[..out]) {
-                    for (g, &a) in g.iter_mut().zip(a) {
-                        *g += d * a;
-                    }
-                }
-                for (i, n) in next[..inp].iter_mut().enumerate() {
-                    let mut s = F32s::splat(0.0);
-                    for (m, &d) in mat.chunks_exact(inp).zip(&delta[..out]) {
-                        s += m[i] * d;
-                    }
-                    let f = match dh.get(at + i) {
-                        Some(&f) => f,
-                        None => a[i].map(|a| act.derivative_of_output(a).unwrap_or(f32::NAN)),
-                    };
-                    *n = s * f;
-                }
-                std::mem::swap(&mut delta, &mut next);
-                end -= rows * inp;
-            }
         }
     }
 }
@@ -259,13 +131,13 @@ const PART: usize = 16;
 const WAVE: usize = 8 * PART;
 
 /// What a chunk's forward of a layer keeps for its backward, and the buffers both work in
-/// (grown on first use, then reused).
+/// (grown on first use, then reused; when dropped, left in [`SPARE`] for a later pass).
 #[derive(Default)]
 pub(super) struct Kept {
     /// Whether the forward keeps every group's activations; else the backward runs each
     /// group's forward again.
     all: bool,
-    /// Every group's `h` then `dh`, group after group.
+    /// Every group's kept state ([`pn::kept_len`]), group after group.
     acts: Vec<F32s>,
     /// Every group's output (forward) or `∂loss/∂input` (backward) on every row, group after group.
     ys: Vec<F32s>,
@@ -273,15 +145,48 @@ pub(super) struct Kept {
     bufs: Vec<GroupBuf>,
 }
 
+/// The buffers of the [`Kept`]s of finished passes, for later passes to take: a chunk keeps
+/// MBs (3 MB with the `mnist` organism's tanh PNs), and allocating and zero-filling them
+/// anew every pass took ≈ 8 % of a task pass. A forward writes every value a backward reads,
+/// so what a buffer held before never shows. Holds at most [`SPARE_BYTES`] of kept state.
+static SPARE: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
+
+/// Bytes of kept state [`SPARE`] holds at most: the `mnist` organism's eight chunks
+/// (`pass::WAVE`) of tanh PNs need 25 MB.
+const SPARE_BYTES: usize = 4 * KEEP_BYTES;
+
+impl Kept {
+    /// The buffers for a layer keeping `len` values when `all`: those of [`SPARE`] that fit
+    /// it most closely (the smallest at least `len`, else the largest), or new ones.
+    fn take(all: bool, len: usize) -> Kept {
+        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+        let fit = |k: &Kept| (k.acts.len() < len, k.acts.len().abs_diff(len));
+        let best = (0..spare.len()).min_by_key(|&i| fit(&spare[i]));
+        let mut kept = best.map(|i| spare.swap_remove(i)).unwrap_or_default();
+        kept.all = all;
+        kept
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        let bytes = |k: &Kept| k.acts.capacity() * std::mem::size_of::<F32s>();
+        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.iter().map(bytes).sum::<usize>() + bytes(self) <= SPARE_BYTES {
+            spare.push(std::mem::take(self));
+        }
+    }
+}
+
 impl Kept {
     /// Sizes the buffers for a wave of `groups` groups of `rows` rows; returns the length of a
-    /// group's `h` and `dh`.
+    /// group's kept state.
     fn size(&mut self, shape: &ParticleShape, groups: usize, rows: usize) -> usize {
         let wave = groups.min(WAVE);
         self.bufs.resize_with(wave.div_ceil(PART), GroupBuf::default);
-        self.bufs.iter_mut().for_each(|b| b.size(shape, rows));
+        self.bufs.iter_mut().for_each(|b| b.size(shape, rows, self.all));
         self.ys.resize(wave * rows, F32s::default());
-        self.bufs[0].h.len() + self.bufs[0].dh.len()
+        pn::kept_len(shape, rows)
     }
 }
 
@@ -289,11 +194,9 @@ impl LayerMap for General<'_> {
     type Kept = Kept;
 
     fn kept(&self, l: usize, rows: usize) -> Self::Kept {
-        let shape = self.shape;
-        let hidden: usize = shape.widths()[1..shape.n_layers()].iter().sum();
-        let per_row = hidden * if keeps_derivative(shape) { 2 } else { 1 };
-        let bytes = self.groups(l) * rows * per_row * std::mem::size_of::<F32s>();
-        Kept { all: rows > 0 && bytes <= KEEP_BYTES, ..Kept::default() }
+        let len = self.groups(l) * pn::kept_len(self.shape, rows);
+        let all = rows > 0 && len * std::mem::size_of::<F32s>() <= KEEP_BYTES;
+        Kept::take(all, if all { len } else { 0 })
     }
 
     fn grad_len(&self, l: usize) -> usize {
@@ -325,18 +228,18 @@ impl LayerMap for General<'_> {
                         let g = p * PART + k;
                         let u = Units::of(g, self.dims[l]);
                         u.gather(inp, i_n, &u.edge, &mut buf.x);
-                        buf.forward(self.shape, self.group(l, g));
-                        y.copy_from_slice(&buf.y);
-                        if let Some(a) = acts.get_mut(k * stride..(k + 1) * stride) {
-                            let (h, dh) = a.split_at_mut(buf.h.len());
-                            h.copy_from_slice(&buf.h);
-                            dh.copy_from_slice(&buf.dh);
-                        }
+                        let kept = match acts.get_mut(k * stride..(k + 1) * stride) {
+                            Some(kept) => kept,
+                            None => &mut buf.kept[..],
+                        };
+                        let (x, w) = (&buf.x, self.group(l, g));
+                        let row = |r: usize| Row::Aux(x[r]);
+                        pn::forward(self.shape, w, rows, 0..rows, row, kept, &mut buf.input, &mut buf.scratch, y);
                     }
                 },
             )
         };
-        if *all {
+        if *all && acts.len() < groups * stride {
             acts.resize(groups * stride, F32s::default());
         }
         for first in (0..groups).step_by(WAVE) {
@@ -375,11 +278,12 @@ impl LayerMap for General<'_> {
         kept: &mut Kept,
     ) {
         let (i_n, o_n) = self.dims[l];
-        let (p, groups, rows) = (self.shape.n_weights(), self.groups(l), inp.len() / i_n);
+        let (shape, groups, rows) = (self.shape, self.groups(l), inp.len() / i_n);
+        let (p, in_w, aux) = (shape.n_weights(), shape.input_width(), shape.aux_slot());
         if rows == 0 {
             return;
         }
-        let stride = kept.size(self.shape, groups, rows);
+        let stride = kept.size(shape, groups, rows);
         let Kept { all, acts, ys: dxs, bufs } = kept;
         let (all, acts, want_dx, len) = (*all, &acts[..], dinp.is_some(), grad.len());
         if let Some(d) = dinp.as_deref_mut() {
@@ -400,18 +304,32 @@ impl LayerMap for General<'_> {
                             let u = Units::of(g, self.dims[l]);
                             let w = self.group(l, g);
                             u.gather(inp, i_n, &u.edge, &mut buf.x);
+                            let x = &buf.x;
+                            let row = |r: usize| Row::Aux(x[r]);
                             if !all {
-                                buf.forward(self.shape, w);
+                                let (input, scratch) = (&mut buf.input, &mut buf.scratch);
+                                pn::forward(shape, w, rows, 0..rows, row, &mut buf.kept, input, scratch, &mut buf.y);
                             }
                             u.gather(dout, o_n, &u.cell, &mut buf.y);
-                            let (h, dh) = if all {
-                                acts[g * stride..(g + 1) * stride].split_at(buf.h.len())
-                            } else {
-                                (&buf.h[..], &buf.dh[..])
-                            };
+                            let kept = if all { &acts[g * stride..(g + 1) * stride] } else { &buf.kept[..] };
                             buf.grad.fill(F32s::default());
-                            let dx = if want_dx { dx } else { &mut [] };
-                            group_backward(self.shape, w, &buf.x, h, dh, &buf.y, &mut buf.delta, dx, &mut buf.grad);
+                            let (input, scratch) = (&mut buf.input, &mut buf.scratch);
+                            let d = pn::backward(
+                                shape,
+                                w,
+                                rows,
+                                0..rows,
+                                row,
+                                kept,
+                                &buf.y,
+                                input,
+                                scratch,
+                                &mut buf.grad,
+                                want_dx,
+                            );
+                            for (dx, d) in dx.iter_mut().zip(d.chunks_exact(in_w)) {
+                                *dx = d[aux];
+                            }
                             scatter(&buf.grad, p, block);
                         }
                     },

@@ -1,7 +1,9 @@
 //! One PN's passes, written once as a [`Kernel`]: `prepare` → per-row `forward`/`backward` →
 //! `finish`, implemented by the two evaluation paths.
 //!
-//! - [`General`] runs the net layer by layer on each input row (any activation);
+//! - [`General`] runs the net layer by layer over many input rows at once (any activation):
+//!   [`general::forward`] and [`general::backward`], which the organism's PN-by-PN task pass
+//!   calls too, are the one definition of a PN's passes on this path;
 //! - [`Collapsed`], valid for linear PNs only: the whole net is the row vector
 //!   `a = M_{L-1}···M_1·M_0`, so `PN(x) = a·x` (SPEC §2's extracted-weight identity,
 //!   generalised to every input). Tests check that both paths agree.
@@ -11,7 +13,7 @@
 //! any kernel and any [`Lanes`] type.
 
 mod collapsed;
-mod general;
+pub mod general;
 
 pub use collapsed::Collapsed;
 pub use general::General;

@@ -1,47 +1,307 @@
 //! The general path: a PN run layer by layer on many input rows at once (any activation).
+//!
+//! [`forward`] and [`backward`] are the one definition of a PN's passes on this path, over any
+//! [`Lanes`] type and any source of rows (`row(r)`): the weight rows of self-training (Def. 5),
+//! the auxiliary rows `(0, 0, 0, 0, x)` of the PN-by-PN task pass (Def. 6,
+//! `organism::general`), an aggregator's fold rows. [`General`] holds their buffers for the
+//! [`Kernel`] trait; the task pass calls them on buffers of its own.
 
 use super::Kernel;
 use crate::lanes::Lanes;
 use crate::particle::shape::{ParticleShape, Row};
 
-/// Layer-by-layer evaluation of many input rows at once: each layer's pre-activations for all
-/// rows, then the activation over that whole block (a long slice, [`crate::simd::tanh_in_place`]
-/// for tanh), then the next layer. Every row's activations are kept for its backward. Scratch
-/// is sized once for a shape and a number of rows.
+/// Whether the backward needs `f′(z)` of the PN's hidden units kept beside their activations
+/// `a` (GELU); tanh's and none's come from `a` ([`Activation::derivative_of_output`]).
+///
+/// [`Activation::derivative_of_output`]: crate::activation::Activation::derivative_of_output
+pub fn keeps_derivative(shape: &ParticleShape) -> bool {
+    shape.activation().derivative_of_output(0.0).is_none()
+}
+
+/// Hidden units of the PN (the widths of layers 1..n_layers, summed).
+fn hidden_width(shape: &ParticleShape) -> usize {
+    shape.widths()[1..shape.n_layers()].iter().sum()
+}
+
+/// Length of the state [`forward`] keeps for [`backward`] for `rows` rows: every hidden
+/// layer's activations `a` (`rows × width`, layer after layer), then as many `f′(z)` when
+/// [`keeps_derivative`].
+pub fn kept_len(shape: &ParticleShape, rows: usize) -> usize {
+    rows * hidden_width(shape) * if keeps_derivative(shape) { 2 } else { 1 }
+}
+
+/// Length of the scratch [`forward`] and [`backward`] need for `n` rows at once (GELU's
+/// pre-activations of one layer; the deltas of two layers).
+pub fn scratch_len(shape: &ParticleShape, n: usize) -> usize {
+    2 * n * shape.max_width()
+}
+
+/// Hidden layer `l`'s block (`rows × width`) of the kept activations.
+#[inline(always)]
+fn block(shape: &ParticleShape, rows: usize, l: usize) -> std::ops::Range<usize> {
+    let start = rows * shape.widths()[1..l].iter().sum::<usize>();
+    start..start + rows * shape.widths()[l]
+}
+
+/// forward: rows `at` (`row(r)` each; `at.end ≤ rows`) -> `out[r − at.start] = PN_w(row r)`;
+/// `kept` ([`kept_len`] of `rows`) gets those rows' hidden `a` (and `f′(z)`), the other rows'
+/// stay as they are (an aggregator's fold keeps every step). `input` (the input width) and
+/// `scratch` ([`scratch_len`] of `at.len()`) are work space. Each unit's sum runs over its
+/// row's live inputs (`ParticleShape::live_inputs`) or the layer below in input order from
+/// +0; the activation runs over a layer's block of rows at once (a long slice,
+/// [`crate::simd::tanh_in_place`] for tanh).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn forward<L: Lanes>(
+    shape: &ParticleShape,
+    w: &[L],
+    rows: usize,
+    at: std::ops::Range<usize>,
+    row: impl Fn(usize) -> Row<L>,
+    kept: &mut [L],
+    input: &mut [L],
+    scratch: &mut [L],
+    out: &mut [L],
+) {
+    let (act, keep, last) = (shape.activation(), keeps_derivative(shape), shape.n_layers() - 1);
+    let n = at.len();
+    let (a, dh) = kept.split_at_mut(rows * hidden_width(shape));
+    for l in 0..=last {
+        let (inp, width) = (shape.widths()[l], shape.widths()[l + 1]);
+        let mat = &w[shape.offset(l)..shape.offset(l + 1)];
+        // `below` ends with layer l's input block, `above` starts with its output block.
+        let (below, above) = a.split_at_mut(if l < last { block(shape, rows, l + 1).start } else { a.len() });
+        let used = at.start * width..at.end * width;
+        let z = if l == last {
+            &mut out[..n]
+        } else if keep {
+            &mut scratch[..n * width]
+        } else {
+            &mut above[used.clone()]
+        };
+        if l == 0 {
+            for (r, z) in at.clone().zip(z.chunks_exact_mut(width)) {
+                let row = row(r);
+                shape.input_row(row, input);
+                let cols = shape.live_inputs(row);
+                rows_dot(mat, inp, cols.start, &input[cols], z);
+            }
+        } else {
+            let prev = block(shape, rows, l);
+            let xs = &below[prev.start + at.start * inp..prev.start + at.end * inp];
+            for (z, x) in z.chunks_exact_mut(width).zip(xs.chunks_exact(inp)) {
+                rows_dot(mat, inp, 0, x, z);
+            }
+        }
+        if l < last {
+            let a = L::flat_mut(&mut above[used.clone()]);
+            if keep {
+                let start = block(shape, rows, l + 1).start;
+                let dh = L::flat_mut(&mut dh[start + used.start..start + used.end]);
+                act.forward_with_derivative(L::flat_mut(&mut scratch[..n * width]), a, dh);
+            } else {
+                act.forward_in_place(a);
+            }
+        }
+    }
+}
+
+/// backward of rows `at`, forwarded by [`forward`] as `row` (their state in `kept`), with
+/// `dout[r − at.start] = ∂loss/∂PN(row r)`: grad (P) += Σ_r dout_r·∂PN/∂w, rows in order.
+/// Returns, when `want_dx`, every row's `∂loss/∂input` (`at.len() × input width`; only the
+/// row's `ParticleShape::grad_inputs` are set), else nothing. Layer by layer over all rows:
+/// a layer's weight gradient adds its rows' terms in row order, then every row's delta of the
+/// layer's input is `Σ_o m[o][i]·δ_o` (o in order) times `f′`; `input` and `scratch` as in
+/// [`forward`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn backward<'s, L: Lanes>(
+    shape: &ParticleShape,
+    w: &[L],
+    rows: usize,
+    at: std::ops::Range<usize>,
+    row: impl Fn(usize) -> Row<L>,
+    kept: &[L],
+    dout: &[L],
+    input: &mut [L],
+    scratch: &'s mut [L],
+    grad: &mut [L],
+    want_dx: bool,
+) -> &'s [L] {
+    let (act, keep, last) = (shape.activation(), keeps_derivative(shape), shape.n_layers() - 1);
+    let n = at.len();
+    let (a, dh) = kept.split_at(rows * hidden_width(shape));
+    let (mut delta, mut next) = scratch.split_at_mut(scratch.len() / 2);
+    delta[..n].copy_from_slice(&dout[..n]);
+    for l in (0..=last).rev() {
+        let (inp, width) = (shape.widths()[l], shape.widths()[l + 1]);
+        let off = shape.offset(l);
+        let (mat, g) = (&w[off..off + width * inp], &mut grad[off..off + width * inp]);
+        let d = &delta[..n * width];
+        if l == 0 {
+            for (r, d) in at.clone().zip(d.chunks_exact(width)) {
+                let row = row(r);
+                shape.input_row(row, input);
+                let cols = shape.live_inputs(row);
+                for (g, &d) in g.chunks_exact_mut(inp).zip(d) {
+                    for (g, &x) in g[cols.clone()].iter_mut().zip(&input[cols.clone()]) {
+                        *g += d * x;
+                    }
+                }
+                if want_dx {
+                    let cols = shape.grad_inputs(row);
+                    let dx = &mut next[(r - at.start) * inp..][..inp];
+                    cols_dot(mat, inp, cols.start, d, &mut dx[cols]);
+                }
+            }
+            let next: &'s [L] = next;
+            return if want_dx { &next[..n * inp] } else { &[] };
+        }
+        let kept_at = block(shape, rows, l).start + at.start * inp..block(shape, rows, l).start + at.end * inp;
+        let xs = &a[kept_at.clone()];
+        weight_grad(g, d, xs, inp);
+        // Hidden layers carry an activation.
+        for (r, (d, x)) in d.chunks_exact(width).zip(xs.chunks_exact(inp)).enumerate() {
+            let next = &mut next[r * inp..(r + 1) * inp];
+            cols_dot(mat, inp, 0, d, next);
+            for (i, o) in next.iter_mut().enumerate() {
+                let f = if keep {
+                    dh[kept_at.start + r * inp + i]
+                } else {
+                    x[i].map(|a| act.derivative_of_output(a).unwrap_or(f32::NAN))
+                };
+                *o = *o * f;
+            }
+        }
+        std::mem::swap(&mut delta, &mut next);
+    }
+    unreachable!("the loop returns at layer 0")
+}
+
+// matrix times vector: y[k] = Σ_j m[k][col + j]·v[j] for the rows k of m (`stride` apart), j
+// in order from +0 (the one-row loop's sums). Blocks of up to 4 rows share the loop over j,
+// their sums held in registers: independent chains, one pass over v.
+#[inline(always)]
+fn rows_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
+    let n = y.len();
+    let mut blocks = y.chunks_exact_mut(4);
+    for (b, y) in (&mut blocks).enumerate() {
+        rows_dot_block::<L, 4>(&m[4 * b * stride..], stride, col, v, y);
+    }
+    let rest = blocks.into_remainder();
+    let at = n - rest.len();
+    for (k, y) in rest.iter_mut().enumerate() {
+        rows_dot_block::<L, 1>(&m[(at + k) * stride..], stride, col, v, std::slice::from_mut(y));
+    }
+}
+
+// K rows of rows_dot
+#[inline(always)]
+fn rows_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
+    let rows: [&[L]; K] = std::array::from_fn(|k| &m[k * stride + col..][..v.len()]);
+    let mut acc = [L::splat(0.0); K];
+    for (j, &v) in v.iter().enumerate() {
+        for (acc, row) in acc.iter_mut().zip(&rows) {
+            *acc += row[j] * v;
+        }
+    }
+    y[..K].copy_from_slice(&acc);
+}
+
+// transposed matrix times vector: y[k] = Σ_o m[o][col + k]·v[o] over the rows o of m (`stride`
+// apart, one per value of v), o in order from +0; blocks of up to 4 columns at once.
+#[inline(always)]
+fn cols_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
+    let n = y.len();
+    let mut blocks = y.chunks_exact_mut(4);
+    for (b, y) in (&mut blocks).enumerate() {
+        cols_dot_block::<L, 4>(m, stride, col + 4 * b, v, y);
+    }
+    let rest = blocks.into_remainder();
+    let at = n - rest.len();
+    for (k, y) in rest.iter_mut().enumerate() {
+        cols_dot_block::<L, 1>(m, stride, col + at + k, v, std::slice::from_mut(y));
+    }
+}
+
+// K columns of cols_dot
+#[inline(always)]
+fn cols_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
+    let mut acc = [L::splat(0.0); K];
+    for (row, &v) in m.chunks_exact(stride).zip(v) {
+        for (acc, &m) in acc.iter_mut().zip(&row[col..col + K]) {
+            *acc += m * v;
+        }
+    }
+    y[..K].copy_from_slice(&acc);
+}
+
+// weight gradient: g (width × inp, `[o][i]`) += Σ_r d[r][o]·x[r][i] over the rows of d (n ×
+// width) and x (n × inp), every weight's terms in row order. Blocks of up to 4 weights of an
+// output hold their sums in registers over all rows: a loop over a row's weights is vectorised
+// by LLVM across them, with lane shuffles (vpermt2ps) to split the lanes apart again.
+#[inline(always)]
+fn weight_grad<L: Lanes>(g: &mut [L], d: &[L], xs: &[L], inp: usize) {
+    let width = g.len() / inp;
+    for (o, g) in g.chunks_exact_mut(inp).enumerate() {
+        let mut blocks = g.chunks_exact_mut(4);
+        for (b, g) in (&mut blocks).enumerate() {
+            weight_grad_block::<L, 4>(g, o, 4 * b, d, width, xs, inp);
+        }
+        let rest = blocks.into_remainder();
+        let at = inp - rest.len();
+        for (k, g) in rest.iter_mut().enumerate() {
+            weight_grad_block::<L, 1>(std::slice::from_mut(g), o, at + k, d, width, xs, inp);
+        }
+    }
+}
+
+// weight gradient of K weights: g (K) += Σ_r d[r][o]·x[r][c..c + K], rows in order
+#[inline(always)]
+fn weight_grad_block<L: Lanes, const K: usize>(
+    g: &mut [L],
+    o: usize,
+    c: usize,
+    d: &[L],
+    width: usize,
+    xs: &[L],
+    inp: usize,
+) {
+    let mut acc: [L; K] = std::array::from_fn(|k| g[k]);
+    for (d, x) in d.chunks_exact(width).zip(xs.chunks_exact(inp)) {
+        let (d, x) = (d[o], &x[c..c + K]);
+        for (acc, &x) in acc.iter_mut().zip(x) {
+            *acc += d * x;
+        }
+    }
+    g[..K].copy_from_slice(&acc);
+}
+
+/// The buffers of [`forward`] and [`backward`] for up to `rows` rows, sized once for a shape
+/// and reused per particle.
 #[derive(Clone, Debug)]
 pub struct General<L> {
-    /// Rows the scratch holds.
+    /// Rows the buffers hold.
     rows: usize,
-    /// Pre-activations `z` and activations `a` of hidden layer `l` (1..n_layers), `rows × width`
-    /// each, starting at `hidden[l - 1]`.
-    z: Vec<L>,
-    a: Vec<L>,
-    hidden: Vec<usize>,
+    /// What [`forward`] keeps for [`backward`] ([`kept_len`]).
+    kept: Vec<L>,
     /// The PN's output for every row.
     out: Vec<L>,
-    /// One row's dense input, and the gradient flowing back through one row.
+    /// One row's dense input, and the passes' scratch ([`scratch_len`]).
     input: Vec<L>,
-    delta: Vec<L>,
-    delta_next: Vec<L>,
+    scratch: Vec<L>,
 }
 
 impl<L: Lanes> General<L> {
     /// Workspaces for `rows` input rows of `shape` (allocated once, reused per particle).
     pub fn new(shape: &ParticleShape, rows: usize) -> Self {
-        let m = shape.max_width();
         let zero = L::splat(0.0);
-        let inner = &shape.widths()[1..shape.n_layers()];
-        let hidden = inner.iter().scan(0, |at, &w| Some(std::mem::replace(at, *at + rows * w))).collect();
-        let len = rows * inner.iter().sum::<usize>();
         General {
             rows,
-            z: vec![zero; len],
-            a: vec![zero; len],
-            hidden,
+            kept: vec![zero; kept_len(shape, rows)],
             out: vec![zero; rows],
             input: vec![zero; shape.input_width()],
-            delta: vec![zero; m],
-            delta_next: vec![zero; m],
+            scratch: vec![zero; scratch_len(shape, rows)],
         }
     }
 
@@ -50,23 +310,16 @@ impl<L: Lanes> General<L> {
         self.rows
     }
 
-    /// Hidden layer `l`'s block (`rows × width`) of `v` (`z` or `a`).
-    #[inline(always)]
-    fn block(&self, shape: &ParticleShape, l: usize) -> std::ops::Range<usize> {
-        self.hidden[l - 1]..self.hidden[l - 1] + self.rows * shape.widths()[l]
-    }
-
     /// forward: rows 0..n (`row(r)` each; n ≤ rows) -> `PN_w(row r)` for each, returned; keeps
-    /// every hidden layer's z and a per row. Each row's sums are those of the one-row loop, in
-    /// the same order.
+    /// what [`General::backward_row`] needs of each row ([`forward`]).
     #[inline(always)]
     pub fn forward_rows(&mut self, shape: &ParticleShape, w: &[L], n: usize, row: impl Fn(usize) -> Row<L>) -> &[L] {
         self.forward_rows_at(shape, w, 0..n, row)
     }
 
-    /// [`General::forward_rows`] into the scratch rows `at` (`row(r)` for r in `at`; `at.end ≤
-    /// rows`), leaving the other rows' z and a as they are: a sequence of dependent steps (an
-    /// aggregator's fold) keeps every step for its backward.
+    /// [`General::forward_rows`] of the rows `at` (`at.end ≤ rows`), leaving the other rows'
+    /// kept state as it is: a sequence of dependent steps (an aggregator's fold) keeps every
+    /// step for its backward.
     #[inline(always)]
     pub fn forward_rows_at(
         &mut self,
@@ -75,36 +328,9 @@ impl<L: Lanes> General<L> {
         at: std::ops::Range<usize>,
         row: impl Fn(usize) -> Row<L>,
     ) -> &[L] {
-        let last = shape.n_layers() - 1;
-        for l in 0..=last {
-            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
-            let mat = &w[shape.offset(l)..shape.offset(l + 1)];
-            let zs = if l == last { 0..self.rows } else { self.block(shape, l + 1) };
-            let prev = if l > 0 { self.block(shape, l) } else { 0..0 };
-            for r in at.clone() {
-                let (x, cols) = if l == 0 {
-                    let row = row(r);
-                    shape.input_row(row, &mut self.input);
-                    (&self.input[..], shape.live_inputs(row))
-                } else {
-                    (&self.a[prev.start + r * inp..prev.start + (r + 1) * inp], 0..inp)
-                };
-                let z = if l == last { &mut self.out[r..r + 1] } else { &mut self.z[zs.start + r * out..][..out] };
-                for (z, m) in z.iter_mut().zip(mat.chunks_exact(inp)) {
-                    let mut s = L::splat(0.0);
-                    for (&m, &x) in m[cols.clone()].iter().zip(&x[cols.clone()]) {
-                        s += m * x;
-                    }
-                    *z = s;
-                }
-            }
-            if l < last {
-                let used = zs.start + at.start * out..zs.start + at.end * out;
-                self.a[used.clone()].copy_from_slice(&self.z[used.clone()]);
-                shape.activation().forward_in_place(L::flat_mut(&mut self.a[used]));
-            }
-        }
-        &self.out[at]
+        let out = &mut self.out[at.clone()];
+        forward(shape, w, self.rows, at, row, &mut self.kept, &mut self.input, &mut self.scratch, out);
+        out
     }
 
     /// backward of row r (last forwarded by [`General::forward_rows`] as `row`): dout -> grad +=
@@ -120,42 +346,11 @@ impl<L: Lanes> General<L> {
         dout: L,
         grad: &mut [L],
     ) -> (L, L) {
-        let act = shape.activation();
-        let aux = shape.aux_slot();
-        shape.input_row(row, &mut self.input);
-        self.delta[0] = dout;
-        for l in (0..shape.n_layers()).rev() {
-            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
-            let off = shape.offset(l);
-            let (x, cols) = if l == 0 {
-                (&self.input[..], shape.live_inputs(row))
-            } else {
-                let at = self.hidden[l - 1] + r * inp;
-                (&self.a[at..at + inp], 0..inp)
-            };
-            for o in 0..out {
-                let d = self.delta[o];
-                for i in cols.clone() {
-                    grad[off + o * inp + i] += d * x[i];
-                }
-            }
-            for i in if l == 0 { shape.grad_inputs(row) } else { 0..inp } {
-                let mut s = L::splat(0.0);
-                for o in 0..out {
-                    s += w[off + o * inp + i] * self.delta[o];
-                }
-                // Hidden layers carry an activation; the network input does not.
-                self.delta_next[i] = if l > 0 {
-                    let at = self.hidden[l - 1] + r * inp + i;
-                    s * self.z[at].zip_map(self.a[at], |z, a| act.derivative_at(z, a))
-                } else {
-                    s
-                };
-            }
-            std::mem::swap(&mut self.delta, &mut self.delta_next);
-        }
-        let acc = if let Row::Fold { .. } = row { self.delta[0] } else { L::splat(0.0) };
-        (acc, self.delta[aux])
+        let (rows, kept) = (self.rows, &self.kept[..]);
+        let dx =
+            backward(shape, w, rows, r..r + 1, |_| row, kept, &[dout], &mut self.input, &mut self.scratch, grad, true);
+        let acc = if let Row::Fold { .. } = row { dx[0] } else { L::splat(0.0) };
+        (acc, dx[shape.aux_slot()])
     }
 }
 
@@ -183,68 +378,21 @@ impl<L: Lanes> Kernel<L> for General<L> {
         crate::simd::dispatch(
             #[inline(always)]
             || {
-                let p = L::splat(w.len() as f32);
-                let scale = L::splat(2.0 / w.len() as f32);
+                let n = w.len();
+                let p = L::splat(n as f32);
+                let scale = L::splat(2.0 / n as f32);
                 let mut loss = L::splat(0.0);
-                self.forward_rows(shape, w, w.len(), |i| Row::Weight { i, v: w[i] });
+                let row = |i| Row::Weight { i, v: w[i] };
+                self.forward_rows(shape, w, n, row);
                 for (out, &v) in self.out.iter_mut().zip(w) {
                     let r = *out - v;
                     loss += r * r;
                     *out = scale * r;
                 }
-                self.backward_weight_rows(shape, w, grad);
+                let (kept, dout) = (&self.kept[..], &self.out[..n]);
+                backward(shape, w, self.rows, 0..n, row, kept, dout, &mut self.input, &mut self.scratch, grad, false);
                 loss / p
             },
         )
-    }
-}
-
-impl<L: Lanes> General<L> {
-    /// backward of the P weight rows of `w` (self-training), forwarded by
-    /// [`General::forward_rows`], `dout` of row r in `out[r]`: grad (P) += Σ_r dout_r·∂PN/∂w
-    /// (row r), layer by layer over all rows at once. Every weight's gradient adds its rows'
-    /// terms in row order and every row's delta is that of [`General::backward_row`], so the
-    /// sums are the same. The rows' deltas overwrite their kept `z`: they are backwarded once.
-    #[inline(always)]
-    fn backward_weight_rows(&mut self, shape: &ParticleShape, w: &[L], grad: &mut [L]) {
-        let (n, act, last) = (w.len(), shape.activation(), shape.n_layers() - 1);
-        for l in (0..=last).rev() {
-            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
-            let off = shape.offset(l);
-            let (mat, g) = (&w[off..off + out * inp], &mut grad[off..off + out * inp]);
-            // The deltas of layer l's outputs (rows × out): `dout`, or those written into z.
-            let split = if l == last { self.z.len() } else { self.hidden[l] };
-            let (below, above) = self.z.split_at_mut(split);
-            let delta: &[L] = if l == last { &self.out[..n] } else { &above[..n * out] };
-            if l == 0 {
-                for (r, d) in delta.chunks_exact(out).enumerate() {
-                    let row = Row::Weight { i: r, v: w[r] };
-                    shape.input_row(row, &mut self.input);
-                    for (g, &d) in g.chunks_exact_mut(inp).zip(d) {
-                        for i in shape.live_inputs(row) {
-                            g[i] += d * self.input[i];
-                        }
-                    }
-                }
-                continue;
-            }
-            let at = self.hidden[l - 1]..self.hidden[l - 1] + n * inp;
-            let rows = delta.chunks_exact(out).zip(self.a[at.clone()].chunks_exact(inp));
-            for ((d, x), z) in rows.zip(below[at].chunks_exact_mut(inp)) {
-                for (g, &d) in g.chunks_exact_mut(inp).zip(d) {
-                    for (g, &x) in g.iter_mut().zip(x) {
-                        *g += d * x;
-                    }
-                }
-                // Hidden layers carry an activation.
-                for (i, (z, &a)) in z.iter_mut().zip(x).enumerate() {
-                    let mut s = L::splat(0.0);
-                    for (o, &d) in d.iter().enumerate() {
-                        s += mat[o * inp + i] * d;
-                    }
-                    *z = s * z.zip_map(a, |z, a| act.derivative_at(z, a));
-                }
-            }
-        }
     }
 }
