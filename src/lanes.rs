@@ -164,8 +164,8 @@ fn run<const M: usize>(s: &[f32]) -> [f32; M] {
 /// `rows × N` lanes ← up to `N` consecutive blocks of `rows` values (missing blocks read as
 /// zero): particles side by side.
 ///
-/// A full group moves in tiles of [`TILE`] × [`TILE`] values (rows × lanes), each a transpose of
-/// [`TILE`] runs of contiguous loads: a plain loop over the rows of one block is a strided store
+/// A full group moves in tiles of 8 × 8 values (rows × lanes), each a transpose of 8 runs of
+/// contiguous loads: a plain loop over the rows of one block is a strided store
 /// per value, which LLVM, given AVX-512, vectorises into scatter instructions (slower than
 /// moving every value alone); and a tile of `N × N` does not inline at `N` = 16.
 #[inline(always)]
