@@ -1,16 +1,21 @@
-//! Structure of arrays across particles: [`LANES`] particles side by side.
+//! Structure of arrays across particles: groups of particles side by side.
 //!
 //! Every kernel is written once over a [`Lanes`] type: `f32` for one particle, [`F32s`] for
-//! [`LANES`] particles at once. The operations are applied lane by lane in the same order as for
-//! one particle, so every lane's result is bitwise the one-particle result; the compiler turns
-//! the lane loops into SIMD instructions.
+//! [`LANES`] particles at once, [`F32x16`] for [`WIDE`]. The operations are applied lane by lane
+//! in the same order as for one particle, so every lane's result is bitwise the one-particle
+//! result, whatever the group's width; the compiler turns the lane loops into SIMD instructions.
 
 use std::ops::{Add, AddAssign, Div, Mul, Sub};
 
-/// Particles per SIMD group.
+/// Particles per SIMD group of most particle operations, and the partial sums of the dense
+/// kernels (`organism::dense`; that order fixes their bits, so it does not follow [`WIDE`]).
 pub const LANES: usize = 8;
 
-/// A number, or [`LANES`] numbers operated on lane by lane.
+/// Particles per group of the general path's self-train step ([`F32x16`]): one AVX-512
+/// register of f32.
+pub const WIDE: usize = 16;
+
+/// A number, or a group of numbers operated on lane by lane.
 pub trait Lanes:
     Copy + Send + Sync + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + AddAssign
 {
@@ -44,83 +49,150 @@ impl Lanes for f32 {
     }
 }
 
-/// [`LANES`] values of one quantity, one per particle of a group.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-#[repr(C, align(32))]
-pub struct F32s(pub [f32; LANES]);
+/// A group of `N` lanes, one particle each: its lanes as an array, for moving particles in and
+/// out ([`gather`], [`scatter`]).
+pub trait Group<const N: usize>: Lanes + Default {
+    /// The group holding `lanes`.
+    fn new(lanes: [f32; N]) -> Self;
+    /// The lanes.
+    fn lanes(&self) -> &[f32; N];
+    /// The lanes, mutable.
+    fn lanes_mut(&mut self) -> &mut [f32; N];
+}
 
-macro_rules! lanewise {
-    ($trait:ident, $method:ident, $op:tt) => {
-        impl $trait for F32s {
-            type Output = F32s;
+/// A group type of `$n` lanes aligned to `$align` bytes (the width of the register it fills).
+macro_rules! group {
+    ($(#[$doc:meta])* $name:ident, $n:expr, $align:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        #[repr(C, align($align))]
+        pub struct $name(pub [f32; $n]);
+
+        impl Default for $name {
             #[inline(always)]
-            fn $method(self, o: F32s) -> F32s {
-                F32s(std::array::from_fn(|k| self.0[k] $op o.0[k]))
+            fn default() -> Self {
+                $name([0.0; $n])
+            }
+        }
+
+        lanewise!($name, Add, add, +);
+        lanewise!($name, Sub, sub, -);
+        lanewise!($name, Mul, mul, *);
+        lanewise!($name, Div, div, /);
+
+        impl AddAssign for $name {
+            #[inline(always)]
+            fn add_assign(&mut self, o: $name) {
+                *self = *self + o;
+            }
+        }
+
+        impl Lanes for $name {
+            #[inline(always)]
+            fn splat(x: f32) -> Self {
+                $name([x; $n])
+            }
+            #[inline(always)]
+            fn map(self, f: impl Fn(f32) -> f32) -> Self {
+                $name(self.0.map(f))
+            }
+            #[inline(always)]
+            fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+                $name(std::array::from_fn(|k| f(self.0[k], o.0[k])))
+            }
+            #[inline(always)]
+            fn flat_mut(xs: &mut [Self]) -> &mut [f32] {
+                // SAFETY: the type is `repr(C)` over `[f32; $n]` with no padding (size $n·4, a
+                // multiple of its alignment), so `xs` is `xs.len()·$n` initialised f32s,
+                // borrowed mutably for the same lifetime.
+                unsafe { std::slice::from_raw_parts_mut(xs.as_mut_ptr().cast::<f32>(), xs.len() * $n) }
+            }
+        }
+
+        impl Group<{ $n }> for $name {
+            #[inline(always)]
+            fn new(lanes: [f32; $n]) -> Self {
+                $name(lanes)
+            }
+            #[inline(always)]
+            fn lanes(&self) -> &[f32; $n] {
+                &self.0
+            }
+            #[inline(always)]
+            fn lanes_mut(&mut self) -> &mut [f32; $n] {
+                &mut self.0
             }
         }
     };
 }
-lanewise!(Add, add, +);
-lanewise!(Sub, sub, -);
-lanewise!(Mul, mul, *);
-lanewise!(Div, div, /);
 
-impl AddAssign for F32s {
-    #[inline(always)]
-    fn add_assign(&mut self, o: F32s) {
-        *self = *self + o;
-    }
-}
-
-impl Lanes for F32s {
-    #[inline(always)]
-    fn splat(x: f32) -> Self {
-        F32s([x; LANES])
-    }
-    #[inline(always)]
-    fn map(self, f: impl Fn(f32) -> f32) -> Self {
-        F32s(self.0.map(f))
-    }
-    #[inline(always)]
-    fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
-        F32s(std::array::from_fn(|k| f(self.0[k], o.0[k])))
-    }
-    #[inline(always)]
-    fn flat_mut(xs: &mut [Self]) -> &mut [f32] {
-        // SAFETY: F32s is `repr(C)` over `[f32; LANES]` with no padding (size LANES·4, a
-        // multiple of its alignment), so `xs` is `xs.len()·LANES` initialised f32s, borrowed
-        // mutably for the same lifetime.
-        unsafe { std::slice::from_raw_parts_mut(xs.as_mut_ptr().cast::<f32>(), xs.len() * LANES) }
-    }
-}
-
-/// `rows × LANES` lanes ← up to [`LANES`] consecutive blocks of `rows` values (missing blocks
-/// read as zero): particles side by side.
-///
-/// A full group moves in tiles of `LANES × LANES` values, each a transpose of `LANES` runs of
-/// contiguous loads: a plain loop over the rows of one block is a strided store per value,
-/// which LLVM, given AVX-512, vectorises into scatter instructions (slower than moving every
-/// value alone).
-#[inline(always)]
-pub fn gather(blocks: &[f32], rows: usize, out: &mut [F32s]) {
-    let out = &mut out[..rows];
-    if blocks.len() == LANES * rows {
-        let tiles = rows / LANES * LANES;
-        for (r, o) in (0..tiles).step_by(LANES).zip(out.chunks_exact_mut(LANES)) {
-            let tile: [[f32; LANES]; LANES] =
-                std::array::from_fn(|lane| std::array::from_fn(|i| blocks[lane * rows + r + i]));
-            for (i, o) in o.iter_mut().enumerate() {
-                *o = F32s(std::array::from_fn(|lane| tile[lane][i]));
+macro_rules! lanewise {
+    ($name:ident, $trait:ident, $method:ident, $op:tt) => {
+        impl $trait for $name {
+            type Output = $name;
+            #[inline(always)]
+            fn $method(self, o: $name) -> $name {
+                $name(std::array::from_fn(|k| self.0[k] $op o.0[k]))
             }
         }
+    };
+}
+
+group!(
+    /// [`LANES`] values of one quantity, one per particle of a group (one AVX2 register).
+    F32s,
+    LANES,
+    32
+);
+group!(
+    /// [`WIDE`] values of one quantity, one per particle of a group (one AVX-512 register).
+    F32x16,
+    WIDE,
+    64
+);
+
+/// Side of the square tiles [`gather`] and [`scatter`] move a full group in; a group's width
+/// is a multiple of it.
+const TILE: usize = 8;
+
+/// `M` values from the start of `s`, as an array (one bounds check for the run).
+#[inline(always)]
+fn run<const M: usize>(s: &[f32]) -> [f32; M] {
+    s[..M].try_into().expect("a slice of M values is an array of M")
+}
+
+/// `rows × N` lanes ← up to `N` consecutive blocks of `rows` values (missing blocks read as
+/// zero): particles side by side.
+///
+/// A full group moves in tiles of 8 × 8 values (rows × lanes), each a transpose of 8 runs of
+/// contiguous loads: a plain loop over the rows of one block is a strided store
+/// per value, which LLVM, given AVX-512, vectorises into scatter instructions (slower than
+/// moving every value alone); and a tile of `N × N` does not inline at `N` = 16.
+#[inline(always)]
+pub fn gather<const N: usize, G: Group<N>>(blocks: &[f32], rows: usize, out: &mut [G]) {
+    let out = &mut out[..rows];
+    if blocks.len() == N * rows {
+        let tiles = rows / TILE * TILE;
+        for (r, o) in (0..tiles).step_by(TILE).zip(out.chunks_exact_mut(TILE)) {
+            for h in (0..N).step_by(TILE) {
+                let tile: [[f32; TILE]; TILE] = std::array::from_fn(|lane| run(&blocks[(h + lane) * rows + r..]));
+                for (i, o) in o.iter_mut().enumerate() {
+                    o.lanes_mut()[h..h + TILE]
+                        .copy_from_slice(&std::array::from_fn::<f32, TILE, _>(|lane| tile[lane][i]));
+                }
+            }
+        }
+        // The rows past the tiles (not `array::from_fn`: at 16 lanes it was a call).
         for (r, o) in out.iter_mut().enumerate().skip(tiles) {
-            *o = F32s(std::array::from_fn(|lane| blocks[lane * rows + r]));
+            for (lane, v) in o.lanes_mut().iter_mut().enumerate() {
+                *v = blocks[lane * rows + r];
+            }
         }
     } else {
-        out.fill(F32s::default());
+        out.fill(G::default());
         for (lane, block) in blocks.chunks_exact(rows).enumerate() {
             for (o, &v) in out.iter_mut().zip(block) {
-                o.0[lane] = v;
+                o.lanes_mut()[lane] = v;
             }
         }
     }
@@ -129,25 +201,29 @@ pub fn gather(blocks: &[f32], rows: usize, out: &mut [F32s]) {
 /// The inverse of [`gather`]: lanes back into as many blocks of `rows` as `blocks` holds (in
 /// tiles for a full group, as [`gather`]).
 #[inline(always)]
-pub fn scatter(lanes: &[F32s], rows: usize, blocks: &mut [f32]) {
+pub fn scatter<const N: usize, G: Group<N>>(lanes: &[G], rows: usize, blocks: &mut [f32]) {
     let lanes = &lanes[..rows];
-    if blocks.len() == LANES * rows {
-        let tiles = rows / LANES * LANES;
-        for (r, l) in (0..tiles).step_by(LANES).zip(lanes.chunks_exact(LANES)) {
-            let tile: [[f32; LANES]; LANES] = std::array::from_fn(|lane| std::array::from_fn(|i| l[i].0[lane]));
-            for (lane, t) in tile.iter().enumerate() {
-                blocks[lane * rows + r..][..LANES].copy_from_slice(t);
+    if blocks.len() == N * rows {
+        let tiles = rows / TILE * TILE;
+        for (r, l) in (0..tiles).step_by(TILE).zip(lanes.chunks_exact(TILE)) {
+            let l: &[G; TILE] = l.try_into().expect("chunks of TILE");
+            for h in (0..N).step_by(TILE) {
+                let tile: [[f32; TILE]; TILE] =
+                    std::array::from_fn(|lane| std::array::from_fn(|i| l[i].lanes()[h + lane]));
+                for (lane, t) in tile.iter().enumerate() {
+                    blocks[(h + lane) * rows + r..][..TILE].copy_from_slice(t);
+                }
             }
         }
         for (r, l) in lanes.iter().enumerate().skip(tiles) {
-            for (lane, &v) in l.0.iter().enumerate() {
+            for (lane, &v) in l.lanes().iter().enumerate() {
                 blocks[lane * rows + r] = v;
             }
         }
     } else {
         for (lane, block) in blocks.chunks_exact_mut(rows).enumerate() {
             for (b, l) in block.iter_mut().zip(lanes) {
-                *b = l.0[lane];
+                *b = l.lanes()[lane];
             }
         }
     }

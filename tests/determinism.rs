@@ -201,6 +201,34 @@ fn task_step_is_task_pass_then_sgd_step() {
     }
 }
 
+/// The general path's self-train step runs groups of 16 particles (8 for everything else,
+/// `self_train_grads` included): the same bits as `self_train_grads` then `Sgd::step`, with
+/// partial groups and several work items, and from non-zero momentum on the second step.
+#[test]
+fn general_self_train_step_is_grads_then_sgd_step() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for (shape, n) in [
+        (ParticleShape::new(vec![5, 5, 5, 1], Activation::Tanh).unwrap(), 1000),
+        (ParticleShape::new(vec![5, 4, 3, 1], Activation::Gelu).unwrap(), 37),
+        (ParticleShape::standard(3).unwrap(), 9),
+    ] {
+        let mut by_step = ParticleBatch::random(shape, n, Init::Xavier, &mut rng).with_general_path();
+        let (mut by_grads, initial) = (by_step.clone(), by_step.weights().to_vec());
+        let len = initial.len();
+        let (mut opt_step, mut opt_grads) = (Sgd::new(0.004, 0.9, len), Sgd::new(0.004, 0.9, len));
+        let mut ws = by_step.workspace();
+        let mut grads = vec![0.0; len];
+        for _ in 0..2 {
+            let losses = by_grads.self_train_grads(&mut grads);
+            opt_grads.step(by_grads.weights_mut(), &grads);
+            assert_eq!(bits(by_step.self_train_step(&mut opt_step, &mut ws)), bits(&losses));
+        }
+        assert_ne!(bits(by_step.weights()), bits(&initial), "the steps moved the weights");
+        assert_eq!(bits(by_step.weights()), bits(by_grads.weights()));
+        assert_eq!(bits(opt_step.momentum_buffer()), bits(opt_grads.momentum_buffer()));
+    }
+}
+
 /// `classify` works block by block: the classes of a batch of several blocks are those of its
 /// particles classified in small batches (with zero and divergent particles among them).
 #[test]

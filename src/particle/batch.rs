@@ -4,14 +4,15 @@
 //! Every operation runs in parallel over fixed chunks of [`CHUNK`] particles (the operations with
 //! a [`Workspace`]: over at most [`SPANS`] spans of whole chunks), and inside a chunk over groups
 //! of [`LANES`] particles side by side (structure of arrays, so the kernels are SIMD across
-//! particles). Each particle's result depends only on its own weights and is computed in the same
-//! order as alone, so results are bitwise identical for any number of threads.
+//! particles); the general path's self-train step over groups of [`WIDE`]. Each particle's
+//! result depends only on its own weights and is computed in the same order as alone, so results
+//! are bitwise identical for any number of threads.
 //! Scratch lives in a [`Workspace`]: one block per span, allocated once per operation or kept by
 //! the caller across steps (llm.c style).
 
 use super::kernel::{self, PnKernel, PnPath};
 use super::shape::{Init, ParticleShape, Row};
-use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
+use crate::lanes::{gather, scatter, F32s, F32x16, Group, Lanes, LANES, WIDE};
 use crate::optim::Sgd;
 use crate::simd;
 use crate::{Error, Result};
@@ -28,6 +29,17 @@ pub const CHUNK: usize = 64;
 /// keep the threads evenly loaded.
 pub const SPANS: usize = 32;
 
+/// Parallel work items of the general path's self-train step, at most: each holds a scratch
+/// for [`WIDE`] particles' hidden activations on all P rows (≈ 70 KB for `[5, 5, 5, 1]`), so
+/// their number is bounded, not one per chunk, and the scratches stay in cache.
+const WIDE_ITEMS: usize = 32;
+
+/// Particles per work item of the general path's self-train step for `n` particles: whole
+/// groups of [`WIDE`], at most [`WIDE_ITEMS`] items. Fixed by `n`, so never by the thread count.
+fn wide_item(n: usize) -> usize {
+    n.div_ceil(WIDE_ITEMS).next_multiple_of(WIDE)
+}
+
 /// `n` particles of one shape in one contiguous `n × P` buffer, in a fixed order.
 #[derive(Clone, Debug)]
 pub struct ParticleBatch {
@@ -36,28 +48,58 @@ pub struct ParticleBatch {
     path: PnPath,
 }
 
-/// Scratch of one span: the kernel and one group's weights, targets and gradients as lanes
-/// (`t` also holds the gradient back in particle order for the SGD update).
+/// Scratch of one work item: the kernel and one group's weights, targets and gradients as lanes
+/// (`L`: a group of particles side by side; `t` also holds the gradient back in particle order
+/// for the SGD update).
 #[derive(Clone, Debug)]
-struct Scratch {
-    kernel: PnKernel<F32s>,
-    w: Vec<F32s>,
-    t: Vec<F32s>,
-    g: Vec<F32s>,
+struct Scratch<L = F32s> {
+    kernel: PnKernel<L>,
+    w: Vec<L>,
+    t: Vec<L>,
+    g: Vec<L>,
 }
 
-impl Scratch {
-    // sgd update: the group's gradient (s.g, lanes), its weights w and momenta b (LANES × P,
+impl<L: Lanes> Scratch<L> {
+    /// Scratch for particles of `shape` on `path`.
+    fn new(shape: &ParticleShape, path: PnPath) -> Self {
+        let zero = vec![L::splat(0.0); shape.n_weights()];
+        Scratch { kernel: PnKernel::new(shape, path), w: zero.clone(), t: zero.clone(), g: zero }
+    }
+
+    // sgd update: the group's gradient (s.g, lanes), its weights w and momenta b (N × P,
     // particle after particle) -> w and b updated in place by one momentum SGD step. The gradient
     // goes back to particle order (through s.t): one transpose, and w and b are read and written
     // once, in memory order, not transposed there and back.
     #[inline(always)]
-    fn sgd_update(&mut self, lr: f32, mu: f32, w: &mut [f32], b: &mut [f32]) {
-        let g = &mut F32s::flat_mut(&mut self.t)[..w.len()];
+    fn sgd_update<const N: usize>(&mut self, lr: f32, mu: f32, w: &mut [f32], b: &mut [f32])
+    where
+        L: Group<N>,
+    {
+        let g = &mut L::flat_mut(&mut self.t)[..w.len()];
         scatter(&self.g, self.g.len(), g);
         for ((w, b), &g) in w.iter_mut().zip(b).zip(&*g) {
             Sgd::update(lr, mu, w, b, g);
         }
+    }
+
+    // self-train step of one group: its weights w and momentum b (N × P, up to N particles) ->
+    // losses (before the step) and w, b after one step of Def. 5's loss
+    #[inline(always)]
+    fn self_train_group<const N: usize>(
+        &mut self,
+        shape: &ParticleShape,
+        (lr, mu): (f32, f32),
+        losses: &mut [f32],
+        b: &mut [f32],
+        w: &mut [f32],
+    ) where
+        L: Group<N>,
+    {
+        gather(w, shape.n_weights(), &mut self.w);
+        self.g.fill(L::splat(0.0));
+        let loss = kernel::self_train_one(&mut self.kernel, shape, &self.w, &mut self.g);
+        losses.copy_from_slice(&loss.lanes()[..losses.len()]);
+        self.sgd_update(lr, mu, w, b);
     }
 }
 
@@ -83,6 +125,9 @@ pub struct Workspace {
     spans: Vec<Scratch>,
     /// Particles per span: a whole number of chunks ([`ParticleBatch::span`]).
     span: usize,
+    /// The general path's self-train step: one per work item of [`wide_item`] particles (none
+    /// on the collapsed path).
+    wide: Vec<Scratch<F32x16>>,
     losses: Vec<f32>,
 }
 
@@ -160,8 +205,18 @@ impl ParticleBatch {
 
     /// Scratch for every operation on this batch (or another of the same shape, path and size).
     pub fn workspace(&self) -> Workspace {
+        let n = self.len();
+        let wide = match self.path {
+            PnPath::Collapsed => 0,
+            PnPath::General => n.div_ceil(wide_item(n)),
+        };
         let span = self.span();
-        Workspace { spans: vec![self.scratch(); self.len().div_ceil(span)], span, losses: vec![0.0; self.len()] }
+        Workspace {
+            spans: vec![self.scratch(); n.div_ceil(span)],
+            span,
+            wide: vec![Scratch::new(&self.shape, self.path); wide],
+            losses: vec![0.0; n],
+        }
     }
 
     /// Particles per span of the operations with a [`Workspace`]: whole chunks, as few as make
@@ -172,13 +227,17 @@ impl ParticleBatch {
 
     /// Scratch of one span (or one rayon job).
     fn scratch(&self) -> Scratch {
-        let zero = vec![F32s::default(); self.shape.n_weights()];
-        Scratch { kernel: PnKernel::new(&self.shape, self.path), w: zero.clone(), t: zero.clone(), g: zero }
+        Scratch::new(&self.shape, self.path)
     }
 
     fn check(&self, ws: &Workspace) {
+        let n = self.len();
+        let wide = if self.path == PnPath::General { n.div_ceil(wide_item(n)) } else { 0 };
         assert!(
-            ws.losses.len() == self.len() && ws.span == self.span() && ws.spans.len() == self.len().div_ceil(ws.span),
+            ws.losses.len() == n
+                && ws.span == self.span()
+                && ws.spans.len() == n.div_ceil(ws.span)
+                && ws.wide.len() == wide,
             "workspace of another batch"
         );
     }
@@ -278,38 +337,17 @@ impl ParticleBatch {
     /// group by group; returns each particle's loss before the step. `ws` comes from
     /// [`ParticleBatch::workspace`]; nothing is allocated.
     pub fn self_train_step<'w>(&mut self, opt: &mut Sgd, ws: &'w mut Workspace) -> &'w [f32] {
-        let p = self.shape.n_weights();
         self.check(ws);
-        let (lr, mu) = (opt.lr, opt.momentum);
+        let lr_mu = (opt.lr, opt.momentum);
         let buf = opt.buffer_mut();
         assert_eq!(buf.len(), self.weights.len(), "optimizer built for another size");
-        let (shape, span) = (&self.shape, ws.span);
-        ws.spans
-            .par_iter_mut()
-            .zip(ws.losses.par_chunks_mut(span))
-            .zip(buf.par_chunks_mut(span * p).zip(self.weights.par_chunks_mut(span * p)))
-            .for_each(|((s, losses), (b, w))| {
-                simd::dispatch(
-                    #[inline(always)]
-                    || {
-                        let n = losses.len();
-                        for at in (0..n).step_by(LANES) {
-                            // this group's particles, and the next group's weights and momenta
-                            // (prefetched while this group computes)
-                            let (group, rows) = (at..n.min(at + LANES), at * p..n.min(at + LANES) * p);
-                            let next = rows.end..(n * p).min(rows.end + LANES * p);
-                            prefetch(&w[next.clone()]);
-                            prefetch(&b[next]);
-                            let (w, b) = (&mut w[rows.clone()], &mut b[rows]);
-                            gather(w, p, &mut s.w);
-                            s.g.fill(F32s::default());
-                            let loss = kernel::self_train_one(&mut s.kernel, shape, &s.w, &mut s.g);
-                            losses[group.clone()].copy_from_slice(&loss.0[..group.len()]);
-                            s.sgd_update(lr, mu, w, b);
-                        }
-                    },
-                )
-            });
+        let item = wide_item(self.len());
+        let (shape, losses, w) = (&self.shape, &mut ws.losses[..], &mut self.weights[..]);
+        match self.path {
+            PnPath::Collapsed => self_train_items(shape, &mut ws.spans, ws.span, lr_mu, losses, buf, w),
+            // Groups of WIDE: the layer-by-layer kernel's multiply-adds fill an AVX-512 register.
+            PnPath::General => self_train_items(shape, &mut ws.wide, item, lr_mu, losses, buf, w),
+        }
         &ws.losses
     }
 
@@ -375,6 +413,42 @@ impl ParticleBatch {
         );
         dx
     }
+}
+
+/// The self-train step of [`ParticleBatch::self_train_step`] in parallel work items of `item`
+/// particles, one scratch each (`scratches`, one per item), in groups of `N` particles side by
+/// side: `losses` (n), momentum `b` and weights `w` (n × P) updated.
+fn self_train_items<const N: usize, L: Group<N>>(
+    shape: &ParticleShape,
+    scratches: &mut [Scratch<L>],
+    item: usize,
+    lr_mu: (f32, f32),
+    losses: &mut [f32],
+    b: &mut [f32],
+    w: &mut [f32],
+) {
+    let p = shape.n_weights();
+    scratches
+        .par_iter_mut()
+        .zip(losses.par_chunks_mut(item))
+        .zip(b.par_chunks_mut(item * p).zip(w.par_chunks_mut(item * p)))
+        .for_each(|((s, losses), (b, w))| {
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let n = losses.len();
+                    for at in (0..n).step_by(N) {
+                        // this group's particles, and the next group's weights and momenta
+                        // (prefetched while this group computes)
+                        let (group, rows) = (at..n.min(at + N), at * p..n.min(at + N) * p);
+                        let next = rows.end..(n * p).min(rows.end + N * p);
+                        prefetch(&w[next.clone()]);
+                        prefetch(&b[next]);
+                        s.self_train_group(shape, lr_mu, &mut losses[group], &mut b[rows.clone()], &mut w[rows]);
+                    }
+                },
+            )
+        });
 }
 
 /// Evaluates single particles (`L = f32`) or groups of [`LANES`] particles side by side
