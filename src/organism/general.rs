@@ -96,13 +96,16 @@ struct GroupBuf {
 }
 
 impl GroupBuf {
-    fn size(&mut self, shape: &ParticleShape, rows: usize, all: bool) {
+    fn size(&mut self, shape: &ParticleShape, rows: usize, all: bool, backward: bool) {
         let lens = [
             (&mut self.x, rows),
             (&mut self.y, rows),
             (&mut self.kept, if all { 0 } else { pn::kept_len(shape, rows) }),
             (&mut self.input, shape.input_width()),
-            (&mut self.scratch, pn::scratch_len(shape, rows)),
+            (
+                &mut self.scratch,
+                if backward { pn::scratch_len(shape, rows) } else { pn::forward_scratch_len(shape, rows) },
+            ),
             (&mut self.grad, shape.n_weights()),
         ];
         for (v, len) in lens {
@@ -137,6 +140,8 @@ pub(super) struct Kept {
     /// Whether the forward keeps every group's activations; else the backward runs each
     /// group's forward again.
     all: bool,
+    /// Whether a backward follows the forward (else the buffers need less scratch).
+    backward: bool,
     /// Every group's kept state ([`pn::kept_len`]), group after group.
     acts: Vec<F32s>,
     /// Every group's output (forward) or `∂loss/∂input` (backward) on every row, group after group.
@@ -148,31 +153,37 @@ pub(super) struct Kept {
 /// The buffers of the [`Kept`]s of finished passes, for later passes to take: a chunk keeps
 /// MBs (3 MB with the `mnist` organism's tanh PNs), and allocating and zero-filling them
 /// anew every pass took ≈ 8 % of a task pass. A forward writes every value a backward reads,
-/// so what a buffer held before never shows. Holds at most [`SPARE_BYTES`] of kept state.
+/// so what a buffer held before never shows. Holds at most [`SPARE_BYTES`] of buffers.
 static SPARE: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
 
-/// Bytes of kept state [`SPARE`] holds at most: the `mnist` organism's eight chunks
+/// Bytes of buffers [`SPARE`] holds at most: the `mnist` organism's eight chunks
 /// (`pass::WAVE`) of tanh PNs need 25 MB.
 const SPARE_BYTES: usize = 4 * KEEP_BYTES;
 
 impl Kept {
     /// The buffers for a layer keeping `len` values when `all`: those of [`SPARE`] that fit
     /// it most closely (the smallest at least `len`, else the largest), or new ones.
-    fn take(all: bool, len: usize) -> Kept {
+    fn take(backward: bool, all: bool, len: usize) -> Kept {
         let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
         let fit = |k: &Kept| (k.acts.len() < len, k.acts.len().abs_diff(len));
         let best = (0..spare.len()).min_by_key(|&i| fit(&spare[i]));
         let mut kept = best.map(|i| spare.swap_remove(i)).unwrap_or_default();
-        kept.all = all;
+        (kept.all, kept.backward) = (all, backward);
         kept
+    }
+
+    /// Bytes its buffers hold.
+    fn bytes(&self) -> usize {
+        let bufs = self.bufs.iter().flat_map(|b| [&b.x, &b.y, &b.kept, &b.input, &b.scratch, &b.grad]);
+        let floats: usize = [&self.acts, &self.ys].into_iter().chain(bufs).map(|v| v.capacity()).sum();
+        floats * std::mem::size_of::<F32s>()
     }
 }
 
 impl Drop for Kept {
     fn drop(&mut self) {
-        let bytes = |k: &Kept| k.acts.capacity() * std::mem::size_of::<F32s>();
         let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
-        if spare.iter().map(bytes).sum::<usize>() + bytes(self) <= SPARE_BYTES {
+        if spare.iter().map(Kept::bytes).sum::<usize>() + self.bytes() <= SPARE_BYTES {
             spare.push(std::mem::take(self));
         }
     }
@@ -184,7 +195,7 @@ impl Kept {
     fn size(&mut self, shape: &ParticleShape, groups: usize, rows: usize) -> usize {
         let wave = groups.min(WAVE);
         self.bufs.resize_with(wave.div_ceil(PART), GroupBuf::default);
-        self.bufs.iter_mut().for_each(|b| b.size(shape, rows, self.all));
+        self.bufs.iter_mut().for_each(|b| b.size(shape, rows, self.all, self.backward));
         self.ys.resize(wave * rows, F32s::default());
         pn::kept_len(shape, rows)
     }
@@ -196,7 +207,7 @@ impl LayerMap for General<'_> {
     fn kept(&self, l: usize, rows: usize) -> Self::Kept {
         let len = self.groups(l) * pn::kept_len(self.shape, rows);
         let all = rows > 0 && len * std::mem::size_of::<F32s>() <= KEEP_BYTES;
-        Kept::take(all, if all { len } else { 0 })
+        Kept::take(rows > 0, all, if all { len } else { 0 })
     }
 
     fn grad_len(&self, l: usize) -> usize {
@@ -217,7 +228,7 @@ impl LayerMap for General<'_> {
             return;
         }
         let stride = kept.size(self.shape, groups, rows);
-        let Kept { all, acts, ys, bufs } = kept;
+        let Kept { all, acts, ys, bufs, .. } = kept;
         // part p (from the layer's first group): its groups' outputs, buffer and kept
         // activations (none when not kept)
         let part = |p: usize, ys: &mut [F32s], buf: &mut GroupBuf, acts: &mut [F32s]| {
@@ -284,7 +295,7 @@ impl LayerMap for General<'_> {
             return;
         }
         let stride = kept.size(shape, groups, rows);
-        let Kept { all, acts, ys: dxs, bufs } = kept;
+        let Kept { all, acts, ys: dxs, bufs, .. } = kept;
         let (all, acts, want_dx, len) = (*all, &acts[..], dinp.is_some(), grad.len());
         if let Some(d) = dinp.as_deref_mut() {
             d.fill(0.0);

@@ -36,6 +36,16 @@ pub fn scratch_len(shape: &ParticleShape, n: usize) -> usize {
     2 * n * shape.max_width()
 }
 
+/// Length of the scratch [`forward`] alone needs for `n` rows at once (GELU's pre-activations
+/// of one layer; none for the others): a forward-only pass holds no more.
+pub fn forward_scratch_len(shape: &ParticleShape, n: usize) -> usize {
+    if keeps_derivative(shape) {
+        n * shape.max_width()
+    } else {
+        0
+    }
+}
+
 /// Hidden layer `l`'s block (`rows × width`) of the kept activations.
 #[inline(always)]
 fn block(shape: &ParticleShape, rows: usize, l: usize) -> std::ops::Range<usize> {
@@ -46,7 +56,7 @@ fn block(shape: &ParticleShape, rows: usize, l: usize) -> std::ops::Range<usize>
 /// forward: rows `at` (`row(r)` each; `at.end ≤ rows`) -> `out[r − at.start] = PN_w(row r)`;
 /// `kept` ([`kept_len`] of `rows`) gets those rows' hidden `a` (and `f′(z)`), the other rows'
 /// stay as they are (an aggregator's fold keeps every step). `input` (the input width) and
-/// `scratch` ([`scratch_len`] of `at.len()`) are work space. Each unit's sum runs over its
+/// `scratch` ([`forward_scratch_len`] of `at.len()` at least) are work space. Each unit's sum runs over its
 /// row's live inputs (`ParticleShape::live_inputs`) or the layer below in input order from
 /// +0; the activation runs over a layer's block of rows at once (a long slice,
 /// [`crate::simd::tanh_in_place`] for tanh).
