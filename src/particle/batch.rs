@@ -28,17 +28,8 @@ pub const CHUNK: usize = 64;
 /// weights. Fixed, so spans never depend on the thread count either; more spans than threads
 /// keep the threads evenly loaded.
 pub const SPANS: usize = 32;
-
-/// Parallel work items of the general path's self-train step, at most: each holds a scratch
-/// for [`WIDE`] particles' hidden activations on all P rows (≈ 70 KB for `[5, 5, 5, 1]`), so
-/// their number is bounded, not one per chunk, and the scratches stay in cache.
-const WIDE_ITEMS: usize = 32;
-
-/// Particles per work item of the general path's self-train step for `n` particles: whole
-/// groups of [`WIDE`], at most [`WIDE_ITEMS`] items. Fixed by `n`, so never by the thread count.
-fn wide_item(n: usize) -> usize {
-    n.div_ceil(WIDE_ITEMS).next_multiple_of(WIDE)
-}
+// A span is whole groups of the general path's self-train step too.
+const _: () = assert!(CHUNK.is_multiple_of(WIDE));
 
 /// `n` particles of one shape in one contiguous `n × P` buffer, in a fixed order.
 #[derive(Clone, Debug)]
@@ -125,8 +116,9 @@ pub struct Workspace {
     spans: Vec<Scratch>,
     /// Particles per span: a whole number of chunks ([`ParticleBatch::span`]).
     span: usize,
-    /// The general path's self-train step: one per work item of [`wide_item`] particles (none
-    /// on the collapsed path).
+    /// The general path's self-train step: one per span, for groups of [`WIDE`] (a chunk is
+    /// whole groups of them; none on the collapsed path). Each holds WIDE particles' hidden
+    /// activations on all P rows (≈ 70 KB for `[5, 5, 5, 1]`).
     wide: Vec<Scratch<F32x16>>,
     losses: Vec<f32>,
 }
@@ -205,12 +197,8 @@ impl ParticleBatch {
 
     /// Scratch for every operation on this batch (or another of the same shape, path and size).
     pub fn workspace(&self) -> Workspace {
-        let n = self.len();
-        let wide = match self.path {
-            PnPath::Collapsed => 0,
-            PnPath::General => n.div_ceil(wide_item(n)),
-        };
-        let span = self.span();
+        let (n, span) = (self.len(), self.span());
+        let wide = if self.path == PnPath::General { n.div_ceil(span) } else { 0 };
         Workspace {
             spans: vec![self.scratch(); n.div_ceil(span)],
             span,
@@ -232,7 +220,7 @@ impl ParticleBatch {
 
     fn check(&self, ws: &Workspace) {
         let n = self.len();
-        let wide = if self.path == PnPath::General { n.div_ceil(wide_item(n)) } else { 0 };
+        let wide = if self.path == PnPath::General { ws.spans.len() } else { 0 };
         assert!(
             ws.losses.len() == n
                 && ws.span == self.span()
@@ -341,12 +329,11 @@ impl ParticleBatch {
         let lr_mu = (opt.lr, opt.momentum);
         let buf = opt.buffer_mut();
         assert_eq!(buf.len(), self.weights.len(), "optimizer built for another size");
-        let item = wide_item(self.len());
-        let (shape, losses, w) = (&self.shape, &mut ws.losses[..], &mut self.weights[..]);
+        let (shape, span, losses, w) = (&self.shape, ws.span, &mut ws.losses[..], &mut self.weights[..]);
         match self.path {
-            PnPath::Collapsed => self_train_items(shape, &mut ws.spans, ws.span, lr_mu, losses, buf, w),
+            PnPath::Collapsed => self_train_items(shape, &mut ws.spans, span, lr_mu, losses, buf, w),
             // Groups of WIDE: the layer-by-layer kernel's multiply-adds fill an AVX-512 register.
-            PnPath::General => self_train_items(shape, &mut ws.wide, item, lr_mu, losses, buf, w),
+            PnPath::General => self_train_items(shape, &mut ws.wide, span, lr_mu, losses, buf, w),
         }
         &ws.losses
     }
