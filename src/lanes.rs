@@ -61,6 +61,10 @@ pub trait Group<const N: usize>: Lanes + Default {
 }
 
 /// A group type of `$n` lanes aligned to `$align` bytes (the width of the register it fills).
+/// Its operations are plain index loops, not `array::map` or `array::from_fn`: those are
+/// functions of their own, which LLVM may leave out of line, compiled for the baseline
+/// instruction set, inside a kernel run by [`crate::simd::dispatch`] (`[f32; 8]::map` had made
+/// the exp port call libm's `fma` per value).
 macro_rules! group {
     ($(#[$doc:meta])* $name:ident, $n:expr, $align:literal) => {
         $(#[$doc])*
@@ -94,11 +98,19 @@ macro_rules! group {
             }
             #[inline(always)]
             fn map(self, f: impl Fn(f32) -> f32) -> Self {
-                $name(self.0.map(f))
+                let mut r = self;
+                for k in 0..$n {
+                    r.0[k] = f(self.0[k]);
+                }
+                r
             }
             #[inline(always)]
             fn zip_map(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
-                $name(std::array::from_fn(|k| f(self.0[k], o.0[k])))
+                let mut r = self;
+                for k in 0..$n {
+                    r.0[k] = f(self.0[k], o.0[k]);
+                }
+                r
             }
             #[inline(always)]
             fn flat_mut(xs: &mut [Self]) -> &mut [f32] {
@@ -132,7 +144,11 @@ macro_rules! lanewise {
             type Output = $name;
             #[inline(always)]
             fn $method(self, o: $name) -> $name {
-                $name(std::array::from_fn(|k| self.0[k] $op o.0[k]))
+                let mut r = self;
+                for k in 0..r.0.len() {
+                    r.0[k] = self.0[k] $op o.0[k];
+                }
+                r
             }
         }
     };
