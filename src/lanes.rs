@@ -28,6 +28,13 @@ pub trait Lanes:
     /// All lanes of `xs`, one after the other, as one slice of numbers (for element-wise work
     /// over long slices).
     fn flat_mut(xs: &mut [Self]) -> &mut [f32];
+    /// All lanes of `xs`, one after the other (as [`Lanes::flat_mut`]).
+    fn flat(xs: &[Self]) -> &[f32];
+    /// `acc[k] += a[k] · b` for every k: a block of K independent sums, each one step further
+    /// (a multiply then an add, never fused: the bits of `acc[k] += a[k] * b` one k at a time).
+    /// A group runs its lanes in the outer loop, so each sum stays one register: LLVM had
+    /// vectorised a loop over the K sums of 16 lanes across the sums (xmm registers, gathers).
+    fn mul_add_block<const K: usize>(acc: &mut [Self; K], a: [Self; K], b: Self);
 }
 
 impl Lanes for f32 {
@@ -46,6 +53,16 @@ impl Lanes for f32 {
     #[inline(always)]
     fn flat_mut(xs: &mut [Self]) -> &mut [f32] {
         xs
+    }
+    #[inline(always)]
+    fn flat(xs: &[Self]) -> &[f32] {
+        xs
+    }
+    #[inline(always)]
+    fn mul_add_block<const K: usize>(acc: &mut [Self; K], a: [Self; K], b: Self) {
+        for k in 0..K {
+            acc[k] += a[k] * b;
+        }
     }
 }
 
@@ -118,6 +135,19 @@ macro_rules! group {
                 // multiple of its alignment), so `xs` is `xs.len()·$n` initialised f32s,
                 // borrowed mutably for the same lifetime.
                 unsafe { std::slice::from_raw_parts_mut(xs.as_mut_ptr().cast::<f32>(), xs.len() * $n) }
+            }
+            #[inline(always)]
+            fn flat(xs: &[Self]) -> &[f32] {
+                // SAFETY: as `flat_mut`, borrowed shared.
+                unsafe { std::slice::from_raw_parts(xs.as_ptr().cast::<f32>(), xs.len() * $n) }
+            }
+            #[inline(always)]
+            fn mul_add_block<const K: usize>(acc: &mut [Self; K], a: [Self; K], b: Self) {
+                for lane in 0..$n {
+                    for k in 0..K {
+                        acc[k].0[lane] = acc[k].0[lane] + a[k].0[lane] * b.0[lane];
+                    }
+                }
             }
         }
 

@@ -99,9 +99,7 @@ pub fn forward<L: Lanes>(
         } else {
             let prev = block(shape, rows, l);
             let xs = &below[prev.start + at.start * inp..prev.start + at.end * inp];
-            for (z, x) in z.chunks_exact_mut(width).zip(xs.chunks_exact(inp)) {
-                rows_dot(mat, inp, 0, x, z);
-            }
+            rows_times(xs, inp, |k, j| mat[k * inp + j], z, width);
         }
         if l < last {
             let a = L::flat_mut(&mut above[used.clone()]);
@@ -170,17 +168,16 @@ pub fn backward<'s, L: Lanes>(
         let kept_at = block(shape, rows, l).start + at.start * inp..block(shape, rows, l).start + at.end * inp;
         let xs = &a[kept_at.clone()];
         weight_grad(g, d, xs, inp);
-        // Hidden layers carry an activation.
-        for (r, (d, x)) in d.chunks_exact(width).zip(xs.chunks_exact(inp)).enumerate() {
-            let next = &mut next[r * inp..(r + 1) * inp];
-            cols_dot(mat, inp, 0, d, next);
-            for (i, o) in next.iter_mut().enumerate() {
-                let f = if keep {
-                    dh[kept_at.start + r * inp + i]
-                } else {
-                    x[i].map(|a| act.derivative_of_output(a).unwrap_or(f32::NAN))
-                };
+        // Hidden layers carry an activation: δ_i = (Σ_o m[o][i]·δ_o)·f′ of unit i.
+        let next_d = &mut next[..n * inp];
+        rows_times(d, width, |i, o| mat[o * inp + i], next_d, inp);
+        if keep {
+            for (o, &f) in next_d.iter_mut().zip(&dh[kept_at.clone()]) {
                 *o = *o * f;
+            }
+        } else {
+            for (o, &a) in L::flat_mut(next_d).iter_mut().zip(L::flat(xs)) {
+                *o *= act.derivative_of_output(a).unwrap_or(f32::NAN);
             }
         }
         std::mem::swap(&mut delta, &mut next);
@@ -188,28 +185,26 @@ pub fn backward<'s, L: Lanes>(
     unreachable!("the loop returns at layer 0")
 }
 
-/// Rows or columns per register block of [`rows_dot`], [`cols_dot`] and [`weight_grad`]: 4 for
-/// groups of up to 8 lanes; a wider group (16 lanes, the self-train step's) runs one at a time
-/// (no block of 4 ever fills): LLVM vectorised 4 sums of 16 lanes across the 4 (xmm registers
-/// and gathers), ≈ 2.4× slower. The order of every sum is the same either way.
+/// Rows or columns per register block of [`rows_dot`], [`cols_dot`] and [`weight_grad`]: the
+/// sums of a block advance together ([`Lanes::mul_add_block`]), independent chains in
+/// registers; the order of every sum is the one-at-a-time order.
+const BLOCK: usize = 4;
+
+/// `K` consecutive values from the start of `s`, as an array.
 #[inline(always)]
-fn register_block<L>() -> usize {
-    if std::mem::size_of::<L>() <= 32 {
-        4
-    } else {
-        usize::MAX
-    }
+fn first<L: Lanes, const K: usize>(s: &[L]) -> [L; K] {
+    s[..K].try_into().expect("a slice of K values is an array of K")
 }
 
 // matrix times vector: y[k] = Σ_j m[k][col + j]·v[j] for the rows k of m (`stride` apart), j
-// in order from +0 (the one-row loop's sums). Blocks of up to 4 rows share the loop over j,
+// in order from +0 (the one-row loop's sums). Blocks of BLOCK rows share the loop over j,
 // their sums held in registers: independent chains, one pass over v.
 #[inline(always)]
 fn rows_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
     let n = y.len();
-    let mut blocks = y.chunks_exact_mut(register_block::<L>());
+    let mut blocks = y.chunks_exact_mut(BLOCK);
     for (b, y) in (&mut blocks).enumerate() {
-        rows_dot_block::<L, 4>(&m[4 * b * stride..], stride, col, v, y);
+        rows_dot_block::<L, BLOCK>(&m[BLOCK * b * stride..], stride, col, v, y);
     }
     let rest = blocks.into_remainder();
     let at = n - rest.len();
@@ -221,24 +216,77 @@ fn rows_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) 
 // K rows of rows_dot
 #[inline(always)]
 fn rows_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
-    let rows: [&[L]; K] = std::array::from_fn(|k| &m[k * stride + col..][..v.len()]);
+    let mut rows: [&[L]; K] = [&[]; K];
+    for (k, row) in rows.iter_mut().enumerate() {
+        *row = &m[k * stride + col..][..v.len()];
+    }
     let mut acc = [L::splat(0.0); K];
     for (j, &v) in v.iter().enumerate() {
-        for (acc, row) in acc.iter_mut().zip(&rows) {
-            *acc += row[j] * v;
+        let mut a = acc;
+        for (a, row) in a.iter_mut().zip(&rows) {
+            *a = row[j];
         }
+        L::mul_add_block(&mut acc, a, v);
     }
     y[..K].copy_from_slice(&acc);
 }
 
+/// Rows per register block of [`rows_times`].
+const ROWS: usize = 8;
+
+// rows times a matrix: y[r][k] = Σ_j x[r][j]·m(k, j) for the rows r of x (n × inp) and y (n ×
+// width), j in order from +0. Blocks of ROWS rows share each m(k, j): their sums advance
+// together in registers ([`Lanes::mul_add_block`]).
+#[inline(always)]
+fn rows_times<L: Lanes>(x: &[L], inp: usize, m: impl Fn(usize, usize) -> L, y: &mut [L], width: usize) {
+    let n = y.len() / width;
+    let full = n / ROWS * ROWS;
+    for r in (0..full).step_by(ROWS) {
+        rows_times_block::<L, ROWS>(&x[r * inp..], inp, &m, &mut y[r * width..], width);
+    }
+    for r in full..n {
+        rows_times_block::<L, 1>(&x[r * inp..], inp, &m, &mut y[r * width..], width);
+    }
+}
+
+// R rows of rows_times
+#[inline(always)]
+fn rows_times_block<L: Lanes, const R: usize>(
+    x: &[L],
+    inp: usize,
+    m: &impl Fn(usize, usize) -> L,
+    y: &mut [L],
+    width: usize,
+) {
+    // (a loop, not `array::from_fn`: that stayed a call, compiled for the baseline)
+    let mut xs: [&[L]; R] = [&[]; R];
+    for (q, xs) in xs.iter_mut().enumerate() {
+        *xs = &x[q * inp..][..inp];
+    }
+    let ys = &mut y[..R * width];
+    for k in 0..width {
+        let mut acc = [L::splat(0.0); R];
+        for j in 0..inp {
+            let mut a = acc;
+            for (a, x) in a.iter_mut().zip(&xs) {
+                *a = x[j];
+            }
+            L::mul_add_block(&mut acc, a, m(k, j));
+        }
+        for (y, acc) in ys.chunks_exact_mut(width).zip(acc) {
+            y[k] = acc;
+        }
+    }
+}
+
 // transposed matrix times vector: y[k] = Σ_o m[o][col + k]·v[o] over the rows o of m (`stride`
-// apart, one per value of v), o in order from +0; blocks of up to 4 columns at once.
+// apart, one per value of v), o in order from +0; blocks of BLOCK columns at once.
 #[inline(always)]
 fn cols_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
     let n = y.len();
-    let mut blocks = y.chunks_exact_mut(register_block::<L>());
+    let mut blocks = y.chunks_exact_mut(BLOCK);
     for (b, y) in (&mut blocks).enumerate() {
-        cols_dot_block::<L, 4>(m, stride, col + 4 * b, v, y);
+        cols_dot_block::<L, BLOCK>(m, stride, col + BLOCK * b, v, y);
     }
     let rest = blocks.into_remainder();
     let at = n - rest.len();
@@ -252,24 +300,21 @@ fn cols_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) 
 fn cols_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
     let mut acc = [L::splat(0.0); K];
     for (row, &v) in m.chunks_exact(stride).zip(v) {
-        for (acc, &m) in acc.iter_mut().zip(&row[col..col + K]) {
-            *acc += m * v;
-        }
+        L::mul_add_block(&mut acc, first(&row[col..]), v);
     }
     y[..K].copy_from_slice(&acc);
 }
 
 // weight gradient: g (width × inp, `[o][i]`) += Σ_r d[r][o]·x[r][i] over the rows of d (n ×
-// width) and x (n × inp), every weight's terms in row order. Blocks of up to 4 weights of an
-// output hold their sums in registers over all rows: a loop over a row's weights is vectorised
-// by LLVM across them, with lane shuffles (vpermt2ps) to split the lanes apart again.
+// width) and x (n × inp), every weight's terms in row order. Blocks of BLOCK weights of an
+// output hold their sums in registers over all rows.
 #[inline(always)]
 fn weight_grad<L: Lanes>(g: &mut [L], d: &[L], xs: &[L], inp: usize) {
     let width = g.len() / inp;
     for (o, g) in g.chunks_exact_mut(inp).enumerate() {
-        let mut blocks = g.chunks_exact_mut(register_block::<L>());
+        let mut blocks = g.chunks_exact_mut(BLOCK);
         for (b, g) in (&mut blocks).enumerate() {
-            weight_grad_block::<L, 4>(g, o, 4 * b, d, width, xs, inp);
+            weight_grad_block::<L, BLOCK>(g, o, BLOCK * b, d, width, xs, inp);
         }
         let rest = blocks.into_remainder();
         let at = inp - rest.len();
@@ -290,12 +335,9 @@ fn weight_grad_block<L: Lanes, const K: usize>(
     xs: &[L],
     inp: usize,
 ) {
-    let mut acc: [L; K] = std::array::from_fn(|k| g[k]);
+    let mut acc: [L; K] = first(g);
     for (d, x) in d.chunks_exact(width).zip(xs.chunks_exact(inp)) {
-        let (d, x) = (d[o], &x[c..c + K]);
-        for (acc, &x) in acc.iter_mut().zip(x) {
-            *acc += d * x;
-        }
+        L::mul_add_block(&mut acc, first(&x[c..]), d[o]);
     }
     g[..K].copy_from_slice(&acc);
 }
