@@ -147,6 +147,17 @@ pub fn backward<'s, L: Lanes>(
         let (mat, g) = (&w[off..off + width * inp], &mut grad[off..off + width * inp]);
         let d = &delta[..n * width];
         if l == 0 {
+            let cols = shape.live_inputs(row(at.start));
+            if !want_dx && at.clone().all(|r| shape.live_inputs(row(r)) == cols) {
+                // Every row's input at once (in `next`, free without ∂/∂input), the gradient
+                // summed in registers as a hidden layer's.
+                let xs = &mut next[..n * inp];
+                for (r, x) in at.clone().zip(xs.chunks_exact_mut(inp)) {
+                    shape.input_row(row(r), x);
+                }
+                weight_grad(g, d, xs, inp, cols);
+                return &[];
+            }
             for (r, d) in at.clone().zip(d.chunks_exact(width)) {
                 let row = row(r);
                 shape.input_row(row, input);
@@ -167,7 +178,7 @@ pub fn backward<'s, L: Lanes>(
         }
         let kept_at = block(shape, rows, l).start + at.start * inp..block(shape, rows, l).start + at.end * inp;
         let xs = &a[kept_at.clone()];
-        weight_grad(g, d, xs, inp);
+        weight_grad(g, d, xs, inp, 0..inp);
         // Hidden layers carry an activation: δ_i = (Σ_o m[o][i]·δ_o)·f′ of unit i.
         let next_d = &mut next[..n * inp];
         rows_times(d, width, |i, o| mat[o * inp + i], next_d, inp);
@@ -306,18 +317,18 @@ fn cols_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, 
 }
 
 // weight gradient: g (width × inp, `[o][i]`) += Σ_r d[r][o]·x[r][i] over the rows of d (n ×
-// width) and x (n × inp), every weight's terms in row order. Blocks of BLOCK weights of an
-// output hold their sums in registers over all rows.
+// width) and x (n × inp), for the inputs i in `cols`, every weight's terms in row order. Blocks
+// of BLOCK weights of an output hold their sums in registers over all rows.
 #[inline(always)]
-fn weight_grad<L: Lanes>(g: &mut [L], d: &[L], xs: &[L], inp: usize) {
+fn weight_grad<L: Lanes>(g: &mut [L], d: &[L], xs: &[L], inp: usize, cols: std::ops::Range<usize>) {
     let width = g.len() / inp;
     for (o, g) in g.chunks_exact_mut(inp).enumerate() {
-        let mut blocks = g.chunks_exact_mut(BLOCK);
+        let mut blocks = g[cols.clone()].chunks_exact_mut(BLOCK);
         for (b, g) in (&mut blocks).enumerate() {
-            weight_grad_block::<L, BLOCK>(g, o, BLOCK * b, d, width, xs, inp);
+            weight_grad_block::<L, BLOCK>(g, o, cols.start + BLOCK * b, d, width, xs, inp);
         }
         let rest = blocks.into_remainder();
-        let at = inp - rest.len();
+        let at = cols.end - rest.len();
         for (k, g) in rest.iter_mut().enumerate() {
             weight_grad_block::<L, 1>(std::slice::from_mut(g), o, at + k, d, width, xs, inp);
         }
