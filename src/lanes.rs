@@ -145,7 +145,7 @@ macro_rules! group {
             fn mul_add_block<const K: usize>(acc: &mut [Self; K], a: [Self; K], b: Self) {
                 for lane in 0..$n {
                     for k in 0..K {
-                        acc[k].0[lane] = acc[k].0[lane] + a[k].0[lane] * b.0[lane];
+                        acc[k].0[lane] += a[k].0[lane] * b.0[lane];
                     }
                 }
             }
