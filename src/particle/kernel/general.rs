@@ -147,10 +147,9 @@ pub fn backward<'s, L: Lanes>(
         let (mat, g) = (&w[off..off + width * inp], &mut grad[off..off + width * inp]);
         let d = &delta[..n * width];
         if l == 0 {
-            let cols = shape.live_inputs(row(at.start));
-            if !want_dx && at.clone().all(|r| shape.live_inputs(row(r)) == cols) {
-                // Every row's input at once (in `next`, free without ∂/∂input), the gradient
-                // summed in registers as a hidden layer's.
+            // Without ∂/∂input (the self-train step), every row's input at once in `next`, the
+            // gradient summed in registers as a hidden layer's.
+            if let Some(cols) = if want_dx { None } else { shared_live_inputs(shape, at.clone(), &row) } {
                 let xs = &mut next[..n * inp];
                 for (r, x) in at.clone().zip(xs.chunks_exact_mut(inp)) {
                     shape.input_row(row(r), x);
@@ -194,6 +193,18 @@ pub fn backward<'s, L: Lanes>(
         std::mem::swap(&mut delta, &mut next);
     }
     unreachable!("the loop returns at layer 0")
+}
+
+/// The live inputs (`ParticleShape::live_inputs`) every row of `at` has, if they are the same
+/// (a self-train step's weight rows, a task pass's auxiliary rows); none for no rows.
+#[inline(always)]
+fn shared_live_inputs<L: Lanes>(
+    shape: &ParticleShape,
+    mut at: std::ops::Range<usize>,
+    row: impl Fn(usize) -> Row<L>,
+) -> Option<std::ops::Range<usize>> {
+    let cols = shape.live_inputs(row(at.next()?));
+    at.all(|r| shape.live_inputs(row(r)) == cols).then_some(cols)
 }
 
 /// Rows or columns per register block of [`rows_dot`], [`cols_dot`] and [`weight_grad`]: the
