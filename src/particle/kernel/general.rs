@@ -266,7 +266,12 @@ fn rows_times<L: Lanes>(x: &[L], inp: usize, m: impl Fn(usize, usize) -> L, y: &
     for r in (0..full).step_by(ROWS) {
         rows_times_block::<L, ROWS>(&x[r * inp..], inp, &m, &mut y[r * width..], width);
     }
-    for r in full..n {
+    // The last rows in a block of half as many, then one at a time.
+    let half = full + (n - full) / (ROWS / 2) * (ROWS / 2);
+    if half > full {
+        rows_times_block::<L, { ROWS / 2 }>(&x[full * inp..], inp, &m, &mut y[full * width..], width);
+    }
+    for r in half..n {
         rows_times_block::<L, 1>(&x[r * inp..], inp, &m, &mut y[r * width..], width);
     }
 }
