@@ -73,21 +73,40 @@ impl<'a> Dense<'a> {
 // summed in LANES interleaved partial sums then the tail (the order of a one-row dot; R·NB
 // independent sums in registers share the loads of x and a). Written on whole `[f32; LANES]`
 // values: LLVM keeps them in vector registers (indexing lanes of a nested array in place, it
-// kept them in memory, one lane at a time).
+// kept them in memory, one lane at a time). Every row is first cut to exactly the same number
+// of whole blocks, so the loop indexes them without a bounds check (checking each of the R + NB
+// loads had doubled the loop's instructions and spilled a sum to the stack).
 #[inline(always)]
 fn dots<const R: usize, const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
+    let m = x[0].len() / LANES;
+    let n = m * LANES;
+    let mut xb: [&[[f32; LANES]]; R] = [&[]; R];
+    for (xb, x) in xb.iter_mut().zip(x) {
+        *xb = &x.as_chunks::<LANES>().0[..m];
+    }
+    let mut ab: [&[[f32; LANES]]; NB] = [&[]; NB];
+    for (ab, a) in ab.iter_mut().zip(a) {
+        *ab = &a.as_chunks::<LANES>().0[..m];
+    }
     let mut acc = [[[0f32; LANES]; NB]; R];
-    let n = x[0].len() / LANES * LANES;
-    for k in (0..n).step_by(LANES) {
-        let xk: [[f32; LANES]; R] = std::array::from_fn(|r| load(&x[r][k..]));
-        let ak: [[f32; LANES]; NB] = std::array::from_fn(|j| load(&a[j][k..]));
-        for (acc, xk) in acc.iter_mut().zip(&xk) {
-            for (acc, ak) in acc.iter_mut().zip(&ak) {
-                *acc = std::array::from_fn(|l| acc[l] + ak[l] * xk[l]);
+    for k in 0..m {
+        for (acc, xb) in acc.iter_mut().zip(&xb) {
+            let xk = xb[k];
+            for (acc, ab) in acc.iter_mut().zip(&ab) {
+                let ak = ab[k];
+                let mut v = *acc;
+                for l in 0..LANES {
+                    v[l] += ak[l] * xk[l];
+                }
+                *acc = v;
             }
         }
     }
-    let sums = lane_sums(std::array::from_fn(|i| if i < R * NB { acc[i / NB][i % NB] } else { [0.0; LANES] }));
+    let mut all = [[0f32; LANES]; SUMS];
+    for (i, all) in all.iter_mut().enumerate().take(R * NB) {
+        *all = acc[i / NB][i % NB];
+    }
+    let sums = lane_sums(all);
     // Plain loops: as nested `from_fn` closures, LLVM left these sums out of line (not AVX2).
     let mut dot = [[0f32; NB]; R];
     for (r, (dot, x)) in dot.iter_mut().zip(x).enumerate() {
@@ -111,21 +130,22 @@ const _: () = assert!(R * BLOCK <= SUMS);
 fn lane_sums(v: [[f32; LANES]; SUMS]) -> [f32; SUMS] {
     let mut sums = [0f32; SUMS];
     for (sums, v) in sums.chunks_exact_mut(LANES).zip(v.chunks_exact(LANES)) {
-        let mut s: [f32; LANES] = std::array::from_fn(|i| v[i][0]);
-        // Lane l of every v[i] (as an array of transposed rows, LLVM built it in memory: slower)
+        // Plain index loops, not `array::from_fn` (a function of its own, which LLVM may leave
+        // out of line, compiled for the baseline). Lane l of every v[i] (as an array of
+        // transposed rows, LLVM built it in memory: slower)
+        let mut s = [0f32; LANES];
+        for i in 0..LANES {
+            s[i] = v[i][0];
+        }
         #[allow(clippy::needless_range_loop)]
         for l in 1..LANES {
-            s = std::array::from_fn(|i| s[i] + v[i][l]);
+            for i in 0..LANES {
+                s[i] += v[i][l];
+            }
         }
         sums.copy_from_slice(&s);
     }
     sums
-}
-
-// load: the first LANES values of s
-#[inline(always)]
-fn load(s: &[f32]) -> [f32; LANES] {
-    s[..LANES].try_into().unwrap()
 }
 
 // forward rows: x (R rows × in), A (out × in) -> y (R rows × out) = x Aᵀ, outputs in blocks of
@@ -158,20 +178,23 @@ fn forward_block<const R: usize, const NB: usize>(a: &[f32], o: usize, x: [&[f32
 
 // grad_rows: dy (rows × out), x (rows × in), outputs o.. o+NB -> grad rows o.. (NB × in) += Σ_r
 // dy[r][o+j]·x[r], row after row (the order of one row at a time), COLS columns at a time in
-// registers; the last columns go through a zero-padded block of LANES
+// registers; the last columns go through a block of LANES. Each row's NB values of dy and
+// its columns are taken as arrays, one bounds check each (a check per value had been most of
+// the loop's instructions).
 #[inline(always)]
 fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x: &[f32]) {
     let i_n = g.len() / NB;
     let full = i_n / COLS * COLS;
+    let d = |dr: &[f32]| -> [f32; NB] { dr[o..o + NB].try_into().expect("NB outputs") };
     for i0 in (0..full).step_by(COLS) {
         let mut acc = [[0f32; COLS]; NB];
         for (j, acc) in acc.iter_mut().enumerate() {
             acc.copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + COLS]);
         }
         for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
-            let xr = &xr[i0..i0 + COLS];
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let d = dr[o + j];
+            let xr: &[f32; COLS] = xr[i0..i0 + COLS].try_into().expect("COLS columns");
+            let d = d(dr);
+            for (acc, d) in acc.iter_mut().zip(d) {
                 for l in 0..COLS {
                     acc[l] += d * xr[l];
                 }
@@ -187,11 +210,20 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
         for (j, acc) in acc.iter_mut().enumerate() {
             acc[..w].copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + w]);
         }
-        for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
-            // (a copy of w values here was a call to memcpy per row)
-            let xs: [f32; LANES] = std::array::from_fn(|l| xr.get(i0 + l).copied().unwrap_or(0.0));
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let d = dr[o + j];
+        for (r, dr) in dy.chunks_exact(o_n).enumerate() {
+            // The row's w columns read as a whole block while x has room: lanes past w then hold
+            // the next row's values, whose sums are never stored (reading lane by lane, zero
+            // past w, was a load and an insert per lane)
+            let at = r * i_n + i0;
+            let xs: [f32; LANES] = match x.get(at..at + LANES) {
+                Some(xs) => xs.try_into().expect("LANES columns"),
+                None => {
+                    let mut xs = [0f32; LANES];
+                    xs[..w].copy_from_slice(&x[at..at + w]);
+                    xs
+                }
+            };
+            for (acc, d) in acc.iter_mut().zip(d(dr)) {
                 for l in 0..LANES {
                     acc[l] += d * xs[l];
                 }
