@@ -19,6 +19,17 @@ pub struct Dense<'a> {
     /// of every layer's (`∂loss/∂input` reads them; layer 0's input needs none).
     padded: Vec<[f32; LANES]>,
     padded_offsets: Vec<usize>,
+    /// The columns of the layers narrower than [`LANES`] inputs (`Aᵀ`, in × out), in padded
+    /// blocks as `padded`, and the start of every layer's (their forward reads them).
+    transposed: Vec<[f32; LANES]>,
+    transposed_offsets: Vec<usize>,
+}
+
+/// The rows of `m` (`width` values each) appended to `out` in zero-padded blocks of [`LANES`].
+fn push_padded(m: &[f32], width: usize, out: &mut Vec<[f32; LANES]>) {
+    for row in m.chunks_exact(width) {
+        out.extend(row.chunks(LANES).map(|c| std::array::from_fn(|k| c.get(k).copied().unwrap_or(0.0))));
+    }
 }
 
 pub(super) fn layer_offsets(shape: &OrganismShape) -> Vec<usize> {
@@ -35,15 +46,20 @@ impl<'a> Dense<'a> {
         assert_eq!(weights.len(), shape.n_particles(), "dense weights of the wrong size");
         let (dims, offsets) = (shape.layers(), layer_offsets(shape));
         let (mut padded, mut padded_offsets) = (Vec::new(), vec![0]);
-        for (l, &(i_n, _)) in dims.iter().enumerate() {
+        let (mut transposed, mut transposed_offsets) = (Vec::new(), vec![0]);
+        for (l, &(i_n, o_n)) in dims.iter().enumerate() {
+            let a = &weights[offsets[l]..offsets[l + 1]];
             if l > 0 {
-                for row in weights[offsets[l]..offsets[l + 1]].chunks_exact(i_n) {
-                    padded.extend(row.chunks(LANES).map(|c| std::array::from_fn(|k| c.get(k).copied().unwrap_or(0.0))));
-                }
+                push_padded(a, i_n, &mut padded);
             }
             padded_offsets.push(padded.len());
+            if i_n < LANES {
+                let columns: Vec<f32> = (0..i_n).flat_map(|k| a.iter().skip(k).step_by(i_n).copied()).collect();
+                push_padded(&columns, o_n, &mut transposed);
+            }
+            transposed_offsets.push(transposed.len());
         }
-        Dense { shape, weights, activations: None, dims, offsets, padded, padded_offsets }
+        Dense { shape, weights, activations: None, dims, offsets, padded, padded_offsets, transposed, transposed_offsets }
     }
 
     /// The same network with the activation particles of its cells (`organism.activation =
@@ -71,13 +87,14 @@ impl<'a> Dense<'a> {
 
 // dots: a (NB rows of n), x (R rows of n) -> [[a_j · x_r]] for every (row r, output j), each
 // summed in LANES interleaved partial sums then the tail (the order of a one-row dot; R·NB
-// independent sums in registers share the loads of x and a). Written on whole `[f32; LANES]`
-// values: LLVM keeps them in vector registers (indexing lanes of a nested array in place, it
-// kept them in memory, one lane at a time). Every row is first cut to exactly the same number
-// of whole blocks, so the loop indexes them without a bounds check (checking each of the R + NB
-// loads had doubled the loop's instructions and spilled a sum to the stack).
+// independent sums in registers share the loads of x and a). The R rows' partial sums of an
+// output sit side by side in one `[f32; R·LANES]` value, multiplied by a_j's block repeated R
+// times: one AVX-512 register per output (two AVX2 ones), half the multiplies and adds of a
+// register per row and output, the same operations per lane. Every row is first cut to exactly
+// the same number of whole blocks, so the loop indexes them without a bounds check (checking
+// each load had doubled the loop's instructions and spilled a sum to the stack).
 #[inline(always)]
-fn dots<const R: usize, const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
+fn dots<const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
     let m = x[0].len() / LANES;
     let n = m * LANES;
     let mut xb: [&[[f32; LANES]]; R] = [&[]; R];
@@ -88,23 +105,28 @@ fn dots<const R: usize, const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f
     for (ab, a) in ab.iter_mut().zip(a) {
         *ab = &a.as_chunks::<LANES>().0[..m];
     }
-    let mut acc = [[[0f32; LANES]; NB]; R];
+    let mut acc = [[0f32; ROW_SUMS]; NB];
     for k in 0..m {
-        for (acc, xb) in acc.iter_mut().zip(&xb) {
-            let xk = xb[k];
-            for (acc, ab) in acc.iter_mut().zip(&ab) {
-                let ak = ab[k];
-                let mut v = *acc;
-                for l in 0..LANES {
-                    v[l] += ak[l] * xk[l];
-                }
-                *acc = v;
+        let mut xk = [0f32; ROW_SUMS];
+        for (xk, xb) in xk.chunks_exact_mut(LANES).zip(&xb) {
+            xk.copy_from_slice(&xb[k]);
+        }
+        for (acc, ab) in acc.iter_mut().zip(&ab) {
+            let mut ak = [0f32; ROW_SUMS];
+            for ak in ak.chunks_exact_mut(LANES) {
+                ak.copy_from_slice(&ab[k]);
             }
+            let mut v = *acc;
+            for l in 0..ROW_SUMS {
+                v[l] += ak[l] * xk[l];
+            }
+            *acc = v;
         }
     }
     let mut all = [[0f32; LANES]; SUMS];
     for (i, all) in all.iter_mut().enumerate().take(R * NB) {
-        *all = acc[i / NB][i % NB];
+        let (r, j) = (i / NB, i % NB);
+        all.copy_from_slice(&acc[j][r * LANES..(r + 1) * LANES]);
     }
     let sums = lane_sums(all);
     // Plain loops: as nested `from_fn` closures, LLVM left these sums out of line (not AVX2).
@@ -148,29 +170,42 @@ fn lane_sums(v: [[f32; LANES]; SUMS]) -> [f32; SUMS] {
     sums
 }
 
-// forward rows: x (R rows × in), A (out × in) -> y (R rows × out) = x Aᵀ, outputs in blocks of
-// BLOCK (the last block narrower)
+// forward rows: x (RN rows × in, RN ≤ R), A (out × in) -> y (RN rows × out) = x Aᵀ, outputs
+// in blocks of BLOCK (the last block narrower)
 #[inline(always)]
-fn forward_rows<const R: usize>(a: &[f32], i_n: usize, x: &[f32], y: &mut [f32]) {
-    let (o_n, x) = (y.len() / R, std::array::from_fn(|r| &x[r * i_n..(r + 1) * i_n]));
+fn forward_rows<const RN: usize>(a: &[f32], i_n: usize, x: &[f32], y: &mut [f32]) {
+    // [`dots`] takes R rows: a single row goes in twice (its second result is dropped). Plain
+    // loops, not `array::from_fn` (which LLVM left out of line, compiled for the baseline).
+    let mut rows: [&[f32]; R] = [&[]; R];
+    for (r, row) in rows.iter_mut().enumerate() {
+        let r = r.min(RN - 1);
+        *row = &x[r * i_n..(r + 1) * i_n];
+    }
+    let o_n = y.len() / RN;
     let full = o_n / BLOCK * BLOCK;
     for o in (0..full).step_by(BLOCK) {
-        forward_block::<R, BLOCK>(a, o, x, y);
+        forward_block::<BLOCK>(a, o, rows, y);
     }
     match o_n - full {
         0 => {}
-        1 => forward_block::<R, 1>(a, full, x, y),
-        2 => forward_block::<R, 2>(a, full, x, y),
-        3 => forward_block::<R, 3>(a, full, x, y),
-        _ => forward_block::<R, 4>(a, full, x, y),
+        1 => forward_block::<1>(a, full, rows, y),
+        2 => forward_block::<2>(a, full, rows, y),
+        3 => forward_block::<3>(a, full, rows, y),
+        _ => forward_block::<4>(a, full, rows, y),
     }
 }
 
-// forward block: x (R rows × in), A (out × in) -> outputs o.. o+NB of y (R rows × out)
+// forward block: x (R rows × in), A (out × in) -> outputs o.. o+NB of y (the first y.len() / out
+// of the R rows)
 #[inline(always)]
-fn forward_block<const R: usize, const NB: usize>(a: &[f32], o: usize, x: [&[f32]; R], y: &mut [f32]) {
-    let (i_n, o_n) = (x[0].len(), y.len() / R);
-    let v = dots::<R, NB>(std::array::from_fn(|j| &a[(o + j) * i_n..(o + j + 1) * i_n]), x);
+fn forward_block<const NB: usize>(a: &[f32], o: usize, x: [&[f32]; R], y: &mut [f32]) {
+    let i_n = x[0].len();
+    let o_n = a.len() / i_n;
+    let mut rows: [&[f32]; NB] = [&[]; NB];
+    for (j, row) in rows.iter_mut().enumerate() {
+        *row = &a[(o + j) * i_n..(o + j + 1) * i_n];
+    }
+    let v = dots::<NB>(rows, x);
     for (y, v) in y.chunks_exact_mut(o_n).zip(v) {
         y[o..o + NB].copy_from_slice(&v);
     }
@@ -235,14 +270,16 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
     }
 }
 
-// input grad row: dy (out), A (out × in, rows in nb zero-padded blocks of LANES) -> row r of
-// dx (rows × in, in = i_n) = dy A, each element summed from 0 over the outputs in order, LANES inputs at
-// a time (for narrow layers the elementwise loop over one row was mostly loop overhead). A
-// row's last, narrower block is stored whole while dx has room: its extra lanes land on the
-// next row, which the caller writes after this one (a store of fewer lanes was a call to
-// memcpy per row).
+// row times matrix: v (k), B (k × m, rows in nb zero-padded blocks of LANES) -> row r of out
+// (rows × m) = v B, each element summed from 0 over k in order, LANES outputs at a time (for
+// narrow layers the elementwise loop over one row was mostly loop overhead). The input
+// gradient dy A of a layer, and the forward x Aᵀ of a layer narrower than LANES inputs (the
+// bits of [`dots`]: its sum of products in input order, with no whole block, as the first
+// non-zero product makes the sign of the starting zero irrelevant). A row's last, narrower
+// block is stored whole while out has room: its extra lanes land on the next row, which the
+// caller writes after this one (a store of fewer lanes was a call to memcpy per row).
 #[inline(always)]
-fn input_grad_row(dx: &mut [f32], (r, i_n): (usize, usize), dy: &[f32], a: &[[f32; LANES]], nb: usize) {
+fn row_times(dx: &mut [f32], (r, i_n): (usize, usize), dy: &[f32], a: &[[f32; LANES]], nb: usize) {
     let (start, end) = (r * i_n, (r + 1) * i_n);
     for b in 0..nb {
         let mut acc = [0f32; LANES];
@@ -267,6 +304,8 @@ const BLOCK: usize = 5;
 const _: () = assert!(BLOCK <= 5);
 /// Image rows of the forward pass handled together (they share the loads of the weights).
 const R: usize = 2;
+/// A forward output's partial sums over the R rows, side by side (one AVX-512 register).
+const ROW_SUMS: usize = R * LANES;
 /// Columns of the weight gradient held in registers at once.
 const COLS: usize = 2 * LANES;
 
@@ -280,6 +319,14 @@ impl LayerMap for Dense<'_> {
     #[inline(always)]
     fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], _: &mut ()) {
         let (i_n, o_n) = self.dims[l];
+        if i_n < LANES {
+            // no whole block of inputs: a row at a time, as x_r Aᵀ (rows in order: see row_times)
+            let columns = &self.transposed[self.transposed_offsets[l]..self.transposed_offsets[l + 1]];
+            for (r, x) in inp.chunks_exact(i_n).enumerate() {
+                row_times(out, (r, o_n), x, columns, o_n.div_ceil(LANES));
+            }
+            return;
+        }
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
         let (x, x_rest) = inp.split_at(inp.len() / (R * i_n) * (R * i_n));
         let (y, y_rest) = out.split_at_mut(x.len() / i_n * o_n);
@@ -318,9 +365,9 @@ impl LayerMap for Dense<'_> {
         if let Some(dinp) = dinp {
             let nb = i_n.div_ceil(LANES);
             let padded = &self.padded[self.padded_offsets[l]..self.padded_offsets[l + 1]];
-            // rows in order: see input_grad_row
+            // rows in order: see row_times
             for (r, dy) in dout.chunks_exact(o_n).enumerate() {
-                input_grad_row(dinp, (r, i_n), dy, padded, nb);
+                row_times(dinp, (r, i_n), dy, padded, nb);
             }
         }
     }
