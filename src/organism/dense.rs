@@ -59,7 +59,17 @@ impl<'a> Dense<'a> {
             }
             transposed_offsets.push(transposed.len());
         }
-        Dense { shape, weights, activations: None, dims, offsets, padded, padded_offsets, transposed, transposed_offsets }
+        Dense {
+            shape,
+            weights,
+            activations: None,
+            dims,
+            offsets,
+            padded,
+            padded_offsets,
+            transposed,
+            transposed_offsets,
+        }
     }
 
     /// The same network with the activation particles of its cells (`organism.activation =
@@ -87,12 +97,11 @@ impl<'a> Dense<'a> {
 
 // dots: a (NB rows of n), x (R rows of n) -> [[a_j · x_r]] for every (row r, output j), each
 // summed in LANES interleaved partial sums then the tail (the order of a one-row dot; R·NB
-// independent sums in registers share the loads of x and a). The R rows' partial sums of an
-// output sit side by side in one `[f32; R·LANES]` value, multiplied by a_j's block repeated R
-// times: one AVX-512 register per output (two AVX2 ones), half the multiplies and adds of a
-// register per row and output, the same operations per lane. Every row is first cut to exactly
-// the same number of whole blocks, so the loop indexes them without a bounds check (checking
-// each load had doubled the loop's instructions and spilled a sum to the stack).
+// independent sums in registers share the loads of x and a). Written on whole `[f32; LANES]`
+// values: LLVM keeps them in vector registers (indexing lanes of a nested array in place, it
+// kept them in memory, one lane at a time). Every row is first cut to exactly the same number
+// of whole blocks, so the loop indexes them without a bounds check (checking each load had
+// doubled the loop's instructions and spilled a sum to the stack).
 #[inline(always)]
 fn dots<const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
     let m = x[0].len() / LANES;
@@ -105,28 +114,23 @@ fn dots<const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
     for (ab, a) in ab.iter_mut().zip(a) {
         *ab = &a.as_chunks::<LANES>().0[..m];
     }
-    let mut acc = [[0f32; ROW_SUMS]; NB];
+    let mut acc = [[[0f32; LANES]; NB]; R];
     for k in 0..m {
-        let mut xk = [0f32; ROW_SUMS];
-        for (xk, xb) in xk.chunks_exact_mut(LANES).zip(&xb) {
-            xk.copy_from_slice(&xb[k]);
-        }
-        for (acc, ab) in acc.iter_mut().zip(&ab) {
-            let mut ak = [0f32; ROW_SUMS];
-            for ak in ak.chunks_exact_mut(LANES) {
-                ak.copy_from_slice(&ab[k]);
+        for (acc, xb) in acc.iter_mut().zip(&xb) {
+            let xk = xb[k];
+            for (acc, ab) in acc.iter_mut().zip(&ab) {
+                let ak = ab[k];
+                let mut v = *acc;
+                for l in 0..LANES {
+                    v[l] += ak[l] * xk[l];
+                }
+                *acc = v;
             }
-            let mut v = *acc;
-            for l in 0..ROW_SUMS {
-                v[l] += ak[l] * xk[l];
-            }
-            *acc = v;
         }
     }
     let mut all = [[0f32; LANES]; SUMS];
     for (i, all) in all.iter_mut().enumerate().take(R * NB) {
-        let (r, j) = (i / NB, i % NB);
-        all.copy_from_slice(&acc[j][r * LANES..(r + 1) * LANES]);
+        *all = acc[i / NB][i % NB];
     }
     let sums = lane_sums(all);
     // Plain loops: as nested `from_fn` closures, LLVM left these sums out of line (not AVX2).
@@ -304,8 +308,6 @@ const BLOCK: usize = 5;
 const _: () = assert!(BLOCK <= 5);
 /// Image rows of the forward pass handled together (they share the loads of the weights).
 const R: usize = 2;
-/// A forward output's partial sums over the R rows, side by side (one AVX-512 register).
-const ROW_SUMS: usize = R * LANES;
 /// Columns of the weight gradient held in registers at once.
 const COLS: usize = 2 * LANES;
 
