@@ -19,6 +19,17 @@ pub struct Dense<'a> {
     /// of every layer's (`∂loss/∂input` reads them; layer 0's input needs none).
     padded: Vec<[f32; LANES]>,
     padded_offsets: Vec<usize>,
+    /// The columns of the layers narrower than [`LANES`] inputs (`Aᵀ`, in × out), in padded
+    /// blocks as `padded`, and the start of every layer's (their forward reads them).
+    transposed: Vec<[f32; LANES]>,
+    transposed_offsets: Vec<usize>,
+}
+
+/// The rows of `m` (`width` values each) appended to `out` in zero-padded blocks of [`LANES`].
+fn push_padded(m: &[f32], width: usize, out: &mut Vec<[f32; LANES]>) {
+    for row in m.chunks_exact(width) {
+        out.extend(row.chunks(LANES).map(|c| std::array::from_fn(|k| c.get(k).copied().unwrap_or(0.0))));
+    }
 }
 
 pub(super) fn layer_offsets(shape: &OrganismShape) -> Vec<usize> {
@@ -35,15 +46,30 @@ impl<'a> Dense<'a> {
         assert_eq!(weights.len(), shape.n_particles(), "dense weights of the wrong size");
         let (dims, offsets) = (shape.layers(), layer_offsets(shape));
         let (mut padded, mut padded_offsets) = (Vec::new(), vec![0]);
-        for (l, &(i_n, _)) in dims.iter().enumerate() {
+        let (mut transposed, mut transposed_offsets) = (Vec::new(), vec![0]);
+        for (l, &(i_n, o_n)) in dims.iter().enumerate() {
+            let a = &weights[offsets[l]..offsets[l + 1]];
             if l > 0 {
-                for row in weights[offsets[l]..offsets[l + 1]].chunks_exact(i_n) {
-                    padded.extend(row.chunks(LANES).map(|c| std::array::from_fn(|k| c.get(k).copied().unwrap_or(0.0))));
-                }
+                push_padded(a, i_n, &mut padded);
             }
             padded_offsets.push(padded.len());
+            if i_n < LANES {
+                let columns: Vec<f32> = (0..i_n).flat_map(|k| a.iter().skip(k).step_by(i_n).copied()).collect();
+                push_padded(&columns, o_n, &mut transposed);
+            }
+            transposed_offsets.push(transposed.len());
         }
-        Dense { shape, weights, activations: None, dims, offsets, padded, padded_offsets }
+        Dense {
+            shape,
+            weights,
+            activations: None,
+            dims,
+            offsets,
+            padded,
+            padded_offsets,
+            transposed,
+            transposed_offsets,
+        }
     }
 
     /// The same network with the activation particles of its cells (`organism.activation =
@@ -73,21 +99,40 @@ impl<'a> Dense<'a> {
 // summed in LANES interleaved partial sums then the tail (the order of a one-row dot; R·NB
 // independent sums in registers share the loads of x and a). Written on whole `[f32; LANES]`
 // values: LLVM keeps them in vector registers (indexing lanes of a nested array in place, it
-// kept them in memory, one lane at a time).
+// kept them in memory, one lane at a time). Every row is first cut to exactly the same number
+// of whole blocks, so the loop indexes them without a bounds check (checking each load had
+// doubled the loop's instructions and spilled a sum to the stack).
 #[inline(always)]
-fn dots<const R: usize, const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
+fn dots<const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
+    let m = x[0].len() / LANES;
+    let n = m * LANES;
+    let mut xb: [&[[f32; LANES]]; R] = [&[]; R];
+    for (xb, x) in xb.iter_mut().zip(x) {
+        *xb = &x.as_chunks::<LANES>().0[..m];
+    }
+    let mut ab: [&[[f32; LANES]]; NB] = [&[]; NB];
+    for (ab, a) in ab.iter_mut().zip(a) {
+        *ab = &a.as_chunks::<LANES>().0[..m];
+    }
     let mut acc = [[[0f32; LANES]; NB]; R];
-    let n = x[0].len() / LANES * LANES;
-    for k in (0..n).step_by(LANES) {
-        let xk: [[f32; LANES]; R] = std::array::from_fn(|r| load(&x[r][k..]));
-        let ak: [[f32; LANES]; NB] = std::array::from_fn(|j| load(&a[j][k..]));
-        for (acc, xk) in acc.iter_mut().zip(&xk) {
-            for (acc, ak) in acc.iter_mut().zip(&ak) {
-                *acc = std::array::from_fn(|l| acc[l] + ak[l] * xk[l]);
+    for k in 0..m {
+        for (acc, xb) in acc.iter_mut().zip(&xb) {
+            let xk = xb[k];
+            for (acc, ab) in acc.iter_mut().zip(&ab) {
+                let ak = ab[k];
+                let mut v = *acc;
+                for l in 0..LANES {
+                    v[l] += ak[l] * xk[l];
+                }
+                *acc = v;
             }
         }
     }
-    let sums = lane_sums(std::array::from_fn(|i| if i < R * NB { acc[i / NB][i % NB] } else { [0.0; LANES] }));
+    let mut all = [[0f32; LANES]; SUMS];
+    for (i, all) in all.iter_mut().enumerate().take(R * NB) {
+        *all = acc[i / NB][i % NB];
+    }
+    let sums = lane_sums(all);
     // Plain loops: as nested `from_fn` closures, LLVM left these sums out of line (not AVX2).
     let mut dot = [[0f32; NB]; R];
     for (r, (dot, x)) in dot.iter_mut().zip(x).enumerate() {
@@ -111,46 +156,60 @@ const _: () = assert!(R * BLOCK <= SUMS);
 fn lane_sums(v: [[f32; LANES]; SUMS]) -> [f32; SUMS] {
     let mut sums = [0f32; SUMS];
     for (sums, v) in sums.chunks_exact_mut(LANES).zip(v.chunks_exact(LANES)) {
-        let mut s: [f32; LANES] = std::array::from_fn(|i| v[i][0]);
-        // Lane l of every v[i] (as an array of transposed rows, LLVM built it in memory: slower)
+        // Plain index loops, not `array::from_fn` (a function of its own, which LLVM may leave
+        // out of line, compiled for the baseline). Lane l of every v[i] (as an array of
+        // transposed rows, LLVM built it in memory: slower)
+        let mut s = [0f32; LANES];
+        for i in 0..LANES {
+            s[i] = v[i][0];
+        }
         #[allow(clippy::needless_range_loop)]
         for l in 1..LANES {
-            s = std::array::from_fn(|i| s[i] + v[i][l]);
+            for i in 0..LANES {
+                s[i] += v[i][l];
+            }
         }
         sums.copy_from_slice(&s);
     }
     sums
 }
 
-// load: the first LANES values of s
+// forward rows: x (RN rows × in, RN ≤ R), A (out × in) -> y (RN rows × out) = x Aᵀ, outputs
+// in blocks of BLOCK (the last block narrower)
 #[inline(always)]
-fn load(s: &[f32]) -> [f32; LANES] {
-    s[..LANES].try_into().unwrap()
-}
-
-// forward rows: x (R rows × in), A (out × in) -> y (R rows × out) = x Aᵀ, outputs in blocks of
-// BLOCK (the last block narrower)
-#[inline(always)]
-fn forward_rows<const R: usize>(a: &[f32], i_n: usize, x: &[f32], y: &mut [f32]) {
-    let (o_n, x) = (y.len() / R, std::array::from_fn(|r| &x[r * i_n..(r + 1) * i_n]));
+fn forward_rows<const RN: usize>(a: &[f32], i_n: usize, x: &[f32], y: &mut [f32]) {
+    // [`dots`] takes R rows: a single row goes in twice (its second result is dropped). Plain
+    // loops, not `array::from_fn` (which LLVM left out of line, compiled for the baseline).
+    let mut rows: [&[f32]; R] = [&[]; R];
+    for (r, row) in rows.iter_mut().enumerate() {
+        let r = r.min(RN - 1);
+        *row = &x[r * i_n..(r + 1) * i_n];
+    }
+    let o_n = y.len() / RN;
     let full = o_n / BLOCK * BLOCK;
     for o in (0..full).step_by(BLOCK) {
-        forward_block::<R, BLOCK>(a, o, x, y);
+        forward_block::<BLOCK>(a, o, rows, y);
     }
     match o_n - full {
         0 => {}
-        1 => forward_block::<R, 1>(a, full, x, y),
-        2 => forward_block::<R, 2>(a, full, x, y),
-        3 => forward_block::<R, 3>(a, full, x, y),
-        _ => forward_block::<R, 4>(a, full, x, y),
+        1 => forward_block::<1>(a, full, rows, y),
+        2 => forward_block::<2>(a, full, rows, y),
+        3 => forward_block::<3>(a, full, rows, y),
+        _ => forward_block::<4>(a, full, rows, y),
     }
 }
 
-// forward block: x (R rows × in), A (out × in) -> outputs o.. o+NB of y (R rows × out)
+// forward block: x (R rows × in), A (out × in) -> outputs o.. o+NB of y (the first y.len() / out
+// of the R rows)
 #[inline(always)]
-fn forward_block<const R: usize, const NB: usize>(a: &[f32], o: usize, x: [&[f32]; R], y: &mut [f32]) {
-    let (i_n, o_n) = (x[0].len(), y.len() / R);
-    let v = dots::<R, NB>(std::array::from_fn(|j| &a[(o + j) * i_n..(o + j + 1) * i_n]), x);
+fn forward_block<const NB: usize>(a: &[f32], o: usize, x: [&[f32]; R], y: &mut [f32]) {
+    let i_n = x[0].len();
+    let o_n = a.len() / i_n;
+    let mut rows: [&[f32]; NB] = [&[]; NB];
+    for (j, row) in rows.iter_mut().enumerate() {
+        *row = &a[(o + j) * i_n..(o + j + 1) * i_n];
+    }
+    let v = dots::<NB>(rows, x);
     for (y, v) in y.chunks_exact_mut(o_n).zip(v) {
         y[o..o + NB].copy_from_slice(&v);
     }
@@ -158,20 +217,23 @@ fn forward_block<const R: usize, const NB: usize>(a: &[f32], o: usize, x: [&[f32
 
 // grad_rows: dy (rows × out), x (rows × in), outputs o.. o+NB -> grad rows o.. (NB × in) += Σ_r
 // dy[r][o+j]·x[r], row after row (the order of one row at a time), COLS columns at a time in
-// registers; the last columns go through a zero-padded block of LANES
+// registers; the last columns go through a block of LANES. Each row's NB values of dy and
+// its columns are taken as arrays, one bounds check each (a check per value had been most of
+// the loop's instructions).
 #[inline(always)]
 fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x: &[f32]) {
     let i_n = g.len() / NB;
     let full = i_n / COLS * COLS;
+    let d = |dr: &[f32]| -> [f32; NB] { dr[o..o + NB].try_into().expect("NB outputs") };
     for i0 in (0..full).step_by(COLS) {
         let mut acc = [[0f32; COLS]; NB];
         for (j, acc) in acc.iter_mut().enumerate() {
             acc.copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + COLS]);
         }
         for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
-            let xr = &xr[i0..i0 + COLS];
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let d = dr[o + j];
+            let xr: &[f32; COLS] = xr[i0..i0 + COLS].try_into().expect("COLS columns");
+            let d = d(dr);
+            for (acc, d) in acc.iter_mut().zip(d) {
                 for l in 0..COLS {
                     acc[l] += d * xr[l];
                 }
@@ -187,11 +249,20 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
         for (j, acc) in acc.iter_mut().enumerate() {
             acc[..w].copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + w]);
         }
-        for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
-            // (a copy of w values here was a call to memcpy per row)
-            let xs: [f32; LANES] = std::array::from_fn(|l| xr.get(i0 + l).copied().unwrap_or(0.0));
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let d = dr[o + j];
+        for (r, dr) in dy.chunks_exact(o_n).enumerate() {
+            // The row's w columns read as a whole block while x has room: lanes past w then hold
+            // the next row's values, whose sums are never stored (reading lane by lane, zero
+            // past w, was a load and an insert per lane)
+            let at = r * i_n + i0;
+            let xs: [f32; LANES] = match x.get(at..at + LANES) {
+                Some(xs) => xs.try_into().expect("LANES columns"),
+                None => {
+                    let mut xs = [0f32; LANES];
+                    xs[..w].copy_from_slice(&x[at..at + w]);
+                    xs
+                }
+            };
+            for (acc, d) in acc.iter_mut().zip(d(dr)) {
                 for l in 0..LANES {
                     acc[l] += d * xs[l];
                 }
@@ -203,14 +274,16 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
     }
 }
 
-// input grad row: dy (out), A (out × in, rows in nb zero-padded blocks of LANES) -> row r of
-// dx (rows × in, in = i_n) = dy A, each element summed from 0 over the outputs in order, LANES inputs at
-// a time (for narrow layers the elementwise loop over one row was mostly loop overhead). A
-// row's last, narrower block is stored whole while dx has room: its extra lanes land on the
-// next row, which the caller writes after this one (a store of fewer lanes was a call to
-// memcpy per row).
+// row times matrix: v (k), B (k × m, rows in nb zero-padded blocks of LANES) -> row r of out
+// (rows × m) = v B, each element summed from 0 over k in order, LANES outputs at a time (for
+// narrow layers the elementwise loop over one row was mostly loop overhead). The input
+// gradient dy A of a layer, and the forward x Aᵀ of a layer narrower than LANES inputs (the
+// bits of [`dots`]: its sum of products in input order, with no whole block, as the first
+// non-zero product makes the sign of the starting zero irrelevant). A row's last, narrower
+// block is stored whole while out has room: its extra lanes land on the next row, which the
+// caller writes after this one (a store of fewer lanes was a call to memcpy per row).
 #[inline(always)]
-fn input_grad_row(dx: &mut [f32], (r, i_n): (usize, usize), dy: &[f32], a: &[[f32; LANES]], nb: usize) {
+fn row_times(dx: &mut [f32], (r, i_n): (usize, usize), dy: &[f32], a: &[[f32; LANES]], nb: usize) {
     let (start, end) = (r * i_n, (r + 1) * i_n);
     for b in 0..nb {
         let mut acc = [0f32; LANES];
@@ -248,6 +321,14 @@ impl LayerMap for Dense<'_> {
     #[inline(always)]
     fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], _: &mut ()) {
         let (i_n, o_n) = self.dims[l];
+        if i_n < LANES {
+            // no whole block of inputs: a row at a time, as x_r Aᵀ (rows in order: see row_times)
+            let columns = &self.transposed[self.transposed_offsets[l]..self.transposed_offsets[l + 1]];
+            for (r, x) in inp.chunks_exact(i_n).enumerate() {
+                row_times(out, (r, o_n), x, columns, o_n.div_ceil(LANES));
+            }
+            return;
+        }
         let a = &self.weights[self.offsets[l]..self.offsets[l + 1]];
         let (x, x_rest) = inp.split_at(inp.len() / (R * i_n) * (R * i_n));
         let (y, y_rest) = out.split_at_mut(x.len() / i_n * o_n);
@@ -286,9 +367,9 @@ impl LayerMap for Dense<'_> {
         if let Some(dinp) = dinp {
             let nb = i_n.div_ceil(LANES);
             let padded = &self.padded[self.padded_offsets[l]..self.padded_offsets[l + 1]];
-            // rows in order: see input_grad_row
+            // rows in order: see row_times
             for (r, dy) in dout.chunks_exact(o_n).enumerate() {
-                input_grad_row(dinp, (r, i_n), dy, padded, nb);
+                row_times(dinp, (r, i_n), dy, padded, nb);
             }
         }
     }
