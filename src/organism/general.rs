@@ -2,14 +2,13 @@
 //! groups of [`LANES`] consecutive PNs of a layer run layer by layer over a chunk of samples.
 
 use super::dense::layer_offsets;
-use super::pass::LayerMap;
+use super::pass::{LayerMap, RowScratch, TaskWorkspace};
 use super::OrganismShape;
 use crate::lanes::{gather, scatter, F32s, LANES};
 use crate::particle::kernel::general as pn;
 use crate::particle::{ParticleBatch, ParticleShape, Row};
 use crate::simd;
 use rayon::prelude::*;
-use std::sync::Mutex;
 
 /// The ON evaluated PN by PN, [`LANES`] consecutive particles of a layer at once (SPEC order:
 /// cell by cell, edge by edge, so a group may span two cells) over all rows of a chunk.
@@ -134,7 +133,7 @@ const PART: usize = 16;
 const WAVE: usize = 8 * PART;
 
 /// What a chunk's forward of a layer keeps for its backward, and the buffers both work in
-/// (grown on first use, then reused; when dropped, left in [`SPARE`] for a later pass).
+/// (grown on first use, then reused pass after pass in a [`TaskWorkspace`]).
 #[derive(Default)]
 pub(super) struct Kept {
     /// Whether the forward keeps every group's activations; else the backward runs each
@@ -148,45 +147,6 @@ pub(super) struct Kept {
     ys: Vec<F32s>,
     /// One group's buffers for each part.
     bufs: Vec<GroupBuf>,
-}
-
-/// The buffers of the [`Kept`]s of finished passes, for later passes to take: a chunk keeps
-/// MBs (3 MB with the `mnist` organism's tanh PNs), and allocating and zero-filling them
-/// anew every pass took ≈ 8 % of a task pass. A forward writes every value a backward reads,
-/// so what a buffer held before never shows. Holds at most [`SPARE_BYTES`] of buffers.
-static SPARE: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
-
-/// Bytes of buffers [`SPARE`] holds at most: the `mnist` organism's eight chunks
-/// (`pass::WAVE`) of tanh PNs need 25 MB.
-const SPARE_BYTES: usize = 4 * KEEP_BYTES;
-
-impl Kept {
-    /// The buffers for a layer keeping `len` values when `all`: those of [`SPARE`] that fit
-    /// it most closely (the smallest at least `len`, else the largest), or new ones.
-    fn take(backward: bool, all: bool, len: usize) -> Kept {
-        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
-        let fit = |k: &Kept| (k.acts.len() < len, k.acts.len().abs_diff(len));
-        let best = (0..spare.len()).min_by_key(|&i| fit(&spare[i]));
-        let mut kept = best.map(|i| spare.swap_remove(i)).unwrap_or_default();
-        (kept.all, kept.backward) = (all, backward);
-        kept
-    }
-
-    /// Bytes its buffers hold.
-    fn bytes(&self) -> usize {
-        let bufs = self.bufs.iter().flat_map(|b| [&b.x, &b.y, &b.kept, &b.input, &b.scratch, &b.grad]);
-        let floats: usize = [&self.acts, &self.ys].into_iter().chain(bufs).map(|v| v.capacity()).sum();
-        floats * std::mem::size_of::<F32s>()
-    }
-}
-
-impl Drop for Kept {
-    fn drop(&mut self) {
-        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
-        if spare.iter().map(Kept::bytes).sum::<usize>() + self.bytes() <= SPARE_BYTES {
-            spare.push(std::mem::take(self));
-        }
-    }
 }
 
 impl Kept {
@@ -204,10 +164,14 @@ impl Kept {
 impl LayerMap for General<'_> {
     type Kept = Kept;
 
-    fn kept(&self, l: usize, rows: usize) -> Self::Kept {
+    fn fit_kept(&self, l: usize, rows: usize, kept: &mut Kept) {
         let len = self.groups(l) * pn::kept_len(self.shape, rows);
-        let all = rows > 0 && len * std::mem::size_of::<F32s>() <= KEEP_BYTES;
-        Kept::take(rows > 0, all, if all { len } else { 0 })
+        kept.all = rows > 0 && len * std::mem::size_of::<F32s>() <= KEEP_BYTES;
+        kept.backward = rows > 0;
+    }
+
+    fn scratches(ws: &mut TaskWorkspace) -> &mut Vec<RowScratch<Kept>> {
+        &mut ws.general
     }
 
     fn grad_len(&self, l: usize) -> usize {
