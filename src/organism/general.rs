@@ -4,7 +4,7 @@
 use super::dense::layer_offsets;
 use super::pass::{LayerMap, RowScratch, TaskWorkspace};
 use super::OrganismShape;
-use crate::lanes::{gather, scatter, F32s, LANES};
+use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::particle::kernel::general as pn;
 use crate::particle::{ParticleBatch, ParticleShape, Row};
 use crate::simd;
@@ -57,6 +57,10 @@ struct Units {
     n: usize,
     cell: [usize; LANES],
     edge: [usize; LANES],
+    /// All [`LANES`] particles are edges of one cell (every group but the few that span two
+    /// cells or hold padding, when a cell has at least [`LANES`] edges): a row's inputs of the
+    /// group are one slice of it, its `∂loss/∂output` one value.
+    one_cell: bool,
 }
 
 impl Units {
@@ -66,7 +70,36 @@ impl Units {
         let n = (i_n * o_n - first).min(LANES);
         // Padding lanes repeat the last particle's unit; their values are never used.
         let unit = |j: usize| first + j.min(n - 1);
-        Units { n, cell: std::array::from_fn(|j| unit(j) / i_n), edge: std::array::from_fn(|j| unit(j) % i_n) }
+        let (cell, edge) = (std::array::from_fn(|j| unit(j) / i_n), std::array::from_fn(|j| unit(j) % i_n));
+        Units { n, cell, edge, one_cell: n == LANES && cell[0] == cell[LANES - 1] }
+    }
+
+    /// Every row's inputs of the group (`m`: rows × in), particle `j`'s in lane `j` (padding
+    /// lanes zero).
+    #[inline(always)]
+    fn gather_edges(&self, m: &[f32], i_n: usize, out: &mut [F32s]) {
+        if self.one_cell {
+            let e = self.edge[0];
+            for (o, row) in out.iter_mut().zip(m.chunks_exact(i_n)) {
+                *o = F32s(row[e..e + LANES].try_into().unwrap());
+            }
+        } else {
+            self.gather(m, i_n, &self.edge, out);
+        }
+    }
+
+    /// Every row's value of the group's cells (`m`: rows × out), particle `j`'s cell in lane `j`
+    /// (padding lanes zero).
+    #[inline(always)]
+    fn gather_cells(&self, m: &[f32], o_n: usize, out: &mut [F32s]) {
+        if self.one_cell {
+            let c = self.cell[0];
+            for (o, row) in out.iter_mut().zip(m.chunks_exact(o_n)) {
+                *o = F32s::splat(row[c]);
+            }
+        } else {
+            self.gather(m, o_n, &self.cell, out);
+        }
     }
 
     /// Column `index[j]` of every row of `m` (`rows × width`) into lane `j` (padding lanes zero).
@@ -74,6 +107,38 @@ impl Units {
     fn gather(&self, m: &[f32], width: usize, index: &[usize; LANES], out: &mut [F32s]) {
         for (o, row) in out.iter_mut().zip(m.chunks_exact(width)) {
             *o = F32s(std::array::from_fn(|j| if j < self.n { row[index[j]] } else { 0.0 }));
+        }
+    }
+
+    /// Adds every row's lanes `ys` (`∂loss/∂input`, backward) into their edges of the row of
+    /// `m` (rows × in), lane by lane.
+    #[inline(always)]
+    fn add_to_edges(&self, ys: &[F32s], m: &mut [f32], i_n: usize) {
+        for (y, row) in ys.iter().zip(m.chunks_exact_mut(i_n)) {
+            if self.one_cell {
+                let e = self.edge[0];
+                row[e..e + LANES].iter_mut().zip(&y.0).for_each(|(v, y)| *v += y);
+            } else {
+                for j in 0..self.n {
+                    row[self.edge[j]] += y.0[j];
+                }
+            }
+        }
+    }
+
+    /// Adds every row's lanes `ys` (outputs, forward) into their cells of the row of `m` (rows ×
+    /// out), lane by lane in lane order.
+    #[inline(always)]
+    fn add_to_cells(&self, ys: &[F32s], m: &mut [f32], o_n: usize) {
+        for (y, row) in ys.iter().zip(m.chunks_exact_mut(o_n)) {
+            if self.one_cell {
+                let c = self.cell[0];
+                row[c] = y.0.iter().fold(row[c], |sum, y| sum + y);
+            } else {
+                for j in 0..self.n {
+                    row[self.cell[j]] += y.0[j];
+                }
+            }
         }
     }
 }
@@ -202,7 +267,7 @@ impl LayerMap for General<'_> {
                     for (k, y) in ys.chunks_exact_mut(rows).enumerate() {
                         let g = p * PART + k;
                         let u = Units::of(g, self.dims[l]);
-                        u.gather(inp, i_n, &u.edge, &mut buf.x);
+                        u.gather_edges(inp, i_n, &mut buf.x);
                         let kept = match acts.get_mut(k * stride..(k + 1) * stride) {
                             Some(kept) => kept,
                             None => &mut buf.kept[..],
@@ -228,12 +293,7 @@ impl LayerMap for General<'_> {
                 work.for_each(|(p, (ys, buf))| part(first / PART + p, ys, buf, &mut []));
             }
             for (g, ys) in ys.chunks_exact(rows).enumerate() {
-                let u = Units::of(first + g, self.dims[l]);
-                for (y, o) in ys.iter().zip(out.chunks_exact_mut(o_n)) {
-                    for j in 0..u.n {
-                        o[u.cell[j]] += y.0[j];
-                    }
-                }
+                Units::of(first + g, self.dims[l]).add_to_cells(ys, out, o_n);
             }
         }
     }
@@ -278,14 +338,14 @@ impl LayerMap for General<'_> {
                             let g = first + part * PART + k;
                             let u = Units::of(g, self.dims[l]);
                             let w = self.group(l, g);
-                            u.gather(inp, i_n, &u.edge, &mut buf.x);
+                            u.gather_edges(inp, i_n, &mut buf.x);
                             let x = &buf.x;
                             let row = |r: usize| Row::Aux(x[r]);
                             if !all {
                                 let (input, scratch) = (&mut buf.input, &mut buf.scratch);
                                 pn::forward(shape, w, rows, 0..rows, row, &mut buf.kept, input, scratch, &mut buf.y);
                             }
-                            u.gather(dout, o_n, &u.cell, &mut buf.y);
+                            u.gather_cells(dout, o_n, &mut buf.y);
                             let kept = if all { &acts[g * stride..(g + 1) * stride] } else { &buf.kept[..] };
                             buf.grad.fill(F32s::default());
                             let (input, scratch) = (&mut buf.input, &mut buf.scratch);
@@ -312,12 +372,7 @@ impl LayerMap for General<'_> {
             });
             if let Some(d) = dinp.as_deref_mut() {
                 for (g, dx) in dxs.chunks_exact(rows).enumerate() {
-                    let u = Units::of(first + g, self.dims[l]);
-                    for (v, row) in dx.iter().zip(d.chunks_exact_mut(i_n)) {
-                        for j in 0..u.n {
-                            row[u.edge[j]] += v.0[j];
-                        }
-                    }
+                    Units::of(first + g, self.dims[l]).add_to_edges(dx, d, i_n);
                 }
             }
         }
