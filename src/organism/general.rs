@@ -68,9 +68,13 @@ impl Units {
     fn of(g: usize, (i_n, o_n): (usize, usize)) -> Self {
         let first = g * LANES;
         let n = (i_n * o_n - first).min(LANES);
-        // Padding lanes repeat the last particle's unit; their values are never used.
-        let unit = |j: usize| first + j.min(n - 1);
-        let (cell, edge) = (std::array::from_fn(|j| unit(j) / i_n), std::array::from_fn(|j| unit(j) % i_n));
+        // Padding lanes repeat the last particle's unit; their values are never used. Index
+        // loops, not `array::from_fn` (left out of line, baseline-compiled: `lanes` module docs).
+        let (mut cell, mut edge) = ([0; LANES], [0; LANES]);
+        for j in 0..LANES {
+            let unit = first + j.min(n - 1);
+            (cell[j], edge[j]) = (unit / i_n, unit % i_n);
+        }
         Units { n, cell, edge, one_cell: n == LANES && cell[0] == cell[LANES - 1] }
     }
 
@@ -81,7 +85,9 @@ impl Units {
         if self.one_cell {
             let e = self.edge[0];
             for (o, row) in out.iter_mut().zip(m.chunks_exact(i_n)) {
-                *o = F32s(row[e..e + LANES].try_into().unwrap());
+                let mut lanes = [0.0; LANES];
+                lanes.copy_from_slice(&row[e..e + LANES]);
+                *o = F32s(lanes);
             }
         } else {
             self.gather(m, i_n, &self.edge, out);
@@ -106,7 +112,11 @@ impl Units {
     #[inline(always)]
     fn gather(&self, m: &[f32], width: usize, index: &[usize; LANES], out: &mut [F32s]) {
         for (o, row) in out.iter_mut().zip(m.chunks_exact(width)) {
-            *o = F32s(std::array::from_fn(|j| if j < self.n { row[index[j]] } else { 0.0 }));
+            let mut lanes = [0.0; LANES];
+            for j in 0..self.n {
+                lanes[j] = row[index[j]];
+            }
+            *o = F32s(lanes);
         }
     }
 
