@@ -34,8 +34,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints the library's notes and warnings (`log` records of organism, not of its
+/// dependencies) on stderr, above the progress bars.
+struct Notes(Progress);
+
+impl log::Log for Notes {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Info && m.target().starts_with("organism")
+    }
+
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            let kind = if r.level() <= log::Level::Warn { "warning" } else { "note" };
+            self.0.println(&format!("{kind}: {}", r.args()));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = Progress::default();
+    // Only fails if a logger is already set, and then that one prints.
+    let _ =
+        log::set_boxed_logger(Box::new(Notes(progress.clone()))).map(|()| log::set_max_level(log::LevelFilter::Info));
     match cli.command {
         Command::Train(a) => {
             if let Some(dir) = &a.resume {

@@ -181,11 +181,11 @@ pub fn load(kind: DatasetKind, opts: &LoadOptions) -> Result<Dataset> {
     };
     match kind {
         DatasetKind::Mnist => {
-            eprintln!(
-                "\n*** WARNING: full MNIST not found locally and {why}.\n\
+            log::warn!(
+                "full MNIST not found locally and {why}.\n\
                  *** Using the BUNDLED SUBSET mnist-10k (8,000 train / 2,000 test images):\n\
                  *** results will NOT be comparable with the paper's 60,000-image runs.\n\
-                 *** Run `organism data fetch mnist` with network access to get the full set.\n"
+                 *** Run `organism data fetch mnist` with network access to get the full set."
             );
             bundled()
         }

@@ -331,7 +331,7 @@ pub(super) fn clean_stale(parent: &Path, name: &str) -> Result<()> {
         }
         let path = entry.path();
         if !path.join(MARKER).is_file() {
-            eprintln!("note: {} looks like a leftover of organism but has no {MARKER}; left alone", path.display());
+            log::warn!("{} looks like a leftover of organism but has no {MARKER}; left alone", path.display());
             continue;
         }
         if kind == PARTIAL && (path.join(CONFIG).is_file() || path.join(OPTIONS).is_file()) {
@@ -340,8 +340,8 @@ pub(super) fn clean_stale(parent: &Path, name: &str) -> Result<()> {
             } else {
                 "organism reproduce --resume --out"
             };
-            eprintln!(
-                "note: {} is a killed run; continue it with `{how} {}` (left alone)",
+            log::warn!(
+                "{} is a killed run; continue it with `{how} {}` (left alone)",
                 path.display(),
                 parent.join(base).display()
             );
@@ -351,12 +351,12 @@ pub(super) fn clean_stale(parent: &Path, name: &str) -> Result<()> {
         if kind == REPLACED && base == name && std::fs::symlink_metadata(&target).is_err() {
             // Killed between the two renames of a swap: the old output is the only one.
             std::fs::rename(&path, &target).map_err(|e| Error::io(&target, e))?;
-            eprintln!("note: restored {} from an interrupted replace", target.display());
+            log::info!("restored {} from an interrupted replace", target.display());
         } else if kind == REPLACED && std::fs::symlink_metadata(&target).is_err() {
-            eprintln!("note: {} is the only copy of {}; left alone", path.display(), target.display());
+            log::warn!("{} is the only copy of {}; left alone", path.display(), target.display());
         } else {
             std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-            eprintln!("note: removed {}, left by a run that was killed (process {pid})", path.display());
+            log::info!("removed {}, left by a run that was killed (process {pid})", path.display());
         }
     }
     Ok(())
