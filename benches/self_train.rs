@@ -20,7 +20,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use organism::activation::Activation;
 use organism::fixpoint::{classify, EPSILON};
 use organism::optim::Sgd;
-use organism::organism::{Organism, OrganismShape, Path, Targets};
+use organism::organism::{Organism, OrganismShape, Path, Targets, TaskWorkspace};
 use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,7 +66,7 @@ fn mnist_batch(c: &mut Criterion) {
     let (b, self_train_steps) = (2000, 10);
     let (x, y) = images(b, 225, &mut rng);
     let n = org.particles.weights().len();
-    let mut ws = org.particles.workspace();
+    let (mut ws, mut pass_ws) = (org.particles.workspace(), TaskWorkspace::new());
     let task_opt = Sgd::new(LR, MOMENTUM, n);
     c.bench_function("mnist_batch", |bench| {
         bench.iter_batched_ref(
@@ -76,13 +76,13 @@ fn mnist_batch(c: &mut Criterion) {
                 for _ in 0..self_train_steps {
                     org.particles.self_train_step(&mut st_opt, &mut ws);
                 }
-                org.task_step(&x, Targets::Classes(&y), task_opt, &mut ws).loss
+                org.task_step(&x, Targets::Classes(&y), task_opt, &mut ws, &mut pass_ws).loss
             },
             BatchSize::SmallInput,
         )
     });
     c.bench_function("mnist_task_pass", |bench| {
-        bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::Extracted).loss)
+        bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::Extracted, &mut pass_ws).loss)
     });
 
     // One epoch's overheads (SPEC §3): test evaluation, classification, a trajectory snapshot.
@@ -97,8 +97,9 @@ fn general_task_pass(c: &mut Criterion) {
     let tanh = ParticleShape::new(vec![5, 5, 5, 1], Activation::Tanh).unwrap();
     let org = Organism::new(mnist_shape(), tanh, Init::Xavier, &mut rng).unwrap();
     let (x, y) = images(200, 225, &mut rng);
+    let mut ws = TaskWorkspace::new();
     c.bench_function("general_task_pass_tanh", |bench| {
-        bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::General).loss)
+        bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::General, &mut ws).loss)
     });
 }
 
@@ -130,8 +131,9 @@ fn full_size(c: &mut Criterion) {
     assert_eq!(org.particles.len(), 54_912);
     bench_self_train(c, "full_self_train_step", &org.particles);
     let (x, y) = images(2000, 784, &mut rng);
+    let mut ws = TaskWorkspace::new();
     c.bench_function("full_task_pass", |bench| {
-        bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::Extracted).loss)
+        bench.iter(|| org.task_pass(&x, Targets::Classes(&y), Path::Extracted, &mut ws).loss)
     });
 }
 

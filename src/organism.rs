@@ -27,7 +27,7 @@ pub use cell_particles::{CellParticleConfig, CellParticles, LayerActivation, Per
 pub use dense::Dense;
 use general::General;
 use pass::*;
-pub use pass::{metric, Targets};
+pub use pass::{metric, Targets, TaskWorkspace};
 
 use crate::optim::Sgd;
 use crate::particle::{Init, ParticleBatch, ParticleShape, Workspace};
@@ -283,7 +283,7 @@ impl Organism {
     /// The organism's output on `x` (`B × p`), `B × q`.
     pub fn forward(&self, x: &[f32], path: Path) -> Vec<f32> {
         let weights = self.path_weights(path);
-        self.pass(weights.as_deref(), x, None).output
+        self.pass(weights.as_deref(), x, None, &mut TaskWorkspace::new()).output
     }
 
     /// The extracted weights on [`Path::Extracted`], none on [`Path::General`].
@@ -296,13 +296,14 @@ impl Organism {
         weights.map_or_else(|| Edges::general(&self.particles), Edges::Extracted)
     }
 
-    /// One task pass over the edges: the dense network of `weights`, or the particles.
-    fn pass(&self, weights: Option<&[f32]>, x: &[f32], targets: Option<Targets>) -> TaskPass {
+    /// One task pass over the edges: the dense network of `weights`, or the particles; its
+    /// chunk scratches from `ws`.
+    fn pass(&self, weights: Option<&[f32]>, x: &[f32], targets: Option<Targets>, ws: &mut TaskWorkspace) -> TaskPass {
         let cells = self.cells();
         match (&self.aggregators, weights) {
-            (Some(agg), _) => folded_pass(&self.shape, self.edges(weights), agg, &cells, x, targets),
-            (None, Some(w)) => network_pass(&self.shape, &self.dense(w), &cells, x, targets),
-            (None, None) => network_pass(&self.shape, &self.general(), &cells, x, targets),
+            (Some(agg), _) => folded_pass(&self.shape, self.edges(weights), agg, &cells, x, targets, ws),
+            (None, Some(w)) => network_pass(&self.shape, &self.dense(w), &cells, x, targets, ws),
+            (None, None) => network_pass(&self.shape, &self.general(), &cells, x, targets, ws),
         }
     }
 
@@ -320,10 +321,11 @@ impl Organism {
     }
 
     /// Loss, output and particle gradients of the task on `(x, targets)`. [`Path::Extracted`]
-    /// is exact for linear PNs only; [`Organism::default_path`] picks the right one.
-    pub fn task_pass(&self, x: &[f32], targets: Targets, path: Path) -> TaskPass {
+    /// is exact for linear PNs only; [`Organism::default_path`] picks the right one. The pass's
+    /// chunk scratches come from `ws` (the caller's, reused pass after pass).
+    pub fn task_pass(&self, x: &[f32], targets: Targets, path: Path, ws: &mut TaskWorkspace) -> TaskPass {
         let weights = self.path_weights(path);
-        let pass = self.pass(weights.as_deref(), x, Some(targets));
+        let pass = self.pass(weights.as_deref(), x, Some(targets), ws);
         match weights {
             Some(w) => {
                 let mut grads = vec![0.0; self.particles.weights().len()];
@@ -340,10 +342,17 @@ impl Organism {
     /// each group's gradient is applied as it is chained back through the extraction
     /// ([`ParticleBatch::extracted_task_step`]), so no `n × P` gradient is held. Returns the
     /// pass without `grads` (the cell particles' gradients are left for their own optimizers).
-    /// `ws` comes from [`ParticleBatch::workspace`].
-    pub fn task_step(&mut self, x: &[f32], targets: Targets, opt: &mut Sgd, ws: &mut Workspace) -> TaskPass {
+    /// `ws` comes from [`ParticleBatch::workspace`]; the pass's chunk scratches from `pass_ws`.
+    pub fn task_step(
+        &mut self,
+        x: &[f32],
+        targets: Targets,
+        opt: &mut Sgd,
+        ws: &mut Workspace,
+        pass_ws: &mut TaskWorkspace,
+    ) -> TaskPass {
         let weights = self.path_weights(self.default_path());
-        let pass = self.pass(weights.as_deref(), x, Some(targets));
+        let pass = self.pass(weights.as_deref(), x, Some(targets), pass_ws);
         match weights {
             Some(_) => self.particles.extracted_task_step(&pass.grads, opt, ws),
             None => opt.step(self.particles.weights_mut(), &pass.grads),
@@ -401,7 +410,8 @@ impl Organism {
 fn layer_forward(map: &impl LayerMap, l: usize, (i_n, o_n): (usize, usize), input: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0; input.len() / i_n * o_n];
     // A forward without a backward keeps nothing.
-    let mut kept = map.kept(l, 0);
+    let mut kept = Default::default();
+    map.fit_kept(l, 0, &mut kept);
     input.chunks(ROWS * i_n).zip(out.chunks_mut(ROWS * o_n)).for_each(|(x, y)| map.forward(l, x, y, &mut kept));
     out
 }

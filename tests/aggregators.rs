@@ -4,6 +4,7 @@
 use organism::activation::Activation;
 use organism::organism::{
     Aggregation, CellParticleConfig, CellParticles, LayerActivation, Organism, OrganismShape, Path, Per, Role,
+    TaskWorkspace,
 };
 use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
@@ -99,7 +100,10 @@ fn collapsed_and_general_aggregators_agree() {
     let x: Vec<f32> = (0..40 * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let t: Vec<f32> = (0..40 * 2).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let targets = organism::organism::Targets::Values(&t);
-    let (p, q) = (org.task_pass(&x, targets, Path::Extracted), general.task_pass(&x, targets, Path::Extracted));
+    let (p, q) = (
+        org.task_pass(&x, targets, Path::Extracted, &mut TaskWorkspace::new()),
+        general.task_pass(&x, targets, Path::Extracted, &mut TaskWorkspace::new()),
+    );
     let close = |a: &[f32], b: &[f32], what: &str| {
         let scale = a.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-6);
         for (i, (u, v)) in a.iter().zip(b).enumerate() {

@@ -8,7 +8,7 @@ use organism::activation::Activation;
 use organism::fixpoint::{classify, Class, ClassCounts, EPSILON};
 use organism::optim::Sgd;
 use organism::organism::{
-    Aggregation, CellParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets,
+    Aggregation, CellParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets, TaskWorkspace,
 };
 use organism::particle::{Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
@@ -64,7 +64,7 @@ fn run() -> Outcome {
     let org = Organism::new(shape, ParticleShape::standard(5).unwrap(), Init::Xavier, &mut rng).unwrap();
     let x: Vec<f32> = (0..600 * 225).map(|_| rng.gen::<f32>()).collect();
     let y: Vec<u8> = (0..600).map(|_| rng.gen_range(0..10)).collect();
-    let pass = org.task_pass(&x, Targets::Classes(&y), Path::Extracted);
+    let pass = org.task_pass(&x, Targets::Classes(&y), Path::Extracted, &mut TaskWorkspace::new());
     floats.extend([vec![pass.loss.to_bits()], bits(&pass.output), bits(&pass.grads)]);
     let mut st = vec![0.0; pass.grads.len()];
     floats.push(vec![org.self_train_grads(&mut st).to_bits()]);
@@ -87,7 +87,7 @@ fn run() -> Outcome {
     let values: Vec<f32> = (0..b * 2).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let labels: Vec<u8> = (0..b).map(|_| rng.gen_range(0..2)).collect();
     for targets in [Targets::Values(&values), Targets::Classes(&labels)] {
-        let pass = org.task_pass(&x, targets, Path::General);
+        let pass = org.task_pass(&x, targets, Path::General, &mut TaskWorkspace::new());
         floats.extend([vec![pass.loss.to_bits()], bits(&pass.output), bits(&pass.grads)]);
     }
 
@@ -104,7 +104,7 @@ fn run() -> Outcome {
     )
     .unwrap();
     for path in [Path::Extracted, Path::General] {
-        let pass = org.task_pass(&x, Targets::Classes(&labels), path);
+        let pass = org.task_pass(&x, Targets::Classes(&labels), path, &mut TaskWorkspace::new());
         floats.extend([bits(&pass.output), bits(&pass.grads), bits(&pass.activation_grads)]);
     }
     let a = &org.activations.as_ref().unwrap().particles;
@@ -118,7 +118,7 @@ fn run() -> Outcome {
     let org =
         Organism::random(shape, ParticleShape::standard(3).unwrap(), Init::Xavier, [&cfg, &agg], &mut rng).unwrap();
     for path in [Path::Extracted, Path::General] {
-        let pass = org.task_pass(&x, Targets::Classes(&labels), path);
+        let pass = org.task_pass(&x, Targets::Classes(&labels), path, &mut TaskWorkspace::new());
         floats.extend([bits(&pass.output), bits(&pass.grads), bits(&pass.activation_grads)]);
         floats.push(bits(&pass.aggregator_grads));
     }
@@ -182,6 +182,8 @@ fn task_step_is_task_pass_then_sgd_step() {
     let rows = 9 * 64 + 5;
     let x: Vec<f32> = (0..rows * 6).map(|_| rng.gen::<f32>()).collect();
     let y: Vec<u8> = (0..rows).map(|_| rng.gen_range(0..3)).collect();
+    // One task-pass workspace for both organisms' steps, reused pass after pass.
+    let mut pass_ws = TaskWorkspace::new();
     for pn in [ParticleShape::standard(3).unwrap(), ParticleShape::new(vec![5, 3, 3, 1], Activation::Tanh).unwrap()] {
         let mut by_pass = Organism::new(shape.clone(), pn, Init::Xavier, &mut rng).unwrap();
         let (mut by_step, initial) = (by_pass.clone(), by_pass.particles.weights().to_vec());
@@ -189,9 +191,9 @@ fn task_step_is_task_pass_then_sgd_step() {
         let (mut opt_pass, mut opt_step) = (Sgd::new(0.004, 0.9, n), Sgd::new(0.004, 0.9, n));
         let mut ws = by_step.particles.workspace();
         for _ in 0..2 {
-            let pass = by_pass.task_pass(&x, Targets::Classes(&y), by_pass.default_path());
+            let pass = by_pass.task_pass(&x, Targets::Classes(&y), by_pass.default_path(), &mut TaskWorkspace::new());
             opt_pass.step(by_pass.particles.weights_mut(), &pass.grads);
-            let step = by_step.task_step(&x, Targets::Classes(&y), &mut opt_step, &mut ws);
+            let step = by_step.task_step(&x, Targets::Classes(&y), &mut opt_step, &mut ws, &mut pass_ws);
             assert_eq!(pass.loss.to_bits(), step.loss.to_bits());
             assert_eq!(bits(&pass.output), bits(&step.output));
         }
@@ -268,6 +270,34 @@ fn self_train_step_in_spans_is_every_particle_alone() {
             assert!(losses.iter().zip(l).all(|(all, one)| all[i] == one[0]), "particle {i}: loss, {threads} threads");
             assert_eq!(&weights[i * p..(i + 1) * p], &w[..], "particle {i}: weights, {threads} threads");
             assert_eq!(&momenta[i * p..(i + 1) * p], &b[..], "particle {i}: momenta, {threads} threads");
+        }
+    }
+}
+
+/// A task-pass workspace reused by passes of other organisms, batch sizes and paths gives the
+/// same bits as a new one: a pass writes every value it reads, whatever the buffers held.
+#[test]
+fn a_reused_task_workspace_gives_the_bits_of_a_new_one() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let tanh = |h| ParticleShape::new(vec![5, h, h, 1], Activation::Tanh).unwrap();
+    let wide = OrganismShape { inputs: 9, width: 7, ..common::small_gelu_shape() };
+    let organisms = [
+        Organism::new(wide, tanh(4), Init::Xavier, &mut rng).unwrap(),
+        Organism::new(common::small_gelu_shape(), tanh(3), Init::Xavier, &mut rng).unwrap(),
+        Organism::new(common::small_gelu_shape(), ParticleShape::standard(3).unwrap(), Init::Xavier, &mut rng).unwrap(),
+    ];
+    let mut ws = TaskWorkspace::new();
+    // Large batches first (every scratch of a wave, filled), then smaller ones.
+    for (rows, org) in [(9 * 64 + 5, 0), (9 * 64 + 5, 2), (70, 1), (9 * 64 + 5, 1), (3, 0), (100, 2)] {
+        let org = &organisms[org];
+        let x: Vec<f32> = (0..rows * org.shape.inputs).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let y: Vec<u8> = (0..rows).map(|_| rng.gen_range(0..org.shape.outputs as u8)).collect();
+        for path in [Path::General, org.default_path()] {
+            let reused = org.task_pass(&x, Targets::Classes(&y), path, &mut ws);
+            let new = org.task_pass(&x, Targets::Classes(&y), path, &mut TaskWorkspace::new());
+            assert_eq!(reused.loss.to_bits(), new.loss.to_bits());
+            assert_eq!(bits(&reused.output), bits(&new.output));
+            assert_eq!(bits(&reused.grads), bits(&new.grads), "{rows} rows, {path:?}");
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use organism::activation::Activation;
 use organism::organism::{
-    Aggregation, CellParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets,
+    Aggregation, CellParticleConfig, LayerActivation, Organism, OrganismShape, Path, Per, Targets, TaskWorkspace,
 };
 use organism::particle::{Evaluator, Init, ParticleBatch, ParticleShape};
 use rand::{Rng, SeedableRng};
@@ -142,7 +142,7 @@ fn check_task_gradient(org: &Organism, x: &[f32], targets: Targets, path: Path, 
 /// [`check_task_gradient`] for an organism whose longest chain of rounded f32 operations from a
 /// parameter to the loss is below `chain`.
 fn check_task_gradient_chain(org: &Organism, x: &[f32], targets: Targets, path: Path, chain: f32, rng: &mut impl Rng) {
-    let pass = org.task_pass(x, targets, path);
+    let pass = org.task_pass(x, targets, path, &mut TaskWorkspace::new());
     assert_eq!(pass.output, org.forward(x, path), "task_pass output vs forward");
     let grads: Vec<f32> = std::iter::once(pass.grads.as_slice()).chain(pass.cell_grads()).flatten().copied().collect();
     assert_task_gradient(org, x, targets, path, chain, &grads, rng);
@@ -167,7 +167,7 @@ fn assert_task_gradient(
     grads: &[f32],
     rng: &mut impl Rng,
 ) {
-    let pass = org.task_pass(x, targets, path);
+    let pass = org.task_pass(x, targets, path, &mut TaskWorkspace::new());
     let w0 = parameters(org);
     assert_eq!(w0.len(), grads.len(), "one gradient per parameter");
     let loss = |w: &[f32]| {
@@ -179,7 +179,7 @@ fn assert_task_gradient(
             c.particles.weights_mut().copy_from_slice(now);
             rest = later;
         }
-        o.task_pass(x, targets, path).loss
+        o.task_pass(x, targets, path, &mut TaskWorkspace::new()).loss
     };
     // Four random directions and every coordinate, with a relative tolerance and an absolute
     // one derived from f32 rounding of the loss: a loss value carries an error of at most about
@@ -338,7 +338,7 @@ fn aggregator_gradient_check_catches_one_percent() {
     let values = near_targets(&org, &x, Path::Extracted);
     let targets = Targets::Values(&values);
     check_task_gradient_chain(&org, &x, targets, Path::Extracted, fold_chain(3), &mut rng);
-    let pass = org.task_pass(&x, targets, Path::Extracted);
+    let pass = org.task_pass(&x, targets, Path::Extracted, &mut TaskWorkspace::new());
     let mut grads = [pass.grads.as_slice(), &pass.aggregator_grads].concat();
     let n = pass.grads.len();
     let k = n
@@ -370,8 +370,8 @@ fn task_gradient_extracted_linear_pn() {
         check_task_gradient(&org, &x, Targets::Classes(&labels), path, &mut rng);
     }
     // Both paths are the same function for linear PNs.
-    let a = org.task_pass(&x, Targets::Classes(&labels), Path::Extracted);
-    let b = org.task_pass(&x, Targets::Classes(&labels), Path::General);
+    let a = org.task_pass(&x, Targets::Classes(&labels), Path::Extracted, &mut TaskWorkspace::new());
+    let b = org.task_pass(&x, Targets::Classes(&labels), Path::General, &mut TaskWorkspace::new());
     assert_close("extracted vs general output", &a.output, &b.output, 1e-4, 1e-6);
     assert_close("extracted vs general grads", &a.grads, &b.grads, 1e-3, 1e-6);
 }

@@ -149,7 +149,9 @@ fn particle_golden_files() {
 
 #[test]
 fn organism_golden_files() {
-    use organism::organism::{Dense, LayerActivation, Organism, OrganismShape, Path as TaskPath, Targets};
+    use organism::organism::{
+        Dense, LayerActivation, Organism, OrganismShape, Path as TaskPath, Targets, TaskWorkspace,
+    };
     for path in fixtures("organism_") {
         let f = load(&path);
         let name = path.display().to_string();
@@ -202,7 +204,7 @@ fn organism_golden_files() {
         );
 
         for (label, o, p) in [("extracted", &org, TaskPath::Extracted), ("general", &general, TaskPath::General)] {
-            let pass = o.task_pass(&x, targets, p);
+            let pass = o.task_pass(&x, targets, p, &mut TaskWorkspace::new());
             assert_close(&format!("{name} output ({label})"), &pass.output, &flat(&f["output"]), REL, ABS);
             assert_close(
                 &format!("{name} loss ({label})"),

@@ -22,7 +22,7 @@
 use super::cell_particles::{column, CellParticles, Cells, Splatted};
 use super::dense::layer_offsets;
 use super::general::KEEP_BYTES;
-use super::pass::{network_pass, LayerMap, Targets};
+use super::pass::{network_pass, LayerMap, RowScratch, Targets, TaskWorkspace};
 use super::{OrganismShape, TaskPass};
 use crate::keyword::keywords;
 use crate::lanes::{F32s, Lanes, LANES};
@@ -174,9 +174,10 @@ pub(super) fn folded_pass(
     cells: &Cells,
     x: &[f32],
     targets: Option<Targets>,
+    ws: &mut TaskWorkspace,
 ) -> TaskPass {
     let map = Folded::new(shape, edges, aggregators);
-    let pass = network_pass(shape, &map, cells, x, targets);
+    let pass = network_pass(shape, &map, cells, x, targets, ws);
     let (grads, aggregator_grads) = if targets.is_some() { map.split(&pass.grads) } else { Default::default() };
     TaskPass { grads, aggregator_grads, ..pass }
 }
@@ -232,16 +233,21 @@ impl LayerMap for Folded<'_> {
     /// beyond [`KEEP_BYTES`], when the backward runs each cell's fold again.
     type Kept = Vec<FoldSteps>;
 
-    fn kept(&self, l: usize, rows: usize) -> Self::Kept {
+    fn fit_kept(&self, l: usize, rows: usize, kept: &mut Self::Kept) {
         let (i_n, o_n) = self.dims[l];
         let shape = self.agg.cp.particles.shape();
         let groups = rows.div_ceil(LANES);
         let hidden: usize = shape.widths()[1..shape.n_layers()].iter().sum();
         let bytes = o_n * i_n * groups * 2 * (hidden + 1) * std::mem::size_of::<F32s>();
-        if rows == 0 || bytes > KEEP_BYTES {
-            return Vec::new();
-        }
-        (0..o_n).map(|_| self.steps(i_n, groups)).collect()
+        *kept = if rows == 0 || bytes > KEEP_BYTES {
+            Vec::new()
+        } else {
+            (0..o_n).map(|_| self.steps(i_n, groups)).collect()
+        };
+    }
+
+    fn scratches(ws: &mut TaskWorkspace) -> &mut Vec<RowScratch<Self::Kept>> {
+        &mut ws.folded
     }
 
     fn grad_len(&self, l: usize) -> usize {

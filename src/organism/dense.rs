@@ -2,7 +2,7 @@
 //! dot products and weight gradients, dispatched to AVX2 at run time.
 
 use super::cell_particles::Cells;
-use super::pass::{network_pass, LayerMap, Targets};
+use super::pass::{network_pass, LayerMap, RowScratch, Targets, TaskWorkspace};
 use super::{CellParticles, OrganismShape, TaskPass};
 use crate::lanes::LANES;
 
@@ -85,13 +85,14 @@ impl<'a> Dense<'a> {
 
     /// The network's output, `B × q`.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        network_pass(self.shape, self, &self.cells(), x, None).output
+        network_pass(self.shape, self, &self.cells(), x, None, &mut TaskWorkspace::new()).output
     }
 
     /// Loss, output and `∂loss/∂weight` (one per dense weight, SPEC order) on `(x, targets)`:
     /// the task pass of the dense network, and the first half of the organism's extracted path.
+    /// Its chunk scratches come from a new [`TaskWorkspace`] (a dense network's are small).
     pub fn task_pass(&self, x: &[f32], targets: Targets) -> TaskPass {
-        network_pass(self.shape, self, &self.cells(), x, Some(targets))
+        network_pass(self.shape, self, &self.cells(), x, Some(targets), &mut TaskWorkspace::new())
     }
 }
 
@@ -313,7 +314,10 @@ const COLS: usize = 2 * LANES;
 
 impl LayerMap for Dense<'_> {
     type Kept = ();
-    fn kept(&self, _: usize, _: usize) {}
+    fn fit_kept(&self, _: usize, _: usize, _: &mut ()) {}
+    fn scratches(ws: &mut TaskWorkspace) -> &mut Vec<RowScratch<()>> {
+        &mut ws.dense
+    }
     fn grad_len(&self, l: usize) -> usize {
         self.offsets[l + 1] - self.offsets[l]
     }

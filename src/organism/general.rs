@@ -2,14 +2,13 @@
 //! groups of [`LANES`] consecutive PNs of a layer run layer by layer over a chunk of samples.
 
 use super::dense::layer_offsets;
-use super::pass::LayerMap;
+use super::pass::{LayerMap, RowScratch, TaskWorkspace};
 use super::OrganismShape;
-use crate::lanes::{gather, scatter, F32s, LANES};
+use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
 use crate::particle::kernel::general as pn;
 use crate::particle::{ParticleBatch, ParticleShape, Row};
 use crate::simd;
 use rayon::prelude::*;
-use std::sync::Mutex;
 
 /// The ON evaluated PN by PN, [`LANES`] consecutive particles of a layer at once (SPEC order:
 /// cell by cell, edge by edge, so a group may span two cells) over all rows of a chunk.
@@ -58,6 +57,10 @@ struct Units {
     n: usize,
     cell: [usize; LANES],
     edge: [usize; LANES],
+    /// All [`LANES`] particles are edges of one cell (every group but the few that span two
+    /// cells or hold padding, when a cell has at least [`LANES`] edges): a row's inputs of the
+    /// group are one slice of it, its `∂loss/∂output` one value.
+    one_cell: bool,
 }
 
 impl Units {
@@ -65,16 +68,87 @@ impl Units {
     fn of(g: usize, (i_n, o_n): (usize, usize)) -> Self {
         let first = g * LANES;
         let n = (i_n * o_n - first).min(LANES);
-        // Padding lanes repeat the last particle's unit; their values are never used.
-        let unit = |j: usize| first + j.min(n - 1);
-        Units { n, cell: std::array::from_fn(|j| unit(j) / i_n), edge: std::array::from_fn(|j| unit(j) % i_n) }
+        // Padding lanes repeat the last particle's unit; their values are never used. Index
+        // loops, not `array::from_fn` (left out of line, baseline-compiled: `lanes` module docs).
+        let (mut cell, mut edge) = ([0; LANES], [0; LANES]);
+        for j in 0..LANES {
+            let unit = first + j.min(n - 1);
+            (cell[j], edge[j]) = (unit / i_n, unit % i_n);
+        }
+        Units { n, cell, edge, one_cell: n == LANES && cell[0] == cell[LANES - 1] }
+    }
+
+    /// Every row's inputs of the group (`m`: rows × in), particle `j`'s in lane `j` (padding
+    /// lanes zero).
+    #[inline(always)]
+    fn gather_edges(&self, m: &[f32], i_n: usize, out: &mut [F32s]) {
+        if self.one_cell {
+            let e = self.edge[0];
+            for (o, row) in out.iter_mut().zip(m.chunks_exact(i_n)) {
+                let mut lanes = [0.0; LANES];
+                lanes.copy_from_slice(&row[e..e + LANES]);
+                *o = F32s(lanes);
+            }
+        } else {
+            self.gather(m, i_n, &self.edge, out);
+        }
+    }
+
+    /// Every row's value of the group's cells (`m`: rows × out), particle `j`'s cell in lane `j`
+    /// (padding lanes zero).
+    #[inline(always)]
+    fn gather_cells(&self, m: &[f32], o_n: usize, out: &mut [F32s]) {
+        if self.one_cell {
+            let c = self.cell[0];
+            for (o, row) in out.iter_mut().zip(m.chunks_exact(o_n)) {
+                *o = F32s::splat(row[c]);
+            }
+        } else {
+            self.gather(m, o_n, &self.cell, out);
+        }
     }
 
     /// Column `index[j]` of every row of `m` (`rows × width`) into lane `j` (padding lanes zero).
     #[inline(always)]
     fn gather(&self, m: &[f32], width: usize, index: &[usize; LANES], out: &mut [F32s]) {
         for (o, row) in out.iter_mut().zip(m.chunks_exact(width)) {
-            *o = F32s(std::array::from_fn(|j| if j < self.n { row[index[j]] } else { 0.0 }));
+            let mut lanes = [0.0; LANES];
+            for j in 0..self.n {
+                lanes[j] = row[index[j]];
+            }
+            *o = F32s(lanes);
+        }
+    }
+
+    /// Adds every row's lanes `ys` (`∂loss/∂input`, backward) into their edges of the row of
+    /// `m` (rows × in), lane by lane.
+    #[inline(always)]
+    fn add_to_edges(&self, ys: &[F32s], m: &mut [f32], i_n: usize) {
+        for (y, row) in ys.iter().zip(m.chunks_exact_mut(i_n)) {
+            if self.one_cell {
+                let e = self.edge[0];
+                row[e..e + LANES].iter_mut().zip(&y.0).for_each(|(v, y)| *v += y);
+            } else {
+                for j in 0..self.n {
+                    row[self.edge[j]] += y.0[j];
+                }
+            }
+        }
+    }
+
+    /// Adds every row's lanes `ys` (outputs, forward) into their cells of the row of `m` (rows ×
+    /// out), lane by lane in lane order.
+    #[inline(always)]
+    fn add_to_cells(&self, ys: &[F32s], m: &mut [f32], o_n: usize) {
+        for (y, row) in ys.iter().zip(m.chunks_exact_mut(o_n)) {
+            if self.one_cell {
+                let c = self.cell[0];
+                row[c] = y.0.iter().fold(row[c], |sum, y| sum + y);
+            } else {
+                for j in 0..self.n {
+                    row[self.cell[j]] += y.0[j];
+                }
+            }
         }
     }
 }
@@ -134,7 +208,7 @@ const PART: usize = 16;
 const WAVE: usize = 8 * PART;
 
 /// What a chunk's forward of a layer keeps for its backward, and the buffers both work in
-/// (grown on first use, then reused; when dropped, left in [`SPARE`] for a later pass).
+/// (grown on first use, then reused pass after pass in a [`TaskWorkspace`]).
 #[derive(Default)]
 pub(super) struct Kept {
     /// Whether the forward keeps every group's activations; else the backward runs each
@@ -148,45 +222,6 @@ pub(super) struct Kept {
     ys: Vec<F32s>,
     /// One group's buffers for each part.
     bufs: Vec<GroupBuf>,
-}
-
-/// The buffers of the [`Kept`]s of finished passes, for later passes to take: a chunk keeps
-/// MBs (3 MB with the `mnist` organism's tanh PNs), and allocating and zero-filling them
-/// anew every pass took ≈ 8 % of a task pass. A forward writes every value a backward reads,
-/// so what a buffer held before never shows. Holds at most [`SPARE_BYTES`] of buffers.
-static SPARE: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
-
-/// Bytes of buffers [`SPARE`] holds at most: the `mnist` organism's eight chunks
-/// (`pass::WAVE`) of tanh PNs need 25 MB.
-const SPARE_BYTES: usize = 4 * KEEP_BYTES;
-
-impl Kept {
-    /// The buffers for a layer keeping `len` values when `all`: those of [`SPARE`] that fit
-    /// it most closely (the smallest at least `len`, else the largest), or new ones.
-    fn take(backward: bool, all: bool, len: usize) -> Kept {
-        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
-        let fit = |k: &Kept| (k.acts.len() < len, k.acts.len().abs_diff(len));
-        let best = (0..spare.len()).min_by_key(|&i| fit(&spare[i]));
-        let mut kept = best.map(|i| spare.swap_remove(i)).unwrap_or_default();
-        (kept.all, kept.backward) = (all, backward);
-        kept
-    }
-
-    /// Bytes its buffers hold.
-    fn bytes(&self) -> usize {
-        let bufs = self.bufs.iter().flat_map(|b| [&b.x, &b.y, &b.kept, &b.input, &b.scratch, &b.grad]);
-        let floats: usize = [&self.acts, &self.ys].into_iter().chain(bufs).map(|v| v.capacity()).sum();
-        floats * std::mem::size_of::<F32s>()
-    }
-}
-
-impl Drop for Kept {
-    fn drop(&mut self) {
-        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
-        if spare.iter().map(Kept::bytes).sum::<usize>() + self.bytes() <= SPARE_BYTES {
-            spare.push(std::mem::take(self));
-        }
-    }
 }
 
 impl Kept {
@@ -204,10 +239,14 @@ impl Kept {
 impl LayerMap for General<'_> {
     type Kept = Kept;
 
-    fn kept(&self, l: usize, rows: usize) -> Self::Kept {
+    fn fit_kept(&self, l: usize, rows: usize, kept: &mut Kept) {
         let len = self.groups(l) * pn::kept_len(self.shape, rows);
-        let all = rows > 0 && len * std::mem::size_of::<F32s>() <= KEEP_BYTES;
-        Kept::take(rows > 0, all, if all { len } else { 0 })
+        kept.all = rows > 0 && len * std::mem::size_of::<F32s>() <= KEEP_BYTES;
+        kept.backward = rows > 0;
+    }
+
+    fn scratches(ws: &mut TaskWorkspace) -> &mut Vec<RowScratch<Kept>> {
+        &mut ws.general
     }
 
     fn grad_len(&self, l: usize) -> usize {
@@ -238,7 +277,7 @@ impl LayerMap for General<'_> {
                     for (k, y) in ys.chunks_exact_mut(rows).enumerate() {
                         let g = p * PART + k;
                         let u = Units::of(g, self.dims[l]);
-                        u.gather(inp, i_n, &u.edge, &mut buf.x);
+                        u.gather_edges(inp, i_n, &mut buf.x);
                         let kept = match acts.get_mut(k * stride..(k + 1) * stride) {
                             Some(kept) => kept,
                             None => &mut buf.kept[..],
@@ -264,12 +303,7 @@ impl LayerMap for General<'_> {
                 work.for_each(|(p, (ys, buf))| part(first / PART + p, ys, buf, &mut []));
             }
             for (g, ys) in ys.chunks_exact(rows).enumerate() {
-                let u = Units::of(first + g, self.dims[l]);
-                for (y, o) in ys.iter().zip(out.chunks_exact_mut(o_n)) {
-                    for j in 0..u.n {
-                        o[u.cell[j]] += y.0[j];
-                    }
-                }
+                Units::of(first + g, self.dims[l]).add_to_cells(ys, out, o_n);
             }
         }
     }
@@ -314,14 +348,14 @@ impl LayerMap for General<'_> {
                             let g = first + part * PART + k;
                             let u = Units::of(g, self.dims[l]);
                             let w = self.group(l, g);
-                            u.gather(inp, i_n, &u.edge, &mut buf.x);
+                            u.gather_edges(inp, i_n, &mut buf.x);
                             let x = &buf.x;
                             let row = |r: usize| Row::Aux(x[r]);
                             if !all {
                                 let (input, scratch) = (&mut buf.input, &mut buf.scratch);
                                 pn::forward(shape, w, rows, 0..rows, row, &mut buf.kept, input, scratch, &mut buf.y);
                             }
-                            u.gather(dout, o_n, &u.cell, &mut buf.y);
+                            u.gather_cells(dout, o_n, &mut buf.y);
                             let kept = if all { &acts[g * stride..(g + 1) * stride] } else { &buf.kept[..] };
                             buf.grad.fill(F32s::default());
                             let (input, scratch) = (&mut buf.input, &mut buf.scratch);
@@ -348,12 +382,7 @@ impl LayerMap for General<'_> {
             });
             if let Some(d) = dinp.as_deref_mut() {
                 for (g, dx) in dxs.chunks_exact(rows).enumerate() {
-                    let u = Units::of(first + g, self.dims[l]);
-                    for (v, row) in dx.iter().zip(d.chunks_exact_mut(i_n)) {
-                        for j in 0..u.n {
-                            row[u.edge[j]] += v.0[j];
-                        }
-                    }
+                    Units::of(first + g, self.dims[l]).add_to_edges(dx, d, i_n);
                 }
             }
         }

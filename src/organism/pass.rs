@@ -1,7 +1,9 @@
 //! The network skeleton of the task pass shared by both paths: layer maps, chunked forward and
 //! backward over fixed row chunks, residual skip, activations and the losses.
 
+use super::aggregators::FoldSteps;
 use super::cell_particles::Cells;
+use super::general::Kept;
 use super::{OrganismShape, TaskPass, ROWS};
 use crate::activation::exp_in_place;
 use crate::data::Labels;
@@ -12,9 +14,12 @@ use rayon::prelude::*;
 pub(super) trait LayerMap: Sync {
     /// What a chunk's forward of a layer keeps for its backward besides the layer's input
     /// (`()` when the input is enough), one per layer in every [`RowScratch`].
-    type Kept: Send;
-    /// Layer `l`'s [`LayerMap::Kept`] for up to `rows` rows.
-    fn kept(&self, l: usize, rows: usize) -> Self::Kept;
+    type Kept: Send + Default;
+    /// Readies `kept` (new, or of an earlier pass) as layer `l`'s [`LayerMap::Kept`] for up to
+    /// `rows` rows (`0`: a forward without a backward keeps nothing).
+    fn fit_kept(&self, l: usize, rows: usize, kept: &mut Self::Kept);
+    /// This map's chunk scratches in a [`TaskWorkspace`].
+    fn scratches(ws: &mut TaskWorkspace) -> &mut Vec<RowScratch<Self::Kept>>;
     // forward kernel: inp (rows × in) -> out (rows × out), kept; `#[inline(always)]` in every
     // impl, so that [`LayerMap::forward`] compiles it for the instruction set it dispatches to
     fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], kept: &mut Self::Kept);
@@ -59,7 +64,8 @@ pub(super) trait LayerMap: Sync {
 
 /// Scratch of one chunk of [`ROWS`] samples: every layer's input and pre-activation, the
 /// gradient flowing back, what the layer map keeps for its backward, and the chunk's share of
-/// the weight gradient. A pass allocates [`WAVE`] of them and reuses them wave after wave.
+/// the weight gradient. A pass uses [`WAVE`] of them wave after wave, from a [`TaskWorkspace`].
+#[derive(Default)]
 pub(super) struct RowScratch<K> {
     /// Input of layers 1.. (layer 0 reads the caller's `x`), `rows × in` each.
     inputs: Vec<Vec<f32>>,
@@ -80,27 +86,60 @@ pub(super) struct RowScratch<K> {
     kept: Vec<K>,
 }
 
-impl<K> RowScratch<K> {
-    fn new(shape: &OrganismShape, map: &impl LayerMap<Kept = K>, cells: &Cells, backward: bool) -> Self {
+impl<K: Default> RowScratch<K> {
+    /// Sizes the scratch (new, or of an earlier pass: a pass writes every value before it reads
+    /// it, so what the buffers held never shows) for a pass of `map`, with a backward or not;
+    /// buffers keep their capacity, so a workspace holds what its largest pass needed.
+    fn fit(&mut self, shape: &OrganismShape, map: &impl LayerMap<Kept = K>, cells: &Cells, backward: bool) {
         let layers = shape.layers();
         // d and din hold a layer's output or the input of layers 1.. (the network input gets
         // no gradient): sizing them by p would zero ROWS·p floats per chunk and pass for nothing.
         let widest = layers.iter().enumerate().map(|(l, &(i, o))| if l > 0 { i.max(o) } else { o }).max().unwrap();
-        let block = |w: usize| vec![0.0; ROWS * w];
         let grad_len = if backward { (0..layers.len()).map(|l| map.grad_len(l)).sum() } else { 0 };
-        RowScratch {
-            inputs: layers.iter().enumerate().map(|(l, &(i, _))| if l > 0 { block(i) } else { Vec::new() }).collect(),
-            pre: layers.iter().map(|&(_, o)| block(o)).collect(),
-            deriv: if backward && cells.is_fixed() { vec![block(shape.width); layers.len() - 1] } else { Vec::new() },
-            residual: block(shape.width),
-            d_residual: block(shape.width),
-            d: block(widest),
-            din: block(widest),
-            grad: vec![0.0; grad_len],
-            act_grad: vec![0.0; if backward { cells.grad_len() } else { 0 }],
-            // A forward-only pass keeps nothing.
-            kept: (0..layers.len()).map(|l| map.kept(l, if backward { ROWS } else { 0 })).collect(),
-        }
+        let hidden = if backward && cells.is_fixed() { layers.len() - 1 } else { 0 };
+        fit_blocks(&mut self.inputs, layers.iter().enumerate().map(|(l, &(i, _))| if l > 0 { ROWS * i } else { 0 }));
+        fit_blocks(&mut self.pre, layers.iter().map(|&(_, o)| ROWS * o));
+        fit_blocks(&mut self.deriv, (0..hidden).map(|_| ROWS * shape.width));
+        fit(&mut self.residual, ROWS * shape.width);
+        fit(&mut self.d_residual, ROWS * shape.width);
+        fit(&mut self.d, ROWS * widest);
+        fit(&mut self.din, ROWS * widest);
+        fit(&mut self.grad, grad_len);
+        fit(&mut self.act_grad, if backward { cells.grad_len() } else { 0 });
+        self.kept.resize_with(layers.len(), K::default);
+        // A forward-only pass keeps nothing.
+        let rows = if backward { ROWS } else { 0 };
+        self.kept.iter_mut().enumerate().for_each(|(l, k)| map.fit_kept(l, rows, k));
+    }
+}
+
+/// Resizes `v` to `len` values, keeping its capacity.
+fn fit(v: &mut Vec<f32>, len: usize) {
+    v.resize(len, 0.0);
+}
+
+/// Resizes `vs` to one block per length of `lens`.
+fn fit_blocks(vs: &mut Vec<Vec<f32>>, lens: impl ExactSizeIterator<Item = usize>) {
+    vs.resize_with(lens.len(), Vec::new);
+    vs.iter_mut().zip(lens).for_each(|(v, len)| fit(v, len));
+}
+
+/// The chunk scratches of task passes ([`RowScratch`]es with each layer map's kept state), owned
+/// by the caller and reused pass after pass, as [`crate::particle::ParticleBatch::workspace`]
+/// for self-training: a chunk's scratch is MBs with tanh PNs, and allocating and zero-filling
+/// it every pass took ≈ 8 % of a task pass. Holds at most [`WAVE`] scratches per layer map,
+/// each as large as the largest pass it served needed.
+#[derive(Default)]
+pub struct TaskWorkspace {
+    pub(super) dense: Vec<RowScratch<()>>,
+    pub(super) general: Vec<RowScratch<Kept>>,
+    pub(super) folded: Vec<RowScratch<Vec<FoldSteps>>>,
+}
+
+impl TaskWorkspace {
+    /// An empty workspace; a pass grows it to what it needs.
+    pub fn new() -> Self {
+        TaskWorkspace::default()
     }
 }
 
@@ -200,18 +239,25 @@ const WAVE: usize = 8;
 /// chunks of [`ROWS`] samples run forward and backward in parallel while their rows are in
 /// cache, [`WAVE`] chunks at a time; after each wave its chunks' gradients are added to the total
 /// in chunk order, so the result does not depend on threads.
+/// The chunk scratches come from `ws`, sized for this pass.
 pub(super) fn network_pass<M: LayerMap>(
     shape: &OrganismShape,
     map: &M,
     cells: &Cells,
     x: &[f32],
     targets: Option<Targets>,
+    ws: &mut TaskWorkspace,
 ) -> TaskPass {
     let (p, q) = (shape.inputs, shape.outputs);
     let b = x.len() / p;
     let mut y = vec![0.0; b * q];
-    let mut scratch: Vec<RowScratch<M::Kept>> =
-        (0..b.div_ceil(ROWS).min(WAVE)).map(|_| RowScratch::new(shape, map, cells, targets.is_some())).collect();
+    let scratch = M::scratches(ws);
+    let chunks = b.div_ceil(ROWS).min(WAVE);
+    if scratch.len() < chunks {
+        scratch.resize_with(chunks, RowScratch::default);
+    }
+    let scratch = &mut scratch[..chunks];
+    scratch.iter_mut().for_each(|s| s.fit(shape, map, cells, targets.is_some()));
     let mut terms = vec![0.0; b];
     let total = |part: fn(&RowScratch<M::Kept>) -> &[f32]| vec![0.0; scratch.first().map_or(0, |s| part(s).len())];
     let (mut grads, mut activation_grads) = (total(|s| &s.grad), total(|s| &s.act_grad));
@@ -239,7 +285,8 @@ pub(super) fn network_pass<M: LayerMap>(
 pub(super) fn hidden_sums(shape: &OrganismShape, map: &impl LayerMap, cells: &Cells, x: &[f32]) -> Vec<Vec<f32>> {
     let (p, q, w) = (shape.inputs, shape.outputs, shape.width);
     let mut sums = vec![Vec::new(); shape.depth - 1];
-    let mut s = RowScratch::new(shape, map, cells, false);
+    let mut s = RowScratch::default();
+    s.fit(shape, map, cells, false);
     let mut y = vec![0.0; ROWS * q];
     for x in x.chunks(ROWS * p) {
         let rows = x.len() / p;

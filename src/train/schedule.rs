@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::fixpoint::{classify, Class, ClassCounts};
 use crate::interaction::{draw_events, interact, scope_ranges};
 use crate::optim::Sgd;
-use crate::organism::{metric, Organism};
+use crate::organism::{metric, Organism, TaskWorkspace};
 use crate::particle::{ParticleBatch, Workspace};
 use crate::task::{stream_rng, Samples, Stream, TaskData};
 use crate::{Error, Result};
@@ -79,6 +79,15 @@ struct Stepper {
     workspace: Workspace,
 }
 
+/// The training state of an organism's particle batches: the weight particles and its cell
+/// particles ([`Organism::cell_particles`]: activation, aggregator), each with its own optimizers;
+/// and the task pass's scratch.
+pub(super) struct Steppers {
+    weights: Stepper,
+    cells: Vec<Stepper>,
+    pass: TaskWorkspace,
+}
+
 impl Stepper {
     fn new(cfg: &Config, particles: &ParticleBatch) -> Self {
         Stepper {
@@ -107,18 +116,12 @@ impl Stepper {
     }
 }
 
-/// The training state of an organism's particle batches: the weight particles and its cell
-/// particles ([`Organism::cell_particles`]: activation, aggregator), each with its own optimizers.
-pub(super) struct Steppers {
-    weights: Stepper,
-    cells: Vec<Stepper>,
-}
-
 impl Steppers {
     pub(super) fn new(cfg: &Config, organism: &Organism) -> Self {
         Steppers {
             weights: Stepper::new(cfg, &organism.particles),
             cells: organism.cell_particles().map(|cp| Stepper::new(cfg, &cp.particles)).collect(),
+            pass: TaskWorkspace::new(),
         }
     }
 }
@@ -146,7 +149,7 @@ pub(super) fn organism_step(
         self_train_loss_sum += s.self_train(cfg, &mut cp.particles, self_train, |_| ());
     }
     let Stepper { task_opt, workspace } = &mut steppers.weights;
-    let pass = organism.task_step(&batch.x, (&batch.y).into(), task_opt, workspace);
+    let pass = organism.task_step(&batch.x, (&batch.y).into(), task_opt, workspace, &mut steppers.pass);
     let metric = metric(&pass.output, cfg.organism.outputs, (&batch.y).into());
     hold(&mut organism.particles);
     for ((cp, s), grads) in organism.cell_particles_mut().zip(&mut steppers.cells).zip(pass.cell_grads()) {
