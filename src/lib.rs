@@ -40,7 +40,6 @@ pub mod optim;
 pub mod organism;
 pub mod particle;
 pub mod plot;
-pub mod pool;
 pub mod progress;
 pub mod report;
 pub mod reproduce;

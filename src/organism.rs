@@ -31,7 +31,6 @@ pub use pass::{metric, Targets, TaskWorkspace};
 
 use crate::optim::Sgd;
 use crate::particle::{Init, ParticleBatch, ParticleShape, Workspace};
-use crate::pool::on_pool;
 use crate::{Error, Result};
 use cell_particles::Cells;
 use rand::Rng;
@@ -283,10 +282,8 @@ impl Organism {
 
     /// The organism's output on `x` (`B × p`), `B × q`.
     pub fn forward(&self, x: &[f32], path: Path) -> Vec<f32> {
-        on_pool(|| {
-            let weights = self.path_weights(path);
-            self.pass(weights.as_deref(), x, None, &mut TaskWorkspace::new()).output
-        })
+        let weights = self.path_weights(path);
+        self.pass(weights.as_deref(), x, None, &mut TaskWorkspace::new()).output
     }
 
     /// The extracted weights on [`Path::Extracted`], none on [`Path::General`].
@@ -327,19 +324,17 @@ impl Organism {
     /// is exact for linear PNs only; [`Organism::default_path`] picks the right one. The pass's
     /// chunk scratches come from `ws` (the caller's, reused pass after pass).
     pub fn task_pass(&self, x: &[f32], targets: Targets, path: Path, ws: &mut TaskWorkspace) -> TaskPass {
-        on_pool(|| {
-            let weights = self.path_weights(path);
-            let pass = self.pass(weights.as_deref(), x, Some(targets), ws);
-            match weights {
-                Some(w) => {
-                    let mut grads = vec![0.0; self.particles.weights().len()];
-                    let ones = vec![1.0; w.len()];
-                    self.particles.aux_backward(&ones, &pass.grads, &mut grads);
-                    TaskPass { grads, ..pass }
-                }
-                None => pass,
+        let weights = self.path_weights(path);
+        let pass = self.pass(weights.as_deref(), x, Some(targets), ws);
+        match weights {
+            Some(w) => {
+                let mut grads = vec![0.0; self.particles.weights().len()];
+                let ones = vec![1.0; w.len()];
+                self.particles.aux_backward(&ones, &pass.grads, &mut grads);
+                TaskPass { grads, ..pass }
             }
-        })
+            None => pass,
+        }
     }
 
     /// One task step of the weight particles on `(x, targets)` with `opt` on the default path:
@@ -356,15 +351,13 @@ impl Organism {
         ws: &mut Workspace,
         pass_ws: &mut TaskWorkspace,
     ) -> TaskPass {
-        on_pool(|| {
-            let weights = self.path_weights(self.default_path());
-            let pass = self.pass(weights.as_deref(), x, Some(targets), pass_ws);
-            match weights {
-                Some(_) => self.particles.extracted_task_step(&pass.grads, opt, ws),
-                None => opt.step(self.particles.weights_mut(), &pass.grads),
-            }
-            TaskPass { grads: Vec::new(), ..pass }
-        })
+        let weights = self.path_weights(self.default_path());
+        let pass = self.pass(weights.as_deref(), x, Some(targets), pass_ws);
+        match weights {
+            Some(_) => self.particles.extracted_task_step(&pass.grads, opt, ws),
+            None => opt.step(self.particles.weights_mut(), &pass.grads),
+        }
+        TaskPass { grads: Vec::new(), ..pass }
     }
 
     /// The sums `z` the hidden cells saw on `x` (`B × p`), before their activation: one `B × w`

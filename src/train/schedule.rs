@@ -15,7 +15,6 @@ use crate::interaction::{draw_events, interact, scope_ranges};
 use crate::optim::Sgd;
 use crate::organism::{metric, Organism, TaskWorkspace};
 use crate::particle::{ParticleBatch, Workspace};
-use crate::pool::on_pool;
 use crate::task::{stream_rng, Samples, Stream, TaskData};
 use crate::{Error, Result};
 use rand_chacha::ChaCha8Rng;
@@ -139,27 +138,24 @@ pub(super) fn organism_step(
     steppers: &mut Steppers,
     keep: Option<&[bool]>,
 ) -> StepRecord {
-    // One hand-over to the thread pool per batch, not one per parallel region (crate::pool).
-    on_pool(|| {
-        let p = organism.particles.shape().n_weights();
-        let hold = |particles: &mut ParticleBatch| {
-            if let Some(keep) = keep {
-                hold_at_zero(particles.weights_mut(), p, keep);
-            }
-        };
-        let mut self_train_loss_sum = steppers.weights.self_train(cfg, &mut organism.particles, self_train, hold);
-        for (cp, s) in organism.cell_particles_mut().zip(&mut steppers.cells) {
-            self_train_loss_sum += s.self_train(cfg, &mut cp.particles, self_train, |_| ());
+    let p = organism.particles.shape().n_weights();
+    let hold = |particles: &mut ParticleBatch| {
+        if let Some(keep) = keep {
+            hold_at_zero(particles.weights_mut(), p, keep);
         }
-        let Stepper { task_opt, workspace } = &mut steppers.weights;
-        let pass = organism.task_step(&batch.x, (&batch.y).into(), task_opt, workspace, &mut steppers.pass);
-        let metric = metric(&pass.output, cfg.organism.outputs, (&batch.y).into());
-        hold(&mut organism.particles);
-        for ((cp, s), grads) in organism.cell_particles_mut().zip(&mut steppers.cells).zip(pass.cell_grads()) {
-            s.task_opt.step(cp.particles.weights_mut(), grads);
-        }
-        StepRecord { self_train_loss_sum, task_loss: pass.loss, metric }
-    })
+    };
+    let mut self_train_loss_sum = steppers.weights.self_train(cfg, &mut organism.particles, self_train, hold);
+    for (cp, s) in organism.cell_particles_mut().zip(&mut steppers.cells) {
+        self_train_loss_sum += s.self_train(cfg, &mut cp.particles, self_train, |_| ());
+    }
+    let Stepper { task_opt, workspace } = &mut steppers.weights;
+    let pass = organism.task_step(&batch.x, (&batch.y).into(), task_opt, workspace, &mut steppers.pass);
+    let metric = metric(&pass.output, cfg.organism.outputs, (&batch.y).into());
+    hold(&mut organism.particles);
+    for ((cp, s), grads) in organism.cell_particles_mut().zip(&mut steppers.cells).zip(pass.cell_grads()) {
+        s.task_opt.step(cp.particles.weights_mut(), grads);
+    }
+    StepRecord { self_train_loss_sum, task_loss: pass.loss, metric }
 }
 
 /// A run between two epochs: everything the next epoch depends on besides config and data.
