@@ -218,23 +218,20 @@ fn forward_block<const NB: usize>(a: &[f32], o: usize, x: [&[f32]; R], y: &mut [
 
 // grad_rows: dy (rows × out), x (rows × in), outputs o.. o+NB -> grad rows o.. (NB × in) += Σ_r
 // dy[r][o+j]·x[r], row after row (the order of one row at a time), COLS columns at a time in
-// registers; the last columns go through a block of LANES. Each row's NB values of dy and
-// its columns are taken as arrays, one bounds check each (a check per value had been most of
-// the loop's instructions).
+// registers; the last columns go through a zero-padded block of LANES
 #[inline(always)]
 fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x: &[f32]) {
     let i_n = g.len() / NB;
     let full = i_n / COLS * COLS;
-    let d = |dr: &[f32]| -> [f32; NB] { dr[o..o + NB].try_into().expect("NB outputs") };
     for i0 in (0..full).step_by(COLS) {
         let mut acc = [[0f32; COLS]; NB];
         for (j, acc) in acc.iter_mut().enumerate() {
             acc.copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + COLS]);
         }
         for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
-            let xr: &[f32; COLS] = xr[i0..i0 + COLS].try_into().expect("COLS columns");
-            let d = d(dr);
-            for (acc, d) in acc.iter_mut().zip(d) {
+            let xr = &xr[i0..i0 + COLS];
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let d = dr[o + j];
                 for l in 0..COLS {
                     acc[l] += d * xr[l];
                 }
@@ -250,20 +247,11 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
         for (j, acc) in acc.iter_mut().enumerate() {
             acc[..w].copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + w]);
         }
-        for (r, dr) in dy.chunks_exact(o_n).enumerate() {
-            // The row's w columns read as a whole block while x has room: lanes past w then hold
-            // the next row's values, whose sums are never stored (reading lane by lane, zero
-            // past w, was a load and an insert per lane)
-            let at = r * i_n + i0;
-            let xs: [f32; LANES] = match x.get(at..at + LANES) {
-                Some(xs) => xs.try_into().expect("LANES columns"),
-                None => {
-                    let mut xs = [0f32; LANES];
-                    xs[..w].copy_from_slice(&x[at..at + w]);
-                    xs
-                }
-            };
-            for (acc, d) in acc.iter_mut().zip(d(dr)) {
+        for (xr, dr) in x.chunks_exact(i_n).zip(dy.chunks_exact(o_n)) {
+            // (a copy of w values here was a call to memcpy per row)
+            let xs: [f32; LANES] = std::array::from_fn(|l| xr.get(i0 + l).copied().unwrap_or(0.0));
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let d = dr[o + j];
                 for l in 0..LANES {
                     acc[l] += d * xs[l];
                 }
