@@ -124,10 +124,10 @@ fn fit_blocks(vs: &mut Vec<Vec<f32>>, lens: impl ExactSizeIterator<Item = usize>
     vs.iter_mut().zip(lens).for_each(|(v, len)| fit(v, len));
 }
 
-/// The chunk scratches of task passes ([`RowScratch`]es with each layer map's kept state), owned
+/// The chunk scratches of task passes (`RowScratch`es with each layer map's kept state), owned
 /// by the caller and reused pass after pass, as [`crate::particle::ParticleBatch::workspace`]
 /// for self-training: a chunk's scratch is MBs with tanh PNs, and allocating and zero-filling
-/// it every pass took ≈ 8 % of a task pass. Holds at most [`WAVE`] scratches per layer map,
+/// it every pass took ≈ 8 % of a task pass. Holds at most `WAVE` (8) scratches per layer map,
 /// each as large as the largest pass it served needed.
 #[derive(Default)]
 pub struct TaskWorkspace {
