@@ -1,23 +1,25 @@
 //! The ON evaluated PN by PN (the [`super::Path::General`] layer map): every PN on every sample,
-//! groups of [`LANES`] consecutive PNs of a layer run layer by layer over a chunk of samples.
+//! groups of [`WIDE`] consecutive PNs of a layer (one AVX-512 register of f32 each) run layer by
+//! layer over a chunk of samples. Groups of 16 took ≈ X % less time than groups of 8: half the
+//! loop control per PN, and the PN kernel keeps each 16-lane sum in one register.
 
 use super::dense::layer_offsets;
 use super::pass::{LayerMap, RowScratch, TaskWorkspace};
 use super::OrganismShape;
-use crate::lanes::{gather, scatter, F32s, Lanes, LANES};
+use crate::lanes::{gather, scatter, F32x16, Lanes, WIDE};
 use crate::particle::kernel::general as pn;
 use crate::particle::{ParticleBatch, ParticleShape, Row};
 use crate::simd;
 use rayon::prelude::*;
 
-/// The ON evaluated PN by PN, [`LANES`] consecutive particles of a layer at once (SPEC order:
+/// The ON evaluated PN by PN, [`WIDE`] consecutive particles of a layer at once (SPEC order:
 /// cell by cell, edge by edge, so a group may span two cells) over all rows of a chunk.
 pub(super) struct General<'a> {
     shape: &'a ParticleShape,
     dims: Vec<(usize, usize)>,
-    /// Every layer's particles in groups of [`LANES`], side by side (a layer's last group padded
+    /// Every layer's particles in groups of [`WIDE`], side by side (a layer's last group padded
     /// with zero particles): group `g` of layer `l` is the `P` lanes at `(soa_start[l] + g)·P`.
-    soa: Vec<F32s>,
+    soa: Vec<F32x16>,
     soa_start: Vec<usize>,
 }
 
@@ -28,9 +30,9 @@ impl<'a> General<'a> {
         let (mut soa, mut soa_start) = (Vec::new(), Vec::new());
         for l in 0..dims.len() {
             soa_start.push(soa.len() / p);
-            for group in particles.weights()[offsets[l] * p..offsets[l + 1] * p].chunks(LANES * p) {
+            for group in particles.weights()[offsets[l] * p..offsets[l + 1] * p].chunks(WIDE * p) {
                 let start = soa.len();
-                soa.resize(start + p, F32s::default());
+                soa.resize(start + p, F32x16::default());
                 gather(group, p, &mut soa[start..]);
             }
         }
@@ -38,7 +40,7 @@ impl<'a> General<'a> {
     }
 
     /// The lanes of group `g` of layer `l`.
-    fn group(&self, l: usize, g: usize) -> &[F32s] {
+    fn group(&self, l: usize, g: usize) -> &[F32x16] {
         let p = self.shape.n_weights();
         let at = (self.soa_start[l] + g) * p;
         &self.soa[at..at + p]
@@ -47,18 +49,18 @@ impl<'a> General<'a> {
     /// Groups of layer `l`.
     fn groups(&self, l: usize) -> usize {
         let (i_n, o_n) = self.dims[l];
-        (i_n * o_n).div_ceil(LANES)
+        (i_n * o_n).div_ceil(WIDE)
     }
 }
 
-/// The particles of one group of a layer: how many (≤ [`LANES`]; the other lanes are padding),
+/// The particles of one group of a layer: how many (≤ [`WIDE`]; the other lanes are padding),
 /// and each one's cell and edge.
 struct Units {
     n: usize,
-    cell: [usize; LANES],
-    edge: [usize; LANES],
-    /// All [`LANES`] particles are edges of one cell (every group but the few that span two
-    /// cells or hold padding, when a cell has at least [`LANES`] edges): a row's inputs of the
+    cell: [usize; WIDE],
+    edge: [usize; WIDE],
+    /// All [`WIDE`] particles are edges of one cell (every group but the few that span two
+    /// cells or hold padding, when a cell has at least [`WIDE`] edges): a row's inputs of the
     /// group are one slice of it, its `∂loss/∂output` one value.
     one_cell: bool,
 }
@@ -66,28 +68,34 @@ struct Units {
 impl Units {
     /// Group `g` of a layer of `o_n` cells of `i_n` edges.
     fn of(g: usize, (i_n, o_n): (usize, usize)) -> Self {
-        let first = g * LANES;
-        let n = (i_n * o_n - first).min(LANES);
+        let first = g * WIDE;
+        let n = (i_n * o_n - first).min(WIDE);
         // Padding lanes repeat the last particle's unit; their values are never used. Index
         // loops, not `array::from_fn` (left out of line, baseline-compiled: `lanes` module docs).
-        let (mut cell, mut edge) = ([0; LANES], [0; LANES]);
-        for j in 0..LANES {
-            let unit = first + j.min(n - 1);
-            (cell[j], edge[j]) = (unit / i_n, unit % i_n);
+        let (mut cell, mut edge) = ([0; WIDE], [0; WIDE]);
+        let (mut c, mut e) = (first / i_n, first % i_n);
+        for j in 0..WIDE {
+            (cell[j], edge[j]) = (c, e);
+            if j + 1 < n {
+                e += 1;
+                if e == i_n {
+                    (c, e) = (c + 1, 0);
+                }
+            }
         }
-        Units { n, cell, edge, one_cell: n == LANES && cell[0] == cell[LANES - 1] }
+        Units { n, cell, edge, one_cell: n == WIDE && cell[0] == cell[WIDE - 1] }
     }
 
     /// Every row's inputs of the group (`m`: rows × in), particle `j`'s in lane `j` (padding
     /// lanes zero).
     #[inline(always)]
-    fn gather_edges(&self, m: &[f32], i_n: usize, out: &mut [F32s]) {
+    fn gather_edges(&self, m: &[f32], i_n: usize, out: &mut [F32x16]) {
         if self.one_cell {
             let e = self.edge[0];
             for (o, row) in out.iter_mut().zip(m.chunks_exact(i_n)) {
-                let mut lanes = [0.0; LANES];
-                lanes.copy_from_slice(&row[e..e + LANES]);
-                *o = F32s(lanes);
+                let mut lanes = [0.0; WIDE];
+                lanes.copy_from_slice(&row[e..e + WIDE]);
+                *o = F32x16(lanes);
             }
         } else {
             self.gather(m, i_n, &self.edge, out);
@@ -97,11 +105,11 @@ impl Units {
     /// Every row's value of the group's cells (`m`: rows × out), particle `j`'s cell in lane `j`
     /// (padding lanes zero).
     #[inline(always)]
-    fn gather_cells(&self, m: &[f32], o_n: usize, out: &mut [F32s]) {
+    fn gather_cells(&self, m: &[f32], o_n: usize, out: &mut [F32x16]) {
         if self.one_cell {
             let c = self.cell[0];
             for (o, row) in out.iter_mut().zip(m.chunks_exact(o_n)) {
-                *o = F32s::splat(row[c]);
+                *o = F32x16::splat(row[c]);
             }
         } else {
             self.gather(m, o_n, &self.cell, out);
@@ -110,24 +118,24 @@ impl Units {
 
     /// Column `index[j]` of every row of `m` (`rows × width`) into lane `j` (padding lanes zero).
     #[inline(always)]
-    fn gather(&self, m: &[f32], width: usize, index: &[usize; LANES], out: &mut [F32s]) {
+    fn gather(&self, m: &[f32], width: usize, index: &[usize; WIDE], out: &mut [F32x16]) {
         for (o, row) in out.iter_mut().zip(m.chunks_exact(width)) {
-            let mut lanes = [0.0; LANES];
+            let mut lanes = [0.0; WIDE];
             for j in 0..self.n {
                 lanes[j] = row[index[j]];
             }
-            *o = F32s(lanes);
+            *o = F32x16(lanes);
         }
     }
 
     /// Adds every row's lanes `ys` (`∂loss/∂input`, backward) into their edges of the row of
     /// `m` (rows × in), lane by lane.
     #[inline(always)]
-    fn add_to_edges(&self, ys: &[F32s], m: &mut [f32], i_n: usize) {
+    fn add_to_edges(&self, ys: &[F32x16], m: &mut [f32], i_n: usize) {
         for (y, row) in ys.iter().zip(m.chunks_exact_mut(i_n)) {
             if self.one_cell {
                 let e = self.edge[0];
-                row[e..e + LANES].iter_mut().zip(&y.0).for_each(|(v, y)| *v += y);
+                row[e..e + WIDE].iter_mut().zip(&y.0).for_each(|(v, y)| *v += y);
             } else {
                 for j in 0..self.n {
                     row[self.edge[j]] += y.0[j];
@@ -139,7 +147,7 @@ impl Units {
     /// Adds every row's lanes `ys` (outputs, forward) into their cells of the row of `m` (rows ×
     /// out), lane by lane in lane order.
     #[inline(always)]
-    fn add_to_cells(&self, ys: &[F32s], m: &mut [f32], o_n: usize) {
+    fn add_to_cells(&self, ys: &[F32x16], m: &mut [f32], o_n: usize) {
         for (y, row) in ys.iter().zip(m.chunks_exact_mut(o_n)) {
             if self.one_cell {
                 let c = self.cell[0];
@@ -158,15 +166,13 @@ impl Units {
 struct GroupBuf {
     /// The group's input (its edge's value) on every row, and its output or (backward)
     /// `∂loss/∂output` on every row.
-    x: Vec<F32s>,
-    y: Vec<F32s>,
+    x: Vec<F32x16>,
+    y: Vec<F32x16>,
     /// The group's kept state ([`pn::kept_len`]) when the layer does not keep every group's.
-    kept: Vec<F32s>,
-    /// One row's input and the passes' scratch ([`pn::scratch_len`]), and the group's gradient
-    /// (`P`).
-    input: Vec<F32s>,
-    scratch: Vec<F32s>,
-    grad: Vec<F32s>,
+    kept: Vec<F32x16>,
+    /// The passes' scratch ([`pn::scratch_len`]), and the group's gradient (`P`).
+    scratch: Vec<F32x16>,
+    grad: Vec<F32x16>,
 }
 
 impl GroupBuf {
@@ -175,7 +181,6 @@ impl GroupBuf {
             (&mut self.x, rows),
             (&mut self.y, rows),
             (&mut self.kept, if all { 0 } else { pn::kept_len(shape, rows) }),
-            (&mut self.input, shape.input_width()),
             (
                 &mut self.scratch,
                 if backward { pn::scratch_len(shape, rows) } else { pn::forward_scratch_len(shape, rows) },
@@ -183,7 +188,7 @@ impl GroupBuf {
             (&mut self.grad, shape.n_weights()),
         ];
         for (v, len) in lens {
-            v.resize(len, F32s::default());
+            v.resize(len, F32x16::default());
         }
     }
 }
@@ -195,16 +200,16 @@ impl GroupBuf {
 /// first layer of a (784, 64, …) one (50,176 PNs, 128 MB per chunk).
 pub(super) const KEEP_BYTES: usize = 8 << 20;
 
-/// Groups of a layer run as one parallel task: a chunk's layer is split into parts of this
-/// many groups, which other threads may take (a pass of a few chunks keeps both cores busy).
-/// Every group's sums are the same whichever thread runs it, and the parts' outputs and input
-/// gradients are added in group order afterwards.
-const PART: usize = 16;
+/// Groups of a layer run as one parallel task (128 PNs): a chunk's layer is split into parts of
+/// this many groups, which other threads may take (a pass of a few chunks keeps both cores
+/// busy). Every group's sums are the same whichever thread runs it, and the parts' outputs and
+/// input gradients are added in group order afterwards.
+const PART: usize = 8;
 
-/// Groups a layer's outputs (forward) or input gradients (backward) are held for at once: the
-/// groups run in waves of this many parts, each wave's results added into the layer's sums in
-/// group order before the next (the same order as one wave over all groups). A (784, 64, …)
-/// organism's first layer has 6,272 groups: held at once they took 13 MB per chunk.
+/// Groups a layer's outputs (forward) or input gradients (backward) are held for at once (1,024
+/// PNs): the groups run in waves of this many parts, each wave's results added into the layer's
+/// sums in group order before the next (the same order as one wave over all groups). A (784,
+/// 64, …) organism's first layer has 3,136 groups: held at once they took 13 MB per chunk.
 const WAVE: usize = 8 * PART;
 
 /// What a chunk's forward of a layer keeps for its backward, and the buffers both work in
@@ -217,9 +222,9 @@ pub(super) struct Kept {
     /// Whether a backward follows the forward (else the buffers need less scratch).
     backward: bool,
     /// Every group's kept state ([`pn::kept_len`]), group after group.
-    acts: Vec<F32s>,
+    acts: Vec<F32x16>,
     /// Every group's output (forward) or `∂loss/∂input` (backward) on every row, group after group.
-    ys: Vec<F32s>,
+    ys: Vec<F32x16>,
     /// One group's buffers for each part.
     bufs: Vec<GroupBuf>,
 }
@@ -231,7 +236,7 @@ impl Kept {
         let wave = groups.min(WAVE);
         self.bufs.resize_with(wave.div_ceil(PART), GroupBuf::default);
         self.bufs.iter_mut().for_each(|b| b.size(shape, rows, self.all, self.backward));
-        self.ys.resize(wave * rows, F32s::default());
+        self.ys.resize(wave * rows, F32x16::default());
         pn::kept_len(shape, rows)
     }
 }
@@ -241,7 +246,7 @@ impl LayerMap for General<'_> {
 
     fn fit_kept(&self, l: usize, rows: usize, kept: &mut Kept) {
         let len = self.groups(l) * pn::kept_len(self.shape, rows);
-        kept.all = rows > 0 && len * std::mem::size_of::<F32s>() <= KEEP_BYTES;
+        kept.all = rows > 0 && len * std::mem::size_of::<F32x16>() <= KEEP_BYTES;
         kept.backward = rows > 0;
     }
 
@@ -255,7 +260,7 @@ impl LayerMap for General<'_> {
     }
 
     // forward: x (rows × in) -> y[c] = Σ_e PN_{l,c,e}(0, 0, 0, 0, x[e]) (rows × out), kept; each
-    // group of LANES PNs runs layer by layer over all rows (activations over long slices), parts
+    // group of WIDE PNs runs layer by layer over all rows (activations over long slices), parts
     // of PART groups in parallel; each row's sum over e is in edge order from Iterator::sum's
     // -0.0, as PN by PN
     #[inline(always)]
@@ -270,7 +275,7 @@ impl LayerMap for General<'_> {
         let Kept { all, acts, ys, bufs, .. } = kept;
         // part p (from the layer's first group): its groups' outputs, buffer and kept
         // activations (none when not kept)
-        let part = |p: usize, ys: &mut [F32s], buf: &mut GroupBuf, acts: &mut [F32s]| {
+        let part = |p: usize, ys: &mut [F32x16], buf: &mut GroupBuf, acts: &mut [F32x16]| {
             simd::dispatch(
                 #[inline(always)]
                 || {
@@ -284,13 +289,13 @@ impl LayerMap for General<'_> {
                         };
                         let (x, w) = (&buf.x, self.group(l, g));
                         let row = |r: usize| Row::Aux(x[r]);
-                        pn::forward(self.shape, w, rows, 0..rows, row, kept, &mut buf.input, &mut buf.scratch, y);
+                        pn::forward(self.shape, w, rows, 0..rows, row, kept, &mut buf.scratch, y);
                     }
                 },
             )
         };
         if *all && acts.len() < groups * stride {
-            acts.resize(groups * stride, F32s::default());
+            acts.resize(groups * stride, F32x16::default());
         }
         for first in (0..groups).step_by(WAVE) {
             let n = WAVE.min(groups - first);
@@ -336,15 +341,15 @@ impl LayerMap for General<'_> {
         }
         for first in (0..groups).step_by(WAVE) {
             let n = WAVE.min(groups - first);
-            let grad = &mut grad[first * LANES * p..((first + n) * LANES * p).min(len)];
+            let grad = &mut grad[first * WIDE * p..((first + n) * WIDE * p).min(len)];
             let dxs = &mut dxs[..n * rows];
             let parts =
-                grad.par_chunks_mut(PART * LANES * p).zip(dxs.par_chunks_mut(PART * rows)).zip(bufs.par_iter_mut());
+                grad.par_chunks_mut(PART * WIDE * p).zip(dxs.par_chunks_mut(PART * rows)).zip(bufs.par_iter_mut());
             parts.enumerate().for_each(|(part, ((grad, dxs), buf))| {
                 simd::dispatch(
                     #[inline(always)]
                     || {
-                        for (k, (block, dx)) in grad.chunks_mut(LANES * p).zip(dxs.chunks_exact_mut(rows)).enumerate() {
+                        for (k, (block, dx)) in grad.chunks_mut(WIDE * p).zip(dxs.chunks_exact_mut(rows)).enumerate() {
                             let g = first + part * PART + k;
                             let u = Units::of(g, self.dims[l]);
                             let w = self.group(l, g);
@@ -352,13 +357,11 @@ impl LayerMap for General<'_> {
                             let x = &buf.x;
                             let row = |r: usize| Row::Aux(x[r]);
                             if !all {
-                                let (input, scratch) = (&mut buf.input, &mut buf.scratch);
-                                pn::forward(shape, w, rows, 0..rows, row, &mut buf.kept, input, scratch, &mut buf.y);
+                                pn::forward(shape, w, rows, 0..rows, row, &mut buf.kept, &mut buf.scratch, &mut buf.y);
                             }
                             u.gather_cells(dout, o_n, &mut buf.y);
                             let kept = if all { &acts[g * stride..(g + 1) * stride] } else { &buf.kept[..] };
-                            buf.grad.fill(F32s::default());
-                            let (input, scratch) = (&mut buf.input, &mut buf.scratch);
+                            buf.grad.fill(F32x16::default());
                             let d = pn::backward(
                                 shape,
                                 w,
@@ -367,8 +370,7 @@ impl LayerMap for General<'_> {
                                 row,
                                 kept,
                                 &buf.y,
-                                input,
-                                scratch,
+                                &mut buf.scratch,
                                 &mut buf.grad,
                                 want_dx,
                             );

@@ -146,10 +146,11 @@ impl ParticleShape {
         }
     }
 
-    /// The dense input vector of `row` (inlined: kernels compiled for AVX2/AVX-512 call it per row).
+    /// The values of `row`'s live input slots ([`ParticleShape::live_inputs`]), in slot order,
+    /// into `out` (one per live slot): what a kernel reads of the row (inlined: kernels compiled
+    /// for AVX2/AVX-512 call it per row).
     #[inline(always)]
-    pub(crate) fn input_row<L: Lanes>(&self, row: Row<L>, out: &mut [L]) {
-        out.fill(L::splat(0.0));
+    pub(crate) fn live_row<L: Lanes>(&self, row: Row<L>, out: &mut [L]) {
         match row {
             Row::Weight { i, v } => {
                 out[0] = v;
@@ -158,13 +159,20 @@ impl ParticleShape {
                     *o = L::splat(p);
                 }
             }
-            Row::Aux(x) => out[self.aux_slot()] = x,
+            Row::Aux(x) => out[0] = x,
             Row::Fold { acc, pos, y } => {
+                out.fill(L::splat(0.0));
                 out[0] = acc;
                 out[3] = L::splat(pos);
                 out[self.aux_slot()] = y;
             }
         }
+    }
+
+    /// The dense input vector of `row`: its live slots ([`ParticleShape::live_row`]), +0 elsewhere.
+    pub(crate) fn input_row<L: Lanes>(&self, row: Row<L>, out: &mut [L]) {
+        out.fill(L::splat(0.0));
+        self.live_row(row, &mut out[self.live_inputs(row)]);
     }
 
     /// The `P × input` matrix of weightwise input rows of the weight vector `w`.

@@ -30,20 +30,60 @@ pub fn kept_len(shape: &ParticleShape, rows: usize) -> usize {
     rows * hidden_width(shape) * if keeps_derivative(shape) { 2 } else { 1 }
 }
 
-/// Length of the scratch [`forward`] and [`backward`] need for `n` rows at once (GELU's
-/// pre-activations of one layer; the deltas of two layers).
+/// Length of the scratch [`forward`] and [`backward`] need for `n` rows at once (the deltas of
+/// two layers; in the forward, GELU's pre-activations of one layer and the rows' live inputs).
 pub fn scratch_len(shape: &ParticleShape, n: usize) -> usize {
     2 * n * shape.max_width()
 }
 
 /// Length of the scratch [`forward`] alone needs for `n` rows at once (GELU's pre-activations
-/// of one layer; none for the others): a forward-only pass holds no more.
+/// of one layer, then the rows' live inputs): a forward-only pass holds no more.
 pub fn forward_scratch_len(shape: &ParticleShape, n: usize) -> usize {
+    pre_activations_len(shape, n) + n * shape.input_width()
+}
+
+/// Length of the start of [`forward`]'s scratch that holds a layer's pre-activations for `n`
+/// rows (GELU's, kept apart from their activations; none for the others).
+fn pre_activations_len(shape: &ParticleShape, n: usize) -> usize {
     if keeps_derivative(shape) {
         n * shape.max_width()
     } else {
         0
     }
+}
+
+/// The rows of `at` in runs that share their live inputs (`ParticleShape::live_inputs`): one
+/// run of all of them when they do (a self-train step's weight rows, a task pass's auxiliary
+/// rows), else one run per row; each with those inputs' slots.
+#[inline(always)]
+fn live_runs<'a, L: Lanes>(
+    shape: &'a ParticleShape,
+    at: std::ops::Range<usize>,
+    row: impl Fn(usize) -> Row<L> + 'a,
+) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> + 'a {
+    let step = match shared_live_inputs(shape, at.clone(), &row) {
+        Some(_) => at.len(),
+        None => 1,
+    };
+    let end = at.end;
+    at.step_by(step.max(1)).map(move |s| (s..(s + step).min(end), shape.live_inputs(row(s))))
+}
+
+/// Every row's live input values of the rows `run` (`ParticleShape::live_row`), `cols` wide,
+/// one row after the other into `xs`; returns the part written.
+#[inline(always)]
+fn live_rows<'x, L: Lanes>(
+    shape: &ParticleShape,
+    run: std::ops::Range<usize>,
+    cols: usize,
+    row: impl Fn(usize) -> Row<L>,
+    xs: &'x mut [L],
+) -> &'x mut [L] {
+    let xs = &mut xs[..run.len() * cols];
+    for (r, x) in run.zip(xs.chunks_exact_mut(cols)) {
+        shape.live_row(row(r), x);
+    }
+    xs
 }
 
 /// Hidden layer `l`'s block (`rows × width`) of the kept activations.
@@ -55,11 +95,11 @@ fn block(shape: &ParticleShape, rows: usize, l: usize) -> std::ops::Range<usize>
 
 /// forward: rows `at` (`row(r)` each; `at.end ≤ rows`) -> `out[r − at.start] = PN_w(row r)`;
 /// `kept` ([`kept_len`] of `rows`) gets those rows' hidden `a` (and `f′(z)`), the other rows'
-/// stay as they are (an aggregator's fold keeps every step). `input` (the input width) and
-/// `scratch` ([`forward_scratch_len`] of `at.len()` at least) are work space. Each unit's sum runs over its
-/// row's live inputs (`ParticleShape::live_inputs`) or the layer below in input order from
-/// +0; the activation runs over a layer's block of rows at once (a long slice,
-/// [`crate::simd::tanh_in_place`] for tanh).
+/// stay as they are (an aggregator's fold keeps every step). `scratch` ([`forward_scratch_len`]
+/// of `at.len()` at least) is work space. Each unit's sum runs over its row's live inputs
+/// (`ParticleShape::live_inputs`, the other slots' products with +0 skipped) or the layer below
+/// in input order from +0; the activation runs over a layer's block of rows at once (a long
+/// slice, [`crate::simd::tanh_in_place`] for tanh).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn forward<L: Lanes>(
@@ -69,13 +109,13 @@ pub fn forward<L: Lanes>(
     at: std::ops::Range<usize>,
     row: impl Fn(usize) -> Row<L>,
     kept: &mut [L],
-    input: &mut [L],
     scratch: &mut [L],
     out: &mut [L],
 ) {
     let (act, keep, last) = (shape.activation(), keeps_derivative(shape), shape.n_layers() - 1);
     let n = at.len();
     let (a, dh) = kept.split_at_mut(rows * hidden_width(shape));
+    let (pre, live) = scratch.split_at_mut(pre_activations_len(shape, n));
     for l in 0..=last {
         let (inp, width) = (shape.widths()[l], shape.widths()[l + 1]);
         let mat = &w[shape.offset(l)..shape.offset(l + 1)];
@@ -85,16 +125,15 @@ pub fn forward<L: Lanes>(
         let z = if l == last {
             &mut out[..n]
         } else if keep {
-            &mut scratch[..n * width]
+            &mut pre[..n * width]
         } else {
             &mut above[used.clone()]
         };
         if l == 0 {
-            for (r, z) in at.clone().zip(z.chunks_exact_mut(width)) {
-                let row = row(r);
-                shape.input_row(row, input);
-                let cols = shape.live_inputs(row);
-                rows_dot(mat, inp, cols.start, &input[cols], z);
+            for (run, cols) in live_runs(shape, at.clone(), &row) {
+                let xs = live_rows(shape, run.clone(), cols.len(), &row, live);
+                let z = &mut z[(run.start - at.start) * width..(run.end - at.start) * width];
+                rows_times(xs, cols.len(), |k, j| mat[k * inp + cols.start + j], z, width);
             }
         } else {
             let prev = block(shape, rows, l);
@@ -106,7 +145,7 @@ pub fn forward<L: Lanes>(
             if keep {
                 let start = block(shape, rows, l + 1).start;
                 let dh = L::flat_mut(&mut dh[start + used.start..start + used.end]);
-                act.forward_with_derivative(L::flat_mut(&mut scratch[..n * width]), a, dh);
+                act.forward_with_derivative(L::flat_mut(&mut pre[..n * width]), a, dh);
             } else {
                 act.forward_in_place(a);
             }
@@ -119,8 +158,8 @@ pub fn forward<L: Lanes>(
 /// Returns, when `want_dx`, every row's `∂loss/∂input` (`at.len() × input width`; only the
 /// row's `ParticleShape::grad_inputs` are set), else nothing. Layer by layer over all rows:
 /// a layer's weight gradient adds its rows' terms in row order, then every row's delta of the
-/// layer's input is `Σ_o m[o][i]·δ_o` (o in order) times `f′`; `input` and `scratch` as in
-/// [`forward`].
+/// layer's input is `Σ_o m[o][i]·δ_o` (o in order) times `f′`; `scratch` ([`scratch_len`] of
+/// `at.len()` at least) is work space.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn backward<'s, L: Lanes>(
@@ -131,7 +170,6 @@ pub fn backward<'s, L: Lanes>(
     row: impl Fn(usize) -> Row<L>,
     kept: &[L],
     dout: &[L],
-    input: &mut [L],
     scratch: &'s mut [L],
     grad: &mut [L],
     want_dx: bool,
@@ -147,33 +185,22 @@ pub fn backward<'s, L: Lanes>(
         let (mat, g) = (&w[off..off + width * inp], &mut grad[off..off + width * inp]);
         let d = &delta[..n * width];
         if l == 0 {
-            // Without ∂/∂input (the self-train step), every row's input at once in `next`, the
-            // gradient summed in registers as a hidden layer's.
-            if let Some(cols) = if want_dx { None } else { shared_live_inputs(shape, at.clone(), &row) } {
-                let xs = &mut next[..n * inp];
-                for (r, x) in at.clone().zip(xs.chunks_exact_mut(inp)) {
-                    shape.input_row(row(r), x);
-                }
-                weight_grad(g, d, xs, inp, cols);
+            // A run's live inputs side by side in `next` (row r's from (r − at.start)·inp), the
+            // gradient summed in registers over the run as a hidden layer's; then ∂/∂input of
+            // each row into its slots of `next`, over its live inputs, once they are used.
+            for (run, cols) in live_runs(shape, at.clone(), &row) {
+                let xs = live_rows(shape, run.clone(), cols.len(), &row, &mut next[(run.start - at.start) * inp..]);
+                weight_grad(g, &d[(run.start - at.start) * width..(run.end - at.start) * width], xs, inp, cols);
+            }
+            if !want_dx {
                 return &[];
             }
-            for (r, d) in at.clone().zip(d.chunks_exact(width)) {
-                let row = row(r);
-                shape.input_row(row, input);
-                let cols = shape.live_inputs(row);
-                for (g, &d) in g.chunks_exact_mut(inp).zip(d) {
-                    for (g, &x) in g[cols.clone()].iter_mut().zip(&input[cols.clone()]) {
-                        *g += d * x;
-                    }
-                }
-                if want_dx {
-                    let cols = shape.grad_inputs(row);
-                    let dx = &mut next[(r - at.start) * inp..][..inp];
-                    cols_dot(mat, inp, cols.start, d, &mut dx[cols]);
-                }
+            for (r, (d, dx)) in at.clone().zip(d.chunks_exact(width).zip(next.chunks_exact_mut(inp))) {
+                let cols = shape.grad_inputs(row(r));
+                cols_dot(mat, inp, cols.start, d, &mut dx[cols]);
             }
             let next: &'s [L] = next;
-            return if want_dx { &next[..n * inp] } else { &[] };
+            return &next[..n * inp];
         }
         let kept_at = block(shape, rows, l).start + at.start * inp..block(shape, rows, l).start + at.end * inp;
         let xs = &a[kept_at.clone()];
@@ -207,7 +234,7 @@ fn shared_live_inputs<L: Lanes>(
     at.all(|r| shape.live_inputs(row(r)) == cols).then_some(cols)
 }
 
-/// Rows or columns per register block of [`rows_dot`], [`cols_dot`] and [`weight_grad`]: the
+/// Columns per register block of [`cols_dot`] and [`weight_grad`]: the
 /// sums of a block advance together ([`Lanes::mul_add_block`]), independent chains in
 /// registers; the order of every sum is the one-at-a-time order.
 const BLOCK: usize = 4;
@@ -216,41 +243,6 @@ const BLOCK: usize = 4;
 #[inline(always)]
 fn first<L: Lanes, const K: usize>(s: &[L]) -> [L; K] {
     s[..K].try_into().expect("a slice of K values is an array of K")
-}
-
-// matrix times vector: y[k] = Σ_j m[k][col + j]·v[j] for the rows k of m (`stride` apart), j
-// in order from +0 (the one-row loop's sums). Blocks of BLOCK rows share the loop over j,
-// their sums held in registers: independent chains, one pass over v.
-#[inline(always)]
-fn rows_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
-    let n = y.len();
-    let mut blocks = y.chunks_exact_mut(BLOCK);
-    for (b, y) in (&mut blocks).enumerate() {
-        rows_dot_block::<L, BLOCK>(&m[BLOCK * b * stride..], stride, col, v, y);
-    }
-    let rest = blocks.into_remainder();
-    let at = n - rest.len();
-    for (k, y) in rest.iter_mut().enumerate() {
-        rows_dot_block::<L, 1>(&m[(at + k) * stride..], stride, col, v, std::slice::from_mut(y));
-    }
-}
-
-// K rows of rows_dot
-#[inline(always)]
-fn rows_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
-    let mut rows: [&[L]; K] = [&[]; K];
-    for (k, row) in rows.iter_mut().enumerate() {
-        *row = &m[k * stride + col..][..v.len()];
-    }
-    let mut acc = [L::splat(0.0); K];
-    for (j, &v) in v.iter().enumerate() {
-        let mut a = acc;
-        for (a, row) in a.iter_mut().zip(&rows) {
-            *a = row[j];
-        }
-        L::mul_add_block(&mut acc, a, v);
-    }
-    y[..K].copy_from_slice(&acc);
 }
 
 /// Rows per register block of [`rows_times`].
@@ -332,21 +324,22 @@ fn cols_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, 
     y[..K].copy_from_slice(&acc);
 }
 
-// weight gradient: g (width × inp, `[o][i]`) += Σ_r d[r][o]·x[r][i] over the rows of d (n ×
-// width) and x (n × inp), for the inputs i in `cols`, every weight's terms in row order. Blocks
-// of BLOCK weights of an output hold their sums in registers over all rows.
+// weight gradient: g (width × inp, `[o][i]`) += Σ_r d[r][o]·x[r][i − cols.start] over the rows
+// of d (n × width) and x (n × |cols|: each row's inputs in `cols`), for the inputs i in `cols`,
+// every weight's terms in row order. Blocks of BLOCK weights of an output hold their sums in
+// registers over all rows.
 #[inline(always)]
 fn weight_grad<L: Lanes>(g: &mut [L], d: &[L], xs: &[L], inp: usize, cols: std::ops::Range<usize>) {
-    let width = g.len() / inp;
+    let (width, live) = (g.len() / inp, cols.len());
     for (o, g) in g.chunks_exact_mut(inp).enumerate() {
         let mut blocks = g[cols.clone()].chunks_exact_mut(BLOCK);
         for (b, g) in (&mut blocks).enumerate() {
-            weight_grad_block::<L, BLOCK>(g, o, cols.start + BLOCK * b, d, width, xs, inp);
+            weight_grad_block::<L, BLOCK>(g, o, BLOCK * b, d, width, xs, live);
         }
         let rest = blocks.into_remainder();
-        let at = cols.end - rest.len();
+        let at = live - rest.len();
         for (k, g) in rest.iter_mut().enumerate() {
-            weight_grad_block::<L, 1>(std::slice::from_mut(g), o, at + k, d, width, xs, inp);
+            weight_grad_block::<L, 1>(std::slice::from_mut(g), o, at + k, d, width, xs, live);
         }
     }
 }
@@ -379,8 +372,7 @@ pub struct General<L> {
     kept: Vec<L>,
     /// The PN's output for every row.
     out: Vec<L>,
-    /// One row's dense input, and the passes' scratch ([`scratch_len`]).
-    input: Vec<L>,
+    /// The passes' scratch ([`scratch_len`]).
     scratch: Vec<L>,
 }
 
@@ -392,7 +384,6 @@ impl<L: Lanes> General<L> {
             rows,
             kept: vec![zero; kept_len(shape, rows)],
             out: vec![zero; rows],
-            input: vec![zero; shape.input_width()],
             scratch: vec![zero; scratch_len(shape, rows)],
         }
     }
@@ -421,7 +412,7 @@ impl<L: Lanes> General<L> {
         row: impl Fn(usize) -> Row<L>,
     ) -> &[L] {
         let out = &mut self.out[at.clone()];
-        forward(shape, w, self.rows, at, row, &mut self.kept, &mut self.input, &mut self.scratch, out);
+        forward(shape, w, self.rows, at, row, &mut self.kept, &mut self.scratch, out);
         out
     }
 
@@ -439,8 +430,7 @@ impl<L: Lanes> General<L> {
         grad: &mut [L],
     ) -> (L, L) {
         let (rows, kept) = (self.rows, &self.kept[..]);
-        let dx =
-            backward(shape, w, rows, r..r + 1, |_| row, kept, &[dout], &mut self.input, &mut self.scratch, grad, true);
+        let dx = backward(shape, w, rows, r..r + 1, |_| row, kept, &[dout], &mut self.scratch, grad, true);
         let acc = if let Row::Fold { .. } = row { dx[0] } else { L::splat(0.0) };
         (acc, dx[shape.aux_slot()])
     }
@@ -482,7 +472,7 @@ impl<L: Lanes> Kernel<L> for General<L> {
                     *out = scale * r;
                 }
                 let (kept, dout) = (&self.kept[..], &self.out[..n]);
-                backward(shape, w, self.rows, 0..n, row, kept, dout, &mut self.input, &mut self.scratch, grad, false);
+                backward(shape, w, self.rows, 0..n, row, kept, dout, &mut self.scratch, grad, false);
                 loss / p
             },
         )
