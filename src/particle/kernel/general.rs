@@ -234,9 +234,9 @@ fn shared_live_inputs<L: Lanes>(
     at.all(|r| shape.live_inputs(row(r)) == cols).then_some(cols)
 }
 
-/// Columns per register block of [`cols_dot`] and [`weight_grad`]: the
-/// sums of a block advance together ([`Lanes::mul_add_block`]), independent chains in
-/// registers; the order of every sum is the one-at-a-time order.
+/// Columns (or outputs) per register block of [`cols_dot`] and [`weight_grad`]: the sums of a
+/// block advance together ([`Lanes::mul_add_block`]), independent chains in registers; the order
+/// of every sum is the one-at-a-time order.
 const BLOCK: usize = 4;
 
 /// `K` consecutive values from the start of `s`, as an array.
@@ -326,40 +326,90 @@ fn cols_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, 
 
 // weight gradient: g (width × inp, `[o][i]`) += Σ_r d[r][o]·x[r][i − cols.start] over the rows
 // of d (n × width) and x (n × |cols|: each row's inputs in `cols`), for the inputs i in `cols`,
-// every weight's terms in row order. Blocks of BLOCK weights of an output hold their sums in
-// registers over all rows.
+// every weight's terms in row order. A pass over the rows is bound by the latency of its sums'
+// adds, so each pass advances as many sums as it can in registers: blocks of BLOCK inputs of two
+// outputs (2·BLOCK sums), then each input left over for blocks of BLOCK outputs (a 5 × 5 layer
+// in 5 passes, not 10).
 #[inline(always)]
 fn weight_grad<L: Lanes>(g: &mut [L], d: &[L], xs: &[L], inp: usize, cols: std::ops::Range<usize>) {
     let (width, live) = (g.len() / inp, cols.len());
-    for (o, g) in g.chunks_exact_mut(inp).enumerate() {
-        let mut blocks = g[cols.clone()].chunks_exact_mut(BLOCK);
-        for (b, g) in (&mut blocks).enumerate() {
-            weight_grad_block::<L, BLOCK>(g, o, BLOCK * b, d, width, xs, live);
+    let full = live / BLOCK * BLOCK;
+    // g's index of output o, live input c
+    let at = |o: usize, c: usize| o * inp + cols.start + c;
+    for o in (0..width).step_by(2) {
+        for c in (0..full).step_by(BLOCK) {
+            let g = &mut g[at(o, c)..];
+            if o + 1 < width {
+                weight_grad_inputs::<L, BLOCK, 2>(g, inp, d, width, o, xs, live, c);
+            } else {
+                weight_grad_inputs::<L, BLOCK, 1>(g, inp, d, width, o, xs, live, c);
+            }
         }
-        let rest = blocks.into_remainder();
-        let at = live - rest.len();
-        for (k, g) in rest.iter_mut().enumerate() {
-            weight_grad_block::<L, 1>(std::slice::from_mut(g), o, at + k, d, width, xs, live);
+    }
+    for c in full..live {
+        let outs = width / BLOCK * BLOCK;
+        for o in (0..outs).step_by(BLOCK) {
+            weight_grad_outputs::<L, BLOCK>(&mut g[at(o, c)..], inp, d, width, o, xs, live, c);
+        }
+        for o in outs..width {
+            weight_grad_outputs::<L, 1>(&mut g[at(o, c)..], inp, d, width, o, xs, live, c);
         }
     }
 }
 
-// weight gradient of K weights: g (K) += Σ_r d[r][o]·x[r][c..c + K], rows in order
+// weight gradient of inputs c..c + K of outputs o..o + O: g[q·inp + k] += Σ_r d[r][o + q]·x[r][c
+// + k] (d: n × width, x: n × live), rows in order
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn weight_grad_block<L: Lanes, const K: usize>(
+fn weight_grad_inputs<L: Lanes, const K: usize, const O: usize>(
     g: &mut [L],
-    o: usize,
-    c: usize,
+    inp: usize,
     d: &[L],
     width: usize,
+    o: usize,
     xs: &[L],
-    inp: usize,
+    live: usize,
+    c: usize,
 ) {
-    let mut acc: [L; K] = first(g);
-    for (d, x) in d.chunks_exact(width).zip(xs.chunks_exact(inp)) {
-        L::mul_add_block(&mut acc, first(&x[c..]), d[o]);
+    let mut acc = [[L::splat(0.0); K]; O];
+    for (q, acc) in acc.iter_mut().enumerate() {
+        *acc = first(&g[q * inp..]);
     }
-    g[..K].copy_from_slice(&acc);
+    for (d, x) in d.chunks_exact(width).zip(xs.chunks_exact(live)) {
+        let (x, d): ([L; K], [L; O]) = (first(&x[c..]), first(&d[o..]));
+        for (acc, d) in acc.iter_mut().zip(d) {
+            L::mul_add_block(acc, x, d);
+        }
+    }
+    for (q, acc) in acc.iter().enumerate() {
+        g[q * inp..][..K].copy_from_slice(acc);
+    }
+}
+
+// weight gradient of input c of outputs o..o + K: g[k·inp] += Σ_r d[r][o + k]·x[r][c], rows in
+// order (each product d·x, the same bits as x·d)
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn weight_grad_outputs<L: Lanes, const K: usize>(
+    g: &mut [L],
+    inp: usize,
+    d: &[L],
+    width: usize,
+    o: usize,
+    xs: &[L],
+    live: usize,
+    c: usize,
+) {
+    let mut acc = [L::splat(0.0); K];
+    for (k, acc) in acc.iter_mut().enumerate() {
+        *acc = g[k * inp];
+    }
+    for (d, x) in d.chunks_exact(width).zip(xs.chunks_exact(live)) {
+        L::mul_add_block(&mut acc, first(&d[o..]), x[c]);
+    }
+    for (k, acc) in acc.iter().enumerate() {
+        g[k * inp] = *acc;
+    }
 }
 
 /// The buffers of [`forward`] and [`backward`] for up to `rows` rows, sized once for a shape
