@@ -1,7 +1,7 @@
 //! The ON evaluated PN by PN (the [`super::Path::General`] layer map): every PN on every sample,
 //! groups of [`WIDE`] consecutive PNs of a layer (one AVX-512 register of f32 each) run layer by
-//! layer over a chunk of samples. Groups of 16 took ≈ X % less time than groups of 8: half the
-//! loop control per PN, and the PN kernel keeps each 16-lane sum in one register.
+//! layer over a chunk of samples: against groups of 8, half the loop control per PN, and the PN
+//! kernel keeps each 16-lane sum in one register.
 
 use super::dense::layer_offsets;
 use super::pass::{LayerMap, RowScratch, TaskWorkspace};
