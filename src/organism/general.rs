@@ -200,17 +200,19 @@ impl GroupBuf {
 /// first layer of a (784, 64, …) one (50,176 PNs, 128 MB per chunk).
 pub(super) const KEEP_BYTES: usize = 8 << 20;
 
-/// Groups of a layer run as one parallel task (128 PNs): a chunk's layer is split into parts of
+/// Groups of a layer run as one parallel task (256 PNs): a chunk's layer is split into parts of
 /// this many groups, which other threads may take (a pass of a few chunks keeps both cores
 /// busy). Every group's sums are the same whichever thread runs it, and the parts' outputs and
 /// input gradients are added in group order afterwards.
-const PART: usize = 8;
+const PART: usize = 16;
 
-/// Groups a layer's outputs (forward) or input gradients (backward) are held for at once (1,024
+/// Groups a layer's outputs (forward) or input gradients (backward) are held for at once (512
 /// PNs): the groups run in waves of this many parts, each wave's results added into the layer's
 /// sums in group order before the next (the same order as one wave over all groups). A (784,
-/// 64, …) organism's first layer has 3,136 groups: held at once they took 13 MB per chunk.
-const WAVE: usize = 8 * PART;
+/// 64, …) organism's first layer has 3,136 groups: held at once they took 13 MB per chunk. Each
+/// part of a wave has its [`GroupBuf`] in every chunk scratch: waves of 8 parts of 16-wide
+/// groups had taken the full-size epoch's peak RSS from 98.8 to 107 MB, of 4 parts to 101.7 MB.
+const WAVE: usize = 2 * PART;
 
 /// What a chunk's forward of a layer keeps for its backward, and the buffers both work in
 /// (grown on first use, then reused pass after pass in a [`TaskWorkspace`]).
