@@ -211,7 +211,8 @@ const PART: usize = 16;
 /// sums in group order before the next (the same order as one wave over all groups). A (784,
 /// 64, …) organism's first layer has 3,136 groups: held at once they took 13 MB per chunk. Each
 /// part of a wave has its [`GroupBuf`] in every chunk scratch: waves of 8 parts of 16-wide
-/// groups had taken the full-size epoch's peak RSS from 98.8 to 107 MB, of 4 parts to 101.7 MB.
+/// groups had taken the full-size epoch's peak RSS from 98.8 to 107 MB, of 4 parts to 101.7 MB;
+/// of 2 parts it is 96.7 MB.
 const WAVE: usize = 2 * PART;
 
 /// What a chunk's forward of a layer keeps for its backward, and the buffers both work in
