@@ -38,9 +38,9 @@ pub struct EpochRecord {
     pub counts: Option<ClassCounts>,
 }
 
-/// Test metric of `organism` on `samples`.
-pub fn evaluate(organism: &Organism, samples: &Samples) -> f32 {
-    let y = organism.forward(&samples.x, organism.default_path());
+/// Test metric of `organism` on `samples`, its pass in the chunk scratches of `ws` (the run's).
+pub fn evaluate(organism: &Organism, samples: &Samples, ws: &mut TaskWorkspace) -> f32 {
+    let y = organism.forward_in(&samples.x, organism.default_path(), ws);
     metric(&y, organism.shape.outputs, (&samples.y).into())
 }
 
@@ -328,7 +328,7 @@ impl<'a> Trainer<'a> {
                 self.warming_up = false;
             }
         }
-        record.test_metric = evaluate(&self.organism, self.data.test());
+        record.test_metric = evaluate(&self.organism, self.data.test(), &mut self.steppers.pass);
         if epoch % cfg.validate_every == 0 || epoch == cfg.epochs {
             self.classes = classify(&self.organism.particles, cfg.epsilon);
             record.counts = Some(ClassCounts::of(&self.classes));
