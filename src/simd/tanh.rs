@@ -137,9 +137,11 @@ fn tanh_reaching(x: f32, reach: Reach) -> f32 {
 const GROUP: usize = 16;
 
 /// `xs[i] = tanh(xs[i])` for every element, [`tanh`] lane-wise. Each group of 16 runs the
-/// narrowest variant ([`Reach::of`]) that covers it: in the task pass and the self-train step,
-/// most groups lie within `|x| < 1`, where fdlibm's `|x| ≥ 1`, `|x| ≥ 22`, NaN and `expm1`'s
-/// `k ≥ 3` cases cannot occur (README "Speed" has the shares). `#[inline(always)]`, so that a
+/// narrowest variant that covers it (`|x| < 0.52`, `|x| < 1` or any float, told by one compare
+/// per bound and a mask test), with only the cases of fdlibm's its lanes can take: in the task
+/// pass and the self-train step most groups lie within `|x| < 1`, where fdlibm's `|x| ≥ 1`,
+/// `|x| ≥ 22`, NaN and `expm1`'s `k ≥ 3` cases cannot occur (README "Speed" has the shares
+/// and the timings; the same bits). `#[inline(always)]`, so that a
 /// kernel run by [`super::dispatch`] gets it in AVX-512 or AVX2 instructions.
 #[inline(always)]
 pub fn tanh_in_place(xs: &mut [f32]) {
