@@ -11,6 +11,8 @@
 //!   every sample (general path), on 200 images;
 //! - `tanh_simd_4096` and `tanh_libm_4096`: tanh of 4,096 floats in [-3, 3], the general path's
 //!   exact SIMD tanh (`simd::tanh_in_place`, AVX-512 or AVX2 when the CPU has it) and libm's `f32::tanh`;
+//!   `tanh_simd_small_4096`: the SIMD tanh of 4,096 floats in [-1, 1), the pre-activations'
+//!   usual range (README "Speed");
 //! - full size, `(784, 64, 3, 10)` ≈ 55k particles: `full_self_train_step` and
 //!   `full_task_pass` (2,000 × 784 images);
 //! - one epoch's overheads on the `mnist` organism: `epoch_test_eval` (10,000 test images),
@@ -104,18 +106,21 @@ fn general_task_pass(c: &mut Criterion) {
 }
 
 fn tanh(c: &mut Criterion) {
+    let small: Vec<f32> = (0..4096).map(|i| (i as f32 / 4096.0 - 0.5) * 2.0).collect();
     let xs: Vec<f32> = (0..4096).map(|i| (i as f32 / 4096.0 - 0.5) * 6.0).collect();
     let mut ys = xs.clone();
-    c.bench_function("tanh_simd_4096", |b| {
-        b.iter(|| {
-            ys.copy_from_slice(&xs);
-            organism::simd::dispatch(
-                #[inline(always)]
-                || organism::simd::tanh_in_place(&mut ys),
-            );
-            ys[0]
-        })
-    });
+    for (name, xs) in [("tanh_simd_4096", &xs), ("tanh_simd_small_4096", &small)] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                ys.copy_from_slice(xs);
+                organism::simd::dispatch(
+                    #[inline(always)]
+                    || organism::simd::tanh_in_place(&mut ys),
+                );
+                ys[0]
+            })
+        });
+    }
     c.bench_function("tanh_libm_4096", |b| {
         b.iter(|| {
             ys.iter_mut().zip(&xs).for_each(|(y, x)| *y = x.tanh());

@@ -40,6 +40,7 @@ pub mod optim;
 pub mod organism;
 pub mod particle;
 pub mod plot;
+pub mod pool;
 pub mod progress;
 pub mod report;
 pub mod reproduce;

@@ -31,6 +31,7 @@ pub use pass::{metric, Targets, TaskWorkspace};
 
 use crate::optim::Sgd;
 use crate::particle::{Init, ParticleBatch, ParticleShape, Workspace};
+use crate::pool::on_pool;
 use crate::{Error, Result};
 use cell_particles::Cells;
 use rand::Rng;
@@ -282,8 +283,15 @@ impl Organism {
 
     /// The organism's output on `x` (`B × p`), `B × q`.
     pub fn forward(&self, x: &[f32], path: Path) -> Vec<f32> {
-        let weights = self.path_weights(path);
-        self.pass(weights.as_deref(), x, None, &mut TaskWorkspace::new()).output
+        self.forward_in(x, path, &mut TaskWorkspace::new())
+    }
+
+    /// [`Organism::forward`] in the chunk scratches of `ws` (a training run's, kept from pass to
+    /// pass).
+    pub fn forward_in(&self, x: &[f32], path: Path, ws: &mut TaskWorkspace) -> Vec<f32> {
+        on_path(self, path, x.len() / self.shape.inputs, false, ws, |org, weights, ws| {
+            org.pass(weights, x, None, ws).output
+        })
     }
 
     /// The extracted weights on [`Path::Extracted`], none on [`Path::General`].
@@ -324,17 +332,21 @@ impl Organism {
     /// is exact for linear PNs only; [`Organism::default_path`] picks the right one. The pass's
     /// chunk scratches come from `ws` (the caller's, reused pass after pass).
     pub fn task_pass(&self, x: &[f32], targets: Targets, path: Path, ws: &mut TaskWorkspace) -> TaskPass {
-        let weights = self.path_weights(path);
-        let pass = self.pass(weights.as_deref(), x, Some(targets), ws);
-        match weights {
-            Some(w) => {
-                let mut grads = vec![0.0; self.particles.weights().len()];
-                let ones = vec![1.0; w.len()];
-                self.particles.aux_backward(&ones, &pass.grads, &mut grads);
-                TaskPass { grads, ..pass }
+        // the chain rule's buffers, allocated before the pass enters the pool (on_path)
+        let (mut grads, ones) = match path {
+            Path::Extracted => (vec![0.0; self.particles.weights().len()], vec![1.0; self.particles.len()]),
+            Path::General => (Vec::new(), Vec::new()),
+        };
+        on_path(self, path, x.len() / self.shape.inputs, true, ws, |org, weights, ws| {
+            let pass = org.pass(weights, x, Some(targets), ws);
+            match weights {
+                Some(_) => {
+                    org.particles.aux_backward(&ones, &pass.grads, &mut grads);
+                    TaskPass { grads, ..pass }
+                }
+                None => pass,
             }
-            None => pass,
-        }
+        })
     }
 
     /// One task step of the weight particles on `(x, targets)` with `opt` on the default path:
@@ -351,13 +363,15 @@ impl Organism {
         ws: &mut Workspace,
         pass_ws: &mut TaskWorkspace,
     ) -> TaskPass {
-        let weights = self.path_weights(self.default_path());
-        let pass = self.pass(weights.as_deref(), x, Some(targets), pass_ws);
-        match weights {
-            Some(_) => self.particles.extracted_task_step(&pass.grads, opt, ws),
-            None => opt.step(self.particles.weights_mut(), &pass.grads),
-        }
-        TaskPass { grads: Vec::new(), ..pass }
+        let (path, b) = (self.default_path(), x.len() / self.shape.inputs);
+        on_path(self, path, b, true, pass_ws, |org, weights, pass_ws| {
+            let pass = org.pass(weights, x, Some(targets), pass_ws);
+            match weights {
+                Some(_) => org.particles.extracted_task_step(&pass.grads, opt, ws),
+                None => opt.step(org.particles.weights_mut(), &pass.grads),
+            }
+            TaskPass { grads: Vec::new(), ..pass }
+        })
     }
 
     /// The sums `z` the hidden cells saw on `x` (`B × p`), before their activation: one `B × w`
@@ -403,6 +417,39 @@ impl Organism {
     /// Combined self-train loss (SPEC §2: the sum over particles) and every particle's gradient.
     pub fn self_train_grads(&self, grads: &mut [f32]) -> f32 {
         self.particles.self_train_grads(grads).iter().sum()
+    }
+}
+
+/// `run` on the edges of a pass of `org` on `path` over `b` samples (with a backward or not):
+/// the extracted weights, or none. On the extracted path without aggregator particles the pass
+/// enters rayon's pool once ([`on_pool`]): its extraction, waves of chunks and what `run` does
+/// after (the chain rule back through the extraction) then start from a worker, without a
+/// hand-over each; the extracted weights and the pass's buffers
+/// ([`TaskWorkspace::reserve`]) are allocated before, on the calling thread.
+fn on_path<O, R>(
+    org: O,
+    path: Path,
+    b: usize,
+    backward: bool,
+    ws: &mut TaskWorkspace,
+    run: impl FnOnce(O, Option<&[f32]>, &mut TaskWorkspace) -> R + Send,
+) -> R
+where
+    O: std::ops::Deref<Target = Organism> + Send,
+    R: Send,
+{
+    if path == Path::Extracted && org.aggregators.is_none() {
+        let n = org.particles.len();
+        let (grads, activation_grads) = if backward { (n, org.cells().grad_len()) } else { (0, 0) };
+        ws.reserve(b, org.shape.outputs, grads, activation_grads);
+        let mut weights = vec![0.0; n];
+        on_pool(|| {
+            org.particles.extract_into(&mut weights);
+            run(org, Some(&weights), ws)
+        })
+    } else {
+        let weights = org.path_weights(path);
+        run(org, weights.as_deref(), ws)
     }
 }
 

@@ -133,7 +133,7 @@ fn dots<const NB: usize>(a: [&[f32]; NB], x: [&[f32]; R]) -> [[f32; NB]; R] {
     for (i, all) in all.iter_mut().enumerate().take(R * NB) {
         *all = acc[i / NB][i % NB];
     }
-    let sums = lane_sums(all);
+    let sums = lane_sums(&all);
     // Plain loops: as nested `from_fn` closures, LLVM left these sums out of line (not AVX2).
     let mut dot = [[0f32; NB]; R];
     for (r, (dot, x)) in dot.iter_mut().zip(x).enumerate() {
@@ -153,24 +153,28 @@ const _: () = assert!(R * BLOCK <= SUMS);
 // lane 0 up (the bits of `v[i].iter().sum()`, whose -0.0 start leaves v[i][0] as it is), for
 // LANES vectors at once: their lanes transposed, then whole vectors added (adding the lanes
 // of each vector one by one was ≈ 15 % of the dense forward kernel)
-#[inline(always)]
-fn lane_sums(v: [[f32; LANES]; SUMS]) -> [f32; SUMS] {
+//
+// Out of line, on purpose: inlined into `dots`, whether LLVM kept the dot products' sums in
+// vector registers depended on how it split the crate into codegen units (a `zip` here left
+// out of line, or its lanes split into scalars, ran the dense forward 3× slower, in builds
+// that differed only elsewhere). Called once per R·NB dot products, compiled for the baseline.
+#[inline(never)]
+#[allow(clippy::needless_range_loop)]
+fn lane_sums(v: &[[f32; LANES]; SUMS]) -> [f32; SUMS] {
     let mut sums = [0f32; SUMS];
-    for (sums, v) in sums.chunks_exact_mut(LANES).zip(v.chunks_exact(LANES)) {
-        // Plain index loops, not `array::from_fn` (a function of its own, which LLVM may leave
-        // out of line, compiled for the baseline). Lane l of every v[i] (as an array of
-        // transposed rows, LLVM built it in memory: slower)
+    for c in 0..SUMS / LANES {
+        let v = &v[c * LANES..(c + 1) * LANES];
+        // lane l of every v[i], added as whole vectors
         let mut s = [0f32; LANES];
         for i in 0..LANES {
             s[i] = v[i][0];
         }
-        #[allow(clippy::needless_range_loop)]
         for l in 1..LANES {
             for i in 0..LANES {
                 s[i] += v[i][l];
             }
         }
-        sums.copy_from_slice(&s);
+        sums[c * LANES..(c + 1) * LANES].copy_from_slice(&s);
     }
     sums
 }

@@ -134,6 +134,13 @@ pub struct TaskWorkspace {
     pub(super) dense: Vec<RowScratch<()>>,
     pub(super) general: Vec<RowScratch<Kept>>,
     pub(super) folded: Vec<RowScratch<Vec<FoldSteps>>>,
+    /// The rows' cross-entropy terms, kept from pass to pass.
+    terms: Vec<f32>,
+    /// What the next pass hands back in its [`TaskPass`] (output, weight and activation
+    /// particle gradients), when [`TaskWorkspace::reserve`] allocated it ahead.
+    output: Vec<f32>,
+    grads: Vec<f32>,
+    activation_grads: Vec<f32>,
 }
 
 impl TaskWorkspace {
@@ -141,6 +148,31 @@ impl TaskWorkspace {
     pub fn new() -> Self {
         TaskWorkspace::default()
     }
+
+    /// Allocates, on the calling thread, the buffers of the next pass (`b` samples, `q`
+    /// outputs, `grads` gradients of its layer map, `activation_grads` of its activation
+    /// particles; 0 for a pass without a backward), so that the pass, run on rayon's pool,
+    /// allocates nothing large on a worker ([`crate::pool::on_pool`]).
+    pub(super) fn reserve(&mut self, b: usize, q: usize, grads: usize, activation_grads: usize) {
+        fit(&mut self.terms, b);
+        for (v, len) in
+            [(&mut self.output, b * q), (&mut self.grads, grads), (&mut self.activation_grads, activation_grads)]
+        {
+            v.reserve_exact(len.saturating_sub(v.len()));
+        }
+    }
+}
+
+/// `len` zeros in the buffer taken from `v` when [`TaskWorkspace::reserve`] sized it, else in
+/// a new one (`vec!`, which takes large blocks zeroed from the system without writing them).
+fn zeros_from(v: &mut Vec<f32>, len: usize) -> Vec<f32> {
+    let mut v = std::mem::take(v);
+    if v.capacity() < len {
+        return vec![0.0; len];
+    }
+    v.clear();
+    v.resize(len, 0.0);
+    v
 }
 
 /// The loss of the chunk of outputs being passed back, and where its per-row terms go.
@@ -239,7 +271,8 @@ const WAVE: usize = 8;
 /// chunks of [`ROWS`] samples run forward and backward in parallel while their rows are in
 /// cache, [`WAVE`] chunks at a time; after each wave its chunks' gradients are added to the total
 /// in chunk order, so the result does not depend on threads.
-/// The chunk scratches come from `ws`, sized for this pass.
+/// The chunk scratches come from `ws`, sized for this pass, and so do the buffers it returns
+/// when [`TaskWorkspace::reserve`] allocated them ahead.
 pub(super) fn network_pass<M: LayerMap>(
     shape: &OrganismShape,
     map: &M,
@@ -250,17 +283,20 @@ pub(super) fn network_pass<M: LayerMap>(
 ) -> TaskPass {
     let (p, q) = (shape.inputs, shape.outputs);
     let b = x.len() / p;
-    let mut y = vec![0.0; b * q];
+    let backward = targets.is_some();
+    let mut y = zeros_from(&mut ws.output, b * q);
+    let grad_len = if backward { (0..shape.depth).map(|l| map.grad_len(l)).sum() } else { 0 };
+    let mut grads = zeros_from(&mut ws.grads, grad_len);
+    let mut activation_grads = zeros_from(&mut ws.activation_grads, if backward { cells.grad_len() } else { 0 });
+    let mut terms = std::mem::take(&mut ws.terms);
+    fit(&mut terms, b);
     let scratch = M::scratches(ws);
     let chunks = b.div_ceil(ROWS).min(WAVE);
     if scratch.len() < chunks {
         scratch.resize_with(chunks, RowScratch::default);
     }
     let scratch = &mut scratch[..chunks];
-    scratch.iter_mut().for_each(|s| s.fit(shape, map, cells, targets.is_some()));
-    let mut terms = vec![0.0; b];
-    let total = |part: fn(&RowScratch<M::Kept>) -> &[f32]| vec![0.0; scratch.first().map_or(0, |s| part(s).len())];
-    let (mut grads, mut activation_grads) = (total(|s| &s.grad), total(|s| &s.act_grad));
+    scratch.iter_mut().for_each(|s| s.fit(shape, map, cells, backward));
     let waves = x.chunks(WAVE * ROWS * p).zip(y.chunks_mut(WAVE * ROWS * q)).zip(terms.chunks_mut(WAVE * ROWS));
     for (wave, ((x, y), terms)) in waves.enumerate() {
         let chunks = x.par_chunks(ROWS * p).zip(y.par_chunks_mut(ROWS * q)).zip(scratch.par_iter_mut());
@@ -278,6 +314,7 @@ pub(super) fn network_pass<M: LayerMap>(
         }
     }
     let loss = targets.map_or(f32::NAN, |t| loss_total(&y, t, &terms));
+    ws.terms = terms;
     TaskPass { loss, output: y, grads, activation_grads, aggregator_grads: Vec::new() }
 }
 

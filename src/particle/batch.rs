@@ -272,8 +272,15 @@ impl ParticleBatch {
 
     /// Auxiliary application `PN_n(0, 0, 0, 0, x)` (Def. 6) of every particle.
     pub fn aux_apply(&self, x: f32) -> Vec<f32> {
-        let p = self.shape.n_weights();
         let mut out = vec![0.0; self.len()];
+        self.aux_apply_into(x, &mut out);
+        out
+    }
+
+    // aux apply: x -> out (n) = PN_n(0, 0, 0, 0, x) of every particle
+    fn aux_apply_into(&self, x: f32, out: &mut [f32]) {
+        let p = self.shape.n_weights();
+        assert_eq!(out.len(), self.len(), "aux_apply: one output per particle");
         let shape = &self.shape;
         // One scratch per rayon job, not per chunk: each group's result is its own.
         out.par_chunks_mut(CHUNK).zip(self.weights.par_chunks(CHUNK * p)).for_each_init(
@@ -291,12 +298,16 @@ impl ParticleBatch {
                 )
             },
         );
-        out
     }
 
     /// The extracted weights `PN_n(0, 0, 0, 0, 1)` (paper §IV-B).
     pub fn extract(&self) -> Vec<f32> {
         self.aux_apply(1.0)
+    }
+
+    /// [`ParticleBatch::extract`] into `out` (one value per particle), which the caller sized.
+    pub fn extract_into(&self, out: &mut [f32]) {
+        self.aux_apply_into(1.0, out)
     }
 
     /// Self-training loss of every particle; gradients written into `grads` (`n × P`).

@@ -46,6 +46,13 @@ impl PnPath {
 pub trait Kernel<L: Lanes> {
     /// prepare: w -> state for the rows to come (clears any held-back gradient)
     fn prepare(&mut self, shape: &ParticleShape, w: &[L]);
+    /// prepare for [`Row::Aux`] rows only, the same bits for them as `prepare`: the collapsed
+    /// kernel computes only the auxiliary entry of `a` (the extracted weight), a fifth of its
+    /// last product, where the task pass's extraction and chain rule need nothing else.
+    #[inline(always)]
+    fn prepare_aux(&mut self, shape: &ParticleShape, w: &[L]) {
+        self.prepare(shape, w)
+    }
     /// forward: row -> PN_w(row); keeps what `backward` needs for this row
     fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L;
     /// backward: dout (∂loss/∂PN(row), row last forwarded) -> grad (P) += ∂loss/∂w, now or at
@@ -147,6 +154,13 @@ impl<L: Lanes> Kernel<L> for PnKernel<L> {
         }
     }
     #[inline(always)]
+    fn prepare_aux(&mut self, shape: &ParticleShape, w: &[L]) {
+        match self {
+            PnKernel::Collapsed(k) => k.prepare_aux(shape, w),
+            PnKernel::General(k) => k.prepare_aux(shape, w),
+        }
+    }
+    #[inline(always)]
     fn forward(&mut self, shape: &ParticleShape, w: &[L], row: Row<L>) -> L {
         match self {
             PnKernel::Collapsed(k) => k.forward(shape, w, row),
@@ -197,8 +211,17 @@ pub fn self_train_one<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w
 /// `PN(row)` of one particle on one row (`PN(0, 0, 0, 0, x)` for [`Row::Aux`], Def. 6).
 #[inline(always)]
 pub fn row_forward<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], row: Row<L>) -> L {
-    k.prepare(shape, w);
+    prepare_for(k, shape, w, row);
     k.forward(shape, w, row)
+}
+
+// prepare for one row: w -> the kernel's state for `row` (an aux row needs less, Kernel::prepare_aux)
+#[inline(always)]
+fn prepare_for<L: Lanes>(k: &mut impl Kernel<L>, shape: &ParticleShape, w: &[L], row: Row<L>) {
+    match row {
+        Row::Aux(_) => k.prepare_aux(shape, w),
+        _ => k.prepare(shape, w),
+    }
 }
 
 /// Backward of [`row_forward`]: `grad += dout·∂PN/∂w`; returns `dout·∂PN/∂(slot 0, aux slot)`.
@@ -211,7 +234,7 @@ pub fn row_backward<L: Lanes>(
     dout: L,
     grad: &mut [L],
 ) -> (L, L) {
-    k.prepare(shape, w);
+    prepare_for(k, shape, w, row);
     k.forward(shape, w, row);
     let dx = k.backward(shape, w, row, dout, grad);
     k.finish(shape, w, grad);

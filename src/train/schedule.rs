@@ -40,7 +40,12 @@ pub struct EpochRecord {
 
 /// Test metric of `organism` on `samples`.
 pub fn evaluate(organism: &Organism, samples: &Samples) -> f32 {
-    let y = organism.forward(&samples.x, organism.default_path());
+    evaluate_in(organism, samples, &mut TaskWorkspace::new())
+}
+
+/// [`evaluate`] in the chunk scratches of `ws` (a training run's, kept from pass to pass).
+pub fn evaluate_in(organism: &Organism, samples: &Samples, ws: &mut TaskWorkspace) -> f32 {
+    let y = organism.forward_in(&samples.x, organism.default_path(), ws);
     metric(&y, organism.shape.outputs, (&samples.y).into())
 }
 
@@ -328,7 +333,7 @@ impl<'a> Trainer<'a> {
                 self.warming_up = false;
             }
         }
-        record.test_metric = evaluate(&self.organism, self.data.test());
+        record.test_metric = evaluate_in(&self.organism, self.data.test(), &mut self.steppers.pass);
         if epoch % cfg.validate_every == 0 || epoch == cfg.epochs {
             self.classes = classify(&self.organism.particles, cfg.epsilon);
             record.counts = Some(ClassCounts::of(&self.classes));

@@ -45,29 +45,60 @@ impl<L: Lanes> Collapsed<L> {
         self.finish(shape, w, grad);
         dx
     }
+
+    // left products: w -> left[l] = U_l = M_{L-1}···M_{l+1} (a row vector over layer l's
+    // outputs; U_{L-1} = [1], U_{l-1} = U_l · M_l); g = 0
+    #[inline(always)]
+    fn left_products(&mut self, shape: &ParticleShape, w: &[L]) {
+        let m = shape.max_width();
+        let n_layers = shape.n_layers();
+        self.left[(n_layers - 1) * m] = L::splat(1.0);
+        for l in (1..n_layers).rev() {
+            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
+            let mat = &w[shape.offset(l)..shape.offset(l + 1)];
+            let (lower, upper) = self.left.split_at_mut(l * m);
+            times_matrix(&upper[..out], mat, &mut lower[(l - 1) * m..(l - 1) * m + inp]);
+        }
+        self.g.fill(L::splat(0.0));
+    }
+}
+
+// row times matrix: u (1 × out), mat (out × in) -> target (1 × in) = u · mat, each entry summed
+// over the rows in order. Index loops: as iterator adapters, LLVM left a `zip` out of line in
+// the self-train step, compiled for the baseline.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn times_matrix<L: Lanes>(u: &[L], mat: &[L], target: &mut [L]) {
+    let n = target.len();
+    target.fill(L::splat(0.0));
+    for o in 0..u.len() {
+        let (uo, row) = (u[o], &mat[o * n..(o + 1) * n]);
+        for i in 0..n {
+            target[i] += uo * row[i];
+        }
+    }
 }
 
 impl<L: Lanes> Kernel<L> for Collapsed<L> {
-    // prepare: w -> a = M_{L-1}···M_0; g = 0
+    // prepare: w -> a = M_{L-1}···M_0 = U_0 · M_0; g = 0
     #[inline(always)]
     fn prepare(&mut self, shape: &ParticleShape, w: &[L]) {
-        let m = shape.max_width();
-        let n_layers = shape.n_layers();
-        // left[l] = U_l = M_{L-1}···M_{l+1}, a row vector over layer l's outputs; U_{L-1} = [1].
-        self.left[(n_layers - 1) * m] = L::splat(1.0);
-        for l in (0..n_layers).rev() {
-            let (inp, out) = (shape.widths()[l], shape.widths()[l + 1]);
-            let mat = &w[shape.offset(l)..shape.offset(l + 1)];
-            // U_{l-1} = U_l · M_l (1 × in), written into left[l-1], or into a for l = 0
-            let (lower, upper) = self.left.split_at_mut(l * m);
-            let u = &upper[..out];
-            let target = if l == 0 { &mut self.a[..inp] } else { &mut lower[(l - 1) * m..(l - 1) * m + inp] };
-            target.fill(L::splat(0.0));
-            for (&uo, row) in u.iter().zip(mat.chunks_exact(inp)) {
-                target.iter_mut().zip(row).for_each(|(t, &a)| *t += uo * a);
-            }
+        self.left_products(shape, w);
+        let inp = shape.widths()[0];
+        times_matrix(&self.left[..shape.widths()[1]], &w[..shape.offset(1)], &mut self.a[..inp]);
+    }
+
+    // prepare for aux rows: w -> the left products and a[aux] = U_0 · M_0[·, aux] alone (the
+    // extracted weight, paper §IV-B), summed as in prepare; g = 0
+    #[inline(always)]
+    fn prepare_aux(&mut self, shape: &ParticleShape, w: &[L]) {
+        self.left_products(shape, w);
+        let (inp, aux) = (shape.widths()[0], shape.aux_slot());
+        let mut t = L::splat(0.0);
+        for o in 0..shape.widths()[1] {
+            t += self.left[o] * w[o * inp + aux];
         }
-        self.g.fill(L::splat(0.0));
+        self.a[aux] = t;
     }
 
     // forward: row -> a·row over the row's non-zero inputs, in input order
