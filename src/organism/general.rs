@@ -17,33 +17,27 @@ use rayon::prelude::*;
 pub(super) struct General<'a> {
     shape: &'a ParticleShape,
     dims: Vec<(usize, usize)>,
-    /// Every layer's particles in groups of [`WIDE`], side by side (a layer's last group padded
-    /// with zero particles): group `g` of layer `l` is the `P` lanes at `(soa_start[l] + g)·P`.
-    soa: Vec<F32x16>,
-    soa_start: Vec<usize>,
+    /// Every particle's weights, particle after particle.
+    weights: &'a [f32],
+    /// Each layer's first particle.
+    offsets: Vec<usize>,
 }
 
 impl<'a> General<'a> {
     pub(super) fn new(shape: &OrganismShape, particles: &'a ParticleBatch) -> Self {
         let (dims, offsets) = (shape.layers(), layer_offsets(shape));
-        let p = particles.shape().n_weights();
-        let (mut soa, mut soa_start) = (Vec::new(), Vec::new());
-        for l in 0..dims.len() {
-            soa_start.push(soa.len() / p);
-            for group in particles.weights()[offsets[l] * p..offsets[l + 1] * p].chunks(WIDE * p) {
-                let start = soa.len();
-                soa.resize(start + p, F32x16::default());
-                gather(group, p, &mut soa[start..]);
-            }
-        }
-        General { shape: particles.shape(), dims, soa, soa_start }
+        General { shape: particles.shape(), dims, weights: particles.weights(), offsets }
     }
 
-    /// The lanes of group `g` of layer `l`.
-    fn group(&self, l: usize, g: usize) -> &[F32x16] {
+    /// The weights of group `g` of layer `l` into `w` (`P` lanes: particle `j`'s in lane `j`,
+    /// the padding lanes of a layer's last group zero). A group's particles are contiguous, so
+    /// each part gathers its own: no copy of all the weights per pass.
+    #[inline(always)]
+    fn group(&self, l: usize, g: usize, w: &mut [F32x16]) {
         let p = self.shape.n_weights();
-        let at = (self.soa_start[l] + g) * p;
-        &self.soa[at..at + p]
+        let start = self.offsets[l] + g * WIDE;
+        let end = (start + WIDE).min(self.offsets[l + 1]);
+        gather(&self.weights[start * p..end * p], p, w);
     }
 
     /// Groups of layer `l`.
@@ -170,8 +164,10 @@ struct GroupBuf {
     y: Vec<F32x16>,
     /// The group's kept state ([`pn::kept_len`]) when the layer does not keep every group's.
     kept: Vec<F32x16>,
-    /// The passes' scratch ([`pn::scratch_len`]), and the group's gradient (`P`).
+    /// The passes' scratch ([`pn::scratch_len`]), the group's weights and its gradient (`P`
+    /// each).
     scratch: Vec<F32x16>,
+    w: Vec<F32x16>,
     grad: Vec<F32x16>,
 }
 
@@ -185,6 +181,7 @@ impl GroupBuf {
                 &mut self.scratch,
                 if backward { pn::scratch_len(shape, rows) } else { pn::forward_scratch_len(shape, rows) },
             ),
+            (&mut self.w, shape.n_weights()),
             (&mut self.grad, shape.n_weights()),
         ];
         for (v, len) in lens {
@@ -200,20 +197,32 @@ impl GroupBuf {
 /// first layer of a (784, 64, …) one (50,176 PNs, 128 MB per chunk).
 pub(super) const KEEP_BYTES: usize = 8 << 20;
 
-/// Groups of a layer run as one parallel task (256 PNs): a chunk's layer is split into parts of
-/// this many groups, which other threads may take (a pass of a few chunks keeps both cores
-/// busy). Every group's sums are the same whichever thread runs it, and the parts' outputs and
-/// input gradients are added in group order afterwards.
+/// Groups of a layer run as one parallel task at most (256 PNs): a chunk's layer is split into
+/// parts of about as many groups each, which other threads may take (a pass of a few chunks
+/// keeps both cores busy). Every group's sums are the same whichever thread runs it, and the
+/// parts' outputs and input gradients are added in group order afterwards.
 const PART: usize = 16;
 
-/// Groups a layer's outputs (forward) or input gradients (backward) are held for at once (512
-/// PNs): the groups run in waves of this many parts, each wave's results added into the layer's
-/// sums in group order before the next (the same order as one wave over all groups). A (784,
-/// 64, …) organism's first layer has 3,136 groups: held at once they took 13 MB per chunk. Each
-/// part of a wave has its [`GroupBuf`] in every chunk scratch: waves of 8 parts of 16-wide
-/// groups had taken the full-size epoch's peak RSS from 98.8 to 107 MB, of 4 parts to 101.7 MB;
-/// of 2 parts it is 96.7 MB.
-const WAVE: usize = 2 * PART;
+/// Parts of a wave ([`WAVE`]).
+const PARTS: usize = 2;
+
+/// Groups a layer's outputs (forward) or input gradients (backward) are held for at once at
+/// most (512 PNs): the groups run in waves of [`PARTS`] parts, each wave's results added into the
+/// layer's sums in group order before the next (the same order as one wave over all groups). A
+/// (784, 64, …) organism's first layer has 3,136 groups: held at once they took 13 MB per
+/// chunk. Each part of a wave has its [`GroupBuf`] in every chunk scratch: waves of 8 parts of
+/// 16-wide groups had taken the full-size epoch's peak RSS from 98.8 to 107 MB, of 4 parts to
+/// 101.7 MB; of 2 parts it is 96.7 MB.
+const WAVE: usize = PARTS * PART;
+
+/// The groups of a wave and of a part for a layer of `groups` groups: as few waves as [`WAVE`]
+/// allows, of as even sizes as can be, each of [`PARTS`] parts as even (the `mnist` organism's
+/// first layer of 71 groups: waves of 24, 24 and 23 in parts of 12, not 32, 32 and 7 with the
+/// last on one core).
+fn wave_and_part(groups: usize) -> (usize, usize) {
+    let wave = groups.div_ceil(groups.div_ceil(WAVE).max(1));
+    (wave, wave.div_ceil(PARTS).max(1))
+}
 
 /// What a chunk's forward of a layer keeps for its backward, and the buffers both work in
 /// (grown on first use, then reused pass after pass in a [`TaskWorkspace`]).
@@ -236,8 +245,8 @@ impl Kept {
     /// Sizes the buffers for a wave of `groups` groups of `rows` rows; returns the length of a
     /// group's kept state.
     fn size(&mut self, shape: &ParticleShape, groups: usize, rows: usize) -> usize {
-        let wave = groups.min(WAVE);
-        self.bufs.resize_with(wave.div_ceil(PART), GroupBuf::default);
+        let (wave, part) = wave_and_part(groups);
+        self.bufs.resize_with(wave.div_ceil(part), GroupBuf::default);
         self.bufs.iter_mut().for_each(|b| b.size(shape, rows, self.all, self.backward));
         self.ys.resize(wave * rows, F32x16::default());
         pn::kept_len(shape, rows)
@@ -264,7 +273,7 @@ impl LayerMap for General<'_> {
 
     // forward: x (rows × in) -> y[c] = Σ_e PN_{l,c,e}(0, 0, 0, 0, x[e]) (rows × out), kept; each
     // group of WIDE PNs runs layer by layer over all rows (activations over long slices), parts
-    // of PART groups in parallel; each row's sum over e is in edge order from Iterator::sum's
+    // of up to PART groups in parallel; each row's sum over e is in edge order from Iterator::sum's
     // -0.0, as PN by PN
     #[inline(always)]
     fn forward_kernel(&self, l: usize, inp: &[f32], out: &mut [f32], kept: &mut Kept) {
@@ -276,23 +285,25 @@ impl LayerMap for General<'_> {
         }
         let stride = kept.size(self.shape, groups, rows);
         let Kept { all, acts, ys, bufs, .. } = kept;
-        // part p (from the layer's first group): its groups' outputs, buffer and kept
-        // activations (none when not kept)
-        let part = |p: usize, ys: &mut [F32x16], buf: &mut GroupBuf, acts: &mut [F32x16]| {
+        let (wave, part_len) = wave_and_part(groups);
+        // the part from group `first`: its groups' outputs, buffer and kept activations (none
+        // when not kept)
+        let part = |first: usize, ys: &mut [F32x16], buf: &mut GroupBuf, acts: &mut [F32x16]| {
             simd::dispatch(
                 #[inline(always)]
                 || {
                     for (k, y) in ys.chunks_exact_mut(rows).enumerate() {
-                        let g = p * PART + k;
+                        let g = first + k;
                         let u = Units::of(g, self.dims[l]);
                         u.gather_edges(inp, i_n, &mut buf.x);
                         let kept = match acts.get_mut(k * stride..(k + 1) * stride) {
                             Some(kept) => kept,
                             None => &mut buf.kept[..],
                         };
-                        let (x, w) = (&buf.x, self.group(l, g));
+                        self.group(l, g, &mut buf.w);
+                        let x = &buf.x;
                         let row = |r: usize| Row::Aux(x[r]);
-                        pn::forward(self.shape, w, rows, 0..rows, row, kept, &mut buf.scratch, y);
+                        pn::forward(self.shape, &buf.w, rows, 0..rows, row, kept, &mut buf.scratch, y);
                     }
                 },
             )
@@ -300,15 +311,15 @@ impl LayerMap for General<'_> {
         if *all && acts.len() < groups * stride {
             acts.resize(groups * stride, F32x16::default());
         }
-        for first in (0..groups).step_by(WAVE) {
-            let n = WAVE.min(groups - first);
+        for first in (0..groups).step_by(wave) {
+            let n = wave.min(groups - first);
             let ys = &mut ys[..n * rows];
-            let work = ys.par_chunks_mut(PART * rows).zip(bufs.par_iter_mut()).enumerate();
+            let work = ys.par_chunks_mut(part_len * rows).zip(bufs.par_iter_mut()).enumerate();
             if *all {
-                let acts = acts[first * stride..(first + n) * stride].par_chunks_mut(PART * stride);
-                work.zip(acts).for_each(|((p, (ys, buf)), acts)| part(first / PART + p, ys, buf, acts));
+                let acts = acts[first * stride..(first + n) * stride].par_chunks_mut(part_len * stride);
+                work.zip(acts).for_each(|((p, (ys, buf)), acts)| part(first + p * part_len, ys, buf, acts));
             } else {
-                work.for_each(|(p, (ys, buf))| part(first / PART + p, ys, buf, &mut []));
+                work.for_each(|(p, (ys, buf))| part(first + p * part_len, ys, buf, &mut []));
             }
             for (g, ys) in ys.chunks_exact(rows).enumerate() {
                 Units::of(first + g, self.dims[l]).add_to_cells(ys, out, o_n);
@@ -319,7 +330,7 @@ impl LayerMap for General<'_> {
     // backward: x (rows × in), dy (rows × out), kept -> grad (particles × P) += Σ_rows ∂loss/∂w,
     // rows in order; dx[e] = Σ_c dy[c]·∂PN_{l,c,e}/∂x[e], c in order (groups in order, lanes in
     // order). Each group's activations are those the forward kept, or its forward run again;
-    // parts of PART groups in parallel.
+    // parts of up to PART groups in parallel.
     #[inline(always)]
     fn backward_kernel(
         &self,
@@ -332,7 +343,7 @@ impl LayerMap for General<'_> {
     ) {
         let (i_n, o_n) = self.dims[l];
         let (shape, groups, rows) = (self.shape, self.groups(l), inp.len() / i_n);
-        let (p, in_w, aux) = (shape.n_weights(), shape.input_width(), shape.aux_slot());
+        let p = shape.n_weights();
         if rows == 0 {
             return;
         }
@@ -342,22 +353,25 @@ impl LayerMap for General<'_> {
         if let Some(d) = dinp.as_deref_mut() {
             d.fill(0.0);
         }
-        for first in (0..groups).step_by(WAVE) {
-            let n = WAVE.min(groups - first);
+        let (wave, part_len) = wave_and_part(groups);
+        for first in (0..groups).step_by(wave) {
+            let n = wave.min(groups - first);
             let grad = &mut grad[first * WIDE * p..((first + n) * WIDE * p).min(len)];
             let dxs = &mut dxs[..n * rows];
-            let parts =
-                grad.par_chunks_mut(PART * WIDE * p).zip(dxs.par_chunks_mut(PART * rows)).zip(bufs.par_iter_mut());
+            let parts = grad
+                .par_chunks_mut(part_len * WIDE * p)
+                .zip(dxs.par_chunks_mut(part_len * rows))
+                .zip(bufs.par_iter_mut());
             parts.enumerate().for_each(|(part, ((grad, dxs), buf))| {
                 simd::dispatch(
                     #[inline(always)]
                     || {
                         for (k, (block, dx)) in grad.chunks_mut(WIDE * p).zip(dxs.chunks_exact_mut(rows)).enumerate() {
-                            let g = first + part * PART + k;
+                            let g = first + part * part_len + k;
                             let u = Units::of(g, self.dims[l]);
-                            let w = self.group(l, g);
+                            self.group(l, g, &mut buf.w);
                             u.gather_edges(inp, i_n, &mut buf.x);
-                            let x = &buf.x;
+                            let (x, w) = (&buf.x, &buf.w);
                             let row = |r: usize| Row::Aux(x[r]);
                             if !all {
                                 pn::forward(shape, w, rows, 0..rows, row, &mut buf.kept, &mut buf.scratch, &mut buf.y);
@@ -377,9 +391,9 @@ impl LayerMap for General<'_> {
                                 &mut buf.grad,
                                 want_dx,
                             );
-                            for (dx, d) in dx.iter_mut().zip(d.chunks_exact(in_w)) {
-                                *dx = d[aux];
-                            }
+                            // an auxiliary row's one ∂/∂input, the aux slot's (none when
+                            // not wanted)
+                            dx[..d.len()].copy_from_slice(d);
                             scatter(&buf.grad, p, block);
                         }
                     },

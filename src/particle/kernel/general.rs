@@ -155,8 +155,9 @@ pub fn forward<L: Lanes>(
 
 /// backward of rows `at`, forwarded by [`forward`] as `row` (their state in `kept`), with
 /// `dout[r − at.start] = ∂loss/∂PN(row r)`: grad (P) += Σ_r dout_r·∂PN/∂w, rows in order.
-/// Returns, when `want_dx`, every row's `∂loss/∂input` (`at.len() × input width`; only the
-/// row's `ParticleShape::grad_inputs` are set), else nothing. Layer by layer over all rows:
+/// Returns, when `want_dx`, every row's `∂loss/∂input` of its `ParticleShape::grad_inputs`
+/// (which the rows share; `at.len() × |grad_inputs|`, the aux slot last in each row), else
+/// nothing. Layer by layer over all rows:
 /// a layer's weight gradient adds its rows' terms in row order, then every row's delta of the
 /// layer's input is `Σ_o m[o][i]·δ_o` (o in order) times `f′`; `scratch` ([`scratch_len`] of
 /// `at.len()` at least) is work space.
@@ -195,12 +196,15 @@ pub fn backward<'s, L: Lanes>(
             if !want_dx {
                 return &[];
             }
-            for (r, (d, dx)) in at.clone().zip(d.chunks_exact(width).zip(next.chunks_exact_mut(inp))) {
-                let cols = shape.grad_inputs(row(r));
-                cols_dot(mat, inp, cols.start, d, &mut dx[cols]);
-            }
-            let next: &'s [L] = next;
-            return &next[..n * inp];
+            // ∂/∂input of every row's grad_inputs at once, as rows times the matrix's columns:
+            // y[r][k] = Σ_o δ[r][o]·m[o][cols.start + k], o in order from +0 (the products the
+            // same bits as m·δ).
+            let cols = shape.grad_inputs(row(at.start));
+            debug_assert!(at.clone().all(|r| shape.grad_inputs(row(r)) == cols), "rows share grad_inputs");
+            let dx = &mut next[..n * cols.len()];
+            rows_times(d, width, |k, o| mat[o * inp + cols.start + k], dx, cols.len());
+            let dx: &'s [L] = dx;
+            return dx;
         }
         let kept_at = block(shape, rows, l).start + at.start * inp..block(shape, rows, l).start + at.end * inp;
         let xs = &a[kept_at.clone()];
@@ -234,7 +238,7 @@ fn shared_live_inputs<L: Lanes>(
     at.all(|r| shape.live_inputs(row(r)) == cols).then_some(cols)
 }
 
-/// Columns (or outputs) per register block of [`cols_dot`] and [`weight_grad`]: the sums of a
+/// Inputs (or outputs) per register block of [`weight_grad`]: the sums of a
 /// block advance together ([`Lanes::mul_add_block`]), independent chains in registers; the order
 /// of every sum is the one-at-a-time order.
 const BLOCK: usize = 4;
@@ -298,32 +302,6 @@ fn rows_times_block<L: Lanes, const R: usize>(
     }
 }
 
-// transposed matrix times vector: y[k] = Σ_o m[o][col + k]·v[o] over the rows o of m (`stride`
-// apart, one per value of v), o in order from +0; blocks of BLOCK columns at once.
-#[inline(always)]
-fn cols_dot<L: Lanes>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
-    let n = y.len();
-    let mut blocks = y.chunks_exact_mut(BLOCK);
-    for (b, y) in (&mut blocks).enumerate() {
-        cols_dot_block::<L, BLOCK>(m, stride, col + BLOCK * b, v, y);
-    }
-    let rest = blocks.into_remainder();
-    let at = n - rest.len();
-    for (k, y) in rest.iter_mut().enumerate() {
-        cols_dot_block::<L, 1>(m, stride, col + at + k, v, std::slice::from_mut(y));
-    }
-}
-
-// K columns of cols_dot
-#[inline(always)]
-fn cols_dot_block<L: Lanes, const K: usize>(m: &[L], stride: usize, col: usize, v: &[L], y: &mut [L]) {
-    let mut acc = [L::splat(0.0); K];
-    for (row, &v) in m.chunks_exact(stride).zip(v) {
-        L::mul_add_block(&mut acc, first(&row[col..]), v);
-    }
-    y[..K].copy_from_slice(&acc);
-}
-
 // weight gradient: g (width × inp, `[o][i]`) += Σ_r d[r][o]·x[r][i − cols.start] over the rows
 // of d (n × width) and x (n × |cols|: each row's inputs in `cols`), for the inputs i in `cols`,
 // every weight's terms in row order. A pass over the rows is bound by the latency of its sums'
@@ -371,6 +349,8 @@ fn weight_grad_inputs<L: Lanes, const K: usize, const O: usize>(
     live: usize,
     c: usize,
 ) {
+    // (stated once, so that the loop's slicing of every row needs no bounds checks)
+    assert!(c + K <= live && o + O <= width, "the block is inside the rows");
     let mut acc = [[L::splat(0.0); K]; O];
     for (q, acc) in acc.iter_mut().enumerate() {
         *acc = first(&g[q * inp..]);
@@ -400,6 +380,7 @@ fn weight_grad_outputs<L: Lanes, const K: usize>(
     live: usize,
     c: usize,
 ) {
+    assert!(c < live && o + K <= width, "the block is inside the rows");
     let mut acc = [L::splat(0.0); K];
     for (k, acc) in acc.iter_mut().enumerate() {
         *acc = g[k * inp];
@@ -481,8 +462,9 @@ impl<L: Lanes> General<L> {
     ) -> (L, L) {
         let (rows, kept) = (self.rows, &self.kept[..]);
         let dx = backward(shape, w, rows, r..r + 1, |_| row, kept, &[dout], &mut self.scratch, grad, true);
+        // A fold row's grad_inputs start at slot 0; every row's end with the aux slot.
         let acc = if let Row::Fold { .. } = row { dx[0] } else { L::splat(0.0) };
-        (acc, dx[shape.aux_slot()])
+        (acc, dx[dx.len() - 1])
     }
 }
 
