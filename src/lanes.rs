@@ -213,7 +213,8 @@ fn run<const M: usize>(s: &[f32]) -> [f32; M] {
 /// A full group moves in tiles of 8 × 8 values (rows × lanes), each a transpose of 8 runs of
 /// contiguous loads: a plain loop over the rows of one block is a strided store
 /// per value, which LLVM, given AVX-512, vectorises into scatter instructions (slower than
-/// moving every value alone); and a tile of `N × N` does not inline at `N` = 16.
+/// moving every value alone); and a tile of `N × N` does not inline at `N` = 16. The tiles are
+/// index loops, not `array::from_fn` (which stayed a call, compiled for the baseline).
 #[inline(always)]
 pub fn gather<const N: usize, G: Group<N>>(blocks: &[f32], rows: usize, out: &mut [G]) {
     let out = &mut out[..rows];
@@ -221,10 +222,15 @@ pub fn gather<const N: usize, G: Group<N>>(blocks: &[f32], rows: usize, out: &mu
         let tiles = rows / TILE * TILE;
         for (r, o) in (0..tiles).step_by(TILE).zip(out.chunks_exact_mut(TILE)) {
             for h in (0..N).step_by(TILE) {
-                let tile: [[f32; TILE]; TILE] = std::array::from_fn(|lane| run(&blocks[(h + lane) * rows + r..]));
+                let mut tile = [[0.0; TILE]; TILE];
+                for (lane, t) in tile.iter_mut().enumerate() {
+                    *t = run(&blocks[(h + lane) * rows + r..]);
+                }
                 for (i, o) in o.iter_mut().enumerate() {
-                    o.lanes_mut()[h..h + TILE]
-                        .copy_from_slice(&std::array::from_fn::<f32, TILE, _>(|lane| tile[lane][i]));
+                    let o = &mut o.lanes_mut()[h..h + TILE];
+                    for (lane, o) in o.iter_mut().enumerate() {
+                        *o = tile[lane][i];
+                    }
                 }
             }
         }
@@ -254,8 +260,12 @@ pub fn scatter<const N: usize, G: Group<N>>(lanes: &[G], rows: usize, blocks: &m
         for (r, l) in (0..tiles).step_by(TILE).zip(lanes.chunks_exact(TILE)) {
             let l: &[G; TILE] = l.try_into().expect("chunks of TILE");
             for h in (0..N).step_by(TILE) {
-                let tile: [[f32; TILE]; TILE] =
-                    std::array::from_fn(|lane| std::array::from_fn(|i| l[i].lanes()[h + lane]));
+                let mut tile = [[0.0; TILE]; TILE];
+                for (lane, t) in tile.iter_mut().enumerate() {
+                    for (i, t) in t.iter_mut().enumerate() {
+                        *t = l[i].lanes()[h + lane];
+                    }
+                }
                 for (lane, t) in tile.iter().enumerate() {
                     blocks[(h + lane) * rows + r..][..TILE].copy_from_slice(t);
                 }

@@ -17,27 +17,37 @@ use rayon::prelude::*;
 pub(super) struct General<'a> {
     shape: &'a ParticleShape,
     dims: Vec<(usize, usize)>,
-    /// Every particle's weights, particle after particle.
-    weights: &'a [f32],
-    /// Each layer's first particle.
-    offsets: Vec<usize>,
+    /// Every layer's particles in groups of [`WIDE`], side by side (a layer's last group padded
+    /// with zero particles): group `g` of layer `l` is the `P` lanes at `(soa_start[l] + g)·P`.
+    /// Once per pass, not per chunk: a group is in each chunk of the pass (4 of 200 rows), and
+    /// gathering it in each chunk's forward and backward showed more in the profile than this.
+    soa: Vec<F32x16>,
+    soa_start: Vec<usize>,
 }
 
 impl<'a> General<'a> {
     pub(super) fn new(shape: &OrganismShape, particles: &'a ParticleBatch) -> Self {
         let (dims, offsets) = (shape.layers(), layer_offsets(shape));
-        General { shape: particles.shape(), dims, weights: particles.weights(), offsets }
+        let p = particles.shape().n_weights();
+        let mut soa_start = vec![0];
+        for &(i_n, o_n) in &dims {
+            soa_start.push(soa_start[soa_start.len() - 1] + (i_n * o_n).div_ceil(WIDE));
+        }
+        let mut soa = vec![F32x16::default(); soa_start[dims.len()] * p];
+        for l in 0..dims.len() {
+            let groups = particles.weights()[offsets[l] * p..offsets[l + 1] * p].chunks(WIDE * p);
+            for (group, lanes) in groups.zip(soa[soa_start[l] * p..].chunks_exact_mut(p)) {
+                gather(group, p, lanes);
+            }
+        }
+        General { shape: particles.shape(), dims, soa, soa_start }
     }
 
-    /// The weights of group `g` of layer `l` into `w` (`P` lanes: particle `j`'s in lane `j`,
-    /// the padding lanes of a layer's last group zero). A group's particles are contiguous, so
-    /// each part gathers its own: no copy of all the weights per pass.
-    #[inline(always)]
-    fn group(&self, l: usize, g: usize, w: &mut [F32x16]) {
+    /// The lanes of group `g` of layer `l`.
+    fn group(&self, l: usize, g: usize) -> &[F32x16] {
         let p = self.shape.n_weights();
-        let start = self.offsets[l] + g * WIDE;
-        let end = (start + WIDE).min(self.offsets[l + 1]);
-        gather(&self.weights[start * p..end * p], p, w);
+        let at = (self.soa_start[l] + g) * p;
+        &self.soa[at..at + p]
     }
 
     /// Groups of layer `l`.
@@ -164,10 +174,8 @@ struct GroupBuf {
     y: Vec<F32x16>,
     /// The group's kept state ([`pn::kept_len`]) when the layer does not keep every group's.
     kept: Vec<F32x16>,
-    /// The passes' scratch ([`pn::scratch_len`]), the group's weights and its gradient (`P`
-    /// each).
+    /// The passes' scratch ([`pn::scratch_len`]), and the group's gradient (`P`).
     scratch: Vec<F32x16>,
-    w: Vec<F32x16>,
     grad: Vec<F32x16>,
 }
 
@@ -181,7 +189,6 @@ impl GroupBuf {
                 &mut self.scratch,
                 if backward { pn::scratch_len(shape, rows) } else { pn::forward_scratch_len(shape, rows) },
             ),
-            (&mut self.w, shape.n_weights()),
             (&mut self.grad, shape.n_weights()),
         ];
         for (v, len) in lens {
@@ -300,10 +307,9 @@ impl LayerMap for General<'_> {
                             Some(kept) => kept,
                             None => &mut buf.kept[..],
                         };
-                        self.group(l, g, &mut buf.w);
-                        let x = &buf.x;
+                        let (x, w) = (&buf.x, self.group(l, g));
                         let row = |r: usize| Row::Aux(x[r]);
-                        pn::forward(self.shape, &buf.w, rows, 0..rows, row, kept, &mut buf.scratch, y);
+                        pn::forward(self.shape, w, rows, 0..rows, row, kept, &mut buf.scratch, y);
                     }
                 },
             )
@@ -369,9 +375,9 @@ impl LayerMap for General<'_> {
                         for (k, (block, dx)) in grad.chunks_mut(WIDE * p).zip(dxs.chunks_exact_mut(rows)).enumerate() {
                             let g = first + part * part_len + k;
                             let u = Units::of(g, self.dims[l]);
-                            self.group(l, g, &mut buf.w);
+                            let w = self.group(l, g);
                             u.gather_edges(inp, i_n, &mut buf.x);
-                            let (x, w) = (&buf.x, &buf.w);
+                            let x = &buf.x;
                             let row = |r: usize| Row::Aux(x[r]);
                             if !all {
                                 pn::forward(shape, w, rows, 0..rows, row, &mut buf.kept, &mut buf.scratch, &mut buf.y);
