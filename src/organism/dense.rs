@@ -1,5 +1,6 @@
 //! The dense network of extracted weights (the [`super::Path::Extracted`] layer map): blocked
-//! dot products and weight gradients, dispatched to AVX2 at run time.
+//! dot products and weight gradients, dispatched to AVX-512 or AVX2 at run time
+//! ([`crate::simd::dispatch`]).
 
 use super::cell_particles::Cells;
 use super::pass::{network_pass, LayerMap, RowScratch, Targets, TaskWorkspace};
