@@ -1,10 +1,12 @@
 //! The dense network of extracted weights (the [`super::Path::Extracted`] layer map): blocked
-//! dot products and weight gradients, dispatched to AVX2 at run time.
+//! dot products and weight gradients, dispatched to AVX-512 or AVX2 at run time
+//! ([`crate::simd::dispatch`]).
 
 use super::cell_particles::Cells;
 use super::pass::{network_pass, LayerMap, RowScratch, Targets, TaskWorkspace};
 use super::{CellParticles, OrganismShape, TaskPass};
 use crate::lanes::LANES;
+use std::ops::Range;
 
 /// A dense network of the ON's shape with weights `[l][c][e]` (extracted or not).
 pub struct Dense<'a> {
@@ -220,14 +222,15 @@ fn forward_block<const NB: usize>(a: &[f32], o: usize, x: [&[f32]; R], y: &mut [
     }
 }
 
-// grad_rows: dy (rows × out), x (rows × in), outputs o.. o+NB -> grad rows o.. (NB × in) += Σ_r
-// dy[r][o+j]·x[r], row after row (the order of one row at a time), COLS columns at a time in
-// registers; the last columns go through a zero-padded block of LANES
+// grad_rows: dy (rows × out), x (rows × in), outputs o.. o+NB, columns `band` -> grad rows o..
+// (NB × in) += Σ_r dy[r][o+j]·x[r] on those columns, row after row (the order of one row at a
+// time), COLS columns at a time in registers; the last columns of a row go through zero-padded
+// blocks of LANES
 #[inline(always)]
-fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x: &[f32]) {
+fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x: &[f32], band: Range<usize>) {
     let i_n = g.len() / NB;
     let full = i_n / COLS * COLS;
-    for i0 in (0..full).step_by(COLS) {
+    for i0 in (band.start..band.end.min(full)).step_by(COLS) {
         let mut acc = [[0f32; COLS]; NB];
         for (j, acc) in acc.iter_mut().enumerate() {
             acc.copy_from_slice(&g[j * i_n + i0..j * i_n + i0 + COLS]);
@@ -245,7 +248,7 @@ fn grad_rows<const NB: usize>(g: &mut [f32], o: usize, o_n: usize, dy: &[f32], x
             g[j * i_n + i0..j * i_n + i0 + COLS].copy_from_slice(acc);
         }
     }
-    for i0 in (full..i_n).step_by(LANES) {
+    for i0 in (band.start.max(full)..band.end).step_by(LANES) {
         let w = LANES.min(i_n - i0);
         let mut acc = [[0f32; LANES]; NB];
         for (j, acc) in acc.iter_mut().enumerate() {
@@ -349,16 +352,22 @@ impl LayerMap for Dense<'_> {
     ) {
         let (i_n, o_n) = self.dims[l];
         let full = o_n / BLOCK * BLOCK;
-        for (k, g) in grad[..full * i_n].chunks_exact_mut(BLOCK * i_n).enumerate() {
-            grad_rows::<BLOCK>(g, k * BLOCK, o_n, dout, inp);
-        }
-        let g = &mut grad[full * i_n..];
-        match o_n - full {
-            0 => {}
-            1 => grad_rows::<1>(g, full, o_n, dout, inp),
-            2 => grad_rows::<2>(g, full, o_n, dout, inp),
-            3 => grad_rows::<3>(g, full, o_n, dout, inp),
-            _ => grad_rows::<4>(g, full, o_n, dout, inp),
+        // A band of COLS columns of x (rows × COLS: 4 KB for 64 rows) for every output in turn,
+        // while it is in L1: band by band, x comes from L2 once, not once per output block
+        // (its rows are further apart than the hardware prefetches).
+        for b in (0..i_n).step_by(COLS) {
+            let band = b..(b + COLS).min(i_n);
+            for (k, g) in grad[..full * i_n].chunks_exact_mut(BLOCK * i_n).enumerate() {
+                grad_rows::<BLOCK>(g, k * BLOCK, o_n, dout, inp, band.clone());
+            }
+            let g = &mut grad[full * i_n..];
+            match o_n - full {
+                0 => {}
+                1 => grad_rows::<1>(g, full, o_n, dout, inp, band),
+                2 => grad_rows::<2>(g, full, o_n, dout, inp, band),
+                3 => grad_rows::<3>(g, full, o_n, dout, inp, band),
+                _ => grad_rows::<4>(g, full, o_n, dout, inp, band),
+            }
         }
         if let Some(dinp) = dinp {
             let nb = i_n.div_ceil(LANES);
