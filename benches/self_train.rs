@@ -12,7 +12,7 @@
 //! - `tanh_simd_4096` and `tanh_libm_4096`: tanh of 4,096 floats in [-3, 3], the general path's
 //!   exact SIMD tanh (`simd::tanh_in_place`, AVX-512 or AVX2 when the CPU has it) and libm's `f32::tanh`;
 //!   `tanh_simd_small_4096`: the SIMD tanh of 4,096 floats in [-1, 1), the pre-activations'
-//!   usual range (README "Speed");
+//!   usual range (docs/speed-log.md, "General path");
 //! - full size, `(784, 64, 3, 10)` ≈ 55k particles: `full_self_train_step` and
 //!   `full_task_pass` (2,000 × 784 images);
 //! - one epoch's overheads on the `mnist` organism: `epoch_test_eval` (10,000 test images),

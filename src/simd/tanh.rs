@@ -140,7 +140,7 @@ const GROUP: usize = 16;
 /// narrowest variant that covers it (`|x| < 0.52`, `|x| < 1` or any float, told by one compare
 /// per bound and a mask test), with only the cases of fdlibm's its lanes can take: in the task
 /// pass and the self-train step most groups lie within `|x| < 1`, where fdlibm's `|x| ≥ 1`,
-/// `|x| ≥ 22`, NaN and `expm1`'s `k ≥ 3` cases cannot occur (README "Speed" has the shares
+/// `|x| ≥ 22`, NaN and `expm1`'s `k ≥ 3` cases cannot occur (docs/speed-log.md has the shares
 /// and the timings; the same bits). `#[inline(always)]`, so that a
 /// kernel run by [`super::dispatch`] gets it in AVX-512 or AVX2 instructions.
 #[inline(always)]
