@@ -156,8 +156,8 @@ pub fn forward<L: Lanes>(
 /// backward of rows `at`, forwarded by [`forward`] as `row` (their state in `kept`), with
 /// `dout[r − at.start] = ∂loss/∂PN(row r)`: grad (P) += Σ_r dout_r·∂PN/∂w, rows in order.
 /// Returns, when `want_dx`, every row's `∂loss/∂input` of its `ParticleShape::grad_inputs`
-/// (which the rows share; `at.len() × |grad_inputs|`, the aux slot last in each row), else
-/// nothing. Layer by layer over all rows:
+/// (which the rows must share: asserted; `at.len() × |grad_inputs|`, the aux slot last in each
+/// row), else nothing. Layer by layer over all rows:
 /// a layer's weight gradient adds its rows' terms in row order, then every row's delta of the
 /// layer's input is `Σ_o m[o][i]·δ_o` (o in order) times `f′`; `scratch` ([`scratch_len`] of
 /// `at.len()` at least) is work space.
@@ -200,7 +200,10 @@ pub fn backward<'s, L: Lanes>(
             // y[r][k] = Σ_o δ[r][o]·m[o][cols.start + k], o in order from +0 (the products the
             // same bits as m·δ).
             let cols = shape.grad_inputs(row(at.start));
-            debug_assert!(at.clone().all(|r| shape.grad_inputs(row(r)) == cols), "rows share grad_inputs");
+            // (checked in release builds too: a caller mixing fold and other rows would get
+            // wrong values silently, and the check is one compare per row against the
+            // backward's ≈ 100 operations per row)
+            assert!(at.clone().all(|r| shape.grad_inputs(row(r)) == cols), "rows share grad_inputs");
             let dx = &mut next[..n * cols.len()];
             rows_times(d, width, |k, o| mat[o * inp + cols.start + k], dx, cols.len(), |_, _, v| v);
             let dx: &'s [L] = dx;
