@@ -19,8 +19,9 @@ pub(super) struct General<'a> {
     dims: Vec<(usize, usize)>,
     /// Every layer's particles in groups of [`WIDE`], side by side (a layer's last group padded
     /// with zero particles): group `g` of layer `l` is the `P` lanes at `(soa_start[l] + g)·P`.
-    /// Once per pass, not per chunk: a group is in each chunk of the pass (4 of 200 rows), and
-    /// gathering it in each chunk's forward and backward showed more in the profile than this.
+    /// Once per pass, not per chunk: every group is used by each chunk of the pass (4 chunks of
+    /// 64 rows for 200 images), and gathering it in each chunk's forward and backward showed
+    /// more in the profile than this.
     soa: Vec<F32x16>,
     soa_start: Vec<usize>,
 }
